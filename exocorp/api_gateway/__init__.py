@@ -1,0 +1,1 @@
+"""exocorp.api_gateway"""

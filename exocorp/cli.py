@@ -1,0 +1,165 @@
+"""The ``exocorp`` command."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from exocorp import __version__
+
+
+def _state_dir(name: str) -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(os.environ.get("EXOCORP_STATE", base + "/exocorp")) / "clusters" / name
+
+
+def _kubectl_hint(kubeconfig: Path) -> str:
+    from exocorp.testing import binaries
+
+    kubectl = binaries.cache_bin_dir() / "kubectl"
+    return (
+        f"  export KUBECONFIG={kubeconfig}\n"
+        f"  export PATH={kubectl.parent}:$PATH   # kubectl v{binaries.K8S_VERSION}\n"
+        "  kubectl get nodes"
+    )
+
+
+def cmd_cluster_build(args: argparse.Namespace) -> int:
+    from exocorp.testing import binaries
+
+    binaries.build()
+    print(binaries.cache_bin_dir())
+    return 0
+
+
+def cmd_cluster_up(args: argparse.Namespace) -> int:
+    from exocorp.testing.controlplane import ControlPlane, ControlPlaneState
+
+    workdir = _state_dir(args.name)
+    state = ControlPlaneState.load(workdir)
+    if state and any(p.alive() for p in state.managed()):
+        print(f"cluster {args.name!r} is already running; to use it:\n"
+              f"{_kubectl_hint(Path(state.kubeconfig))}")
+        return 0
+    plane = ControlPlane(workdir, nodes=args.nodes)
+    plane.start()  # the processes run in their own sessions and outlive this command
+    print(f"cluster {args.name!r} is up. Use it with:\n{_kubectl_hint(plane.kubeconfig)}\n"
+          f"Stop it with: exocorp cluster down{_name_flag(args.name)}")
+    return 0
+
+
+def _name_flag(name: str) -> str:
+    return "" if name == "default" else f" --name {name}"
+
+
+def cmd_cluster_down(args: argparse.Namespace) -> int:
+    from exocorp.testing.controlplane import ControlPlaneState
+
+    workdir = _state_dir(args.name)
+    state = ControlPlaneState.load(workdir)
+    if state is None:
+        print(f"no cluster {args.name!r} (nothing in {workdir})")
+    else:
+        for proc in reversed(state.managed()):
+            if proc.alive():
+                print(f"stopping {proc.name} (pid {proc.pid})")
+            proc.stop()
+        state.processes = []
+        state.save()
+    if args.purge and workdir.exists():
+        shutil.rmtree(workdir)
+        print(f"removed {workdir}")
+    return 0
+
+
+def cmd_cluster_status(args: argparse.Namespace) -> int:
+    from exocorp.testing.controlplane import ControlPlaneState
+
+    state = ControlPlaneState.load(_state_dir(args.name))
+    if state is None or not state.processes:
+        print(f"cluster {args.name!r}: not running")
+        return 1
+    healthy = True
+    for proc in state.managed():
+        alive = proc.alive()
+        healthy &= alive
+        print(f"  {proc.name:<24} pid {proc.pid:<8} {'running' if alive else 'DEAD'}"
+              f"   log {proc.log}")
+    print(f"cluster {args.name!r}: {'running' if healthy else 'DEGRADED'}; server {state.server}")
+    print(_kubectl_hint(Path(state.kubeconfig)))
+    return 0 if healthy else 1
+
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    """Run the local platform in the foreground until Ctrl-C, then stop all it started."""
+    from exocorp.testing.controlplane import ControlPlane
+
+    workdir = _state_dir("dev")
+    plane = ControlPlane(workdir, nodes=args.nodes)
+    stop = False
+
+    def _interrupt(signum: int, frame: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        plane.start()
+        print(f"\nExocorp dev platform is up. Use kubectl with:\n{_kubectl_hint(plane.kubeconfig)}"
+              "\nPress Ctrl-C to stop everything.", flush=True)
+        while not stop:
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        print("\nstopping...", file=sys.stderr)
+        plane.stop()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="exocorp", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"exocorp {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    dev = sub.add_parser("dev", help="run the whole platform locally (foreground; Ctrl-C stops)")
+    dev.add_argument("--nodes", type=int, default=2, help="fake kwok nodes (default 2)")
+    dev.set_defaults(func=cmd_dev)
+
+    cluster = sub.add_parser("cluster", help="the local Kubernetes control plane")
+    csub = cluster.add_subparsers(dest="cluster_command", required=True)
+    commands: dict[str, Callable[[argparse.Namespace], int]] = {
+        "up": cmd_cluster_up, "down": cmd_cluster_down, "status": cmd_cluster_status,
+        "build": cmd_cluster_build,
+    }
+    helps = {
+        "up": "start a control plane in the background",
+        "down": "stop the processes it started",
+        "status": "show its processes and how to reach it",
+        "build": "build the control-plane binaries into the cache",
+    }
+    for name, func in commands.items():
+        p = csub.add_parser(name, help=helps[name])
+        p.add_argument("--name", default="default", help="cluster name (default: default)")
+        if name == "up":
+            p.add_argument("--nodes", type=int, default=2, help="fake kwok nodes (default 2)")
+        if name == "down":
+            p.add_argument("--purge", action="store_true", help="also delete its data")
+        p.set_defaults(func=func)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    return func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,35 @@
+"""Every API group, label, annotation and finalizer name the platform uses, in one place."""
+
+from typing import Final
+
+GROUP: Final = "exocorp.io"
+VERSION: Final = "v1alpha1"
+API_VERSION: Final = f"{GROUP}/{VERSION}"
+
+EXOCORP_KIND: Final = "Exocorp"
+EXOCORP_PLURAL: Final = "exocorps"
+RELEASE_KIND: Final = "ExocorpRelease"
+RELEASE_PLURAL: Final = "exocorpreleases"
+
+FINALIZER: Final = f"{GROUP}/cleanup"
+
+# Labels put on every object the operator manages (recommended Kubernetes labels first).
+LABEL_MANAGED_BY: Final = "app.kubernetes.io/managed-by"
+LABEL_PART_OF: Final = "app.kubernetes.io/part-of"
+LABEL_COMPONENT: Final = "app.kubernetes.io/component"
+LABEL_NAME: Final = "app.kubernetes.io/name"
+LABEL_EXOCORP: Final = f"{GROUP}/exocorp"
+LABEL_REVISION: Final = f"{GROUP}/revision"
+MANAGER: Final = "exocorp-operator"
+
+ANNOTATION_RESTART_AT: Final = f"{GROUP}/restartAt"
+ANNOTATION_REQUESTED_BY: Final = f"{GROUP}/requested-by"
+ANNOTATION_ACTION: Final = f"{GROUP}/action"
+
+# Local control plane (kwok) selectors: fake nodes carry this annotation, and test pods ask for
+# a simulated behaviour with the pod label below (ready is the default when it is absent).
+KWOK_NODE_ANNOTATION: Final = "kwok.x-k8s.io/node"
+KWOK_NODE_ANNOTATION_VALUE: Final = "fake"
+SIM_BEHAVIOR_LABEL: Final = f"sim.{GROUP}/behavior"
+SIM_CRASHLOOP: Final = "crashloop"
+SIM_FAIL: Final = "fail"

@@ -1,0 +1,96 @@
+"""Child processes the harness starts: each logs to a file in the work directory, and is
+stopped by the PID we recorded, never by name, so nothing else on the machine is touched."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+LOG_TAIL_LINES = 40
+
+
+@dataclass
+class ManagedProcess:
+    """One started component: its name, PID, executable and log file."""
+
+    name: str
+    pid: int
+    executable: str
+    log: Path
+
+    def alive(self) -> bool:
+        """True while our process (not a later one that reused the PID) is running."""
+        try:
+            exe = os.readlink(f"/proc/{self.pid}/exe")
+        except OSError:
+            return False
+        try:
+            with open(f"/proc/{self.pid}/stat") as stat:
+                state = stat.read().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            return False
+        if state == "Z":
+            _reap(self.pid)
+            return False
+        wanted = os.path.realpath(self.executable)
+        if os.path.realpath(exe) == wanted:
+            return True
+        # A script runs under its interpreter: then its path is in the command line instead.
+        try:
+            with open(f"/proc/{self.pid}/cmdline", "rb") as cmdline:
+                argv = cmdline.read().split(b"\0")
+        except OSError:
+            return False
+        return any(os.path.realpath(a.decode(errors="replace")) == wanted for a in argv[:2] if a)
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """SIGTERM, then SIGKILL after ``timeout`` seconds; reap it if it is our child."""
+        if not self.alive():
+            _reap(self.pid)
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            _reap(self.pid)
+            if not self.alive():
+                return
+            time.sleep(0.1)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGKILL)
+        for _ in range(50):
+            _reap(self.pid)
+            if not self.alive():
+                return
+            time.sleep(0.1)
+
+    def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
+        try:
+            text = self.log.read_text(errors="replace")
+        except OSError:
+            return "(no log)"
+        return "\n".join(text.splitlines()[-lines:])
+
+
+def _reap(pid: int) -> None:
+    with contextlib.suppress(ChildProcessError, OSError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+def spawn(name: str, argv: list[str], log: Path, env: dict[str, str] | None = None) -> (
+    ManagedProcess
+):
+    """Start ``argv`` in its own session so a Ctrl-C at the terminal reaches only us; we then
+    stop the children ourselves, in order."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(
+            argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True, env=env,
+        )
+    return ManagedProcess(name=name, pid=proc.pid, executable=argv[0], log=log)

@@ -1,0 +1,3 @@
+"""Shared pytest setup: each tier's fixtures live in a plugin module of their own."""
+
+pytest_plugins = ["tests.plugins.cluster", "tests.plugins.database"]

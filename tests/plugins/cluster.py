@@ -1,0 +1,63 @@
+"""The real control plane for integration and e2e tests: one per test session, started by the
+harness (or reused from ``EXOCORP_TEST_KUBECONFIG``); tests isolate themselves by namespace."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from exocorp.k8s import Kube
+from exocorp.k8s import resources as r
+from exocorp.testing import binaries
+from exocorp.testing.controlplane import ControlPlane
+
+
+class ClusterInfo:
+    """What a test needs to reach the control plane."""
+
+    def __init__(self, kubeconfig: Path, plane: ControlPlane | None) -> None:
+        self.kubeconfig = kubeconfig
+        self.plane = plane
+
+    @property
+    def kubectl(self) -> Path:
+        return binaries.ensure(build_missing=False).kubectl
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterInfo]:
+    external = os.environ.get("EXOCORP_TEST_KUBECONFIG")
+    if external:
+        yield ClusterInfo(Path(external), None)
+        return
+    plane = ControlPlane(tmp_path_factory.mktemp("cluster"), nodes=2)
+    plane.start()
+    try:
+        yield ClusterInfo(plane.kubeconfig, plane)
+    finally:
+        plane.stop()
+
+
+@pytest.fixture(scope="session")
+async def kube(cluster: ClusterInfo) -> AsyncIterator[Kube]:
+    client = await Kube.connect(cluster.kubeconfig)
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
+@pytest.fixture
+async def namespace(kube: Kube) -> AsyncIterator[str]:
+    """A fresh namespace for one test, deleted afterwards."""
+    name = f"t-{uuid.uuid4().hex[:10]}"
+    labels = {"exocorp.io/test": "1"}
+    await kube.create(r.NAMESPACES, {"metadata": {"name": name, "labels": labels}})
+    try:
+        yield name
+    finally:
+        await kube.delete(r.NAMESPACES, name)
