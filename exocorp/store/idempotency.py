@@ -1,0 +1,151 @@
+"""Stripe-style ``Idempotency-Key`` support: the first response to a key is stored and replayed.
+
+Protocol for a handler (three short transactions):
+
+1. :func:`begin_request` and commit. ``None`` means "first time: go ahead"; a record means
+   "replay this stored response"; ``Conflict`` means the key is in use by a request still being
+   processed, or was used for a different request.
+2. Do the work; in the same transaction, :func:`complete_request` with the response.
+3. If the work failed in a way worth retrying (5xx), :func:`abandon_request` frees the key.
+
+A request that crashed between 1 and 2 leaves a pending record; after ``stale_after`` the next
+request with that key takes it over.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from exocorp.store import clock
+from exocorp.store.errors import Conflict, NotFound
+from exocorp.store.schema import IdempotencyRecord
+from exocorp.store.statements import insert_ignoring_conflicts, rowcount
+
+__all__ = [
+    "DEFAULT_STALE_AFTER",
+    "abandon_request",
+    "begin_request",
+    "complete_request",
+    "purge_idempotency_records",
+    "request_fingerprint",
+]
+
+DEFAULT_STALE_AFTER = timedelta(minutes=5)
+_FIELD = "Idempotency-Key"
+
+
+def request_fingerprint(method: str, path: str, body: bytes) -> str:
+    """What makes two requests "the same": method, path and exact body."""
+    digest = hashlib.sha256()
+    for part in (method.upper().encode(), path.encode(), body):
+        digest.update(len(part).to_bytes(8, "big"))
+        digest.update(part)
+    return digest.hexdigest()
+
+
+async def begin_request(
+    session: AsyncSession,
+    *,
+    user_id: str,
+    key: str,
+    method: str,
+    path: str,
+    fingerprint: str,
+    stale_after: timedelta = DEFAULT_STALE_AFTER,
+    now: datetime | None = None,
+) -> IdempotencyRecord | None:
+    """Claim ``key`` for this request, or return the completed record to replay."""
+    at = clock.resolve(now)
+    if not key or len(key) > 255:
+        raise ValueError("an Idempotency-Key must be 1 to 255 characters")
+    claimed = await session.execute(
+        insert_ignoring_conflicts(
+            session,
+            IdempotencyRecord,
+            {
+                "user_id": user_id,
+                "key": key,
+                "method": method.upper(),
+                "path": path,
+                "fingerprint": fingerprint,
+                "created_at": at,
+            },
+            conflict_on=("user_id", "key"),
+        ).returning(IdempotencyRecord.key)
+    )
+    if claimed.scalar_one_or_none() is not None:
+        return None
+    record = await session.get(IdempotencyRecord, (user_id, key), populate_existing=True)
+    if record is None:  # deleted between the two statements
+        raise Conflict("the idempotency key is being released; retry", field=_FIELD)
+    if (record.method, record.path, record.fingerprint) != (method.upper(), path, fingerprint):
+        raise Conflict("this Idempotency-Key was used for a different request", field=_FIELD)
+    if record.response_status is not None:
+        return record
+    if at - record.created_at < stale_after:
+        raise Conflict("a request with this Idempotency-Key is still in progress", field=_FIELD)
+    taken = await session.execute(
+        update(IdempotencyRecord)
+        .where(
+            IdempotencyRecord.user_id == user_id,
+            IdempotencyRecord.key == key,
+            IdempotencyRecord.created_at == record.created_at,
+            IdempotencyRecord.response_status.is_(None),
+        )
+        .values(created_at=at)
+        .execution_options(synchronize_session=False)
+    )
+    if rowcount(taken) != 1:
+        raise Conflict("a request with this Idempotency-Key is still in progress", field=_FIELD)
+    return None
+
+
+async def complete_request(
+    session: AsyncSession,
+    *,
+    user_id: str,
+    key: str,
+    status: int,
+    body: Any,
+    now: datetime | None = None,
+) -> IdempotencyRecord:
+    """Store the response (JSON-serialisable ``body``) to replay for this key."""
+    record = await session.get(IdempotencyRecord, (user_id, key))
+    if record is None:
+        raise NotFound("no pending request for this Idempotency-Key")
+    record.response_status = status
+    record.response_body = body
+    record.completed_at = clock.resolve(now)
+    await session.flush()
+    return record
+
+
+async def abandon_request(session: AsyncSession, *, user_id: str, key: str) -> None:
+    """Free a key whose request failed before completing, so that a retry runs afresh."""
+    await session.execute(
+        delete(IdempotencyRecord).where(
+            IdempotencyRecord.user_id == user_id,
+            IdempotencyRecord.key == key,
+            IdempotencyRecord.response_status.is_(None),
+        )
+    )
+
+
+async def purge_idempotency_records(
+    session: AsyncSession,
+    *,
+    older_than: timedelta = timedelta(hours=24),
+    now: datetime | None = None,
+) -> int:
+    """Forget keys older than ``older_than`` (Stripe keeps them 24 hours)."""
+    result = await session.execute(
+        delete(IdempotencyRecord).where(
+            IdempotencyRecord.created_at < clock.resolve(now) - older_than
+        )
+    )
+    return rowcount(result)

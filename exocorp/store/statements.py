@@ -1,0 +1,43 @@
+"""Dialect-aware statement helpers shared by the repositories."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import CursorResult
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.dml import Insert
+
+from exocorp.store.schema import Base
+
+
+def insert_ignoring_conflicts(
+    session: AsyncSession, model: type[Base], values: Mapping[str, Any], conflict_on: Sequence[str]
+) -> Insert:
+    """``INSERT ... ON CONFLICT (conflict_on) DO NOTHING`` for the session's dialect.
+
+    Unlike catching an error, a concurrent duplicate simply inserts nothing: on PostgreSQL the
+    statement waits for the other transaction and then sees its committed row.
+    """
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return (
+            postgresql.insert(model)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=list(conflict_on))
+        )
+    if dialect == "sqlite":
+        return (
+            sqlite.insert(model)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=list(conflict_on))
+        )
+    raise NotImplementedError(f"unsupported dialect {dialect}")
+
+
+def rowcount(result: object) -> int:
+    """Rows matched by an UPDATE or DELETE (typed access to ``CursorResult.rowcount``)."""
+    assert isinstance(result, CursorResult)
+    return int(result.rowcount)
