@@ -1,0 +1,1 @@
+"""Alembic migrations for the platform database (a package so that installs ship them)."""

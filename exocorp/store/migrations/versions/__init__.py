@@ -1,0 +1,1 @@
+"""Revisions, one per file."""
