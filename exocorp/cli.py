@@ -123,6 +123,82 @@ def cmd_dev(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_crds(args: argparse.Namespace) -> int:
+    from exocorp.model import crd
+
+    if args.write:
+        for path in crd.write_crds(Path(args.directory)):
+            print(f"wrote {path}")
+    else:
+        print(crd.render_crds(), end="")
+    return 0
+
+
+def _configure_logging(level: str) -> None:
+    import logging
+
+    logging.basicConfig(level=level.upper(),
+                        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    # kopf logs every watch event at DEBUG; keep it at INFO unless asked.
+    logging.getLogger("kopf").setLevel(max(logging.INFO, logging.getLogger().level))
+    logging.getLogger("kopf.objects").setLevel(logging.WARNING)
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(f"EXOCORP_{name}", default)
+
+
+def cmd_operator(args: argparse.Namespace) -> int:
+    from exocorp.operator import main as operator_main
+    from exocorp.operator.settings import OperatorSettings
+
+    _configure_logging(args.log_level)
+    settings = OperatorSettings(
+        namespace=args.namespace, portal_base_domain=args.portal_base_domain,
+        app_base_domain=args.app_base_domain, ingress_class=args.ingress_class,
+        tls_issuer=args.tls_issuer, ingress_namespace=args.ingress_namespace,
+        storage_class=args.storage_class, max_concurrent_rollouts=args.max_concurrent_rollouts,
+        resync_seconds=args.resync_seconds, workers=args.workers,
+    )
+    operator_main.run(settings, kubeconfig=args.kubeconfig, metrics_port=args.metrics_port,
+                      peering=args.peering or None, priority=args.priority)
+    return 0
+
+
+def _add_operator(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from exocorp.operator.settings import OperatorSettings
+
+    d = OperatorSettings()
+    op = sub.add_parser("operator", help="run the operator (reconciles Exocorp resources)")
+    op.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG"),
+                    help="kubeconfig file (default: $KUBECONFIG, else in-cluster)")
+    op.add_argument("--namespace", default=_env("NAMESPACE", d.namespace),
+                    help="platform namespace ($EXOCORP_NAMESPACE)")
+    op.add_argument("--metrics-port", type=int, default=int(_env("METRICS_PORT", "8080")),
+                    help="port serving /metrics and /healthz")
+    op.add_argument("--peering", default=_env("PEERING", ""),
+                    help="kopf peering name: one active replica among peers ('' = standalone)")
+    op.add_argument("--priority", type=int, default=int(_env("PRIORITY", "0")),
+                    help="peering priority (the highest active replica acts)")
+    op.add_argument("--portal-base-domain", default=_env("PORTAL_BASE_DOMAIN",
+                                                         d.portal_base_domain))
+    op.add_argument("--app-base-domain", default=_env("APP_BASE_DOMAIN", d.app_base_domain))
+    op.add_argument("--ingress-class", default=_env("INGRESS_CLASS", d.ingress_class))
+    op.add_argument("--ingress-namespace", default=_env("INGRESS_NAMESPACE",
+                                                        d.ingress_namespace))
+    op.add_argument("--tls-issuer", default=_env("TLS_ISSUER", d.tls_issuer),
+                    help="cert-manager ClusterIssuer for the domains ('' = none)")
+    op.add_argument("--storage-class", default=_env("STORAGE_CLASS", d.storage_class))
+    op.add_argument("--max-concurrent-rollouts", type=int,
+                    default=int(_env("MAX_CONCURRENT_ROLLOUTS", str(d.max_concurrent_rollouts))))
+    op.add_argument("--resync-seconds", type=float,
+                    default=float(_env("RESYNC_SECONDS", str(d.resync_seconds))))
+    op.add_argument("--workers", type=int, default=int(_env("WORKERS", str(d.workers))))
+    op.add_argument("--log-level", default=_env("LOG_LEVEL", "info"),
+                    choices=["debug", "info", "warning", "error"])
+    op.set_defaults(func=cmd_operator)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="exocorp", description=__doc__)
     parser.add_argument("--version", action="version", version=f"exocorp {__version__}")
@@ -131,6 +207,13 @@ def build_parser() -> argparse.ArgumentParser:
     dev = sub.add_parser("dev", help="run the whole platform locally (foreground; Ctrl-C stops)")
     dev.add_argument("--nodes", type=int, default=2, help="fake kwok nodes (default 2)")
     dev.set_defaults(func=cmd_dev)
+
+    crds = sub.add_parser("crds", help="print (or --write) the generated CRDs")
+    crds.add_argument("--write", action="store_true", help="write them into --directory")
+    crds.add_argument("--directory", default="manifests/crds")
+    crds.set_defaults(func=cmd_crds)
+
+    _add_operator(sub)
 
     cluster = sub.add_parser("cluster", help="the local Kubernetes control plane")
     csub = cluster.add_subparsers(dest="cluster_command", required=True)

@@ -33,3 +33,9 @@ KWOK_NODE_ANNOTATION_VALUE: Final = "fake"
 SIM_BEHAVIOR_LABEL: Final = f"sim.{GROUP}/behavior"
 SIM_CRASHLOOP: Final = "crashloop"
 SIM_FAIL: Final = "fail"
+
+# Provider-credential Secrets in the platform namespace (values only ever live there).
+LABEL_PROVIDER: Final = f"{GROUP}/provider"
+LABEL_ACCOUNT: Final = f"{GROUP}/account"
+LABEL_CREDENTIAL: Final = f"{GROUP}/credential"
+SECRET_VALUE_KEY: Final = "value"

@@ -160,9 +160,9 @@ class Kube:
         query: dict[str, Any] = {"fieldManager": field_manager}
         if patch_type == "apply":
             query["force"] = force
-        body = json.dumps(patch) if patch_type == "apply" else patch
+        # The REST layer serialises dicts as JSON for every patch type (YAML is a superset).
         return await self.request("PATCH", resource.path(namespace, name, subresource),
-                                  query=query, body=body,
+                                  query=query, body=patch,
                                   content_type=_PATCH_CONTENT_TYPES[patch_type])
 
     async def apply(self, resource: Resource, body: Obj, *, namespace: str | None = None,

@@ -79,11 +79,13 @@ class ControlPlane:
         workdir: Path,
         *,
         nodes: int = 2,
+        volumes: int = 64,
         progress: Callable[[str], None] | None = None,
         bins: binaries.Binaries | None = None,
     ) -> None:
         self.workdir = workdir.resolve()
         self.node_count = nodes
+        self.volume_count = volumes
         self.progress = progress or (lambda line: print(line, file=sys.stderr))
         self.bins = bins
         self.started: list[ManagedProcess] = []
@@ -198,7 +200,9 @@ class ControlPlane:
         ], logs, None)
 
         self._create_nodes()
-        self._say(f"ready: {self.node_count} node(s); kubeconfig {self.kubeconfig}")
+        self._create_volumes()
+        self._say(f"ready: {self.node_count} node(s), {self.volume_count} volume(s); "
+                  f"kubeconfig {self.kubeconfig}")
 
     def _launch(
         self, name: str, argv: list[str], logs: Path, ready: Callable[[], bool] | None,
@@ -265,6 +269,37 @@ class ControlPlane:
             time.sleep(0.3)
         kwok = next(p for p in self.started if p.name == "kwok")
         raise ControlPlaneError(f"fake nodes not Ready after 60s; kwok log:\n{kwok.log_tail()}")
+
+
+    def _create_volumes(self) -> None:
+        """No storage provisioner runs here: a default StorageClass with a pool of static
+        volumes lets claims bind (the persistent-volume controller does the binding)."""
+        assert self.pki is not None
+        api_request(self.server, self.pki, "POST", "/apis/storage.k8s.io/v1/storageclasses",
+                    STORAGE_CLASS, ok_statuses=(201, 409))
+        for i in range(self.volume_count):
+            api_request(self.server, self.pki, "POST", "/api/v1/persistentvolumes",
+                        _volume(f"local-pv-{i:04d}", self.workdir / "volumes" / str(i)),
+                        ok_statuses=(201, 409))
+
+
+STORAGE_CLASS: dict[str, Any] = {
+    "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+    "metadata": {"name": "exocorp-local",
+                 "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
+    "provisioner": "kubernetes.io/no-provisioner",
+    "reclaimPolicy": "Retain",
+    "volumeBindingMode": "Immediate",
+}
+
+
+def _volume(name: str, path: Path) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": name},
+        "spec": {"capacity": {"storage": "10Gi"}, "accessModes": ["ReadWriteOnce"],
+                 "persistentVolumeReclaimPolicy": "Retain",
+                 "storageClassName": "exocorp-local", "hostPath": {"path": str(path)}},
+    }
 
 
 # -- small synchronous HTTP helpers (the harness runs before any event loop exists) ----------

@@ -1,0 +1,92 @@
+"""Carry out a lifecycle action against the cluster: look up what the pure lifecycle API needs,
+plan, and write the spec change with the resourceVersion it was planned from, so of two
+conflicting concurrent actions exactly one wins (the other gets the API server's 409)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from exocorp import names
+from exocorp.k8s import ApiError, Kube
+from exocorp.k8s import resources as r
+from exocorp.lifecycle import ActionContext, ActionPlan, ErrorCode, LifecycleError, plan_action
+from exocorp.model import ActionRequest, Exocorp, ExocorpReleaseSpec, RevisionContent
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who asks, and what the platform records say about their account."""
+
+    actor: str
+    billing_active: bool = True
+    has_price_book: bool = True
+    draft: Mapping[str, Any] | None = None
+
+
+async def releases(kube: Kube) -> list[ExocorpReleaseSpec]:
+    out = []
+    for item in (await kube.list_all(r.RELEASES))["items"]:
+        try:
+            out.append(ExocorpReleaseSpec.model_validate(item.get("spec") or {}))
+        except ValidationError:
+            continue  # an invalid release is not offered
+    return out
+
+
+async def revision_contents(kube: Kube, namespace: str, exocorp: str) -> dict[str, RevisionContent]:
+    items = (await kube.list(r.CONTROLLERREVISIONS, namespace,
+                             label_selector=f"{names.LABEL_EXOCORP}={exocorp}"))["items"]
+    out = {}
+    for item in items:
+        try:
+            out[item["metadata"]["name"]] = RevisionContent.model_validate(item.get("data") or {})
+        except ValidationError:
+            continue
+    return out
+
+
+async def provider_secrets(kube: Kube, namespace: str, account: str) -> dict[str, list[str]]:
+    """Provider -> credential Secret names of one account (metadata only)."""
+    items = (await kube.list(r.SECRETS, namespace,
+                             label_selector=f"{names.LABEL_ACCOUNT}={account}"))["items"]
+    out: dict[str, list[str]] = {}
+    for item in items:
+        provider = item["metadata"].get("labels", {}).get(names.LABEL_PROVIDER)
+        if provider:
+            out.setdefault(provider, []).append(item["metadata"]["name"])
+    return {k: sorted(v) for k, v in out.items()}
+
+
+async def perform(kube: Kube, platform_namespace: str, name: str, request: ActionRequest,
+                  caller: Caller, *, now: datetime | None = None,
+                  catalog: Sequence[ExocorpReleaseSpec] | None = None) -> ActionPlan:
+    """Plan and write one action. Raises LifecycleError (400/404/409)."""
+    body = await kube.get_or_none(r.EXOCORPS, name)
+    if body is None:
+        raise LifecycleError(404, ErrorCode.NOT_FOUND, f"exocorp {name!r} does not exist")
+    exocorp = Exocorp.model_validate(body)
+    context = ActionContext(
+        actor=caller.actor, now=now or datetime.now(UTC),
+        releases=catalog if catalog is not None else await releases(kube),
+        draft=caller.draft,
+        revisions=await revision_contents(kube, platform_namespace, name),
+        billing_active=caller.billing_active, has_price_book=caller.has_price_book,
+        provider_secrets=await provider_secrets(kube, platform_namespace, exocorp.spec.owner),
+    )
+    plan = plan_action(exocorp, request, context)
+    try:
+        await kube.patch(r.EXOCORPS, name, plan.patch)
+        if plan.delete:
+            await kube.delete(r.EXOCORPS, name, propagation="Background")
+    except ApiError as err:
+        if err.conflict:
+            raise LifecycleError(409, ErrorCode.CONCURRENT_CHANGE,
+                                 f"exocorp {name!r} changed while the action was planned; "
+                                 "read it again and retry") from None
+        raise
+    return plan

@@ -1,0 +1,387 @@
+"""The runtime objects of one exocorp, built as plain manifests from its spec and release.
+
+Pure functions: the reconciler applies what they return with server-side apply, so the same
+input always yields the same objects and a hand edit to any field we set is reverted."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from exocorp import names
+from exocorp.model import (
+    Component,
+    ComponentSize,
+    DomainKind,
+    Exocorp,
+    ExocorpReleaseSpec,
+    Probe,
+    canonical_domains,
+)
+from exocorp.operator.settings import OperatorSettings
+
+Obj = dict[str, Any]
+
+SERVICE_ACCOUNT = "exocorp-runtime"
+CREDENTIALS_SECRET = "provider-credentials"  # noqa: S105 (an object name)
+MANIFEST_CONFIGMAP = "effective-manifest"
+STATE_CLAIM = "state"
+INGRESS = "routes"
+_DNS = {"protocol": "UDP", "port": 53}
+
+
+def runtime_namespace(exocorp_name: str) -> str:
+    """Each exocorp runs in a namespace of its own."""
+    return f"exo-{exocorp_name}"[:63].rstrip("-")
+
+
+def credential_key(provider: str) -> str:
+    """Environment variable a provider's credential is exposed as (ANTHROPIC_API_KEY, ...)."""
+    return f"{provider.upper().replace('-', '_')}_API_KEY"
+
+
+def stable_hash(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class RuntimeInputs:
+    """What the builders need besides the exocorp itself."""
+
+    release: ExocorpReleaseSpec
+    revision: str
+    """Name of the revision being run (a pod-template label, for tracing pods to revisions)."""
+    credentials: dict[str, str]
+    """Copied Secret data (base64 values) keyed by environment variable name."""
+    settings: OperatorSettings
+
+
+def _labels(exo: Exocorp, component: str | None = None) -> dict[str, str]:
+    labels = {
+        names.LABEL_MANAGED_BY: names.MANAGER,
+        names.LABEL_PART_OF: "exocorp",
+        names.LABEL_EXOCORP: exo.metadata.name,
+    }
+    if component:
+        labels[names.LABEL_COMPONENT] = component
+        labels[names.LABEL_NAME] = component
+    return labels
+
+
+def _meta(exo: Exocorp, name: str, *, namespaced: bool = True,
+          component: str | None = None, annotations: dict[str, str] | None = None) -> Obj:
+    meta: Obj = {"name": name, "labels": _labels(exo, component)}
+    if namespaced:
+        meta["namespace"] = runtime_namespace(exo.metadata.name)
+    if annotations:
+        meta["annotations"] = annotations
+    return meta
+
+
+def owner_reference(exo: Exocorp) -> Obj:
+    """Cluster-scoped owner: lets the garbage collector remove what a crash left behind."""
+    return {
+        "apiVersion": names.API_VERSION, "kind": names.EXOCORP_KIND,
+        "name": exo.metadata.name, "uid": exo.metadata.uid or "",
+        "controller": True, "blockOwnerDeletion": True,
+    }
+
+
+def namespace(exo: Exocorp) -> Obj:
+    meta = _meta(exo, runtime_namespace(exo.metadata.name), namespaced=False)
+    for mode in ("enforce", "audit", "warn"):
+        meta["labels"][f"pod-security.kubernetes.io/{mode}"] = "restricted"
+        meta["labels"][f"pod-security.kubernetes.io/{mode}-version"] = "latest"
+    meta["ownerReferences"] = [owner_reference(exo)]
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": meta}
+
+
+def service_account(exo: Exocorp) -> Obj:
+    return {"apiVersion": "v1", "kind": "ServiceAccount",
+            "metadata": _meta(exo, SERVICE_ACCOUNT), "automountServiceAccountToken": False}
+
+
+def _size(exo: Exocorp, component: Component) -> ComponentSize | None:
+    sizes = exo.spec.config.component_sizes if exo.spec.config else {}
+    return sizes.get(component.name)
+
+
+def container_resources(exo: Exocorp, component: Component,
+                        settings: OperatorSettings) -> dict[str, dict[str, str]]:
+    """A size named in the exocorp's config wins; else the release's; else small."""
+    size = _size(exo, component)
+    if size is None and component.resources is not None:
+        res = component.resources
+        out: dict[str, dict[str, str]] = {}
+        for kind, values in (("requests", res.requests), ("limits", res.limits)):
+            if values is not None:
+                picked = {k: v for k, v in (("cpu", values.cpu), ("memory", values.memory)) if v}
+                if picked:
+                    out[kind] = picked
+        if out:
+            return out
+    chosen = settings.sizes[size or ComponentSize.SMALL]
+    return {"requests": {"cpu": chosen.cpu_request, "memory": chosen.memory_request},
+            "limits": {"cpu": chosen.cpu_limit, "memory": chosen.memory_limit}}
+
+
+def _quantity(value: str) -> float:
+    """Parse the CPU and memory quantities we use, to sum them for the quota."""
+    suffixes = {"m": 1e-3, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40,
+                "k": 1e3, "M": 1e6, "G": 1e9}
+    for suffix in sorted(suffixes, key=len, reverse=True):
+        if value.endswith(suffix):
+            return float(value[: -len(suffix)]) * suffixes[suffix]
+    return float(value)
+
+
+def resource_quota(exo: Exocorp, release: ExocorpReleaseSpec, settings: OperatorSettings) -> Obj:
+    """Room for every component at full size, doubled for the surge of a rolling update."""
+    totals = {"requests.cpu": 0.0, "requests.memory": 0.0, "limits.cpu": 0.0,
+              "limits.memory": 0.0}
+    pods = 0
+    for component in release.components:
+        res = container_resources(exo, component, settings)
+        replicas = max(component.replicas, 1)
+        pods += replicas
+        for kind in ("requests", "limits"):
+            for resource in ("cpu", "memory"):
+                if resource in res.get(kind, {}):
+                    totals[f"{kind}.{resource}"] += _quantity(res[kind][resource]) * replicas
+    hard = {
+        "requests.cpu": f"{round(totals['requests.cpu'] * 2000)}m",
+        "limits.cpu": f"{round(totals['limits.cpu'] * 2000)}m",
+        "requests.memory": f"{round(totals['requests.memory'] * 2 / 2**20)}Mi",
+        "limits.memory": f"{round(totals['limits.memory'] * 2 / 2**20)}Mi",
+        "pods": str(pods * 2 + 2),
+        "persistentvolumeclaims": "1",
+        "services.loadbalancers": "0",
+        "services.nodeports": "0",
+    }
+    return {"apiVersion": "v1", "kind": "ResourceQuota",
+            "metadata": _meta(exo, "exocorp-quota"), "spec": {"hard": hard}}
+
+
+def limit_range(exo: Exocorp, settings: OperatorSettings) -> Obj:
+    small, large = settings.sizes[ComponentSize.SMALL], settings.sizes[ComponentSize.LARGE]
+    return {"apiVersion": "v1", "kind": "LimitRange", "metadata": _meta(exo, "exocorp-limits"),
+            "spec": {"limits": [{
+                "type": "Container",
+                "default": {"cpu": small.cpu_limit, "memory": small.memory_limit},
+                "defaultRequest": {"cpu": small.cpu_request, "memory": small.memory_request},
+                "max": {"cpu": large.cpu_limit, "memory": large.memory_limit},
+            }]}}
+
+
+def network_policies(exo: Exocorp, release: ExocorpReleaseSpec,
+                     settings: OperatorSettings) -> list[Obj]:
+    """Deny everything, then allow: DNS, traffic between the exocorp's own pods, HTTPS to
+    model providers (public addresses only), and the ingress controller to routed ports."""
+    ns = runtime_namespace(exo.metadata.name)
+    policies: list[Obj] = [
+        {"metadata": _meta(exo, "default-deny"),
+         "spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}},
+        {"metadata": _meta(exo, "allow-dns"),
+         "spec": {"podSelector": {}, "policyTypes": ["Egress"], "egress": [{
+             "to": [{"namespaceSelector": {"matchLabels": {
+                 "kubernetes.io/metadata.name": "kube-system"}}}],
+             "ports": [_DNS, {"protocol": "TCP", "port": 53}]}]}},
+        {"metadata": _meta(exo, "allow-same-exocorp"),
+         "spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"],
+                  "ingress": [{"from": [{"podSelector": {}}]}],
+                  "egress": [{"to": [{"podSelector": {}}]}]}},
+        {"metadata": _meta(exo, "allow-provider-https"),
+         "spec": {"podSelector": {}, "policyTypes": ["Egress"], "egress": [{
+             "to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": [
+                 "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16"]}}],
+             "ports": [{"protocol": "TCP", "port": 443}]}]}},
+    ]
+    routed = [c for c in release.components if (c.portal or c.app) and c.ports]
+    if routed:
+        policies.append({"metadata": _meta(exo, "allow-ingress-controller"), "spec": {
+            "podSelector": {"matchExpressions": [{
+                "key": names.LABEL_COMPONENT, "operator": "In",
+                "values": sorted(c.name for c in routed)}]},
+            "policyTypes": ["Ingress"],
+            "ingress": [{"from": [{"namespaceSelector": {"matchLabels": {
+                "kubernetes.io/metadata.name": settings.ingress_namespace}}}],
+                "ports": sorted(({"protocol": p.protocol.value, "port": p.port}
+                                 for c in routed for p in c.ports),
+                                key=lambda p: (p["port"], p["protocol"]))}]}})
+    for policy in policies:
+        policy["apiVersion"] = "networking.k8s.io/v1"
+        policy["kind"] = "NetworkPolicy"
+        policy["metadata"]["namespace"] = ns
+    return policies
+
+
+def credentials_secret(exo: Exocorp, credentials: dict[str, str]) -> Obj:
+    return {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+            "metadata": _meta(exo, CREDENTIALS_SECRET), "data": dict(sorted(credentials.items()))}
+
+
+def effective_manifest(exo: Exocorp, inputs: RuntimeInputs) -> Obj:
+    manifest = {
+        "exocorp": exo.metadata.name,
+        "slug": exo.spec.slug,
+        "revision": inputs.revision,
+        "release": inputs.release.model_dump(mode="json", by_alias=True, exclude_none=True),
+        "config": (exo.spec.config.model_dump(mode="json", by_alias=True, exclude_none=True)
+                   if exo.spec.config else {}),
+        "providers": sorted(b.provider for b in exo.spec.provider_bindings),
+        "paused": exo.spec.paused,
+    }
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": _meta(exo, MANIFEST_CONFIGMAP),
+            "data": {"manifest.json": json.dumps(manifest, indent=2, sort_keys=True)}}
+
+
+def state_claim(exo: Exocorp, settings: OperatorSettings) -> Obj:
+    spec: Obj = {"accessModes": ["ReadWriteOnce"],
+                 "resources": {"requests": {"storage": settings.state_volume_size}}}
+    if settings.storage_class:
+        spec["storageClassName"] = settings.storage_class
+    return {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+            "metadata": _meta(exo, STATE_CLAIM), "spec": spec}
+
+
+def _probe(probe: Probe | None) -> Obj | None:
+    if probe is None:
+        return None
+    out: Obj = {"initialDelaySeconds": probe.initial_delay_seconds,
+                "periodSeconds": probe.period_seconds, "timeoutSeconds": probe.timeout_seconds,
+                "failureThreshold": probe.failure_threshold}
+    if probe.http_get is not None:
+        out["httpGet"] = {"path": probe.http_get.path, "port": probe.http_get.port}
+    elif probe.tcp_socket is not None:
+        out["tcpSocket"] = {"port": probe.tcp_socket.port}
+    return out
+
+
+def desired_replicas(exo: Exocorp, component: Component) -> int:
+    """Stop takes everything to zero; pause only the agent workloads."""
+    if exo.spec.stopped or (exo.spec.paused and component.agent):
+        return 0
+    return component.replicas
+
+
+def state_component(release: ExocorpReleaseSpec) -> str | None:
+    """The component that mounts the state volume: the portal (the company's own memory)."""
+    for component in release.components:
+        if component.portal:
+            return component.name
+    return release.components[0].name if release.components else None
+
+
+def deployment(exo: Exocorp, component: Component, inputs: RuntimeInputs) -> Obj:
+    settings = inputs.settings
+    pod_labels = {**_labels(exo, component.name), names.LABEL_REVISION: inputs.revision,
+                  **component.pod_labels}
+    annotations = {"exocorp.io/credentials-hash": stable_hash(inputs.credentials)}
+    if exo.spec.restart_at:
+        annotations[names.ANNOTATION_RESTART_AT] = exo.spec.restart_at
+    container: Obj = {
+        "name": component.name,
+        "image": component.image,
+        "ports": [{"name": p.name, "containerPort": p.port, "protocol": p.protocol.value}
+                  for p in component.ports],
+        "resources": container_resources(exo, component, settings),
+        "envFrom": [{"secretRef": {"name": CREDENTIALS_SECRET}}],
+        "env": [{"name": "EXOCORP_NAME", "value": exo.metadata.name},
+                {"name": "EXOCORP_PAUSED", "value": "true" if exo.spec.paused else "false"}],
+        "volumeMounts": [{"name": "manifest", "mountPath": "/etc/exocorp", "readOnly": True},
+                         {"name": "tmp", "mountPath": "/tmp"}],  # noqa: S108
+        "securityContext": {
+            "allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+            "runAsNonRoot": True, "runAsUser": settings.runtime_user,
+            "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"},
+        },
+    }
+    for key, probe in (("readinessProbe", component.readiness_probe),
+                       ("livenessProbe", component.liveness_probe)):
+        rendered = _probe(probe)
+        if rendered is not None:
+            container[key] = rendered
+    volumes: list[Obj] = [
+        {"name": "manifest", "configMap": {"name": MANIFEST_CONFIGMAP}},
+        {"name": "tmp", "emptyDir": {}},
+    ]
+    if state_component(inputs.release) == component.name:
+        container["volumeMounts"].append({"name": "state", "mountPath": "/var/lib/exocorp"})
+        volumes.append({"name": "state", "persistentVolumeClaim": {"claimName": STATE_CLAIM}})
+    selector = {names.LABEL_EXOCORP: exo.metadata.name, names.LABEL_COMPONENT: component.name}
+    return {
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": _meta(exo, component.name, component=component.name),
+        "spec": {
+            "replicas": desired_replicas(exo, component),
+            "selector": {"matchLabels": selector},
+            "progressDeadlineSeconds": exo.spec.progress_deadline_seconds,
+            "revisionHistoryLimit": 2,
+            "strategy": {"type": "RollingUpdate",
+                         "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
+            "template": {
+                "metadata": {"labels": pod_labels, "annotations": annotations},
+                "spec": {
+                    "serviceAccountName": SERVICE_ACCOUNT,
+                    "automountServiceAccountToken": False,
+                    "enableServiceLinks": False,
+                    "securityContext": {
+                        "runAsNonRoot": True, "runAsUser": settings.runtime_user,
+                        "runAsGroup": settings.runtime_user, "fsGroup": settings.runtime_user,
+                        "seccompProfile": {"type": "RuntimeDefault"},
+                    },
+                    "containers": [container],
+                    "volumes": volumes,
+                },
+            },
+        },
+    }
+
+
+def service(exo: Exocorp, component: Component) -> Obj | None:
+    if not component.ports:
+        return None
+    return {"apiVersion": "v1", "kind": "Service",
+            "metadata": _meta(exo, component.name, component=component.name),
+            "spec": {"type": "ClusterIP",
+                     "selector": {names.LABEL_EXOCORP: exo.metadata.name,
+                                  names.LABEL_COMPONENT: component.name},
+                     "ports": [{"name": p.name, "port": p.port, "targetPort": p.name,
+                                "protocol": p.protocol.value} for p in component.ports]}}
+
+
+def domains(exo: Exocorp, settings: OperatorSettings) -> dict[DomainKind, str]:
+    return canonical_domains(exo.spec.slug, portal_base=settings.portal_base_domain,
+                             app_base=settings.app_base_domain)
+
+
+def tls_secret_name(exo: Exocorp) -> str:
+    return f"{exo.spec.slug}-tls"
+
+
+def ingress(exo: Exocorp, release: ExocorpReleaseSpec, settings: OperatorSettings) -> Obj | None:
+    """Routes for the two canonical domains; none while stopped (routes detached)."""
+    if exo.spec.stopped:
+        return None
+    hosts = domains(exo, settings)
+    rules = []
+    for kind, flag in ((DomainKind.PORTAL, "portal"), (DomainKind.APP, "app")):
+        component = next((c for c in release.components if getattr(c, flag)), None)
+        if component is None or not component.ports:
+            continue
+        rules.append({"host": hosts[kind], "http": {"paths": [{
+            "path": "/", "pathType": "Prefix",
+            "backend": {"service": {"name": component.name,
+                                    "port": {"number": component.ports[0].port}}}}]}})
+    if not rules:
+        return None
+    annotations = {"cert-manager.io/cluster-issuer": settings.tls_issuer} \
+        if settings.tls_issuer else None
+    return {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+            "metadata": _meta(exo, INGRESS, annotations=annotations),
+            "spec": {"ingressClassName": settings.ingress_class,
+                     "tls": [{"hosts": [r["host"] for r in rules],
+                              "secretName": tls_secret_name(exo)}],
+                     "rules": rules}}

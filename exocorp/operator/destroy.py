@@ -1,0 +1,34 @@
+"""Destroy: everything an exocorp had (namespace with its workloads, volumes and routes;
+revisions) is deleted before the finalizer lets the Exocorp object go."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import kopf
+
+from exocorp.k8s import Kube
+from exocorp.k8s import resources as r
+from exocorp.model import Phase
+from exocorp.operator import builders, events, revisions
+from exocorp.operator.cache import ObjectCache
+from exocorp.operator.settings import OperatorSettings
+
+log = logging.getLogger(__name__)
+
+
+async def tear_down(kube: Kube, cache: ObjectCache, settings: OperatorSettings, name: str,
+                    body: dict[str, Any]) -> None:
+    if (body.get("status") or {}).get("phase") != Phase.DESTROYING.value:
+        await kube.patch(r.EXOCORPS, name, {"status": {"phase": Phase.DESTROYING.value}},
+                         subresource="status")
+        await events.post(kube, body, "Normal", "Destroying",
+                          "deleting the runtime namespace, volumes, routes and revisions")
+    ns = builders.runtime_namespace(name)
+    for rev in await revisions.list_revisions(kube, settings.namespace, name):
+        await kube.delete(r.CONTROLLERREVISIONS, rev["metadata"]["name"], settings.namespace)
+    if await kube.get_or_none(r.NAMESPACES, ns) is not None:
+        await kube.delete(r.NAMESPACES, ns, propagation="Foreground")
+        raise kopf.TemporaryError(f"waiting for namespace {ns} to be deleted", delay=2)
+    log.info("exocorp %s destroyed", name)

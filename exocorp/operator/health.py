@@ -1,0 +1,74 @@
+"""What the exocorp's workloads are doing: per-component readiness, restarts, and whether the
+current rollout has finished, is crash-looping, or is still under way."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from exocorp import names
+from exocorp.model import ComponentStatus, Exocorp, ExocorpReleaseSpec
+from exocorp.operator.builders import desired_replicas
+from exocorp.operator.cache import ObjectCache
+
+Obj = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ComponentHealth:
+    status: ComponentStatus
+    rolled_out: bool
+    """The Deployment runs the current template, every replica updated and available."""
+    crash_restarts: int
+    """Highest restart count of a container in a pod started by this rollout."""
+    crash_looping: bool
+    """A container of this rollout waits in CrashLoopBackOff."""
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def observe(exo: Exocorp, release: ExocorpReleaseSpec, cache: ObjectCache, namespace: str,
+            rollout_started: datetime | None) -> list[ComponentHealth]:
+    pods = cache.owned(exo.metadata.name, "Pod")
+    out = []
+    for component in release.components:
+        desired = desired_replicas(exo, component)
+        dep = cache.get("Deployment", component.name, namespace) or {}
+        spec_generation = int(dep.get("metadata", {}).get("generation", 0))
+        st = dep.get("status", {})
+        ready = int(st.get("readyReplicas", 0))
+        available = int(st.get("availableReplicas", 0))
+        updated = int(st.get("updatedReplicas", 0))
+        total = int(st.get("replicas", 0))
+        observed = int(st.get("observedGeneration", 0))
+        rolled_out = bool(dep) and observed >= spec_generation and updated >= desired \
+            and available >= desired and total == desired
+        own = [p for p in pods
+               if p.get("metadata", {}).get("namespace") == namespace
+               and p["metadata"].get("labels", {}).get(names.LABEL_COMPONENT) == component.name
+               and not p["metadata"].get("deletionTimestamp")]
+        restarts = 0
+        crash_restarts = 0
+        crash_looping = False
+        for pod in own:
+            created = _parse_time(pod["metadata"].get("creationTimestamp"))
+            this_rollout = rollout_started is None or (
+                created is not None and created.timestamp() >= rollout_started.timestamp() - 1)
+            for cs in pod.get("status", {}).get("containerStatuses") or []:
+                count = int(cs.get("restartCount", 0))
+                restarts += count
+                if this_rollout:
+                    crash_restarts = max(crash_restarts, count)
+                    waiting = (cs.get("state") or {}).get("waiting") or {}
+                    crash_looping |= waiting.get("reason") == "CrashLoopBackOff"
+        out.append(ComponentHealth(
+            status=ComponentStatus(name=component.name, desired=desired, ready=min(ready, total),
+                                   available=available, restarts=restarts),
+            rolled_out=rolled_out, crash_restarts=crash_restarts, crash_looping=crash_looping,
+        ))
+    return out

@@ -1,0 +1,88 @@
+"""`exocorp operator`: run the kopf operator with its metrics and health endpoint."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+import kopf
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from exocorp import names
+from exocorp.operator import handlers, metrics
+from exocorp.operator.settings import OperatorSettings
+
+log = logging.getLogger(__name__)
+
+
+def kopf_settings(peering: str | None, priority: int) -> kopf.OperatorSettings:
+    settings = kopf.OperatorSettings()
+    settings.persistence.finalizer = names.FINALIZER
+    # Keep kopf's bookkeeping in annotations: our status schema is structural and strict.
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=names.GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=names.GROUP, key="last-handled-configuration")
+    settings.posting.level = logging.WARNING
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.peering.priority = priority
+    if peering:
+        settings.peering.name = peering
+        settings.peering.mandatory = True
+        settings.peering.clusterwide = True
+    else:
+        settings.peering.standalone = True
+    return settings
+
+
+async def serve_metrics(port: int) -> web.AppRunner:
+    """/metrics and /healthz on one port (healthy while the work queue's workers run)."""
+
+    async def metrics_view(request: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(metrics.REGISTRY),
+                            headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def healthz(request: web.Request) -> web.Response:
+        state = getattr(handlers.STATE, "reconciler", None)
+        alive = state is not None and state.queue.alive()
+        return web.json_response({"status": "ok" if alive else "starting"},
+                                 status=200 if alive else 503)
+
+    app = web.Application()
+    app.router.add_get("/metrics", metrics_view)
+    app.router.add_get("/healthz", healthz)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "0.0.0.0", port).start()  # noqa: S104 (scraped in-cluster)
+    return runner
+
+
+def run(settings: OperatorSettings, *, kubeconfig: str | None, metrics_port: int,
+        peering: str | None, priority: int = 0) -> None:
+    if kubeconfig:
+        os.environ["KUBECONFIG"] = kubeconfig
+    registry = kopf.OperatorRegistry()
+    handlers.register(registry, settings)
+    runner: dict[str, web.AppRunner] = {}
+
+    # A custom registry has no default login: use kubernetes_asyncio's, as kopf's default does
+    # (KUBECONFIG or the in-cluster service account).
+    @kopf.on.login(registry=registry)
+    async def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+        info: kopf.ConnectionInfo | None = await kopf.login_via_async_client(**kwargs)
+        return info
+
+    @kopf.on.startup(registry=registry)
+    async def start_metrics(**_: Any) -> None:
+        runner["metrics"] = await serve_metrics(metrics_port)
+
+    @kopf.on.cleanup(registry=registry)
+    async def stop_metrics(**_: Any) -> None:
+        if "metrics" in runner:
+            await runner["metrics"].cleanup()
+
+    kopf.run(registry=registry, settings=kopf_settings(peering, priority), clusterwide=True,
+             standalone=peering is None, peering_name=peering, priority=priority)
+

@@ -1,0 +1,40 @@
+"""The operator's Prometheus metrics (names documented in docs/monitoring.md)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from exocorp.model import Phase
+
+REGISTRY = CollectorRegistry()
+
+RECONCILES = Counter(
+    "exocorp_operator_reconciles", "Reconcile passes by result.", ["result"], registry=REGISTRY)
+RECONCILE_DURATION = Histogram(
+    "exocorp_operator_reconcile_duration_seconds", "Duration of one reconcile pass.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10), registry=REGISTRY)
+EXOCORPS = Gauge("exocorp_exocorps", "Exocorps by display phase.", ["phase"], registry=REGISTRY)
+ROLLOUTS_IN_PROGRESS = Gauge(
+    "exocorp_operator_rollouts_in_progress", "Revisions rolling out now.", registry=REGISTRY)
+ROLLOUTS_QUEUED = Gauge(
+    "exocorp_operator_rollouts_queued", "Rollouts waiting for a slot (throttle).",
+    registry=REGISTRY)
+ROLLBACKS = Counter(
+    "exocorp_operator_rollbacks", "Rollbacks started, automatic or asked for.", ["kind"],
+    registry=REGISTRY)
+REVISIONS_FAILED = Counter(
+    "exocorp_operator_revisions_failed", "Revisions whose rollout failed.", registry=REGISTRY)
+LAST_WATCH_EVENT = Gauge(
+    "exocorp_operator_last_watch_event_timestamp_seconds",
+    "Unix time of the last watch event the operator received.", registry=REGISTRY)
+RECONCILE_LATENCY = Histogram(
+    "exocorp_operator_spec_to_observed_seconds",
+    "Time from a spec change (lastAction.at) to the operator observing its generation.",
+    buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60), registry=REGISTRY)
+
+for _phase in Phase:
+    EXOCORPS.labels(phase=_phase.value)
+for _result in ("success", "error", "conflict"):
+    RECONCILES.labels(result=_result)
+for _kind in ("automatic", "manual"):
+    ROLLBACKS.labels(kind=_kind)

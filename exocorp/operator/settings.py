@@ -1,0 +1,56 @@
+"""Operator settings: one dataclass, filled from flags or environment variables."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from exocorp.model import ComponentSize
+
+
+@dataclass(frozen=True)
+class SizeResources:
+    """Requests and limits for one component size."""
+
+    cpu_request: str
+    memory_request: str
+    cpu_limit: str
+    memory_limit: str
+
+
+DEFAULT_SIZES: dict[ComponentSize, SizeResources] = {
+    ComponentSize.SMALL: SizeResources("100m", "256Mi", "500m", "512Mi"),
+    ComponentSize.MEDIUM: SizeResources("500m", "1Gi", "1", "2Gi"),
+    ComponentSize.LARGE: SizeResources("2", "4Gi", "4", "8Gi"),
+}
+
+
+@dataclass(frozen=True)
+class OperatorSettings:
+    """Everything the operator's behaviour depends on besides the objects it watches."""
+
+    namespace: str = "exocorp-system"
+    """Platform namespace: provider-credential Secrets and revision objects live here."""
+    portal_base_domain: str = "portal.exocorp.localhost"
+    """Each exocorp's portal is served at <slug>.<portal_base_domain>."""
+    app_base_domain: str = "app.exocorp.localhost"
+    """Each exocorp's application endpoint is served at <slug>.<app_base_domain>."""
+    ingress_class: str = "nginx"
+    """ingressClassName of the exocorps' Ingresses."""
+    tls_issuer: str = ""
+    """cert-manager ClusterIssuer that issues the domains' certificates ('' = no TLS issuer)."""
+    ingress_namespace: str = "ingress-nginx"
+    """Namespace of the ingress controller, allowed through each exocorp's network policy."""
+    state_volume_size: str = "1Gi"
+    """Size of each exocorp's state volume."""
+    storage_class: str = ""
+    """StorageClass of the state volumes ('' = the cluster default)."""
+    max_concurrent_rollouts: int = 10
+    """Rollouts allowed at once across the fleet; the rest wait for a slot."""
+    resync_seconds: float = 15.0
+    """How often each exocorp is re-evaluated without any event (deadlines, running time)."""
+    workers: int = 8
+    """Exocorps reconciled in parallel."""
+    runtime_user: int = 65532
+    """Numeric user the runtime containers run as."""
+    sizes: dict[ComponentSize, SizeResources] = field(default_factory=lambda: dict(DEFAULT_SIZES))
+    """Resources per component size."""
