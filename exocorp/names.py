@@ -38,4 +38,4 @@ SIM_FAIL: Final = "fail"
 LABEL_PROVIDER: Final = f"{GROUP}/provider"
 LABEL_ACCOUNT: Final = f"{GROUP}/account"
 LABEL_CREDENTIAL: Final = f"{GROUP}/credential"
-SECRET_VALUE_KEY: Final = "value"
+SECRET_VALUE_KEY: Final = "value"  # noqa: S105 (a data key, not a secret)

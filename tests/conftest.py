@@ -1,3 +1,7 @@
 """Shared pytest setup: each tier's fixtures live in a plugin module of their own."""
 
-pytest_plugins = ["tests.plugins.cluster", "tests.plugins.database"]
+pytest_plugins = [
+    "tests.plugins.cluster",
+    "tests.plugins.database",
+    "tests.plugins.platform",
+]

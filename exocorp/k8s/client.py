@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, Literal
@@ -46,18 +47,9 @@ class Kube:
 
     @classmethod
     async def connect(cls, kubeconfig: str | Path | None = None) -> Kube:
-        """From a kubeconfig file, else the in-cluster service account."""
-        configuration = k8s_client.Configuration()
-        if kubeconfig is not None:
-            await k8s_config.load_kube_config(
-                config_file=str(kubeconfig), client_configuration=configuration)
-        else:
-            try:
-                k8s_config.load_incluster_config(  # type: ignore[no-untyped-call]
-                    client_configuration=configuration)
-            except k8s_config.ConfigException:
-                await k8s_config.load_kube_config(client_configuration=configuration)
-        return cls(k8s_client.ApiClient(configuration))
+        """From a kubeconfig file, else ``$KUBECONFIG``, else the in-cluster service account,
+        else ``~/.kube/config``."""
+        return cls(k8s_client.ApiClient(await load_configuration(kubeconfig)))
 
     async def close(self) -> None:
         await self._api.close()
@@ -208,6 +200,22 @@ class Kube:
                     raise ApiError(int(status.get("code", 500)), str(status.get("reason", "")),
                                    str(status.get("message", "")), status)
                 yield event
+
+
+async def load_configuration(kubeconfig: str | Path | None = None) -> k8s_client.Configuration:
+    """Connection settings. ``$KUBECONFIG`` is read now, not when the library was imported."""
+    configuration = k8s_client.Configuration()
+    path = kubeconfig or os.environ.get("KUBECONFIG")
+    if path:
+        await k8s_config.load_kube_config(config_file=str(path),
+                                          client_configuration=configuration)
+        return configuration
+    try:
+        k8s_config.load_incluster_config(  # type: ignore[no-untyped-call]
+            client_configuration=configuration)
+    except k8s_config.ConfigException:
+        await k8s_config.load_kube_config(client_configuration=configuration)
+    return configuration
 
 
 def _decode(data: bytes) -> Obj:

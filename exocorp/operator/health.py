@@ -4,7 +4,6 @@ current rollout has finished, is crash-looping, or is still under way."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from exocorp import names
@@ -26,14 +25,11 @@ class ComponentHealth:
     """A container of this rollout waits in CrashLoopBackOff."""
 
 
-def _parse_time(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
-
-
 def observe(exo: Exocorp, release: ExocorpReleaseSpec, cache: ObjectCache, namespace: str,
-            rollout_started: datetime | None) -> list[ComponentHealth]:
+            revision: str | None) -> list[ComponentHealth]:
+    """``revision``: the revision rolling out; only its pods (with the current restart stamp)
+    count towards a crash loop, so the failed pods of the revision being left behind never
+    fail the rollback that replaces them."""
     pods = cache.owned(exo.metadata.name, "Pod")
     out = []
     for component in release.components:
@@ -56,9 +52,10 @@ def observe(exo: Exocorp, release: ExocorpReleaseSpec, cache: ObjectCache, names
         crash_restarts = 0
         crash_looping = False
         for pod in own:
-            created = _parse_time(pod["metadata"].get("creationTimestamp"))
-            this_rollout = rollout_started is None or (
-                created is not None and created.timestamp() >= rollout_started.timestamp() - 1)
+            this_rollout = (
+                pod["metadata"].get("labels", {}).get(names.LABEL_REVISION) == revision
+                and (pod["metadata"].get("annotations") or {}).get(names.ANNOTATION_RESTART_AT)
+                == exo.spec.restart_at)
             for cs in pod.get("status", {}).get("containerStatuses") or []:
                 count = int(cs.get("restartCount", 0))
                 restarts += count

@@ -11,6 +11,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from exocorp import names
+from exocorp.k8s.client import load_configuration
 from exocorp.operator import handlers, metrics
 from exocorp.operator.settings import OperatorSettings
 
@@ -59,20 +60,29 @@ async def serve_metrics(port: int) -> web.AppRunner:
     return runner
 
 
+async def connection_info(kubeconfig: str | None) -> kopf.ConnectionInfo:
+    config = await load_configuration(kubeconfig)
+    header: str | None = await config.get_api_key_with_prefix("BearerToken")
+    token = header.split(" ", 1)[-1] if header else None
+    return kopf.ConnectionInfo(
+        server=str(config.host), ca_path=config.ssl_ca_cert, insecure=not config.verify_ssl,
+        scheme="Bearer" if token else None, token=token,
+        certificate_path=config.cert_file, private_key_path=config.key_file,
+    )
+
+
 def run(settings: OperatorSettings, *, kubeconfig: str | None, metrics_port: int,
         peering: str | None, priority: int = 0) -> None:
     if kubeconfig:
-        os.environ["KUBECONFIG"] = kubeconfig
+        os.environ["KUBECONFIG"] = kubeconfig  # for our own client, created at start-up
     registry = kopf.OperatorRegistry()
     handlers.register(registry, settings)
     runner: dict[str, web.AppRunner] = {}
 
-    # A custom registry has no default login: use kubernetes_asyncio's, as kopf's default does
-    # (KUBECONFIG or the in-cluster service account).
+    # A custom registry has no default login: give kopf the same connection as our client.
     @kopf.on.login(registry=registry)
-    async def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
-        info: kopf.ConnectionInfo | None = await kopf.login_via_async_client(**kwargs)
-        return info
+    async def login(**_: Any) -> kopf.ConnectionInfo:
+        return await connection_info(kubeconfig)
 
     @kopf.on.startup(registry=registry)
     async def start_metrics(**_: Any) -> None:

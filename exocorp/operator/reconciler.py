@@ -66,13 +66,35 @@ def _parse(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
 
 
-def rollout_key(exo: Exocorp, content: RevisionContent) -> str:
-    """What identifies one rollout: the content, the restart stamp and the accepted action.
-    A new key means new pods must come up and pass the health gate."""
+def rollout_key(exo: Exocorp, content: RevisionContent, current: RolloutStatus | None) -> str:
+    """What identifies one rollout: the content and restart stamp, plus the time of the
+    accepted rollout action (so a rollback to identical content is still a new rollout).
+    Actions that start no rollout (pause, resume, stop) keep the current key."""
+    base = builders.stable_hash({"content": content.canonical_json(),
+                                 "restartAt": exo.spec.restart_at})
     action = exo.spec.last_action
-    stamp = action.at if action is not None and action.action in ROLLOUT_ACTIONS else None
-    return builders.stable_hash({"content": content.canonical_json(),
-                                 "restartAt": exo.spec.restart_at, "action": stamp})
+    if action is None or action.action not in ROLLOUT_ACTIONS:
+        if current is not None and current.key.split(".")[0] == base:
+            return current.key
+        return base
+    return f"{base}.{builders.stable_hash(action.at)[:8]}"
+
+
+# Managers whose writes to our objects are expected: ourselves, and the control plane's own
+# controllers (which write status, or metadata such as a Deployment's revision annotation).
+_EXPECTED_MANAGERS = frozenset({"exocorp", "kube-controller-manager", "kube-scheduler",
+                                "kube-apiserver", "kwok"})
+
+
+def _edited_by_someone_else(live: Obj) -> bool:
+    """True when a manager we do not expect owns content fields (not metadata, not status)."""
+    for entry in live.get("metadata", {}).get("managedFields") or []:
+        if entry.get("manager") in _EXPECTED_MANAGERS or entry.get("subresource"):
+            continue
+        fields = entry.get("fieldsV1") or {}
+        if set(fields) - {"f:metadata", "f:status"}:
+            return True
+    return False
 
 
 class Reconciler:
@@ -144,7 +166,7 @@ class Reconciler:
             await self._write_status(ctx, body, started)
             return 30.0
 
-        key = rollout_key(exo, content)
+        key = rollout_key(exo, content, status.rollout)
         if status.rollout is None or status.rollout.key != key:
             if not self._slot_available(name):
                 metrics.ROLLOUTS_QUEUED.inc()
@@ -169,7 +191,7 @@ class Reconciler:
         await self._apply_runtime(exo, inputs, ns)
 
         self._accrue(ctx)
-        observed = health.observe(exo, release, self.cache, ns, _parse(status.rollout.started_at))
+        observed = health.observe(exo, release, self.cache, ns, status.rollout.revision)
         status.components = [c.status for c in observed]
         rollback_to = await self._gate(ctx, observed)
         self._summarise(ctx, release, observed)
@@ -269,6 +291,13 @@ class Reconciler:
         recorded = self._applied.get(key)
         if live is not None and recorded == (desired, live["metadata"].get("resourceVersion")):
             return  # unchanged since we applied it: no round trip
+        if live is not None and _edited_by_someone_else(live):
+            # Server-side apply keeps what another manager added (an extra list item, say);
+            # a merge patch of our whole content first puts every field back as we want it.
+            content = {k: v for k, v in body.items() if k not in ("apiVersion", "kind",
+                                                                  "metadata")}
+            await self.kube.patch(resource, meta["name"], content,
+                                  namespace=meta.get("namespace"), patch_type="merge")
         result = await self.kube.apply(resource, body)
         self.cache.store(resource.kind, result)
         self._applied[key] = (desired, result["metadata"].get("resourceVersion", ""))
@@ -412,12 +441,15 @@ class Reconciler:
             ctx.events.append(("Warning", "RollingBack",
                                f"rolling back to revision {target.name} (#{target.number})"))
             return target
-        stall_reason = Reason.MANUAL_ROLLBACK_POLICY if target is not None \
-            else Reason.NO_SUCCESSFUL_REVISION
+        if target is None:
+            stall_reason, why = Reason.NO_SUCCESSFUL_REVISION, "no successful revision to return to"
+        elif exo.spec.rollback_policy == RollbackPolicy.MANUAL:
+            stall_reason, why = Reason.MANUAL_ROLLBACK_POLICY, "rollback policy is Manual"
+        else:
+            stall_reason = Reason.NO_SUCCESSFUL_REVISION
+            why = "it was the last successful revision; nothing older to return to"
         ctx.condition(ConditionType.STALLED, ConditionStatus.TRUE, stall_reason,
-                      f"revision {rollout.revision} failed: {message}; "
-                      + ("no earlier successful revision to return to" if target is None
-                         else "rollback policy is Manual"))
+                      f"revision {rollout.revision} failed: {message}; {why}")
         ctx.condition(ConditionType.DEGRADED, ConditionStatus.TRUE, reason, message)
         return None
 

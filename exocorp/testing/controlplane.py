@@ -333,12 +333,12 @@ def _https_ok(url: str, certs: pki.PKIPaths | None) -> bool:
 
 def api_request(
     server: str, certs: pki.PKIPaths, method: str, path: str, body: object = None,
-    ok_statuses: tuple[int, ...] = (200, 201),
+    ok_statuses: tuple[int, ...] = (200, 201), content_type: str = "application/json",
 ) -> dict[str, Any]:
     """One admin request to the API server; raises ControlPlaneError on other statuses."""
     data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(  # noqa: S310 (our own loopback API server)
-        server + path, data=data, method=method, headers={"Content-Type": "application/json"}
+        server + path, data=data, method=method, headers={"Content-Type": content_type}
     )
     try:
         with urllib.request.urlopen(req, timeout=10, context=_ssl_context(certs)) as resp:  # noqa: S310

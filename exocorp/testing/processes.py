@@ -69,6 +69,17 @@ class ManagedProcess:
                 return
             time.sleep(0.1)
 
+    def kill(self) -> None:
+        """SIGKILL at once, as a crash or an out-of-memory kill would."""
+        if self.alive():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+        for _ in range(50):
+            _reap(self.pid)
+            if not self.alive():
+                return
+            time.sleep(0.1)
+
     def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
         try:
             text = self.log.read_text(errors="replace")

@@ -3,6 +3,7 @@ harness (or reused from ``EXOCORP_TEST_KUBECONFIG``); tests isolate themselves b
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -26,6 +27,15 @@ class ClusterInfo:
     @property
     def kubectl(self) -> Path:
         return binaries.ensure(build_missing=False).kubectl
+
+    async def run_kubectl(self, *args: str) -> str:
+        """Run kubectl as a user would; fails the test on a non-zero exit."""
+        proc = await asyncio.create_subprocess_exec(
+            str(self.kubectl), "--kubeconfig", str(self.kubeconfig), *args,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await proc.communicate()
+        assert proc.returncode == 0, f"kubectl {' '.join(args)}: {err.decode()}"
+        return out.decode()
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,112 @@
+"""The platform on the test control plane: CRDs, sample releases, the operator process, and
+helpers that drive exocorps through the lifecycle API as the gateway does."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from exocorp import actions
+from exocorp.k8s import Kube
+from exocorp.k8s import resources as r
+from exocorp.lifecycle import ActionPlan
+from exocorp.model import ActionRequest, Exocorp
+from exocorp.testing import samples
+from exocorp.testing.platform import PLATFORM_NAMESPACE, OperatorProcess, install_crds
+from exocorp.testing.waiting import eventually
+from tests.plugins.cluster import ClusterInfo
+
+CANARY_SECRET = "sk-canary-0f9d8c7b6a5e4d3c"  # a value the tests look for everywhere
+RELEASES = (
+    samples.release("1.0.0"),
+    samples.release("1.1.0"),
+    samples.release("1.2.0", ("canary",), behaviour="crashloop"),
+    samples.release("0.9.0", ("beta",), behaviour="crashloop"),
+)
+
+
+@pytest.fixture(scope="session")
+async def crds(kube: Kube) -> None:
+    await install_crds(kube)
+
+
+@pytest.fixture(scope="session")
+def operator(cluster: ClusterInfo, crds: None,
+             tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
+    proc = OperatorProcess(cluster.kubeconfig, tmp_path_factory.mktemp("operator"),
+                           resync_seconds=1.0)
+    proc.start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+@pytest.fixture(scope="session")
+async def platform(kube: Kube, operator: OperatorProcess) -> Kube:
+    """The cluster with releases published and the operator running."""
+    for release in RELEASES:
+        await kube.apply(r.RELEASES, release)
+    return kube
+
+
+class Driver:
+    """Creates and drives one account's exocorps the way the gateway does."""
+
+    def __init__(self, kube: Kube, account: str) -> None:
+        self.kube = kube
+        self.account = account
+        self.draft: dict[str, Any] = samples.draft("1.0.0")
+
+    async def bind_secret(self, provider: str = "anthropic", value: str = CANARY_SECRET) -> str:
+        name = f"{self.account}-{provider}"
+        await self.kube.apply(r.SECRETS, samples.provider_secret(
+            name, PLATFORM_NAMESPACE, self.account, provider, value))
+        return name
+
+    async def create(self, prefix: str = "exo") -> str:
+        name = f"{prefix}-{uuid.uuid4().hex[:6]}"
+        await self.kube.create(r.EXOCORPS, samples.exocorp(name, self.account))
+        return name
+
+    async def act(self, name: str, action: str, **fields: Any) -> ActionPlan:
+        request = ActionRequest.model_validate({"action": action, **fields})
+        return await actions.perform(self.kube, PLATFORM_NAMESPACE, name, request,
+                                     actions.Caller(actor=f"user:{self.account}",
+                                                    draft=self.draft))
+
+    async def get(self, name: str) -> Exocorp:
+        return Exocorp.model_validate(await self.kube.get(r.EXOCORPS, name))
+
+    async def wait(self, name: str, phase: str, *, within: float = 120) -> Exocorp:
+        async def probe() -> Exocorp:
+            return await self.get(name)
+
+        def reached(exo: Exocorp) -> bool:
+            gen = exo.metadata.generation or 0
+            return exo.status.phase == phase and (exo.status.observed_generation or 0) >= gen
+
+        return await eventually(probe, reached, within=within, what=f"{name} {phase}")
+
+    async def settled(self, name: str, *, within: float = 120) -> Exocorp:
+        """Wait until the current rollout has an outcome."""
+        async def probe() -> Exocorp:
+            return await self.get(name)
+
+        def done(exo: Exocorp) -> bool:
+            gen = exo.metadata.generation or 0
+            rollout = exo.status.rollout
+            return (exo.status.observed_generation or 0) >= gen and rollout is not None \
+                and rollout.outcome.value != "Progressing"
+
+        return await eventually(probe, done, within=within, what=f"{name} rollout settled")
+
+
+@pytest.fixture
+async def driver(platform: Kube) -> Driver:
+    d = Driver(platform, f"acct{uuid.uuid4().hex[:6]}")
+    await d.bind_secret()
+    return d
