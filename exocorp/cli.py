@@ -5,9 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import signal
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -98,29 +96,9 @@ def cmd_cluster_status(args: argparse.Namespace) -> int:
 
 def cmd_dev(args: argparse.Namespace) -> int:
     """Run the local platform in the foreground until Ctrl-C, then stop all it started."""
-    from exocorp.testing.controlplane import ControlPlane
+    from exocorp.testing import dev
 
-    workdir = _state_dir("dev")
-    plane = ControlPlane(workdir, nodes=args.nodes)
-    stop = False
-
-    def _interrupt(signum: int, frame: object) -> None:
-        nonlocal stop
-        stop = True
-
-    signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        plane.start()
-        print(f"\nExocorp dev platform is up. Use kubectl with:\n{_kubectl_hint(plane.kubeconfig)}"
-              "\nPress Ctrl-C to stop everything.", flush=True)
-        while not stop:
-            time.sleep(0.5)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        print("\nstopping...", file=sys.stderr)
-        plane.stop()
-    return 0
+    return dev.run(_state_dir("dev"), nodes=args.nodes, kubectl_hint=_kubectl_hint)
 
 
 def cmd_crds(args: argparse.Namespace) -> int:

@@ -1,0 +1,83 @@
+"""`exocorp dev`: the whole platform on this machine, in the foreground, until Ctrl-C.
+
+Starts a local control plane, installs the CRDs, publishes a stable release, runs the operator
+(and the gateway, with an embedded SQLite database and a platform owner), and stops exactly what
+it started when interrupted."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import FrameType
+
+from exocorp.k8s import Kube
+from exocorp.k8s import resources as r
+from exocorp.testing import samples
+from exocorp.testing.controlplane import ControlPlane
+from exocorp.testing.platform import OperatorProcess, install_crds
+
+SEEDED_RELEASE = "1.0.0"
+
+
+async def _seed(kubeconfig: Path) -> None:
+    async with await Kube.connect(kubeconfig) as kube:
+        await install_crds(kube)
+        await kube.apply(r.RELEASES, samples.release(SEEDED_RELEASE))
+
+
+class DevPlatform:
+    def __init__(self, workdir: Path, *, nodes: int = 2,
+                 say: Callable[[str], None] | None = None) -> None:
+        self.workdir = workdir
+        self.say = say or (lambda line: print(line, file=sys.stderr, flush=True))
+        self.plane = ControlPlane(workdir, nodes=nodes, progress=self.say)
+        self.operator: OperatorProcess | None = None
+        self.started_at = 0.0
+
+    def start(self) -> None:
+        self.started_at = time.monotonic()
+        self.plane.start()
+        self._step("installing CRDs and publishing release " + SEEDED_RELEASE)
+        asyncio.run(_seed(self.plane.kubeconfig))
+        self._step("starting the operator")
+        self.operator = OperatorProcess(self.plane.kubeconfig, self.workdir)
+        self.operator.start()
+        self._step(f"operator healthy (metrics on :{self.operator.metrics_port}, log "
+                   f"{self.operator.log})")
+
+    def _step(self, message: str) -> None:
+        self.say(f"[dev {time.monotonic() - self.started_at:5.1f}s] {message}")
+
+    def stop(self) -> None:
+        if self.operator is not None:
+            self.operator.stop()
+            self.operator = None
+        self.plane.stop()
+
+
+def run(workdir: Path, *, nodes: int, kubectl_hint: Callable[[Path], str]) -> int:
+    platform = DevPlatform(workdir, nodes=nodes)
+    stopping = False
+
+    def _terminate(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        platform.start()
+        print("\nExocorp dev platform is up.\n\nkubectl:\n"
+              f"{kubectl_hint(platform.plane.kubeconfig)}\n  kubectl get exocorps,exocorpreleases\n"
+              "\nPress Ctrl-C to stop everything.", flush=True)
+        while not stopping:
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        print("\nstopping everything this command started...", file=sys.stderr, flush=True)
+        platform.stop()
+    return 0
