@@ -12,9 +12,12 @@ log = logging.getLogger(__name__)
 
 
 class WorkQueue:
-    def __init__(self, handler: Callable[[str], Awaitable[float | None]], workers: int) -> None:
-        """``handler(name)`` returns seconds after which to look again, or None."""
+    def __init__(self, handler: Callable[[str], Awaitable[float | None]], workers: int,
+                 retry_delay: float = 5.0) -> None:
+        """``handler(name)`` returns seconds after which to look again, or None; a handler
+        that raises is retried after ``retry_delay`` seconds."""
         self._handler = handler
+        self._retry_delay = retry_delay
         self._queue: asyncio.Queue[str] = asyncio.Queue()
         self._queued: set[str] = set()
         self._active: set[str] = set()
@@ -75,7 +78,7 @@ class WorkQueue:
                 raise
             except Exception:
                 log.exception("reconcile of %s failed; retrying", name)
-                again = 5.0
+                again = self._retry_delay
             finally:
                 self._active.discard(name)
             if name in self._dirty:
