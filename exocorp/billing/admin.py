@@ -1,0 +1,253 @@
+"""Price books, accounts, credits and usage as the platform's operations (the HTTP routes in
+``exocorp.api_gateway.routes_billing`` are thin wrappers over these).
+
+Every function takes an ``AsyncSession`` and never commits (the caller owns the transaction);
+writes by a person are audited in the same transaction. Errors are the store's typed ones
+(``NotFound`` 404, ``Conflict`` 409) or ``ValueError`` (400).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from exocorp.billing.enforcement import account_is_active
+from exocorp.billing.settings import DefaultPriceBook
+from exocorp.store import NotFound, Page, accounts, audit, billing, registry
+from exocorp.store import metering as repo
+from exocorp.store.schema import (
+    ActorKind,
+    BillingAccount,
+    Outcome,
+    PriceBook,
+    UsageEvent,
+    User,
+)
+
+__all__ = [
+    "AccountSummary",
+    "CreditOutcome",
+    "PriceBookSource",
+    "account_summary",
+    "assign_price_book",
+    "create_price_book",
+    "credit_account",
+    "ensure_default_price_book",
+    "list_account_summaries",
+    "price_book_for_exocorp",
+    "set_default_price_book",
+    "update_price_book",
+    "usage_for_exocorp",
+]
+
+PriceBookSource = str
+"""How an account's price book applies: ``"assigned"``, ``"default"`` or ``"none"``."""
+
+
+async def _audit(session: AsyncSession, actor_id: str | None, action: str,
+                 details: dict[str, Any], now: datetime | None = None) -> None:
+    await audit.record_audit_event(
+        session,
+        actor_kind=ActorKind.USER if actor_id else ActorKind.SYSTEM,
+        actor_id=actor_id,
+        action=action,
+        outcome=Outcome.SUCCEEDED,
+        details=details,
+        now=now,
+    )
+
+
+# Price books
+
+
+async def ensure_default_price_book(
+    session: AsyncSession, config: DefaultPriceBook | None, *, now: datetime | None = None
+) -> PriceBook | None:
+    """At start-up: if no default price book exists, make the configured one the default
+    (creating it, or reusing a book of that name). Returns the default book, if any.
+    Safe to run from several replicas at once: a loser gets ``Conflict``; retry or ignore."""
+    current = await billing.get_default_price_book(session)
+    if current is not None or config is None:
+        return current
+    existing = {book.name: book for book in await billing.list_price_books(session)}
+    book = existing.get(config.name)
+    if book is None:
+        book = await billing.create_price_book(
+            session, name=config.name, currency=config.currency, rates=config.rates,
+            is_default=True, now=now,
+        )
+        await _audit(session, None, "billing.price_book.create",
+                     {"priceBookId": book.id, "name": book.name, "source": "configuration"},
+                     now)
+        return book
+    return await billing.set_default_price_book(session, book.id)
+
+
+async def create_price_book(
+    session: AsyncSession, *, actor_id: str, name: str, currency: str,
+    rates: Mapping[str, int], is_default: bool = False, now: datetime | None = None,
+) -> PriceBook:
+    book = await billing.create_price_book(
+        session, name=name, currency=currency, rates=rates, is_default=is_default, now=now
+    )
+    await _audit(session, actor_id, "billing.price_book.create",
+                 {"priceBookId": book.id, "name": book.name, "currency": book.currency,
+                  "rates": dict(book.rates), "isDefault": is_default}, now)
+    return book
+
+
+async def update_price_book(
+    session: AsyncSession, price_book_id: str, *, actor_id: str, rates: Mapping[str, int],
+    now: datetime | None = None,
+) -> PriceBook:
+    """Replace a book's rates: usage recorded from now on uses them; past events keep theirs."""
+    book = await billing.update_price_book_rates(session, price_book_id, rates)
+    await _audit(session, actor_id, "billing.price_book.update",
+                 {"priceBookId": book.id, "rates": dict(book.rates)}, now)
+    return book
+
+
+async def set_default_price_book(
+    session: AsyncSession, price_book_id: str, *, actor_id: str, now: datetime | None = None
+) -> PriceBook:
+    book = await billing.set_default_price_book(session, price_book_id)
+    await _audit(session, actor_id, "billing.price_book.set_default",
+                 {"priceBookId": book.id}, now)
+    return book
+
+
+async def assign_price_book(
+    session: AsyncSession, account_id: str, price_book_id: str | None, *, actor_id: str,
+    now: datetime | None = None,
+) -> BillingAccount:
+    """Price an account by one book, or (None) by the default book."""
+    account = await billing.assign_price_book(session, account_id, price_book_id, now=now)
+    await _audit(session, actor_id, "billing.price_book.assign",
+                 {"accountId": account_id, "priceBookId": price_book_id}, now)
+    return account
+
+
+async def price_book_for_exocorp(session: AsyncSession, exocorp_id: str) -> PriceBook | None:
+    """The price book an exocorp's running time is charged by (its owner's effective book):
+    what the exocorp's details show. ``NotFound`` for an unknown exocorp."""
+    record = await registry.get_exocorp(session, exocorp_id)
+    try:
+        account = await billing.get_account_for_user(session, record.owner_user_id)
+    except NotFound:
+        return None
+    return await billing.effective_price_book(session, account)
+
+
+# Accounts and credits
+
+
+@dataclass(frozen=True)
+class AccountSummary:
+    """One billing account as the admin listing shows it."""
+
+    account: BillingAccount
+    email: str | None
+    price_book: PriceBook | None
+    """The effective book (assigned, else the default)."""
+    price_book_source: PriceBookSource
+
+    @property
+    def active(self) -> bool:
+        return account_is_active(self.account)
+
+
+async def list_account_summaries(session: AsyncSession) -> list[AccountSummary]:
+    """Every account with its owner's email and effective price book."""
+    emails = {user.id: user.email for user in await accounts.list_users(session)}
+    books = {book.id: book for book in await billing.list_price_books(session)}
+    default = next((book for book in books.values() if book.is_default), None)
+    out = []
+    for account in await billing.list_accounts(session):
+        if account.price_book_id is not None:
+            book, source = books.get(account.price_book_id), "assigned"
+        else:
+            book, source = default, "default" if default is not None else "none"
+        out.append(AccountSummary(account=account, email=emails.get(account.user_id),
+                                  price_book=book, price_book_source=source))
+    return out
+
+
+@dataclass(frozen=True)
+class CreditOutcome:
+    entry_id: int
+    amount: int
+    reference: str | None
+    created: bool
+    """False when the reference had been applied already (nothing changed)."""
+    account: BillingAccount
+    reactivated: bool
+    """The top-up brought a suspended account back above zero and made it active."""
+
+
+async def credit_account(
+    session: AsyncSession, account_id: str, *, amount: int, reference: str,
+    reason: str | None = None, actor_id: str | None = None, now: datetime | None = None,
+) -> CreditOutcome:
+    """Top an account up, idempotently by ``reference`` (a payment id): the same reference with
+    the same account and amount again changes nothing; with another one it is a ``Conflict``.
+    A suspended account whose balance ends above zero becomes active (its paused exocorps stay
+    paused until their owner resumes them)."""
+    if not reference:
+        raise ValueError("a top-up needs a reference (e.g. the payment id)")
+    result = await billing.top_up(
+        session, account_id=account_id, amount=amount, reference=reference, reason=reason,
+        actor_id=actor_id, now=now,
+    )
+    reactivated = False
+    if result.created:
+        reactivated = await repo.reactivate_if_funded(session, account_id, now=now)
+        await _audit(session, actor_id, "billing.top_up",
+                     {"accountId": account_id, "amount": amount, "reference": reference,
+                      "reactivated": reactivated}, now)
+    account = await billing.get_account(session, account_id)
+    return CreditOutcome(entry_id=result.entry.id, amount=result.entry.amount,
+                         reference=result.entry.reference, created=result.created,
+                         account=account, reactivated=reactivated)
+
+
+# Usage
+
+
+async def usage_for_exocorp(
+    session: AsyncSession,
+    exocorp_id: str,
+    *,
+    user_id: str,
+    is_platform_owner: bool,
+    component: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    cursor: int | None = None,
+    limit: int = 100,
+) -> Page[UsageEvent]:
+    """An exocorp's usage events for its owner, a member or a platform owner. Anyone else gets
+    ``NotFound``, exactly as for an exocorp that does not exist (no existence leak)."""
+    if not is_platform_owner:
+        role = await registry.get_role(session, exocorp_id=exocorp_id, user_id=user_id)
+        if role is None:
+            raise NotFound(f"exocorp {exocorp_id} not found")
+    else:
+        await registry.get_exocorp(session, exocorp_id)
+    if since is not None and until is not None and until <= since:
+        raise ValueError("until must be later than since")
+    return await billing.list_usage(session, exocorp_id=exocorp_id, component=component,
+                                    since=since, until=until, cursor=cursor, limit=limit)
+
+
+async def account_summary(session: AsyncSession, account_id: str) -> AccountSummary:
+    """One account as the admin listing shows it; ``NotFound`` if unknown."""
+    account = await billing.get_account(session, account_id)
+    user = await session.get(User, account.user_id)
+    book = await billing.effective_price_book(session, account)
+    source = "assigned" if account.price_book_id else ("default" if book else "none")
+    return AccountSummary(account=account, email=user.email if user else None, price_book=book,
+                          price_book_source=source)
