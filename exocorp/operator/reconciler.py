@@ -104,6 +104,7 @@ class Reconciler:
         self.settings = settings
         self.queue = WorkQueue(self.reconcile, settings.workers)
         self._applied: dict[tuple[str, str, str], tuple[str, str]] = {}
+        self._starting: set[str] = set()
 
     # -- entry point ----------------------------------------------------------------------------
 
@@ -111,6 +112,7 @@ class Reconciler:
         started = time.monotonic()
         try:
             again = await self._reconcile(name)
+            self._starting.discard(name)  # the pass wrote its rollout (or started none)
         except ApiError as err:
             if err.conflict:
                 metrics.RECONCILES.labels(result="conflict").inc()
@@ -214,15 +216,20 @@ class Reconciler:
         return None
 
     def _slot_available(self, name: str) -> bool:
-        busy = 0
+        """Take a rollout slot for ``name`` if one is free. Counts rollouts the cache shows in
+        progress plus those this process started and has not recorded yet; the check and the
+        reservation happen without an await, so two workers never take the last slot."""
+        busy = set(self._starting)
         for body in self.cache.of_kind("Exocorp"):
-            if body["metadata"]["name"] == name:
-                continue
             rollout = (body.get("status") or {}).get("rollout") or {}
             if rollout.get("outcome") == RevisionOutcome.PROGRESSING.value:
-                busy += 1
-        metrics.ROLLOUTS_IN_PROGRESS.set(busy)
-        return busy < self.settings.max_concurrent_rollouts
+                busy.add(body["metadata"]["name"])
+        busy.discard(name)
+        metrics.ROLLOUTS_IN_PROGRESS.set(len(busy))
+        if len(busy) >= self.settings.max_concurrent_rollouts:
+            return False
+        self._starting.add(name)
+        return True
 
     async def _start_rollout(self, ctx: _Pass, content: RevisionContent, key: str) -> None:
         exo, status = ctx.exo, ctx.status

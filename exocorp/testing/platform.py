@@ -11,12 +11,14 @@ from pathlib import Path
 from exocorp.k8s import Kube
 from exocorp.k8s import resources as r
 from exocorp.model.crd import crd_documents
-from exocorp.operator.peering import peering_crds
+from exocorp.operator.peering import peering_crds, peering_object
 from exocorp.testing.controlplane import ControlPlaneError, free_port
 from exocorp.testing.processes import ManagedProcess, spawn
 from exocorp.testing.waiting import eventually
 
 PLATFORM_NAMESPACE = "exocorp-system"
+PEERING_NAME = "exocorp"
+CLUSTER_PEERINGS = r.Resource("kopf.dev", "v1", "clusterkopfpeerings", "ClusterKopfPeering", False)
 
 
 async def install_crds(kube: Kube) -> None:
@@ -38,6 +40,7 @@ async def install_crds(kube: Kube) -> None:
     await eventually(all_established, within=60, what="CRDs Established")
     if await kube.get_or_none(r.NAMESPACES, PLATFORM_NAMESPACE) is None:
         await kube.create(r.NAMESPACES, {"metadata": {"name": PLATFORM_NAMESPACE}})
+    await kube.apply(CLUSTER_PEERINGS, peering_object(PEERING_NAME))
 
 
 class OperatorProcess:

@@ -1,0 +1,188 @@
+"""Fleet safety on a control plane of its own: one active operator among peers, the global
+rollout throttle, clean shutdown on SIGTERM, and the metrics on-call engineers watch."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from exocorp.k8s import Kube
+from exocorp.k8s import resources as r
+from exocorp.testing.controlplane import ControlPlane
+from exocorp.testing.platform import (
+    CLUSTER_PEERINGS,
+    PEERING_NAME,
+    OperatorProcess,
+    install_crds,
+)
+from exocorp.testing.waiting import eventually
+from tests.plugins.platform import RELEASES, Driver
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def fleet_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
+    plane = ControlPlane(tmp_path_factory.mktemp("fleet"), nodes=2, volumes=16,
+                         progress=lambda line: None)
+    plane.start()
+    try:
+        yield plane
+    finally:
+        plane.stop()
+
+
+@pytest.fixture
+async def fleet_kube(fleet_plane: ControlPlane) -> AsyncIterator[Kube]:
+    kube = await Kube.connect(fleet_plane.kubeconfig)
+    await install_crds(kube)
+    for release in RELEASES:
+        await kube.apply(r.RELEASES, release)
+    try:
+        yield kube
+    finally:
+        await kube.close()
+
+
+def _operator(plane: ControlPlane, tmp_path: Path, name: str, *args: str) -> OperatorProcess:
+    return OperatorProcess(plane.kubeconfig, tmp_path / name, resync_seconds=1.0,
+                           extra_args=args)
+
+
+def _reconciles(op: OperatorProcess) -> float:
+    for line in op.metrics().splitlines():
+        if line.startswith('exocorp_operator_reconciles_total{result="success"}'):
+            return float(line.split()[-1])
+    return 0.0
+
+
+async def test_only_the_highest_priority_peer_acts_and_a_standby_takes_over(
+    fleet_plane: ControlPlane, fleet_kube: Kube, tmp_path: Path
+) -> None:
+    active = _operator(fleet_plane, tmp_path, "a", "--peering", PEERING_NAME, "--priority", "10")
+    standby = _operator(fleet_plane, tmp_path, "b", "--peering", PEERING_NAME, "--priority", "5")
+    active.start()
+    standby.start()
+    try:
+        async def peers() -> dict[str, object]:
+            obj = await fleet_kube.get(CLUSTER_PEERINGS, PEERING_NAME)
+            return dict(obj.get("status") or {})
+
+        listed = await eventually(peers, lambda status: len(status) == 2, within=60,
+                                  what="both peers registered")
+        assert sorted(int(p["priority"]) for p in listed.values()) == [5, 10]  # type: ignore[index]
+
+        driver = Driver(fleet_kube, "peer")
+        await driver.bind_secret()
+        first = await driver.create("peer")
+        await driver.wait(first, "Draft")
+        await driver.act(first, "provision")
+        await driver.wait(first, "Running")
+        assert _reconciles(active) > 0
+        assert _reconciles(standby) == 0, "the standby acted while the active peer was alive"
+
+        active.kill()  # its peering record expires after its lifetime; then the standby acts
+        second = await driver.create("peer")
+        await driver.wait(second, "Draft", within=180)
+        await driver.act(second, "provision")
+        await driver.wait(second, "Running", within=180)
+        assert _reconciles(standby) > 0
+        assert "Resuming operations" in standby.log.read_text()
+    finally:
+        active.stop()
+        standby.stop()
+
+
+async def test_rollout_throttle_limits_concurrent_rollouts(
+    fleet_plane: ControlPlane, fleet_kube: Kube, tmp_path: Path
+) -> None:
+    op = _operator(fleet_plane, tmp_path, "t", "--max-concurrent-rollouts", "1")
+    op.start()
+    try:
+        driver = Driver(fleet_kube, "throttle")
+        await driver.bind_secret()
+        names = [await driver.create("thr") for _ in range(3)]
+        for name in names:
+            await driver.wait(name, "Draft")
+        for name in names:
+            await driver.act(name, "provision")
+        most = 0
+        queued_seen = False
+
+        async def sample() -> list[str]:
+            nonlocal most, queued_seen
+            phases = []
+            progressing = 0
+            for name in names:
+                exo = await driver.get(name)
+                phases.append(exo.status.phase.value if exo.status.phase else "")
+                if exo.status.rollout is not None and \
+                        exo.status.rollout.outcome.value == "Progressing":
+                    progressing += 1
+                queued_seen |= any("rollout slot" in c.message for c in exo.status.conditions)
+            most = max(most, progressing)
+            return phases
+
+        await eventually(sample, lambda phases: phases == ["Running"] * 3, interval=0.05,
+                         within=180, what="all three Running")
+        assert most <= 1
+        assert queued_seen
+        assert "exocorp_operator_rollouts_queued" in op.metrics()
+    finally:
+        op.stop()
+
+
+async def test_sigterm_shuts_the_operator_down_cleanly(
+    fleet_plane: ControlPlane, fleet_kube: Kube, tmp_path: Path
+) -> None:
+    op = _operator(fleet_plane, tmp_path, "s")
+    op.start()
+    assert op.process is not None
+    pid = op.process.pid
+    os.kill(pid, signal.SIGTERM)
+    process = op.process
+
+    async def stopped() -> bool:
+        return not process.alive()
+
+    await eventually(stopped, within=60, what="operator exit after SIGTERM")
+    log = op.log.read_text()
+    assert "Traceback" not in log
+    op.process = None
+
+
+async def test_metrics_report_the_fleet(fleet_plane: ControlPlane, fleet_kube: Kube,
+                                        tmp_path: Path) -> None:
+    op = _operator(fleet_plane, tmp_path, "m")
+    op.start()
+    try:
+        driver = Driver(fleet_kube, "metrics")
+        await driver.bind_secret()
+        name = await driver.create("met")
+        await driver.wait(name, "Draft")
+        await driver.act(name, "provision")
+        await driver.wait(name, "Running")
+
+        def gauge(text: str, sample: str) -> float:
+            for line in text.splitlines():
+                if line.startswith(sample + " "):
+                    return float(line.split()[-1])
+            raise AssertionError(f"{sample} missing")
+
+        running = sum(1 for item in (await fleet_kube.list(r.EXOCORPS))["items"]
+                      if item.get("status", {}).get("phase") == "Running")
+        text = await eventually(lambda: _metrics(op), lambda t: gauge(
+            t, 'exocorp_exocorps{phase="Running"}') == running, what="phase gauge")
+        assert gauge(text, 'exocorp_operator_reconciles_total{result="success"}') > 0
+        assert gauge(text, "exocorp_operator_reconcile_duration_seconds_count") > 0
+        assert gauge(text, "exocorp_operator_last_watch_event_timestamp_seconds") > 0
+    finally:
+        op.stop()
+
+
+async def _metrics(op: OperatorProcess) -> str:
+    return op.metrics()
