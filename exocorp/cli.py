@@ -177,6 +177,117 @@ def _add_operator(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     op.set_defaults(func=cmd_operator)
 
 
+def _env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(f"EXOCORP_{name}")
+    if value is None or not value.strip():
+        return default
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+def cmd_gateway(args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
+    from exocorp.api_gateway import main as gateway_main
+    from exocorp.api_gateway.settings import GatewaySettings
+
+    _configure_logging(args.log_level)
+    settings = GatewaySettings(
+        host=args.host, port=args.port, database_url=args.database_url,
+        platform_namespace=args.namespace, cookie_secure=args.cookie_secure,
+        session_idle_timeout=timedelta(minutes=args.session_idle_minutes),
+        session_absolute_timeout=timedelta(hours=args.session_absolute_hours),
+        signup_credit=args.signup_credit, login_max_failures=args.login_max_failures,
+        portal_base_domain=args.portal_base_domain, app_base_domain=args.app_base_domain,
+        public_base_url=args.public_base_url, max_body_bytes=args.max_body_bytes,
+    )
+    try:
+        gateway_main.run(settings, kubeconfig=args.kubeconfig)
+    except gateway_main.StartupError as error:
+        print(f"exocorp gateway: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def cmd_platform_owner(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from exocorp.api_gateway import main as gateway_main
+    from exocorp.store import open_database, upgrade_to_head
+
+    password = Path(args.password_file).read_text().strip()
+    if len(password) < 10:
+        print("the password must have at least 10 characters", file=sys.stderr)
+        return 2
+
+    async def bootstrap() -> None:
+        database = open_database(args.database_url)
+        try:
+            await upgrade_to_head(database.engine)
+            created = await gateway_main.bootstrap_platform_owner(
+                database, args.email, password, only_if_none=False)
+        finally:
+            await database.dispose()
+        if created is None:
+            print(f"{args.email} is now a platform owner (existing user; password unchanged)")
+        else:
+            print(f"created platform owner {args.email}; recovery kit (shown once, keep it "
+                  f"offline): {created.recovery_kit.reveal()}")
+
+    asyncio.run(bootstrap())
+    return 0
+
+
+def _add_gateway(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from exocorp.api_gateway.settings import GatewaySettings
+    from exocorp.store import database_url_from_env
+
+    d = GatewaySettings()
+    gw = sub.add_parser("gateway", help="run the REST gateway (API, /healthz, /readyz, /metrics)")
+    gw.add_argument("--host", default=_env("HOST", d.host), help="address to listen on")
+    gw.add_argument("--port", type=int, default=int(_env("PORT", str(d.port))))
+    gw.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG"),
+                    help="kubeconfig file (default: $KUBECONFIG, else in-cluster)")
+    gw.add_argument("--database-url", default=database_url_from_env(),
+                    help="SQLAlchemy URL ($DATABASE_URL; default: SQLite exocorp.db here)")
+    gw.add_argument("--namespace", default=_env("NAMESPACE", d.platform_namespace),
+                    help="platform namespace ($EXOCORP_NAMESPACE)")
+    gw.add_argument("--cookie-secure", action=argparse.BooleanOptionalAction,
+                    default=_env_bool("COOKIE_SECURE", d.cookie_secure),
+                    help="Secure session cookie ($EXOCORP_COOKIE_SECURE; off only for plain "
+                         "HTTP in development)")
+    gw.add_argument("--session-idle-minutes", type=float,
+                    default=float(_env("SESSION_IDLE_MINUTES",
+                                       str(d.session_idle_timeout.total_seconds() / 60))))
+    gw.add_argument("--session-absolute-hours", type=float,
+                    default=float(_env("SESSION_ABSOLUTE_HOURS",
+                                       str(d.session_absolute_timeout.total_seconds() / 3600))))
+    gw.add_argument("--signup-credit", type=int,
+                    default=int(_env("SIGNUP_CREDIT", str(d.signup_credit))),
+                    help="credit of every new account, in minor units ($EXOCORP_SIGNUP_CREDIT)")
+    gw.add_argument("--login-max-failures", type=int,
+                    default=int(_env("LOGIN_MAX_FAILURES", str(d.login_max_failures))),
+                    help="failed logins per address in 15 minutes before 429")
+    gw.add_argument("--portal-base-domain", default=_env("PORTAL_BASE_DOMAIN",
+                                                         d.portal_base_domain))
+    gw.add_argument("--app-base-domain", default=_env("APP_BASE_DOMAIN", d.app_base_domain))
+    gw.add_argument("--public-base-url", default=_env("PUBLIC_BASE_URL", d.public_base_url),
+                    help="URL browsers use, e.g. https://exocorp.example.com (CSRF origin check)")
+    gw.add_argument("--max-body-bytes", type=int,
+                    default=int(_env("MAX_BODY_BYTES", str(d.max_body_bytes))))
+    gw.add_argument("--log-level", default=_env("LOG_LEVEL", "info"),
+                    choices=["debug", "info", "warning", "error"])
+    gw.set_defaults(func=cmd_gateway)
+
+    owner = sub.add_parser("platform-owner",
+                           help="create (or promote) a platform owner in the database")
+    owner.add_argument("--email", required=True)
+    owner.add_argument("--password-file", required=True,
+                       help="file holding the password (used only when the user is new)")
+    owner.add_argument("--database-url", default=database_url_from_env(),
+                       help="SQLAlchemy URL ($DATABASE_URL)")
+    owner.set_defaults(func=cmd_platform_owner)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="exocorp", description=__doc__)
     parser.add_argument("--version", action="version", version=f"exocorp {__version__}")
@@ -192,6 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
     crds.set_defaults(func=cmd_crds)
 
     _add_operator(sub)
+    _add_gateway(sub)
 
     cluster = sub.add_parser("cluster", help="the local Kubernetes control plane")
     csub = cluster.add_subparsers(dest="cluster_command", required=True)

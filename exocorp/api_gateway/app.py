@@ -1,0 +1,91 @@
+"""The gateway application: :func:`create_app` wires settings, the Kubernetes client, the
+database and the watch cache into an aiohttp app with the middleware chain and every route table.
+
+Route modules, in order (the order of the OpenAPI document's tags):
+
+- ``CORE_ROUTE_TABLES``: health, auth, registry, releases, provider secrets, dashboard.
+- ``EXTENSION_ROUTE_TABLES``: the hook list for further API groups. To add one, write
+  ``exocorp/api_gateway/routes_<group>.py`` with a ``routes = RouteTable(...)`` (see
+  ``routing``), import it here and append ``routes_<group>.routes``; then regenerate
+  docs/openapi.json (``python -m exocorp.api_gateway.openapi --write docs/openapi.json``).
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from exocorp.api_gateway import (
+    routes_auth,
+    routes_dashboard,
+    routes_health,
+    routes_registry,
+    routes_releases,
+    routes_secrets,
+)
+from exocorp.api_gateway.keys import (
+    CACHE,
+    CLOCK,
+    DATABASE,
+    HASHER,
+    KUBE,
+    METRICS,
+    OPENAPI_CACHE,
+    ROUTE_TABLES,
+    SETTINGS,
+    THROTTLE,
+)
+from exocorp.api_gateway.metrics import GatewayMetrics
+from exocorp.api_gateway.middleware import MIDDLEWARES
+from exocorp.api_gateway.routing import RouteTable
+from exocorp.api_gateway.settings import GatewaySettings
+from exocorp.api_gateway.throttle import LoginThrottle
+from exocorp.api_gateway.watch_cache import WatchCache
+from exocorp.k8s import Kube
+from exocorp.security import PasswordHasher
+from exocorp.store import Database
+from exocorp.store.clock import Clock, utcnow
+
+__all__ = ["CORE_ROUTE_TABLES", "EXTENSION_ROUTE_TABLES", "create_app", "route_tables"]
+
+CORE_ROUTE_TABLES: list[RouteTable] = [
+    routes_health.routes,
+    routes_auth.routes,
+    routes_registry.routes,
+    routes_releases.routes,
+    routes_secrets.routes,
+    routes_dashboard.routes,
+]
+
+EXTENSION_ROUTE_TABLES: list[RouteTable] = [
+    # Append further API groups here (admin, audit, runtime, agents, billing).
+]
+
+
+def route_tables() -> list[RouteTable]:
+    """Every route table, in registration order."""
+    return [*CORE_ROUTE_TABLES, *EXTENSION_ROUTE_TABLES]
+
+
+def create_app(settings: GatewaySettings, *, kube: Kube, database: Database, cache: WatchCache,
+               metrics: GatewayMetrics | None = None, hasher: PasswordHasher | None = None,
+               clock: Clock = utcnow) -> web.Application:
+    """The gateway app. The caller owns ``kube``, ``database`` and ``cache`` (starts and stops
+    them); ``main.run`` does that for the real process, tests do it with fixtures."""
+    app = web.Application(middlewares=MIDDLEWARES, client_max_size=settings.max_body_bytes)
+    app[SETTINGS] = settings
+    app[KUBE] = kube
+    app[DATABASE] = database
+    app[CACHE] = cache
+    app[METRICS] = metrics or GatewayMetrics()
+    app[METRICS].watch_last_event.set_function(lambda: cache.last_event_at)
+    app[HASHER] = hasher or PasswordHasher()
+    app[CLOCK] = clock
+    app[THROTTLE] = LoginThrottle(max_failures=settings.login_max_failures,
+                                  max_failures_per_ip=settings.login_max_failures_per_ip,
+                                  window=settings.login_failure_window, clock=clock)
+    app[OPENAPI_CACHE] = {}
+    tables = route_tables()
+    app[ROUTE_TABLES] = tables
+    for table in tables:
+        table.register(app)
+    return app

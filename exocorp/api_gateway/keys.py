@@ -1,0 +1,65 @@
+"""Typed keys of the gateway's application and request state.
+
+Route modules read shared objects through these, e.g. ``request.app[KUBE]``,
+``request.app[DATABASE]``, ``request.app[CACHE]``; the principal through
+:func:`exocorp.api_gateway.auth.principal_of` (or the ``require_*`` helpers).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+if TYPE_CHECKING:
+    from exocorp.api_gateway.metrics import GatewayMetrics
+    from exocorp.api_gateway.principal import Principal
+    from exocorp.api_gateway.routing import RouteTable
+    from exocorp.api_gateway.settings import GatewaySettings
+    from exocorp.api_gateway.throttle import LoginThrottle
+    from exocorp.api_gateway.watch_cache import WatchCache
+    from exocorp.k8s import Kube
+    from exocorp.security import PasswordHasher
+    from exocorp.store import Database
+    from exocorp.store.clock import Clock
+
+__all__ = [
+    "CACHE",
+    "CLOCK",
+    "DATABASE",
+    "HASHER",
+    "KUBE",
+    "METRICS",
+    "OPENAPI_CACHE",
+    "PRINCIPAL",
+    "REQUEST_ID",
+    "ROUTE_TABLES",
+    "SETTINGS",
+    "THROTTLE",
+]
+
+SETTINGS: web.AppKey[GatewaySettings] = web.AppKey("exocorp.settings")
+"""The gateway's settings."""
+KUBE: web.AppKey[Kube] = web.AppKey("exocorp.kube")
+"""The Kubernetes client (for writes; reads come from CACHE)."""
+DATABASE: web.AppKey[Database] = web.AppKey("exocorp.database")
+"""The platform records: ``async with request.app[DATABASE].sessionmaker.begin() as s: ...``."""
+CACHE: web.AppKey[WatchCache] = web.AppKey("exocorp.cache")
+"""The watch cache of Exocorps, releases and provider-credential metadata."""
+METRICS: web.AppKey[GatewayMetrics] = web.AppKey("exocorp.metrics")
+"""The gateway's Prometheus metrics (its own CollectorRegistry)."""
+THROTTLE: web.AppKey[LoginThrottle] = web.AppKey("exocorp.throttle")
+"""Failed-login throttle."""
+HASHER: web.AppKey[PasswordHasher] = web.AppKey("exocorp.hasher")
+"""argon2id password hasher (tests pass a cheap one)."""
+CLOCK: web.AppKey[Clock] = web.AppKey("exocorp.clock")
+"""The time source (tests pass a fake clock)."""
+ROUTE_TABLES: web.AppKey[list[RouteTable]] = web.AppKey("exocorp.route_tables")
+"""Every route table registered on the app, in order (the OpenAPI document is built from it)."""
+OPENAPI_CACHE: web.AppKey[dict[str, str]] = web.AppKey("exocorp.openapi_cache")
+"""The rendered OpenAPI document and docs page (built on first request)."""
+
+REQUEST_ID: web.RequestKey[str] = web.RequestKey("exocorp.request_id")
+"""This request's id (X-Request-Id), also the trace id of a 500."""
+PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("exocorp.principal")
+"""Who is calling (set by the auth middleware; anonymous when no credentials)."""

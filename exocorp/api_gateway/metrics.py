@@ -1,0 +1,56 @@
+"""The gateway's Prometheus metrics, on a registry of its own (names in docs/monitoring.md).
+
+``route`` is the route template (``/api/registry/companies/{id}``), never a raw path, so label
+cardinality stays bounded; requests that match no route are counted under ``unmatched``.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.exposition import generate_latest
+
+UNMATCHED_ROUTE = "unmatched"
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+class GatewayMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "exocorp_gateway_http_requests", "HTTP requests answered.",
+            ["method", "route", "status"], registry=self.registry)
+        self.duration = Histogram(
+            "exocorp_gateway_http_request_duration_seconds", "Time to answer a request.",
+            ["method", "route"],
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=self.registry)
+        self.watch_last_event = Gauge(
+            "exocorp_gateway_watch_cache_last_event_timestamp_seconds",
+            "Unix time of the last watch event, bookmark or (re)connection of the watch cache.",
+            registry=self.registry)
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        method = method if method in _METHODS else "OTHER"
+        self.requests.labels(method=method, route=route, status=str(status)).inc()
+        self.duration.labels(method=method, route=route).observe(seconds)
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+def route_label(request: web.Request) -> str:
+    """The route template the request matched, or ``unmatched``."""
+    match = request.match_info
+    route = getattr(match, "route", None)
+    resource = getattr(route, "resource", None)
+    if resource is None or getattr(match, "http_exception", None) is not None:
+        return UNMATCHED_ROUTE
+    canonical: str = resource.canonical
+    return canonical
+
+
+def metrics_response(metrics: GatewayMetrics) -> web.Response:
+    response = web.Response(body=metrics.exposition())
+    response.headers["Content-Type"] = CONTENT_TYPE_LATEST
+    return response

@@ -1,0 +1,127 @@
+"""The gateway's middleware chain, outermost first:
+
+1. :func:`request_id_middleware`: an id per request (a sane incoming ``X-Request-Id`` is kept),
+   echoed in the ``X-Request-Id`` response header and in every problem body.
+2. :func:`metrics_middleware`: request count and duration by method, route template and status.
+3. ``errors.error_middleware``: every error becomes problem+json (500s carry a trace id).
+4. :func:`body_limit_middleware`: 413 for a declared body larger than the limit (the app's
+   ``client_max_size`` catches chunked ones while they are read).
+5. :func:`csrf_middleware`: cookie-authenticated writes must come from this origin.
+6. :func:`auth_middleware`: resolves the principal (``auth.resolve_principal``).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from urllib.parse import urlsplit
+
+from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
+
+from exocorp.api_gateway.auth import resolve_principal
+from exocorp.api_gateway.errors import error_middleware, forbidden, problem_response
+from exocorp.api_gateway.keys import METRICS, PRINCIPAL, REQUEST_ID, SETTINGS
+from exocorp.api_gateway.metrics import route_label
+from exocorp.api_gateway.principal import ANONYMOUS
+
+__all__ = [
+    "MIDDLEWARES",
+    "auth_middleware",
+    "body_limit_middleware",
+    "csrf_middleware",
+    "metrics_middleware",
+    "request_id_middleware",
+]
+
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+# Probes and scrapes never need a principal (and must not touch the database for one).
+_NO_AUTH_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+@web.middleware
+async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    incoming = request.headers.get("X-Request-Id", "")
+    request[REQUEST_ID] = incoming if _REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+    response = await handler(request)
+    response.headers["X-Request-Id"] = request[REQUEST_ID]
+    return response
+
+
+@web.middleware
+async def metrics_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    finally:
+        request.app[METRICS].observe(request.method, route_label(request), status,
+                                     time.perf_counter() - started)
+
+
+@web.middleware
+async def body_limit_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    limit = request.app[SETTINGS].max_body_bytes
+    if request.content_length is not None and request.content_length > limit:
+        return problem_response(request, 413, "payload_too_large",
+                                f"the request body is larger than {limit} bytes")
+    return await handler(request)
+
+
+def _same_origin(request: web.Request, origin: str) -> bool:
+    parts = urlsplit(origin)
+    if not parts.scheme or not parts.netloc:
+        return False
+    public = request.app[SETTINGS].public_base_url
+    if public:
+        trusted = urlsplit(public)
+        if (parts.scheme, parts.netloc) == (trusted.scheme, trusted.netloc):
+            return True
+    return parts.netloc.lower() == (request.host or "").lower()
+
+
+@web.middleware
+async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Refuse cross-origin browser writes that would ride on the session cookie.
+
+    The rule of Go's ``http.CrossOriginProtection``: a write is allowed when the browser says
+    ``Sec-Fetch-Site: same-origin`` (or ``none``: typed by the user); otherwise, when it sends an
+    ``Origin``, that origin must be this host (or ``public_base_url``); requests with neither
+    header are not from a browser and pass. Requests with an ``Authorization`` header carry no
+    ambient credential and are not checked. SameSite=Lax on the cookie is the second layer.
+    """
+    if request.method in _SAFE_METHODS or "Authorization" in request.headers:
+        return await handler(request)
+    fetch_site = request.headers.get("Sec-Fetch-Site")
+    origin = request.headers.get("Origin")
+    if fetch_site is not None and fetch_site.lower() in ("same-origin", "none"):
+        return await handler(request)
+    if origin is not None and _same_origin(request, origin):
+        return await handler(request)
+    if fetch_site is None and origin is None:
+        return await handler(request)
+    raise forbidden("cross-origin request refused: a write that uses the session cookie must "
+                    "come from this site's own pages", code="cross_origin")
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.path in _NO_AUTH_PATHS:
+        request[PRINCIPAL] = ANONYMOUS
+    else:
+        request[PRINCIPAL] = await resolve_principal(request)
+    return await handler(request)
+
+
+MIDDLEWARES: tuple[Middleware, ...] = (
+    request_id_middleware,
+    metrics_middleware,
+    error_middleware,
+    body_limit_middleware,
+    csrf_middleware,
+    auth_middleware,
+)

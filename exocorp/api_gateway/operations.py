@@ -1,0 +1,140 @@
+"""Lifecycle actions as the gateway runs them, for every route that triggers one (the registry's
+owner endpoints here; the admin API's ``POST /api/admin/companies/:id/actions`` too).
+
+:func:`run_action` looks up what the lifecycle API needs (the saved draft, the owner's billing
+standing, the release catalog from the watch cache), calls :func:`exocorp.actions.perform`
+(which writes the spec change with the resourceVersion it planned from, so a concurrent
+conflicting action gets 409), feeds the written object back into the watch cache and, for
+destroy, marks the registry row destroyed. Audit it with ``audit.audited`` around the call.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from exocorp import actions
+from exocorp.api_gateway.keys import CACHE, CLOCK, DATABASE, KUBE, SETTINGS
+from exocorp.api_gateway.principal import Principal
+from exocorp.k8s import Kube, Obj
+from exocorp.k8s.client import PatchType
+from exocorp.k8s.resources import Resource
+from exocorp.lifecycle import ActionPlan
+from exocorp.model import ActionRequest, Exocorp
+from exocorp.store import billing, drafts, registry
+from exocorp.store.errors import NotFound
+from exocorp.store.schema import AccountState
+
+__all__ = ["ActionResult", "BillingStanding", "billing_standing", "run_action", "saved_draft"]
+
+
+@dataclass(frozen=True)
+class BillingStanding:
+    active: bool
+    """The account is active and has credit left."""
+    has_price_book: bool
+    """A price book (the account's own, or the default) prices its runtime."""
+
+
+async def billing_standing(session: AsyncSession, user_id: str) -> BillingStanding:
+    """What the lifecycle API needs to know about the owner's account (SPEC section 6)."""
+    try:
+        account = await billing.get_account_for_user(session, user_id)
+    except NotFound:
+        return BillingStanding(active=False, has_price_book=False)
+    book = await billing.effective_price_book(session, account)
+    return BillingStanding(active=account.state is AccountState.ACTIVE and account.balance > 0,
+                           has_price_book=book is not None)
+
+
+async def saved_draft(session: AsyncSession, exocorp_id: str) -> dict[str, Any] | None:
+    """The exocorp's saved draft (wire form), or None."""
+    try:
+        return (await drafts.get_exocorp_draft(session, exocorp_id)).config
+    except NotFound:
+        return None
+
+
+class _RecordingKube(Kube):
+    """Delegates the verbs ``actions.perform`` uses to the gateway's client and remembers the
+    objects its writes returned."""
+
+    def __init__(self, inner: Kube) -> None:  # no ApiClient of its own: everything delegates
+        self._inner = inner
+        self.written: list[Obj] = []
+        self.deleted: list[Obj] = []
+
+    async def get(self, resource: Resource, name: str, namespace: str | None = None) -> Obj:
+        return await self._inner.get(resource, name, namespace)
+
+    async def list(self, resource: Resource, namespace: str | None = None, *,
+                   label_selector: str | None = None, field_selector: str | None = None,
+                   limit: int | None = None, continue_: str | None = None) -> Obj:
+        return await self._inner.list(resource, namespace, label_selector=label_selector,
+                                      field_selector=field_selector, limit=limit,
+                                      continue_=continue_)
+
+    async def list_all(self, resource: Resource, namespace: str | None = None, *,
+                       label_selector: str | None = None, page: int = 500) -> Obj:
+        return await self._inner.list_all(resource, namespace, label_selector=label_selector,
+                                          page=page)
+
+    async def patch(self, resource: Resource, name: str, patch: Any, *,
+                    namespace: str | None = None, patch_type: PatchType = "merge",
+                    subresource: str | None = None, force: bool = True,
+                    field_manager: str = "exocorp") -> Obj:
+        obj = await self._inner.patch(resource, name, patch, namespace=namespace,
+                                      patch_type=patch_type, subresource=subresource,
+                                      force=force, field_manager=field_manager)
+        self.written.append(obj)
+        return obj
+
+    async def delete(self, resource: Resource, name: str, namespace: str | None = None, *,
+                     propagation: str = "Background", missing_ok: bool = True) -> Obj | None:
+        obj = await self._inner.delete(resource, name, namespace, propagation=propagation,
+                                       missing_ok=missing_ok)
+        if obj is not None:
+            self.deleted.append(obj)
+        return obj
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    plan: ActionPlan
+    exocorp: Exocorp
+    """The exocorp as the API server answered the write (what the cache now holds)."""
+
+
+async def run_action(request: web.Request, principal: Principal, exocorp_id: str,
+                     owner_user_id: str, action: ActionRequest) -> ActionResult:
+    """Plan and write one action for ``principal``; raises LifecycleError (400/404/409)."""
+    app = request.app
+    async with app[DATABASE].sessionmaker.begin() as s:
+        draft = await saved_draft(s, exocorp_id)
+        standing = await billing_standing(s, owner_user_id)
+    kube = _RecordingKube(app[KUBE])
+    cache = app[CACHE]
+    plan = await actions.perform(
+        kube, app[SETTINGS].platform_namespace, exocorp_id, action,
+        actions.Caller(actor=principal.actor, billing_active=standing.active,
+                       has_price_book=standing.has_price_book, draft=draft),
+        now=app[CLOCK](), catalog=cache.release_specs())
+    for obj in kube.written:
+        cache.observe_exocorp(obj)
+    for obj in kube.deleted:
+        # Held by a finalizer: the object stays (Destroying) until the operator lets it go.
+        # Without one it is gone already, and the cache must not keep a ghost of it.
+        gone = not (obj.get("metadata") or {}).get("finalizers")
+        if obj.get("kind") != "Status":
+            cache.exocorps.observe(obj, deleted=gone)
+    if plan.delete:
+        async with app[DATABASE].sessionmaker.begin() as s:
+            await registry.mark_destroyed(s, exocorp_id, now=app[CLOCK]())
+    current = cache.exocorp(exocorp_id)
+    if current is None:  # a destroy whose object is already gone
+        last = kube.written[-1] if kube.written else kube.deleted[-1]
+        current = Exocorp.model_validate(last)
+    return ActionResult(plan=plan, exocorp=current)

@@ -1,0 +1,153 @@
+"""Accounts and sessions: signup, login (password or recovery kit), logout, me."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from exocorp.api_gateway.audit import audited
+from exocorp.api_gateway.auth import (
+    clear_session_cookie,
+    principal_of,
+    require_user,
+    set_session_cookie,
+)
+from exocorp.api_gateway.errors import conflict, too_many_requests, unauthorized
+from exocorp.api_gateway.keys import CLOCK, DATABASE, HASHER, SETTINGS, THROTTLE
+from exocorp.api_gateway.principal import PrincipalKind, Via
+from exocorp.api_gateway.routing import Auth, RouteTable, json_body, json_response
+from exocorp.api_gateway.schemas import (
+    AccountView,
+    AuthResponse,
+    LoginRequest,
+    Membership,
+    MeResponse,
+    SignupRequest,
+)
+from exocorp.api_gateway.views import timestamp, user_view
+from exocorp.store import accounts, billing, registry, sessions
+from exocorp.store.errors import Conflict, InvalidCredentials, NotFound
+from exocorp.store.schema import ActorKind, User
+
+routes = RouteTable("auth", "Sign up, log in and out, and who am I.")
+
+
+def _roles(user: User) -> list[str]:
+    return ["user", "platform_owner"] if user.platform_owner else ["user"]
+
+
+async def _start_session(request: web.Request, user: User,
+                         recovery_kit: str | None, status: int) -> web.Response:
+    app = request.app
+    async with app[DATABASE].sessionmaker.begin() as s:
+        new = await sessions.create_session(
+            s, user_id=user.id, policy=app[SETTINGS].session_policy, now=app[CLOCK](),
+            user_agent=request.headers.get("User-Agent"), ip_address=request.remote)
+    body = AuthResponse(user=user_view(user), roles=_roles(user),
+                        platform_owner=user.platform_owner, recovery_kit=recovery_kit,
+                        session_expires_at=timestamp(new.session.absolute_expires_at))
+    response = json_response(body, status=status, headers={"Cache-Control": "no-store"})
+    set_session_cookie(response, request, new.token.reveal())
+    return response
+
+
+@routes.post("/api/auth/signup", summary="Sign up", auth=Auth.PUBLIC, body=SignupRequest,
+             response=AuthResponse, status=201, errors=(409,))
+async def signup(request: web.Request) -> web.Response:
+    """Create a user with a billing account holding the signup credit, log them in (session
+    cookie) and return their recovery kit, once. 409 when the e-mail is registered."""
+    body = await json_body(request, SignupRequest)
+    async with audited(request, "auth.signup") as note:
+        note.details["email"] = body.email.strip().lower()
+        app = request.app
+        try:
+            async with app[DATABASE].sessionmaker.begin() as s:
+                new = await accounts.create_user(
+                    s, email=body.email, password=body.password.get_secret_value(),
+                    signup_credit=app[SETTINGS].signup_credit, hasher=app[HASHER],
+                    now=app[CLOCK]())
+        except Conflict:
+            raise conflict("this e-mail address is already registered; log in instead",
+                           code="email_taken") from None
+        note.actor = (ActorKind.USER, new.user.id)
+        return await _start_session(request, new.user, new.recovery_kit.reveal(), 201)
+
+
+@routes.post("/api/auth/login", summary="Log in", auth=Auth.PUBLIC, body=LoginRequest,
+             response=AuthResponse, errors=(401, 403, 429))
+async def login(request: web.Request) -> web.Response:
+    """Log in with ``email`` and ``password``, or ``email`` and ``recoveryKit`` (the kit is then
+    replaced: the answer carries the new one). Sets the session cookie. Repeated failures for an
+    address (or from a client) answer 429 with Retry-After."""
+    body = await json_body(request, LoginRequest)
+    app = request.app
+    throttle = app[THROTTLE]
+    wait = throttle.retry_after(body.email, request.remote)
+    if wait is not None:
+        raise too_many_requests(f"too many failed logins; try again in {wait} seconds", wait)
+    async with audited(request, "auth.login") as note:
+        note.details["email"] = body.email.strip().lower()
+        note.details["method"] = "password" if body.password is not None else "recovery_kit"
+        new_kit = None
+        try:
+            async with app[DATABASE].sessionmaker.begin() as s:
+                if body.password is not None:
+                    user = await accounts.authenticate_password(
+                        s, email=body.email, password=body.password.get_secret_value(),
+                        hasher=app[HASHER])
+                else:
+                    assert body.recovery_kit is not None
+                    kit_login = await accounts.authenticate_recovery_kit(
+                        s, email=body.email, kit=body.recovery_kit.get_secret_value(),
+                        now=app[CLOCK]())
+                    user, new_kit = kit_login.user, kit_login.recovery_kit.reveal()
+        except InvalidCredentials:
+            throttle.failed(body.email, request.remote)
+            raise unauthorized("wrong e-mail address, password or recovery kit") from None
+        throttle.succeeded(body.email)
+        note.actor = (ActorKind.USER, user.id)
+        return await _start_session(request, user, new_kit, 200)
+
+
+@routes.post("/api/auth/logout", summary="Log out", auth=Auth.PUBLIC, status=204)
+async def logout(request: web.Request) -> web.Response:
+    """Revoke the current session on the server and clear the cookie. Idempotent: without a
+    live session it just clears the cookie."""
+    principal = principal_of(request)
+    response = web.Response(status=204)
+    clear_session_cookie(response, request)
+    if principal.kind is not PrincipalKind.USER or principal.session_token_hash is None:
+        return response
+    token = (request.cookies.get(request.app[SETTINGS].cookie_name) if principal.via is Via.COOKIE
+             else request.headers.get("Authorization", "").partition(" ")[2].strip())
+    async with audited(request, "auth.logout"), request.app[DATABASE].sessionmaker.begin() as s:
+        await sessions.revoke_session(s, token or "", now=request.app[CLOCK]())
+    return response
+
+
+@routes.get("/api/auth/me", summary="Who am I", auth=Auth.USER, response=MeResponse)
+async def me(request: web.Request) -> web.Response:
+    """Identity, roles (``user``, ``platform_owner``), the exocorps the caller owns or is a member
+    of, and the billing account."""
+    principal = require_user(request)
+    assert principal.user_id is not None
+    async with request.app[DATABASE].sessionmaker.begin() as s:
+        user = await accounts.get_user(s, principal.user_id)
+        memberships = await registry.list_user_exocorps(s, user.id)
+        try:
+            account = await billing.get_account_for_user(s, user.id)
+            account_view: AccountView | None = AccountView(
+                balance=account.balance, currency=account.currency, state=account.state.value)
+        except NotFound:
+            account_view = None
+    roles = _roles(user)
+    platform_owner = user.platform_owner
+    if principal.kind is PrincipalKind.OPERATOR_CLIENT:  # an agent never holds the admin role
+        roles, platform_owner = ["user"], False
+    return json_response(MeResponse(
+        user=user_view(user), roles=roles, platform_owner=platform_owner,
+        authenticated_via="cookie" if principal.via is Via.COOKIE else "bearer",
+        principal="operator_client" if principal.kind is PrincipalKind.OPERATOR_CLIENT
+        else "user",
+        memberships=[Membership(exocorp_id=m.exocorp.id, role=m.role.value)
+                     for m in memberships],
+        account=account_view))

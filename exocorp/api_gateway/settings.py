@@ -1,0 +1,76 @@
+"""Gateway settings: one frozen dataclass, filled from flags and environment variables by the CLI
+(``exocorp gateway``) and built directly by tests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from exocorp.store.engine import DEFAULT_DATABASE_URL
+from exocorp.store.sessions import SessionPolicy
+
+
+@dataclass(frozen=True)
+class GatewaySettings:
+    """Everything the gateway's behaviour depends on besides its database and the cluster."""
+
+    host: str = "127.0.0.1"
+    """Address to listen on (the chart passes 0.0.0.0)."""
+    port: int = 8000
+    """Port of the API, /healthz, /readyz and /metrics."""
+    database_url: str = DEFAULT_DATABASE_URL
+    """SQLAlchemy URL of the platform records (SQLite file or PostgreSQL); see docs/storage.md."""
+    platform_namespace: str = "exocorp-system"
+    """Namespace of provider-credential Secrets and revisions ($EXOCORP_NAMESPACE)."""
+    cookie_secure: bool = True
+    """Mark the session cookie Secure (and name it with the __Host- prefix). False only for plain
+    HTTP in development."""
+    session_idle_timeout: timedelta = timedelta(hours=12)
+    """A session unused for this long ends."""
+    session_absolute_timeout: timedelta = timedelta(days=7)
+    """A session ends this long after login, however busy."""
+    signup_credit: int = 1000
+    """Credit (minor units of the account currency) given to every new account."""
+    login_max_failures: int = 5
+    """Failed logins per e-mail address within ``login_failure_window`` before 429."""
+    login_max_failures_per_ip: int = 50
+    """Failed logins per client address within ``login_failure_window`` before 429."""
+    login_failure_window: timedelta = timedelta(minutes=15)
+    """How long a failed login counts against the throttle."""
+    portal_base_domain: str = "portal.exocorp.localhost"
+    """Each exocorp's portal is <slug>.<portal_base_domain> (must match the operator's)."""
+    app_base_domain: str = "app.exocorp.localhost"
+    """Each exocorp's application endpoint is <slug>.<app_base_domain> (as the operator's)."""
+    public_base_url: str = ""
+    """The URL browsers reach the gateway at (e.g. https://exocorp.example.com): its origin is
+    accepted for cookie-authenticated writes besides the request's own Host. Empty: Host only."""
+    max_body_bytes: int = 64 * 1024
+    """Largest request body accepted; larger ones get 413."""
+    shutdown_timeout: float = 10.0
+    """Seconds in-flight requests get to finish after SIGTERM."""
+    watch_timeout_seconds: int = 300
+    """Server-side timeout of each watch request of the cache (it reconnects after it)."""
+
+    def __post_init__(self) -> None:
+        if self.signup_credit < 0:
+            raise ValueError("signup_credit cannot be negative")
+        if self.max_body_bytes < 1024:
+            raise ValueError("max_body_bytes must be at least 1024")
+        if self.login_max_failures < 1 or self.login_max_failures_per_ip < 1:
+            raise ValueError("login throttle limits must be at least 1")
+        SessionPolicy(idle_timeout=self.session_idle_timeout,
+                      absolute_timeout=self.session_absolute_timeout,
+                      touch_interval=min(timedelta(minutes=1), self.session_idle_timeout / 2))
+
+    @property
+    def session_policy(self) -> SessionPolicy:
+        return SessionPolicy(idle_timeout=self.session_idle_timeout,
+                             absolute_timeout=self.session_absolute_timeout,
+                             touch_interval=min(timedelta(minutes=1),
+                                                self.session_idle_timeout / 2))
+
+    @property
+    def cookie_name(self) -> str:
+        """``__Host-exocorp_session`` when Secure (the prefix pins it to this host, path /),
+        ``exocorp_session`` otherwise (browsers refuse the prefix without Secure)."""
+        return "__Host-exocorp_session" if self.cookie_secure else "exocorp_session"

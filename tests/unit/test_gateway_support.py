@@ -1,0 +1,192 @@
+"""Shared fixtures of the gateway's unit tests: the real app on a migrated SQLite database, with
+an in-memory stand-in for the Kubernetes API (unit tests only; the integration tests use the real
+control plane). Imported by the ``test_gateway_*`` modules."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from exocorp.api_gateway.app import create_app
+from exocorp.api_gateway.settings import GatewaySettings
+from exocorp.api_gateway.watch_cache import WatchCache
+from exocorp.k8s import ApiError, Kube
+from exocorp.k8s.resources import Resource
+from exocorp.model import apply_merge_patch
+from exocorp.security import PasswordHasher
+from exocorp.store import Database, billing, open_database, upgrade_to_head
+from exocorp.testing import samples
+
+Obj = dict[str, Any]
+
+
+class FakeKube(Kube):
+    """Just enough of the API server: objects by (plural, namespace, name), resourceVersions,
+    generation bumps on spec changes, merge patches with optimistic concurrency, and failure
+    injection (``fail_next[verb] = ApiError(...)``)."""
+
+    def __init__(self) -> None:  # no ApiClient: every verb below is overridden
+        self.objects: dict[tuple[str, str, str], Obj] = {}
+        self._rv = itertools.count(100)
+        self.fail_next: dict[str, ApiError] = {}
+        self.calls: list[tuple[str, str, str]] = []
+
+    def _fail(self, verb: str) -> None:
+        error = self.fail_next.pop(verb, None)
+        if error is not None:
+            raise error
+
+    @staticmethod
+    def _key(resource: Resource, name: str, namespace: str | None) -> tuple[str, str, str]:
+        return resource.plural, namespace or "", name
+
+    def _stamp(self, obj: Obj) -> Obj:
+        obj["metadata"]["resourceVersion"] = str(next(self._rv))
+        return obj
+
+    async def close(self) -> None:
+        return None
+
+    async def get(self, resource: Resource, name: str, namespace: str | None = None) -> Obj:
+        self.calls.append(("get", resource.plural, name))
+        self._fail("get")
+        obj = self.objects.get(self._key(resource, name, namespace))
+        if obj is None:
+            raise ApiError(404, "NotFound", f"{resource.plural} {name!r} not found")
+        return copy.deepcopy(obj)
+
+    async def list(self, resource: Resource, namespace: str | None = None, *,
+                   label_selector: str | None = None, field_selector: str | None = None,
+                   limit: int | None = None, continue_: str | None = None) -> Obj:
+        self.calls.append(("list", resource.plural, label_selector or ""))
+        wanted = dict(part.split("=", 1) for part in (label_selector or "").split(",") if part)
+        items = [copy.deepcopy(obj) for (plural, ns, _), obj in sorted(self.objects.items())
+                 if plural == resource.plural and (namespace is None or ns == namespace)
+                 and all(obj["metadata"].get("labels", {}).get(k) == v
+                         for k, v in wanted.items())]
+        return {"items": items, "metadata": {"resourceVersion": str(next(self._rv))}}
+
+    async def list_all(self, resource: Resource, namespace: str | None = None, *,
+                       label_selector: str | None = None, page: int = 500) -> Obj:
+        return await self.list(resource, namespace, label_selector=label_selector)
+
+    async def create(self, resource: Resource, body: Obj, namespace: str | None = None) -> Obj:
+        self.calls.append(("create", resource.plural, body["metadata"]["name"]))
+        self._fail("create")
+        key = self._key(resource, body["metadata"]["name"], namespace)
+        if key in self.objects:
+            raise ApiError(409, "AlreadyExists", f"{body['metadata']['name']} already exists")
+        obj = copy.deepcopy(body)
+        obj["metadata"].setdefault("creationTimestamp", "2030-01-01T12:00:00Z")
+        obj["metadata"]["generation"] = 1
+        self.objects[key] = self._stamp(obj)
+        return copy.deepcopy(obj)
+
+    async def patch(self, resource: Resource, name: str, patch: Any, *,
+                    namespace: str | None = None, patch_type: Any = "merge",
+                    subresource: str | None = None, force: bool = True,
+                    field_manager: str = "exocorp") -> Obj:
+        self.calls.append(("patch", resource.plural, name))
+        self._fail("patch")
+        key = self._key(resource, name, namespace)
+        current = self.objects.get(key)
+        if current is None:
+            raise ApiError(404, "NotFound", f"{name!r} not found")
+        expected = (patch.get("metadata") or {}).get("resourceVersion")
+        if expected is not None and expected != current["metadata"]["resourceVersion"]:
+            raise ApiError(409, "Conflict", "the object has been modified")
+        merged = apply_merge_patch(copy.deepcopy(current), patch)
+        if merged.get("spec") != current.get("spec"):
+            merged["metadata"]["generation"] = current["metadata"].get("generation", 1) + 1
+        self.objects[key] = self._stamp(merged)
+        return copy.deepcopy(merged)
+
+    async def delete(self, resource: Resource, name: str, namespace: str | None = None, *,
+                     propagation: str = "Background", missing_ok: bool = True) -> Obj | None:
+        self.calls.append(("delete", resource.plural, name))
+        self._fail("delete")
+        obj = self.objects.pop(self._key(resource, name, namespace), None)
+        if obj is None and not missing_ok:
+            raise ApiError(404, "NotFound", f"{name!r} not found")
+        return obj
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kwargs: float) -> None:
+        self.now += timedelta(**kwargs)
+
+
+RELEASES = (samples.release("1.0.0"), samples.release("1.1.0"))
+
+
+class Gateway:
+    """The app under test and what it runs on."""
+
+    def __init__(self, client: TestClient[Any, Any], kube: FakeKube, cache: WatchCache,
+                 database: Database, clock: Clock, settings: GatewaySettings) -> None:
+        self.client = client
+        self.kube = kube
+        self.cache = cache
+        self.database = database
+        self.clock = clock
+        self.settings = settings
+
+    async def signup(self, email: str, password: str = "correct horse battery",  # noqa: S107
+                     ) -> Obj:
+        response = await self.client.post("/api/auth/signup",
+                                          json={"email": email, "password": password})
+        assert response.status == 201, await response.text()
+        body: Obj = await response.json()
+        return body
+
+    async def new_client(self) -> TestClient[Any, Any]:
+        """A second client (its own cookie jar) on the same server."""
+        client: TestClient[Any, Any] = TestClient(self.client.server)
+        await client.start_server()
+        return client
+
+
+async def migrated_sqlite(path: Path) -> Database:
+    url = f"sqlite+aiosqlite:///{path}"
+    await upgrade_to_head(url)
+    return open_database(url)
+
+
+@pytest.fixture
+async def gateway(tmp_path: Path) -> AsyncIterator[Gateway]:
+    database = await migrated_sqlite(tmp_path / "gateway.db")
+    async with database.sessionmaker.begin() as s:
+        await billing.create_price_book(s, name="default", currency="USD", rates={"*": 1},
+                                        is_default=True)
+    kube = FakeKube()
+    cache = WatchCache(kube, platform_namespace="exocorp-system")
+    for release in RELEASES:
+        cache.releases.observe(await kube.create(
+            Resource("exocorp.io", "v1alpha1", "exocorpreleases", "ExocorpRelease", False),
+            release))
+    for informer in cache.informers:
+        informer.synced.set()
+    clock = Clock()
+    settings = GatewaySettings(cookie_secure=False, max_body_bytes=4096, login_max_failures=3)
+    app = create_app(settings, kube=kube, database=database, cache=cache,
+                     hasher=PasswordHasher.for_tests(), clock=clock)
+    client: TestClient[Any, Any] = TestClient(TestServer(app))
+    await client.start_server()
+    try:
+        yield Gateway(client, kube, cache, database, clock, settings)
+    finally:
+        await client.close()
+        await database.dispose()
