@@ -49,3 +49,13 @@ crds: python-deps
 
 clean:
 	rm -rf .venv .mypy_cache .ruff_cache .pytest_cache
+
+kind: ## laptop path with Docker or Podman: kind cluster, image build and load, chart install (hack/kind.sh)
+	bash hack/kind.sh
+
+helm-lint: python-deps ## lint the Helm chart with every documented values file, check generated manifests
+	@helm=$$($(UV) run python -c 'from exocorp.testing import binaries; print(binaries.ensure().helm)') && \
+	$$helm lint --strict charts/exocorp && \
+	for f in charts/exocorp/ci/*-values.yaml; do $$helm lint --strict charts/exocorp -f $$f || exit 1; done && \
+	HELM=$$helm $(UV) run python hack/render-manifests.py --check && \
+	HELM=$$helm $(UV) run python hack/chart-readme.py --check

@@ -1,0 +1,121 @@
+{{/* Names, labels and the pieces every workload shares. */}}
+
+{{- define "exocorp.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Object name prefix: the release name, plus the chart name unless it is already in it. */}}
+{{- define "exocorp.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 40 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 40 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 40 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "exocorp.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "exocorp.labels" -}}
+helm.sh/chart: {{ include "exocorp.chart" . }}
+app.kubernetes.io/name: {{ include "exocorp.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: exocorp
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/* Selector labels of one component: call with (dict "root" $ "component" "operator"). */}}
+{{- define "exocorp.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "exocorp.name" .root }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end }}
+
+{{- define "exocorp.componentLabels" -}}
+{{ include "exocorp.labels" .root }}
+app.kubernetes.io/component: {{ .component }}
+{{- end }}
+
+{{- define "exocorp.operator.fullname" -}}
+{{- printf "%s-operator" (include "exocorp.fullname" .) }}
+{{- end }}
+
+{{- define "exocorp.gateway.fullname" -}}
+{{- printf "%s-gateway" (include "exocorp.fullname" .) }}
+{{- end }}
+
+{{- define "exocorp.operator.serviceAccountName" -}}
+{{- if .Values.operator.serviceAccount.create }}
+{{- default (include "exocorp.operator.fullname" .) .Values.operator.serviceAccount.name }}
+{{- else }}
+{{- required "operator.serviceAccount.name is required when operator.serviceAccount.create=false" .Values.operator.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "exocorp.gateway.serviceAccountName" -}}
+{{- if .Values.gateway.serviceAccount.create }}
+{{- default (include "exocorp.gateway.fullname" .) .Values.gateway.serviceAccount.name }}
+{{- else }}
+{{- required "gateway.serviceAccount.name is required when gateway.serviceAccount.create=false" .Values.gateway.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "exocorp.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+{{- end }}
+
+{{/* Default runbook base in files/alerts.yaml; the PrometheusRule rewrites it to the configured one. */}}
+{{- define "exocorp.defaultRunbookBaseURL" -}}
+https://github.com/exocorp/exocorp/blob/main/docs/runbooks
+{{- end }}
+
+{{/* Name of the gateway's SQLite claim. */}}
+{{- define "exocorp.gateway.claimName" -}}
+{{- default (printf "%s-data" (include "exocorp.gateway.fullname" .)) .Values.database.sqlite.persistence.existingClaim }}
+{{- end }}
+
+{{/* Cross-field rules the schema cannot explain well: fail with what to do instead. */}}
+{{- define "exocorp.validate" -}}
+{{- if and (eq .Values.database.type "sqlite") (gt (int .Values.gateway.replicaCount) 1) }}
+{{- fail (printf "gateway.replicaCount=%d needs database.type=postgresql: SQLite is one file on a ReadWriteOnce volume and allows exactly one gateway replica. Set gateway.replicaCount=1, or set database.type=postgresql with database.postgresql.existingSecret." (int .Values.gateway.replicaCount)) }}
+{{- end }}
+{{- if and (eq .Values.database.type "postgresql") (not .Values.database.postgresql.existingSecret) }}
+{{- fail "database.type=postgresql needs database.postgresql.existingSecret: the name of a Secret whose key database.postgresql.urlKey (default \"url\") holds postgresql+asyncpg://user:password@host:5432/database." }}
+{{- end }}
+{{- if and .Values.platformOwner.email (not .Values.platformOwner.existingSecret) }}
+{{- fail "platformOwner.email needs platformOwner.existingSecret: the name of a Secret whose key platformOwner.passwordKey (default \"password\") holds the first platform owner's password." }}
+{{- end }}
+{{- if and .Values.monitoring.podMonitor.enabled .Values.monitoring.serviceMonitor.enabled }}
+{{- fail "enable at most one of monitoring.podMonitor and monitoring.serviceMonitor: both would scrape every pod twice." }}
+{{- end }}
+{{- end }}
+
+{{/* Egress every component needs: DNS and the API server. */}}
+{{- define "exocorp.netpol.baseEgress" -}}
+# DNS (any resolver: kube-dns/CoreDNS or node-local).
+- ports:
+    - port: 53
+      protocol: UDP
+    - port: 53
+      protocol: TCP
+# The Kubernetes API server (its address is outside the pod network, so by port).
+- ports:
+    {{- range .Values.networkPolicy.apiServerPorts }}
+    - port: {{ . }}
+      protocol: TCP
+    {{- end }}
+{{- end }}
