@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import copy
 import itertools
-from collections.abc import AsyncIterator
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
@@ -130,6 +133,7 @@ class Clock:
 
 
 RELEASES = (samples.release("1.0.0"), samples.release("1.1.0"))
+RELEASE_RESOURCE = Resource("exocorp.io", "v1alpha1", "exocorpreleases", "ExocorpRelease", False)
 
 
 class Gateway:
@@ -143,6 +147,7 @@ class Gateway:
         self.database = database
         self.clock = clock
         self.settings = settings
+        self.extra_clients: list[aiohttp.ClientSession] = []
 
     async def signup(self, email: str, password: str = "correct horse battery",  # noqa: S107
                      ) -> Obj:
@@ -152,41 +157,73 @@ class Gateway:
         body: Obj = await response.json()
         return body
 
-    async def new_client(self) -> TestClient[Any, Any]:
-        """A second client (its own cookie jar) on the same server."""
-        client: TestClient[Any, Any] = TestClient(self.client.server)
-        await client.start_server()
-        return client
+    def new_client(self) -> aiohttp.ClientSession:
+        """Another client (its own cookie jar) of the same server."""
+        session = aiohttp.ClientSession(base_url=str(self.client.make_url("/")),
+                                        cookie_jar=aiohttp.CookieJar(unsafe=True))
+        self.extra_clients.append(session)
+        return session
+
+    async def company(self, slug: str = "acme", client: Any = None, **fields: Any) -> Obj:
+        response = await (client or self.client).post(
+            "/api/registry/companies", json={"slug": slug, "displayName": slug.title(),
+                                             **fields})
+        assert response.status == 201, await response.text()
+        body: Obj = await response.json()
+        return body
 
 
-async def migrated_sqlite(path: Path) -> Database:
-    url = f"sqlite+aiosqlite:///{path}"
-    await upgrade_to_head(url)
-    return open_database(url)
+@pytest.fixture(scope="session")
+async def _gateway_db_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("gateway-db") / "template.db"
+    await upgrade_to_head(f"sqlite+aiosqlite:///{path}")
+    return path
+
+
+GatewayFactory = Callable[..., Awaitable[Gateway]]
 
 
 @pytest.fixture
-async def gateway(tmp_path: Path) -> AsyncIterator[Gateway]:
-    database = await migrated_sqlite(tmp_path / "gateway.db")
-    async with database.sessionmaker.begin() as s:
-        await billing.create_price_book(s, name="default", currency="USD", rates={"*": 1},
-                                        is_default=True)
-    kube = FakeKube()
-    cache = WatchCache(kube, platform_namespace="exocorp-system")
-    for release in RELEASES:
-        cache.releases.observe(await kube.create(
-            Resource("exocorp.io", "v1alpha1", "exocorpreleases", "ExocorpRelease", False),
-            release))
-    for informer in cache.informers:
-        informer.synced.set()
-    clock = Clock()
-    settings = GatewaySettings(cookie_secure=False, max_body_bytes=4096, login_max_failures=3)
-    app = create_app(settings, kube=kube, database=database, cache=cache,
-                     hasher=PasswordHasher.for_tests(), clock=clock)
-    client: TestClient[Any, Any] = TestClient(TestServer(app))
-    await client.start_server()
+async def make_gateway(tmp_path: Path,
+                       _gateway_db_template: Path) -> AsyncIterator[GatewayFactory]:
+    """Build the app under test with settings overrides (several per test if needed)."""
+    built: list[Gateway] = []
+
+    async def build(**overrides: Any) -> Gateway:
+        path = tmp_path / f"gateway-{uuid.uuid4().hex[:8]}.db"
+        shutil.copyfile(_gateway_db_template, path)
+        database = open_database(f"sqlite+aiosqlite:///{path}")
+        async with database.sessionmaker.begin() as s:
+            await billing.create_price_book(s, name="default", currency="USD", rates={"*": 1},
+                                            is_default=True)
+        kube = FakeKube()
+        cache = WatchCache(kube, platform_namespace="exocorp-system")
+        for release in RELEASES:
+            cache.releases.observe(await kube.create(RELEASE_RESOURCE, release))
+        for informer in cache.informers:
+            informer.synced.set()
+        clock = Clock()
+        options: dict[str, Any] = {"cookie_secure": False, "max_body_bytes": 4096,
+                                   "login_max_failures": 3, **overrides}
+        settings = GatewaySettings(**options)
+        app = create_app(settings, kube=kube, database=database, cache=cache,
+                         hasher=PasswordHasher.for_tests(), clock=clock)
+        client: TestClient[Any, Any] = TestClient(TestServer(app))
+        await client.start_server()
+        gateway = Gateway(client, kube, cache, database, clock, settings)
+        built.append(gateway)
+        return gateway
+
     try:
-        yield Gateway(client, kube, cache, database, clock, settings)
+        yield build
     finally:
-        await client.close()
-        await database.dispose()
+        for gateway in built:
+            for session in gateway.extra_clients:
+                await session.close()
+            await gateway.client.close()
+            await gateway.database.dispose()
+
+
+@pytest.fixture
+async def gateway(make_gateway: GatewayFactory) -> Gateway:
+    return await make_gateway()

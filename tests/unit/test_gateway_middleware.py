@@ -1,0 +1,132 @@
+"""The middleware chain: request ids, CSRF protection of cookie-authenticated writes, metrics by
+route template, and probes that never need credentials."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.unit import test_gateway_support as support
+from tests.unit.test_gateway_support import Gateway
+
+pytestmark = pytest.mark.unit
+gateway, make_gateway, _gateway_db_template = (support.gateway, support.make_gateway,
+                                               support._gateway_db_template)
+
+COMPANY = {"slug": "acme", "displayName": "Acme"}
+
+
+async def test_a_sane_request_id_is_kept_and_a_bad_one_replaced(gateway: Gateway) -> None:
+    response = await gateway.client.get("/healthz", headers={"X-Request-Id": "abc-123.x_y"})
+    assert response.headers["X-Request-Id"] == "abc-123.x_y"
+    response = await gateway.client.get("/healthz", headers={"X-Request-Id": "<script>" * 20})
+    assert response.headers["X-Request-Id"] != "<script>" * 20
+    assert len(response.headers["X-Request-Id"]) == 32
+
+
+async def _fleet(gateway: Gateway) -> list[str]:
+    response = await gateway.client.get("/api/registry/my-companies")
+    return [c["id"] for c in (await response.json())["companies"]]
+
+
+@pytest.mark.parametrize("headers", [
+    {"Sec-Fetch-Site": "cross-site"},
+    {"Sec-Fetch-Site": "same-site"},
+    {"Origin": "https://evil.example"},
+    {"Origin": "null"},
+    {"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"},
+])
+async def test_cross_origin_cookie_writes_are_refused_and_change_nothing(
+        gateway: Gateway, headers: dict[str, str]) -> None:
+    await gateway.signup("ada@example.com")
+    response = await gateway.client.post("/api/registry/companies", json=COMPANY,
+                                         headers=headers)
+    assert response.status == 403
+    assert (await response.json())["code"] == "cross_origin"
+    assert await _fleet(gateway) == []
+    assert ("create", "exocorps", "acme") not in gateway.kube.calls
+
+
+@pytest.mark.parametrize("headers", [
+    {"Sec-Fetch-Site": "same-origin"},
+    {"Sec-Fetch-Site": "none"},
+    {},  # not a browser: no Origin, no Fetch Metadata
+])
+async def test_same_origin_and_non_browser_writes_pass(gateway: Gateway,
+                                                       headers: dict[str, str]) -> None:
+    await gateway.signup("ada@example.com")
+    response = await gateway.client.post("/api/registry/companies", json=COMPANY,
+                                         headers=headers)
+    assert response.status == 201
+    assert await _fleet(gateway) == ["acme"]
+
+
+async def test_own_origin_passes(gateway: Gateway) -> None:
+    await gateway.signup("ada@example.com")
+    origin = str(gateway.client.make_url("/")).rstrip("/")
+    response = await gateway.client.post("/api/registry/companies", json=COMPANY,
+                                         headers={"Origin": origin})
+    assert response.status == 201
+
+
+async def test_public_base_url_is_a_trusted_origin(make_gateway: support.GatewayFactory) -> None:
+    gateway = await make_gateway(public_base_url="https://exocorp.example.com")
+    await gateway.signup("ada@example.com")
+    response = await gateway.client.post(
+        "/api/registry/companies", json=COMPANY,
+        headers={"Origin": "https://exocorp.example.com", "Sec-Fetch-Site": "cross-site"})
+    assert response.status == 201
+
+
+async def test_bearer_requests_are_not_subject_to_the_origin_check(gateway: Gateway) -> None:
+    await gateway.signup("ada@example.com")
+    token = gateway.client.session.cookie_jar.filter_cookies(
+        gateway.client.make_url("/"))[gateway.settings.cookie_name].value
+    other = gateway.new_client()  # no cookie: only the bearer token
+    response = await other.post("/api/registry/companies", json=COMPANY,
+                                headers={"Authorization": f"Bearer {token}",
+                                         "Sec-Fetch-Site": "cross-site"})
+    assert response.status == 201
+
+
+async def test_login_csrf_is_refused(gateway: Gateway) -> None:
+    await gateway.signup("ada@example.com")
+    response = await gateway.new_client().post(
+        "/api/auth/login", json={"email": "ada@example.com", "password": "correct horse battery"},
+        headers={"Sec-Fetch-Site": "cross-site"})
+    assert response.status == 403
+
+
+async def test_metrics_count_requests_by_route_template_never_raw_paths(
+        gateway: Gateway) -> None:
+    await gateway.signup("ada@example.com")
+    await gateway.company("acme")
+    for _ in range(3):
+        await gateway.client.get("/api/registry/companies/acme")
+    await gateway.client.get("/api/registry/companies/unknown-one")
+    await gateway.client.get("/no/such/page")
+    text = await (await gateway.client.get("/metrics")).text()
+    assert ('exocorp_gateway_http_requests_total{method="GET",'
+            'route="/api/registry/companies/{id}",status="200"} 3.0') in text
+    assert ('exocorp_gateway_http_requests_total{method="GET",'
+            'route="/api/registry/companies/{id}",status="404"} 1.0') in text
+    assert 'route="unmatched",status="404"' in text
+    assert "/api/registry/companies/acme" not in text
+    assert "/no/such/page" not in text
+    assert "exocorp_gateway_http_request_duration_seconds_bucket" in text
+    assert "exocorp_gateway_watch_cache_last_event_timestamp_seconds" in text
+
+
+async def test_probes_ignore_credentials(gateway: Gateway) -> None:
+    for path in ("/healthz", "/readyz", "/metrics"):
+        response = await gateway.client.get(path, headers={"Authorization": "Bearer nonsense"})
+        assert response.status == 200, path
+
+
+async def test_readiness_waits_for_the_watch_cache(gateway: Gateway) -> None:
+    gateway.cache.exocorps.synced.clear()
+    response = await gateway.client.get("/readyz")
+    assert response.status == 503
+    assert (await response.json())["checks"]["watchCache"] == "syncing"
+    assert (await gateway.client.get("/healthz")).status == 200
+    gateway.cache.exocorps.synced.set()
+    assert (await gateway.client.get("/readyz")).status == 200
