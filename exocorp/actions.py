@@ -17,6 +17,8 @@ from exocorp.k8s import resources as r
 from exocorp.lifecycle import ActionContext, ActionPlan, ErrorCode, LifecycleError, plan_action
 from exocorp.model import ActionRequest, Exocorp, ExocorpReleaseSpec, RevisionContent
 
+_ATTEMPTS = 5
+
 
 @dataclass(frozen=True)
 class Caller:
@@ -65,28 +67,38 @@ async def provider_secrets(kube: Kube, namespace: str, account: str) -> dict[str
 async def perform(kube: Kube, platform_namespace: str, name: str, request: ActionRequest,
                   caller: Caller, *, now: datetime | None = None,
                   catalog: Sequence[ExocorpReleaseSpec] | None = None) -> ActionPlan:
-    """Plan and write one action. Raises LifecycleError (400/404/409)."""
-    body = await kube.get_or_none(r.EXOCORPS, name)
-    if body is None:
-        raise LifecycleError(404, ErrorCode.NOT_FOUND, f"exocorp {name!r} does not exist")
-    exocorp = Exocorp.model_validate(body)
-    context = ActionContext(
-        actor=caller.actor, now=now or datetime.now(UTC),
-        releases=catalog if catalog is not None else await releases(kube),
-        draft=caller.draft,
-        revisions=await revision_contents(kube, platform_namespace, name),
-        billing_active=caller.billing_active, has_price_book=caller.has_price_book,
-        provider_secrets=await provider_secrets(kube, platform_namespace, exocorp.spec.owner),
-    )
-    plan = plan_action(exocorp, request, context)
-    try:
-        await kube.patch(r.EXOCORPS, name, plan.patch)
+    """Plan and write one action. Raises LifecycleError (400/404/409).
+
+    The write carries the resourceVersion the plan was made from. When it is refused because
+    the object changed meanwhile (the operator reporting status, say), the action is planned
+    again from the new state: if it is still allowed it goes through, and if a concurrent
+    action made it invalid, the new plan refuses it with the real reason."""
+    releases_ = catalog if catalog is not None else await releases(kube)
+    for _ in range(_ATTEMPTS):
+        body = await kube.get_or_none(r.EXOCORPS, name)
+        if body is None:
+            raise LifecycleError(404, ErrorCode.NOT_FOUND, f"exocorp {name!r} does not exist")
+        exocorp = Exocorp.model_validate(body)
+        context = ActionContext(
+            actor=caller.actor, now=now or datetime.now(UTC), releases=releases_,
+            draft=caller.draft,
+            revisions=await revision_contents(kube, platform_namespace, name),
+            billing_active=caller.billing_active, has_price_book=caller.has_price_book,
+            provider_secrets=await provider_secrets(kube, platform_namespace,
+                                                    exocorp.spec.owner),
+        )
+        plan = plan_action(exocorp, request, context)
+        try:
+            await kube.patch(r.EXOCORPS, name, plan.patch)
+        except ApiError as err:
+            if err.conflict:
+                continue
+            if err.not_found:
+                raise LifecycleError(404, ErrorCode.NOT_FOUND,
+                                     f"exocorp {name!r} does not exist") from None
+            raise
         if plan.delete:
             await kube.delete(r.EXOCORPS, name, propagation="Background")
-    except ApiError as err:
-        if err.conflict:
-            raise LifecycleError(409, ErrorCode.CONCURRENT_CHANGE,
-                                 f"exocorp {name!r} changed while the action was planned; "
-                                 "read it again and retry") from None
-        raise
-    return plan
+        return plan
+    raise LifecycleError(409, ErrorCode.CONCURRENT_CHANGE,
+                         f"exocorp {name!r} kept changing while the action was planned; retry")
