@@ -18,7 +18,10 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import time
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -34,7 +37,9 @@ from exocorp.k8s import resources as r
 from exocorp.model import ActionRequest, Exocorp
 from exocorp.operator.builders import runtime_namespace
 from exocorp.testing import samples
+from exocorp.testing.controlplane import free_port
 from exocorp.testing.platform import OperatorProcess
+from exocorp.testing.processes import ManagedProcess, spawn
 from exocorp.testing.prometheus import ScrapeTarget
 from exocorp.testing.waiting import eventually
 from tests.plugins.cluster import ClusterInfo
@@ -725,3 +730,105 @@ async def _prometheus_sees_the_fleet(
     await eventually(operator_down_rule,
                      lambda rule: rule["health"] == "ok" and rule["state"] == "inactive",
                      within=60, what="ExocorpOperatorDown evaluated and quiet")
+
+
+# --- the real gateway with the chart's arguments, environment and RBAC ---------------------------
+
+OWNER_EMAIL = "owner@chart-test.example"
+OWNER_PASSWORD = "chart-owner-password-1"  # a test value, bootstrapped from a file as in the pod
+
+
+@dataclass
+class GatewayRun:
+    url: str
+    port: int
+    process: ManagedProcess
+
+
+def http(method: str, url: str, body: object = None) -> tuple[int, Any]:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method,  # noqa: S310 (loopback)
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 (loopback)
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"null")
+
+
+@pytest.fixture
+def chart_gateway(kubectl: Kubectl, release: Release, tmp_path: Path) -> Iterator[GatewayRun]:
+    """`exocorp gateway` as the chart runs it: the Deployment's arguments and environment (the
+    SQLite file and the owner's password file moved under tmp_path, loopback instead of
+    0.0.0.0) and its ServiceAccount's token, so exactly the chart's RBAC."""
+    owner = template_args(sets=[f"platformOwner.email={OWNER_EMAIL}",
+                                "platformOwner.existingSecret=owner"])
+    rendered = [o for o in yaml.safe_load_all(release.helm(
+        "template", release.name, str(CHART), *owner).stdout) if o]
+    (dep,) = [o for o in rendered if o["kind"] == "Deployment"
+              and o["metadata"]["name"] == f"{release.fullname}-gateway"]
+    container = dep["spec"]["template"]["spec"]["containers"][0]
+    password_file = tmp_path / "owner-password"
+    password_file.write_text(OWNER_PASSWORD)
+    env = dict(os.environ)
+    for var in container["env"]:
+        if var["name"] == "EXOCORP_NAMESPACE":
+            assert var["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace"
+            env[var["name"]] = release.namespace
+        elif var["name"] == "DATABASE_URL":
+            assert var["value"].startswith("sqlite+aiosqlite:////var/lib/exocorp/")
+            env[var["name"]] = f"sqlite+aiosqlite:///{tmp_path / 'exocorp.db'}"
+        elif var["name"] == "EXOCORP_PLATFORM_OWNER_PASSWORD_FILE":
+            env[var["name"]] = str(password_file)
+        else:
+            env[var["name"]] = var["value"]
+    env.pop("KUBECONFIG", None)
+    config = service_account_kubeconfig(
+        kubectl.cluster.kubectl, kubectl.cluster.kubeconfig, release.namespace,
+        f"{release.fullname}-gateway", tmp_path / "gateway.kubeconfig")
+    port = free_port()
+    argv = [sys.executable, "-m", "exocorp.cli", *container["args"], "--kubeconfig", str(config),
+            "--host", "127.0.0.1", f"--port={port}"]
+    process = spawn("gateway", argv, tmp_path / "gateway.log", env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if http("GET", f"{url}/readyz")[0] == 200:
+                    break
+            except OSError:
+                pass
+            if not process.alive() or time.monotonic() > deadline:
+                raise AssertionError(f"gateway not ready; its log:\n{process.log_tail()}")
+            time.sleep(0.25)
+        yield GatewayRun(url, port, process)
+    finally:
+        process.stop()
+
+
+def test_the_gateway_with_the_chart_rbac_serves_and_is_scraped(
+    chart_gateway: GatewayRun, prometheus: PrometheusFactory,
+) -> None:
+    """Ready means its watch cache listed and watches Exocorps, releases and the credential
+    Secrets of the platform namespace with the chart's RBAC; the first platform owner came from
+    the password file; a real Prometheus scrapes it under the chart's job name."""
+    assert http("GET", f"{chart_gateway.url}/healthz")[0] == 200
+    status, body = http("GET", f"{chart_gateway.url}/readyz")
+    assert status == 200, body
+    status, body = http("POST", f"{chart_gateway.url}/api/auth/login",
+                        {"email": OWNER_EMAIL, "password": OWNER_PASSWORD})
+    assert status == 200, body
+    assert body["user"]["platformOwner"] is True
+
+    prom = prometheus([ScrapeTarget("exocorp-gateway", f"127.0.0.1:{chart_gateway.port}")])
+    series = prom.wait_until(
+        'exocorp_gateway_http_requests_total{job="exocorp-gateway", route="/api/auth/login"}')
+    assert series[0]["metric"]["status"] == "200"
+    assert series[0]["metric"]["method"] == "POST"
+    cache = prom.wait_until('exocorp_gateway_watch_cache_last_event_timestamp_seconds > 0')
+    assert float(cache[0]["value"][1]) > 0
+    assert prom.query('up{job="exocorp-gateway"}')[0]["value"][1] == "1"
+    log = chart_gateway.process.log.read_text()
+    assert "Forbidden" not in log, "the gateway was refused something it needs"
+    assert OWNER_PASSWORD not in log

@@ -198,6 +198,17 @@ def test_the_operator_exports_exactly_the_documented_operator_metrics() -> None:
     assert exported == documented
 
 
+def test_the_gateway_exports_the_documented_gateway_metrics() -> None:
+    from exocorp.api_gateway.metrics import GatewayMetrics
+
+    types = re.findall(r"^# TYPE (\S+) (\S+)$", GatewayMetrics().exposition().decode(),
+                       flags=re.MULTILINE)
+    exported = {name: kind for name, kind in types if not name.endswith("_created")}
+    documented = {name: kind for name, kind in METRICS.items()
+                  if name.startswith("exocorp_gateway_")}
+    assert exported == documented
+
+
 def test_alerts_and_dashboard_use_only_documented_metrics() -> None:
     def base_name(token: str) -> str:
         for suffix in ("_bucket", "_count", "_sum"):

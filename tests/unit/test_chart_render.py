@@ -157,6 +157,27 @@ def test_the_operator_command_accepts_the_chart_arguments(values: Path | None) -
     assert parsed.max_concurrent_rollouts == chart_values["operator"]["maxConcurrentRollouts"]
 
 
+@pytest.mark.parametrize("values", [None, *CI_VALUES], ids=["defaults", *CI])
+def test_the_gateway_command_accepts_the_chart_arguments(
+    values: Path | None, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The chart's arguments and environment, parsed by the real `exocorp` command line; the
+    gateway and the operator agree on the exocorps' domains."""
+    objects = helm_template(values_files=[values] if values else [])
+    gateway = deployment(objects, "gateway")["spec"]["template"]["spec"]["containers"][0]
+    operator = deployment(objects, "operator")["spec"]["template"]["spec"]["containers"][0]
+    for name, value in env_of(gateway).items():
+        if isinstance(value, str):
+            monkeypatch.setenv(name, value)
+    parsed = build_parser().parse_args(gateway["args"])
+    assert parsed.command == "gateway"
+    assert (parsed.host, parsed.port) == ("0.0.0.0", 8000)  # noqa: S104 (the pod listens on all)
+    assert parsed.cookie_secure is True
+    op = build_parser().parse_args(operator["args"])
+    assert (parsed.portal_base_domain, parsed.app_base_domain) == (
+        op.portal_base_domain, op.app_base_domain)
+
+
 def test_operator_gets_ingress_class_tls_issuer_and_storage_class_when_set() -> None:
     dep = deployment(helm_template(values_files=[CI["ingress"]],
                                    sets=["platform.storageClass=fast-ssd",
@@ -177,7 +198,10 @@ def test_gateway_defaults_to_one_replica_on_sqlite_on_a_volume(defaults: list[Ob
     assert dep["spec"]["strategy"]["type"] == "Recreate"
     pod = dep["spec"]["template"]["spec"]
     (c,) = pod["containers"]
-    assert c["args"] == ["gateway", "--host=0.0.0.0", "--port=8000"]
+    assert c["args"] == ["gateway", "--host=0.0.0.0", "--port=8000",
+                         "--portal-base-domain=portal.exocorp.localhost",
+                         "--app-base-domain=app.exocorp.localhost", "--signup-credit=1000",
+                         "--log-level=info"]
     env = env_of(c)
     assert env["DATABASE_URL"] == "sqlite+aiosqlite:////var/lib/exocorp/exocorp.db"
     assert env["EXOCORP_COOKIE_SECURE"] == "true"
@@ -240,6 +264,8 @@ def test_ingress_routes_the_gateway_service_with_a_cert_manager_certificate() ->
                                    "secretName": "exocorp-gateway-tls"}]
     (rule,) = ing["spec"]["rules"]
     assert rule["host"] == "exocorp.example.com"
+    args = deployment(objects, "gateway")["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "--public-base-url=https://exocorp.example.com" in args, "CSRF origin of the Ingress"
     backend = rule["http"]["paths"][0]["backend"]["service"]
     svc = one(objects, "Service", backend["name"])
     assert backend["port"]["name"] in {p["name"] for p in svc["spec"]["ports"]}

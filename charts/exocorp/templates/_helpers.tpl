@@ -119,3 +119,13 @@ https://github.com/exocorp/exocorp/blob/main/docs/runbooks
       protocol: TCP
     {{- end }}
 {{- end }}
+
+{{/* The URL browsers use: gateway.publicBaseURL, else the Ingress host, else nothing. */}}
+{{- define "exocorp.gateway.publicBaseURL" -}}
+{{- $gw := .Values.gateway }}
+{{- if $gw.publicBaseURL }}
+{{- $gw.publicBaseURL | trimSuffix "/" }}
+{{- else if $gw.ingress.enabled }}
+{{- printf "%s://%s" (ternary "https" "http" $gw.ingress.tls.enabled) $gw.ingress.host }}
+{{- end }}
+{{- end }}
