@@ -1,7 +1,7 @@
 # Entry points for people and CI. `make dev` runs the platform; `make test` runs every test.
 SHELL := /bin/bash
 UV_VERSION := 0.13.8
-DEBIAN_PACKAGES := postgresql-15 openssl procps
+DEBIAN_PACKAGES := postgresql-15 prometheus openssl procps
 UV := python3 -m uv
 
 .PHONY: dev test unit integration e2e lint typecheck bootstrap system-deps python-deps control-plane crds clean

@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.plugins.cluster",
     "tests.plugins.database",
     "tests.plugins.platform",
+    "tests.plugins.monitoring",
 ]

@@ -4,6 +4,7 @@ tears a runtime down behind the finalizer. All decisions live in the reconciler.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import kopf
@@ -119,6 +120,13 @@ def register(registry: kopf.OperatorRegistry, settings: OperatorSettings) -> Non
         owner = _owner_of_namespace(ns)
         if owner:
             STATE.reconciler.queue.add(owner)
+
+    # kopf's peering keep-alives arrive about once a minute: they keep the watch-freshness
+    # metric meaningful on an idle cluster (no event for long means the watches are stuck).
+    @kopf.on.event("kopf.dev", "v1", "clusterkopfpeerings", registry=registry)
+    async def peering_event(**_: Any) -> None:
+        STATE.cache.last_event_at = time.time()
+        metrics.LAST_WATCH_EVENT.set(STATE.cache.last_event_at)
 
     @kopf.on.event("", "v1", "pods", registry=registry, labels={names.LABEL_EXOCORP: kopf.PRESENT})
     async def pod_event(event: kopf.RawEvent, **_: Any) -> None:

@@ -15,7 +15,12 @@ from exocorp.k8s import resources as r
 from exocorp.lifecycle import ActionPlan
 from exocorp.model import ActionRequest, Exocorp
 from exocorp.testing import samples
-from exocorp.testing.platform import PLATFORM_NAMESPACE, OperatorProcess, install_crds
+from exocorp.testing.platform import (
+    PEERING_NAME,
+    PLATFORM_NAMESPACE,
+    OperatorProcess,
+    install_crds,
+)
 from exocorp.testing.waiting import eventually
 from tests.plugins.cluster import ClusterInfo
 
@@ -36,8 +41,10 @@ async def crds(kube: Kube) -> None:
 @pytest.fixture(scope="session")
 def operator(cluster: ClusterInfo, crds: None,
              tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
+    # Peering, as the chart runs it: a test that starts another operator with a higher
+    # priority (the chart tests) pauses this one instead of racing it.
     proc = OperatorProcess(cluster.kubeconfig, tmp_path_factory.mktemp("operator"),
-                           resync_seconds=1.0)
+                           resync_seconds=1.0, extra_args=("--peering", PEERING_NAME))
     proc.start()
     try:
         yield proc
