@@ -10,6 +10,8 @@ destroy, marks the registry row destroyed. Audit it with ``audit.audited`` aroun
 
 from __future__ import annotations
 
+import asyncio
+import random
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,11 +24,14 @@ from exocorp.api_gateway.principal import Principal
 from exocorp.k8s import Kube, Obj
 from exocorp.k8s.client import PatchType
 from exocorp.k8s.resources import Resource
-from exocorp.lifecycle import ActionPlan
+from exocorp.lifecycle import ActionPlan, ErrorCode, LifecycleError
 from exocorp.model import ActionRequest, Exocorp
 from exocorp.store import billing, drafts, registry
 from exocorp.store.errors import NotFound
 from exocorp.store.schema import AccountState
+
+_ROUNDS = 3
+"""Rounds of ``actions.perform`` (each re-plans on its own write conflicts) before a 409."""
 
 __all__ = ["ActionResult", "BillingStanding", "billing_standing", "run_action", "saved_draft"]
 
@@ -117,11 +122,21 @@ async def run_action(request: web.Request, principal: Principal, exocorp_id: str
         standing = await billing_standing(s, owner_user_id)
     kube = _RecordingKube(app[KUBE])
     cache = app[CACHE]
-    plan = await actions.perform(
-        kube, app[SETTINGS].platform_namespace, exocorp_id, action,
-        actions.Caller(actor=principal.actor, billing_active=standing.active,
-                       has_price_book=standing.has_price_book, draft=draft),
-        now=app[CLOCK](), catalog=cache.release_specs())
+    caller = actions.Caller(actor=principal.actor, billing_active=standing.active,
+                            has_price_book=standing.has_price_book, draft=draft)
+    for attempt in range(_ROUNDS):
+        try:
+            plan = await actions.perform(kube, app[SETTINGS].platform_namespace, exocorp_id,
+                                         action, caller, now=app[CLOCK](),
+                                         catalog=cache.release_specs())
+            break
+        except LifecycleError as error:
+            # perform re-plans on every write conflict; it gives up only when the object kept
+            # changing (the operator reporting status, under load). That is no user's conflict:
+            # try again after a pause rather than answer 409.
+            if error.code is not ErrorCode.CONCURRENT_CHANGE or attempt == _ROUNDS - 1:
+                raise
+            await asyncio.sleep(random.uniform(0.05, 0.25) * (attempt + 1))  # noqa: S311
     for obj in kube.written:
         cache.observe_exocorp(obj)
     for obj in kube.deleted:

@@ -86,7 +86,8 @@ class Api:
 
 class GatewayUnderTest:
     def __init__(self, base: str, kube: Kube, database: Database, cache: WatchCache,
-                 app: web.Application) -> None:
+                 app: web.Application, runner: web.AppRunner) -> None:
+        self.runner = runner
         self.base = base
         self.kube = kube
         self.database = database
@@ -102,6 +103,8 @@ class GatewayUnderTest:
     async def close(self) -> None:
         for session in self._sessions:
             await session.close()
+        await self.runner.cleanup()
+        await self.cache.stop()
 
     async def exocorp(self, name: str) -> Exocorp | None:
         """The object as the API server has it (not through the gateway)."""
@@ -117,28 +120,35 @@ def sample_draft(version: str | None = "1.0.0") -> Obj:
     return samples.draft(version)
 
 
-@pytest.fixture
-async def gateway(platform: Kube, database: Database) -> AsyncIterator[GatewayUnderTest]:
-    """The gateway on the real platform (releases published, operator running) and a fresh
-    database of the parametrized backend, with a default price book."""
+async def serve_gateway(kube: Kube, database: Database, *, cache_kube: Kube | None = None,
+                        **overrides: Any) -> GatewayUnderTest:
+    """The app on ``kube`` (its watch cache on ``cache_kube``, default the same), served on a
+    free loopback port; ``close()`` it."""
     async with database.sessionmaker.begin() as s:
-        await billing.create_price_book(s, name="default", currency="USD", rates={"*": 1},
-                                        is_default=True)
-    cache = WatchCache(platform, platform_namespace=PLATFORM_NAMESPACE, timeout_seconds=60)
+        if await billing.get_default_price_book(s) is None:
+            await billing.create_price_book(s, name="default", currency="USD", rates={"*": 1},
+                                            is_default=True)
+    cache = WatchCache(cache_kube or kube, platform_namespace=PLATFORM_NAMESPACE,
+                       timeout_seconds=60)
     await cache.start()
     await cache.wait_ready()
-    settings = GatewaySettings(cookie_secure=False, platform_namespace=PLATFORM_NAMESPACE,
-                               signup_credit=100_000)
-    app = create_app(settings, kube=platform, database=database, cache=cache,
+    options: dict[str, Any] = {"cookie_secure": False, "platform_namespace": PLATFORM_NAMESPACE,
+                               "signup_credit": 100_000, **overrides}
+    app = create_app(GatewaySettings(**options), kube=kube, database=database, cache=cache,
                      hasher=PasswordHasher.for_tests())
     runner = web.AppRunner(app, shutdown_timeout=2)
     await runner.setup()
     port = free_port()
     await web.TCPSite(runner, "127.0.0.1", port).start()
-    under_test = GatewayUnderTest(f"http://127.0.0.1:{port}", platform, database, cache, app)
+    return GatewayUnderTest(f"http://127.0.0.1:{port}", kube, database, cache, app, runner)
+
+
+@pytest.fixture
+async def gateway(platform: Kube, database: Database) -> AsyncIterator[GatewayUnderTest]:
+    """The gateway on the real platform (releases published, operator running) and a fresh
+    database of the parametrized backend, with a default price book."""
+    under_test = await serve_gateway(platform, database)
     try:
         yield under_test
     finally:
         await under_test.close()
-        await runner.cleanup()
-        await cache.stop()
