@@ -4,11 +4,12 @@ and the owner's lifecycle actions, each of which becomes a spec change (see ``op
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from exocorp import names
 from exocorp.api_gateway.audit import audited
@@ -126,51 +127,63 @@ async def create_company(request: web.Request) -> web.Response:
     reserved."""
     principal = require_user(request)
     assert principal.user_id is not None
-    app = request.app
-    settings = app[SETTINGS]
     async with audited(request, "company.create") as note:
         body = await json_body(request, CreateCompanyRequest)
         note.exocorp_id = body.slug
-        taken = [FieldError("slug", "already reserved")]
-        if body.slug in RESERVED_SLUGS:
-            raise conflict(f"slug {body.slug!r} is reserved by the platform; choose another",
-                           code="slug_taken", errors=taken)
-        try:
-            domains = canonical_domains(body.slug, portal_base=settings.portal_base_domain,
-                                        app_base=settings.app_base_domain)
-        except ValueError as error:
-            raise bad_request(str(error), [FieldError("slug", str(error))]) from None
-        created: Obj | None = None
-        try:
-            async with app[DATABASE].sessionmaker.begin() as s:
-                record = await registry.create_exocorp(
-                    s, exocorp_id=body.slug, slug=body.slug, owner_user_id=principal.user_id,
-                    display_name=body.display_name, portal_domain=domains[DomainKind.PORTAL],
-                    app_domain=domains[DomainKind.APP], now=app[CLOCK]())
-                if body.draft is not None:
-                    await drafts.create_draft(s, config=body.draft.to_wire(),
-                                              exocorp_id=body.slug, now=app[CLOCK]())
-                # The reservation commits only if the object exists: a failure rolls it back.
-                try:
-                    created = await app[KUBE].create(r.EXOCORPS, _exocorp_object(
-                        body, principal.user_id))
-                except ApiError as error:
-                    if error.conflict:
-                        raise conflict(f"slug {body.slug!r} is already taken", code="slug_taken",
-                                       errors=taken) from None
-                    raise
-        except Conflict as error:
-            raise conflict(str(error), code="slug_taken", errors=taken) from None
-        except BaseException:
-            if created is not None:  # the commit failed after the object was made
-                await _delete_quietly(app[KUBE], body.slug)
-            raise
-        app[CACHE].observe_exocorp(created)
-        detail = company_detail(record, Role.OWNER, _cached(app[CACHE], record))
-        note.details["portalDomain"] = domains[DomainKind.PORTAL]
-        note.details["appDomain"] = domains[DomainKind.APP]
+        record = await create_exocorp(request, principal.user_id, body)
+        detail = company_detail(record, Role.OWNER, _cached(request.app[CACHE], record))
+        note.details["portalDomain"] = record.portal_domain
+        note.details["appDomain"] = record.app_domain
         return json_response(detail, status=201,
                              headers={"Location": f"/api/registry/companies/{body.slug}"})
+
+
+async def create_exocorp(request: web.Request, owner_user_id: str, body: CreateCompanyRequest,
+                         *, attach: Callable[[AsyncSession], Awaitable[None]] | None = None,
+                         ) -> ExocorpRecord:
+    """Reserve the slug and domains and create the Exocorp object, all or nothing (409
+    ``slug_taken``). ``attach(session)`` runs in the reservation's transaction (the agents API
+    binds its draft there)."""
+    app = request.app
+    settings = app[SETTINGS]
+    taken = [FieldError("slug", "already reserved")]
+    if body.slug in RESERVED_SLUGS:
+        raise conflict(f"slug {body.slug!r} is reserved by the platform; choose another",
+                       code="slug_taken", errors=taken)
+    try:
+        domains = canonical_domains(body.slug, portal_base=settings.portal_base_domain,
+                                    app_base=settings.app_base_domain)
+    except ValueError as error:
+        raise bad_request(str(error), [FieldError("slug", str(error))]) from None
+    created: Obj | None = None
+    try:
+        async with app[DATABASE].sessionmaker.begin() as s:
+            record = await registry.create_exocorp(
+                s, exocorp_id=body.slug, slug=body.slug, owner_user_id=owner_user_id,
+                display_name=body.display_name, portal_domain=domains[DomainKind.PORTAL],
+                app_domain=domains[DomainKind.APP], now=app[CLOCK]())
+            if body.draft is not None:
+                await drafts.create_draft(s, config=body.draft.to_wire(),
+                                          exocorp_id=body.slug, now=app[CLOCK]())
+            if attach is not None:
+                await attach(s)
+            # The reservation commits only if the object exists: a failure rolls it back.
+            try:
+                created = await app[KUBE].create(r.EXOCORPS, _exocorp_object(
+                    body, owner_user_id))
+            except ApiError as error:
+                if error.conflict:
+                    raise conflict(f"slug {body.slug!r} is already taken", code="slug_taken",
+                                   errors=taken) from None
+                raise
+    except Conflict as error:
+        raise conflict(str(error), code="slug_taken", errors=taken) from None
+    except BaseException:
+        if created is not None:  # the commit failed after the object was made
+            await _delete_quietly(app[KUBE], body.slug)
+        raise
+    app[CACHE].observe_exocorp(created)
+    return record
 
 
 async def _delete_quietly(kube: Any, name: str) -> None:
