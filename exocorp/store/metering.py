@@ -227,4 +227,4 @@ async def suspended_accounts_exocorps(
         )
         .order_by(ExocorpRecord.id)
     )
-    return [(record, account) for record, account in result.tuples()]
+    return [(record, account) for record, account in result.all()]
