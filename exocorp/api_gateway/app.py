@@ -15,11 +15,15 @@ from __future__ import annotations
 from aiohttp import web
 
 from exocorp.api_gateway import (
+    routes_admin,
+    routes_agents,
+    routes_audit,
     routes_auth,
     routes_dashboard,
     routes_health,
     routes_registry,
     routes_releases,
+    routes_runtime,
     routes_secrets,
 )
 from exocorp.api_gateway.keys import (
@@ -58,6 +62,10 @@ CORE_ROUTE_TABLES: list[RouteTable] = [
 
 EXTENSION_ROUTE_TABLES: list[RouteTable] = [
     # Append further API groups here (admin, audit, runtime, agents, billing).
+    routes_admin.routes,
+    routes_audit.routes,
+    routes_runtime.routes,
+    routes_agents.routes,
 ]
 
 

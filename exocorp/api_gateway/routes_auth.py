@@ -11,7 +11,7 @@ from exocorp.api_gateway.auth import (
     require_user,
     set_session_cookie,
 )
-from exocorp.api_gateway.errors import conflict, too_many_requests, unauthorized
+from exocorp.api_gateway.errors import conflict, forbidden, too_many_requests, unauthorized
 from exocorp.api_gateway.keys import CLOCK, DATABASE, HASHER, SETTINGS, THROTTLE
 from exocorp.api_gateway.principal import PrincipalKind, Via
 from exocorp.api_gateway.routing import Auth, RouteTable, json_body, json_response
@@ -58,6 +58,9 @@ async def signup(request: web.Request) -> web.Response:
     body = await json_body(request, SignupRequest)
     async with audited(request, "auth.signup") as note:
         note.details["email"] = body.email.strip().lower()
+        if principal_of(request).kind in (PrincipalKind.DRAFT_TOKEN, PrincipalKind.OPERATOR_CLIENT):
+            raise forbidden("agents cannot sign up: ask your human to open the handoff link "
+                            "(see /skills/connect-agent.md)", code="agent_signup_refused")
         app = request.app
         try:
             async with app[DATABASE].sessionmaker.begin() as s:

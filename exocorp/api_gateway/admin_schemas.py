@@ -1,0 +1,389 @@
+"""Request and response bodies of the admin, audit and runtime API groups (the OpenAPI schemas are
+generated from these). Requests are strict (unknown fields are a 400); responses are camelCase.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Field
+
+from exocorp.api_gateway.schemas import Reason
+from exocorp.model import (
+    Action,
+    Channel,
+    ComponentStatus,
+    Condition,
+    ConfigSnapshot,
+    DomainStatus,
+    LastAction,
+    Phase,
+    ProviderBinding,
+    ReleaseStatus,
+    RevisionRef,
+    RevisionSummary,
+    RollbackPolicy,
+    SpecModel,
+    WireModel,
+)
+from exocorp.model.base import SEMVER_PATTERN, Rfc3339
+from exocorp.store.pages import MAX_PAGE_SIZE
+
+# -- audit ---------------------------------------------------------------------------------------
+
+AuditOutcome = Literal["succeeded", "refused", "failed"]
+ActorKindName = Literal["user", "operator_client", "system", "anonymous"]
+
+
+class AuditActor(WireModel):
+    kind: ActorKindName
+    """``user`` (a person, platform owners included), ``operator_client`` (a coding agent),
+    ``system`` (the platform itself: billing, the operator) or ``anonymous``."""
+    id: str | None = None
+    """User id, operator client id, or the system component."""
+    name: str | None = None
+    """E-mail address of a user, name of an agent, when the reader may see it."""
+    platform_owner: bool = False
+    """The user held the platform-owner role when read (admin actions show up like this)."""
+
+
+class AuditEventView(WireModel):
+    """One entry of the append-only audit trail."""
+
+    id: int
+    """Increases with every event; the trail is ordered by it."""
+    at: str
+    """When the event was recorded (RFC 3339, UTC)."""
+    actor: AuditActor
+    action: str
+    """A lifecycle action (``provision`` ... ``destroy``) or ``<object>.<verb>`` (e.g.
+    ``company.create``, ``draft.save``, ``agent.approve``, ``token.revoke``)."""
+    company_id: str | None = None
+    """The exocorp acted on, when there is one."""
+    reason: str | None = None
+    """Why, as the requester gave it."""
+    outcome: AuditOutcome
+    """``succeeded`` (accepted: it became desired state or was done), ``refused`` (a 4xx:
+    validation, authorization, state conflict; nothing changed) or ``failed`` (a 5xx)."""
+    error: str | None = None
+    """Why it was refused or failed (the problem's detail)."""
+    request_id: str | None = None
+    """The X-Request-Id of the HTTP request that did it."""
+    details: dict[str, Any] = {}
+    """Action-specific facts: fromVersion, toVersion, targetRevision, fromPhase, via, ..."""
+
+
+class AuditPage(WireModel):
+    events: list[AuditEventView]
+    next_cursor: str | None = None
+    """Pass back as ``cursor`` for the next page; absent on the last page."""
+
+
+_Limit = Annotated[int, Field(ge=1, le=MAX_PAGE_SIZE)]
+_Cursor = Annotated[str, Field(pattern=r"^[1-9][0-9]{0,17}$")]
+_Filter = Annotated[str, Field(min_length=1, max_length=128)]
+
+
+class CompanyAuditQuery(SpecModel):
+    """Filters of an exocorp's audit trail; every given filter must match."""
+
+    actor: _Filter | None = None
+    """Actor id (a user id or an operator client id)."""
+    action: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    """Exact action name, e.g. ``pause`` or ``draft.save``."""
+    outcome: AuditOutcome | None = None
+    since: Rfc3339 | None = None
+    """Events at or after this instant."""
+    until: Rfc3339 | None = None
+    """Events before this instant."""
+    cursor: _Cursor | None = None
+    """``nextCursor`` of the previous page."""
+    limit: _Limit = 50
+    """Page size (at most 500)."""
+    order: Literal["desc", "asc"] = "desc"
+    """``desc``: newest first (default); ``asc``: oldest first."""
+
+
+class AuditQuery(CompanyAuditQuery):
+    """Filters of the whole platform's audit trail."""
+
+    actor_kind: ActorKindName | None = None
+    company: _Filter | None = None
+    """Exocorp id."""
+
+
+# -- admin: companies ----------------------------------------------------------------------------
+
+
+class UserRef(WireModel):
+    id: str
+    email: str | None = None
+    """Absent when the id names no user (an exocorp written by hand with kubectl)."""
+
+
+class MemberView(WireModel):
+    user_id: str
+    email: str | None = None
+    role: Literal["owner", "member"]
+    since: str | None = None
+
+
+class AdminCompanySummary(WireModel):
+    id: str
+    """The exocorp's id (its slug and Kubernetes object name)."""
+    slug: str
+    display_name: str
+    registered: bool
+    """Has a platform record (False: the Exocorp was created with kubectl, not through the API)."""
+    owner: UserRef
+    members: list[MemberView] = []
+    """Everyone with access, the owner first."""
+    phase: Phase
+    ready: bool
+    rollout_in_progress: bool
+    channel: Channel | None = None
+    """Release channel followed (absent while Draft)."""
+    version: str | None = None
+    """Desired release version (absent while Draft)."""
+    installed_version: str | None = None
+    """The release version actually rolled out (status.release)."""
+    latest_job: RevisionSummary | None = None
+    """The newest revision (the "latest job"): number, version, action, requester, outcome."""
+    last_update: str | None = None
+    """The newest of: the last accepted action, the latest job's creation or end."""
+    paused: bool = False
+    pause_reason: str | None = None
+    stopped: bool = False
+    last_action: LastAction | None = None
+    created_at: str | None = None
+
+
+class AdminCompanyList(WireModel):
+    companies: list[AdminCompanySummary]
+    total: int
+    by_phase: dict[str, int]
+    """Counts of the listed exocorps by phase, every phase included."""
+
+
+class AdminCompanyQuery(SpecModel):
+    phase: Phase | None = None
+    """Only exocorps in this phase."""
+    owner: Annotated[str, Field(min_length=1, max_length=320)] | None = None
+    """Only exocorps of this owner (user id or e-mail address)."""
+
+
+class DraftInfo(WireModel):
+    version: int
+    updated_at: str | None = None
+
+
+class AdminCompanyDetail(AdminCompanySummary):
+    conditions: list[Condition] = []
+    components: list[ComponentStatus] = []
+    history: list[RevisionSummary] = []
+    """Revisions ("jobs"), newest first."""
+    current_revision: RevisionRef | None = None
+    last_successful_revision: RevisionRef | None = None
+    release_status: ReleaseStatus | None = None
+    domains: list[DomainStatus] = []
+    config: ConfigSnapshot | None = None
+    provider_bindings: list[ProviderBinding] = []
+    rollback_policy: RollbackPolicy = RollbackPolicy.AUTOMATIC
+    generation: int | None = None
+    observed_generation: int | None = None
+    failed_revisions_since_success: int = 0
+    rollbacks_since_success: int = 0
+    last_reconcile_seconds: float | None = None
+    last_reconcile_time: str | None = None
+    runtime_namespace: str
+    draft: DraftInfo | None = None
+    """The saved draft's version (what provision and reprovision apply)."""
+    recent_audit: list[AuditEventView] = []
+    """The exocorp's latest audit events, newest first (see ``/api/admin/audit``)."""
+
+
+class AdminActionRequest(SpecModel):
+    """One lifecycle action on any exocorp, with the same rules as the owner's endpoints."""
+
+    action: Action
+    """provision, update, restart, stop, pause, resume, reprovision, rollback or destroy."""
+    reason: Reason | None = None
+    """Why; required for pause (400 ``reason_required``), kept in the audit trail."""
+    confirm: Annotated[str, Field(max_length=64)] | None = None
+    """destroy only: the exocorp's slug typed back (400 ``confirmation_mismatch`` otherwise)."""
+    revision: Annotated[str, Field(min_length=1, max_length=253)] | Annotated[
+        int, Field(ge=1)] | None = None
+    """rollback only: revision name or number (default: the previous successful one)."""
+    version: Annotated[str, Field(max_length=128, pattern=SEMVER_PATTERN)] | None = None
+    """update only: release version to move to (default: the newest on the channel)."""
+    channel: Channel | None = None
+    """update only: switch to this channel."""
+
+
+class AdminActionAccepted(WireModel):
+    """The action became desired state; the operator now does the work (watch ``phase``)."""
+
+    action: str
+    exocorp_id: str
+    phase: Phase
+    """The phase right after the action was accepted."""
+    details: dict[str, str] = {}
+    """fromVersion, toVersion, targetRevision where they apply."""
+    company: AdminCompanySummary
+
+
+# -- admin: runtime of one exocorp ---------------------------------------------------------------
+
+ComponentHealthState = Literal["healthy", "progressing", "degraded", "down", "stopped"]
+
+
+class ComponentHealth(WireModel):
+    name: str
+    health: ComponentHealthState
+    """``healthy`` (every desired replica available), ``progressing`` (coming up, no crash),
+    ``degraded`` (some available, or restarting), ``down`` (none available although wanted),
+    ``stopped`` (none wanted: stopped, or an agent while paused)."""
+    desired: int = 0
+    ready: int = 0
+    available: int = 0
+    restarts: int = 0
+    """Container restarts over the component's pods (as the operator last counted)."""
+    pods: int = 0
+    """Pods of the component found in the runtime namespace now."""
+
+
+class PodView(WireModel):
+    name: str
+    component: str | None = None
+    revision: str | None = None
+    node: str | None = None
+    phase: str
+    """Pending, Running, Succeeded, Failed or Unknown."""
+    ready: bool
+    restarts: int
+    waiting_reason: str | None = None
+    """Why a container is not running, e.g. CrashLoopBackOff, ImagePullBackOff."""
+    started_at: str | None = None
+
+
+class EventView(WireModel):
+    type: str
+    """Normal or Warning."""
+    reason: str
+    message: str = ""
+    object: str
+    """``Kind/name`` of the object the event is about."""
+    namespace: str
+    count: int = 1
+    first_seen: str | None = None
+    last_seen: str | None = None
+
+
+class AdminRuntime(WireModel):
+    exocorp_id: str
+    namespace: str
+    """The exocorp's runtime namespace."""
+    phase: Phase
+    ready: bool
+    conditions: list[Condition] = []
+    components: list[ComponentHealth]
+    pods: list[PodView]
+    restarts: int
+    """Container restarts over the pods listed."""
+    events: list[EventView]
+    """Recent events about the Exocorp and its namespace, newest first (at most 50)."""
+    observed_at: str
+    """When the pods and events were read from the API server."""
+    problems: list[str] = []
+    """What could not be read (e.g. the gateway lacks permission to read events)."""
+
+
+# -- admin: fleet statistics ---------------------------------------------------------------------
+
+
+class ReconcileLatency(WireModel):
+    """The operator's last reconcile pass per exocorp (status.lastReconcileSeconds)."""
+
+    samples: int
+    """Exocorps that report one."""
+    mean_seconds: float | None = None
+    p50_seconds: float | None = None
+    p95_seconds: float | None = None
+    max_seconds: float | None = None
+    slowest: str | None = None
+    """The exocorp with the slowest last pass."""
+    oldest_reconcile_age_seconds: float | None = None
+    """Seconds since the least recently reconciled exocorp's last pass."""
+
+
+class RuntimeStats(WireModel):
+    total: int
+    by_phase: dict[str, int]
+    """Every phase, zeros included."""
+    pods_ready: int
+    """Ready replicas over every component of every exocorp."""
+    pods_total: int
+    """Desired replicas over every component of every exocorp."""
+    pods_available: int
+    restarts: int
+    """Container restarts over every component (as the operator last counted)."""
+    failed_revisions: int
+    """Revisions with outcome Failed in the kept histories."""
+    failing_exocorps: int
+    """Exocorps with at least one failed revision since their last success."""
+    rollouts_in_progress: int
+    reconcile: ReconcileLatency
+    observed_at: str
+
+
+# -- runtime: execution providers ----------------------------------------------------------------
+
+
+class Capacity(WireModel):
+    cpu_allocatable_millicores: int
+    cpu_requested_millicores: int
+    memory_allocatable_bytes: int
+    memory_requested_bytes: int
+    pods_allocatable: int
+    pods: int
+    """Pods placed (not finished)."""
+
+
+NodeHealth = Literal["healthy", "pressure", "cordoned", "not_ready"]
+
+
+class NodeView(WireModel):
+    name: str
+    ready: bool
+    schedulable: bool
+    health: NodeHealth
+    """``healthy``; ``pressure`` (memory, disk or PID pressure); ``cordoned`` (unschedulable);
+    ``not_ready``."""
+    problems: list[str] = []
+    """Conditions that are not as they should be, e.g. ``MemoryPressure``."""
+    capacity: Capacity
+    exocorps: list[str] = []
+    """Exocorps with pods on this node (for users: only their own)."""
+
+
+class ExecutionProviderState(WireModel):
+    provider: Literal["kubernetes"] = "kubernetes"
+    scope: Literal["fleet", "own"]
+    """``fleet``: a platform owner's view (every exocorp); ``own``: a user's view (placements
+    of their own exocorps only)."""
+    health: Literal["healthy", "degraded", "unavailable"]
+    """``healthy``: every node ready without pressure; ``degraded``: some node is not;
+    ``unavailable``: no node is ready."""
+    nodes_total: int
+    nodes_ready: int
+    capacity: Capacity
+    """Sums over the ready nodes."""
+    nodes: list[NodeView]
+    pending_pods: int
+    """Exocorp pods (in scope) waiting for a node."""
+    exocorps_placed: int
+    """Exocorps (in scope) with at least one pod on a node."""
+    observed_at: str
+    """When nodes and pods were read from the API server."""
+    problems: list[str] = []
+    """What could not be read (e.g. the gateway lacks permission to list nodes)."""
