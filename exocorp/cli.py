@@ -98,7 +98,8 @@ def cmd_dev(args: argparse.Namespace) -> int:
     """Run the local platform in the foreground until Ctrl-C, then stop all it started."""
     from exocorp.testing import dev
 
-    return dev.run(_state_dir("dev"), nodes=args.nodes, kubectl_hint=_kubectl_hint)
+    return dev.run(_state_dir("dev"), nodes=args.nodes, port=args.port,
+                   kubectl_hint=_kubectl_hint)
 
 
 def cmd_crds(args: argparse.Namespace) -> int:
@@ -295,6 +296,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     dev = sub.add_parser("dev", help="run the whole platform locally (foreground; Ctrl-C stops)")
     dev.add_argument("--nodes", type=int, default=2, help="fake kwok nodes (default 2)")
+    dev.add_argument("--port", type=int, default=8000,
+                     help="gateway port on 127.0.0.1 (default 8000; 0 picks a free one)")
     dev.set_defaults(func=cmd_dev)
 
     crds = sub.add_parser("crds", help="print (or --write) the generated CRDs")

@@ -7,6 +7,7 @@ it started when interrupted."""
 from __future__ import annotations
 
 import asyncio
+import secrets
 import signal
 import sys
 import time
@@ -18,9 +19,10 @@ from exocorp.k8s import Kube
 from exocorp.k8s import resources as r
 from exocorp.testing import samples
 from exocorp.testing.controlplane import ControlPlane
-from exocorp.testing.platform import OperatorProcess, install_crds
+from exocorp.testing.platform import GatewayProcess, OperatorProcess, install_crds
 
 SEEDED_RELEASE = "1.0.0"
+OWNER_EMAIL = "admin@exocorp.localhost"
 
 
 async def _seed(kubeconfig: Path) -> None:
@@ -30,12 +32,15 @@ async def _seed(kubeconfig: Path) -> None:
 
 
 class DevPlatform:
-    def __init__(self, workdir: Path, *, nodes: int = 2,
+    def __init__(self, workdir: Path, *, nodes: int = 2, gateway_port: int = 0,
                  say: Callable[[str], None] | None = None) -> None:
         self.workdir = workdir
         self.say = say or (lambda line: print(line, file=sys.stderr, flush=True))
         self.plane = ControlPlane(workdir, nodes=nodes, progress=self.say)
         self.operator: OperatorProcess | None = None
+        self.gateway: GatewayProcess | None = None
+        self.gateway_port = gateway_port
+        self.new_owner_password: str | None = None
         self.started_at = 0.0
 
     def start(self) -> None:
@@ -48,19 +53,37 @@ class DevPlatform:
         self.operator.start()
         self._step(f"operator healthy (metrics on :{self.operator.metrics_port}, log "
                    f"{self.operator.log})")
+        self._step("starting the gateway (SQLite at " + str(self.workdir / "exocorp.db") + ")")
+        password_file = self.workdir / "platform-owner.password"
+        if not password_file.exists():
+            password_file.write_text(secrets.token_urlsafe(18))
+            password_file.chmod(0o600)
+            self.new_owner_password = password_file.read_text()
+        self.gateway = GatewayProcess(
+            self.plane.kubeconfig, self.workdir,
+            f"sqlite+aiosqlite:///{self.workdir / 'exocorp.db'}",
+            env={"EXOCORP_PLATFORM_OWNER_EMAIL": OWNER_EMAIL,
+                 "EXOCORP_PLATFORM_OWNER_PASSWORD_FILE": str(password_file)},
+            port=self.gateway_port or None)
+        self.gateway.start()
+        self._step(f"gateway ready at {self.gateway.url} (log {self.gateway.log})")
 
     def _step(self, message: str) -> None:
         self.say(f"[dev {time.monotonic() - self.started_at:5.1f}s] {message}")
 
     def stop(self) -> None:
+        if self.gateway is not None:
+            self.gateway.stop()
+            self.gateway = None
         if self.operator is not None:
             self.operator.stop()
             self.operator = None
         self.plane.stop()
 
 
-def run(workdir: Path, *, nodes: int, kubectl_hint: Callable[[Path], str]) -> int:
-    platform = DevPlatform(workdir, nodes=nodes)
+def run(workdir: Path, *, nodes: int, port: int,
+        kubectl_hint: Callable[[Path], str]) -> int:
+    platform = DevPlatform(workdir, nodes=nodes, gateway_port=port)
     stopping = False
 
     def _terminate(signum: int, frame: FrameType | None) -> None:
@@ -70,7 +93,17 @@ def run(workdir: Path, *, nodes: int, kubectl_hint: Callable[[Path], str]) -> in
     signal.signal(signal.SIGTERM, _terminate)
     try:
         platform.start()
-        print("\nExocorp dev platform is up.\n\nkubectl:\n"
+        assert platform.gateway is not None
+        if platform.new_owner_password:
+            owner = (f"  platform owner: {OWNER_EMAIL} / {platform.new_owner_password}\n"
+                     "  (shown this once; it is also in "
+                     f"{workdir / 'platform-owner.password'}, readable by you only)")
+        else:
+            owner = (f"  platform owner: {OWNER_EMAIL} (password in "
+                     f"{workdir / 'platform-owner.password'})")
+        print("\nExocorp dev platform is up.\n\n"
+              f"API gateway: {platform.gateway.url}  (docs: {platform.gateway.url}/api/docs)\n"
+              f"{owner}\n\nkubectl:\n"
               f"{kubectl_hint(platform.plane.kubeconfig)}\n  kubectl get exocorps,exocorpreleases\n"
               "\nPress Ctrl-C to stop everything.", flush=True)
         while not stopping:

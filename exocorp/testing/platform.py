@@ -3,6 +3,7 @@ Used by `exocorp dev` and by the integration and e2e tests."""
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 import urllib.request
@@ -43,55 +44,60 @@ async def install_crds(kube: Kube) -> None:
     await kube.apply(CLUSTER_PEERINGS, peering_object(PEERING_NAME))
 
 
-class OperatorProcess:
-    """`exocorp operator` as a child process: start, SIGKILL, restart, stop."""
+class ServiceProcess:
+    """One of the platform's processes (`exocorp operator`, `exocorp gateway`) run as a child:
+    started and waited for until healthy, SIGKILLed, restarted, stopped."""
 
-    def __init__(self, kubeconfig: Path, workdir: Path, *, resync_seconds: float = 2.0,
-                 extra_args: tuple[str, ...] = ()) -> None:
-        self.kubeconfig = kubeconfig
+    name = "service"
+    health_path = "/healthz"
+
+    def __init__(self, workdir: Path, port: int | None = None,
+                 env: dict[str, str] | None = None) -> None:
         self.workdir = workdir
-        self.resync_seconds = resync_seconds
-        self.extra_args = extra_args
-        self.metrics_port = free_port()
+        self.port = port or free_port()
+        self.env = env
         self.process: ManagedProcess | None = None
         self.starts = 0
 
     @property
     def log(self) -> Path:
-        return self.workdir / "logs" / "operator.log"
+        return self.workdir / "logs" / f"{self.name}.log"
 
-    def start(self) -> None:
+    def argv(self) -> list[str]:
+        raise NotImplementedError
+
+    def start(self, timeout: float = 90.0) -> None:
         self.starts += 1
-        argv = [sys.executable, "-m", "exocorp.cli", "operator",
-                "--kubeconfig", str(self.kubeconfig), "--metrics-port", str(self.metrics_port),
-                "--resync-seconds", str(self.resync_seconds), *self.extra_args]
-        self.process = spawn("operator", argv, self.log)
-        deadline = time.monotonic() + 60
+        env = {**os.environ, **self.env} if self.env else None
+        self.process = spawn(self.name, self.argv(), self.log, env=env)
+        deadline = time.monotonic() + timeout
         while not self._healthy():
             if not self.process.alive():
-                raise ControlPlaneError(f"operator exited; last lines of {self.log}:\n"
+                raise ControlPlaneError(f"{self.name} exited; last lines of {self.log}:\n"
                                         f"{self.process.log_tail()}")
             if time.monotonic() > deadline:
-                raise ControlPlaneError(f"operator not healthy after 60s:\n"
+                raise ControlPlaneError(f"{self.name} not healthy after {timeout:.0f}s:\n"
                                         f"{self.process.log_tail()}")
             time.sleep(0.2)
 
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
     def _healthy(self) -> bool:
         try:
-            url = f"http://127.0.0.1:{self.metrics_port}/healthz"
-            with urllib.request.urlopen(url, timeout=1) as resp:
+            with urllib.request.urlopen(self.url + self.health_path, timeout=1) as resp:  # noqa: S310
                 return bool(resp.status == 200)
         except OSError:
             return False
 
     def metrics(self) -> str:
-        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
-        with urllib.request.urlopen(url, timeout=5) as resp:
+        with urllib.request.urlopen(self.url + "/metrics", timeout=5) as resp:  # noqa: S310
             text: str = resp.read().decode()
             return text
 
     def kill(self) -> None:
-        """SIGKILL: no cleanup, as a crash or an OOM kill would leave things."""
+        """SIGKILL: no cleanup, as a crash or an out-of-memory kill would leave things."""
         if self.process is not None:
             self.process.kill()
             self.process = None
@@ -100,3 +106,46 @@ class OperatorProcess:
         if self.process is not None:
             self.process.stop()
             self.process = None
+
+
+class OperatorProcess(ServiceProcess):
+    """`exocorp operator` against ``kubeconfig``."""
+
+    name = "operator"
+
+    def __init__(self, kubeconfig: Path, workdir: Path, *, resync_seconds: float = 2.0,
+                 extra_args: tuple[str, ...] = ()) -> None:
+        super().__init__(workdir)
+        self.kubeconfig = kubeconfig
+        self.resync_seconds = resync_seconds
+        self.extra_args = extra_args
+
+    @property
+    def metrics_port(self) -> int:
+        return self.port
+
+    def argv(self) -> list[str]:
+        return [sys.executable, "-m", "exocorp.cli", "operator",
+                "--kubeconfig", str(self.kubeconfig), "--metrics-port", str(self.port),
+                "--resync-seconds", str(self.resync_seconds), *self.extra_args]
+
+
+class GatewayProcess(ServiceProcess):
+    """`exocorp gateway` on loopback, ready when /readyz answers (cache synced, DB migrated)."""
+
+    name = "gateway"
+    health_path = "/readyz"
+
+    def __init__(self, kubeconfig: Path, workdir: Path, database_url: str, *,
+                 port: int | None = None, env: dict[str, str] | None = None,
+                 extra_args: tuple[str, ...] = ()) -> None:
+        super().__init__(workdir, port=port, env=env)
+        self.kubeconfig = kubeconfig
+        self.database_url = database_url
+        self.extra_args = extra_args
+
+    def argv(self) -> list[str]:
+        return [sys.executable, "-m", "exocorp.cli", "gateway",
+                "--kubeconfig", str(self.kubeconfig), "--host", "127.0.0.1",
+                "--port", str(self.port), "--database-url", self.database_url,
+                "--no-cookie-secure", "--public-base-url", self.url, *self.extra_args]

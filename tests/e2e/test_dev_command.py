@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -26,7 +27,7 @@ def _alive(pid: int) -> bool:
 
 def test_dev_runs_the_platform_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
     env = dict(os.environ, EXOCORP_STATE=str(tmp_path / "state"))
-    proc = subprocess.Popen([sys.executable, "-m", "exocorp.cli", "dev"], env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "exocorp.cli", "dev", "--port", "0"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     output: list[str] = []
     try:
@@ -43,6 +44,24 @@ def test_dev_runs_the_platform_and_ctrl_c_stops_everything(tmp_path: Path) -> No
         kubectl_dir = next(line.split("=", 1)[1].split(":", 1)[0].strip() for line in output
                            if "export PATH=" in line)
         assert "operator healthy" in text
+        gateway = next(line.split()[2] for line in output if line.startswith("API gateway:"))
+        email, password = next(line.split(":", 1)[1].strip().split(" / ")
+                               for line in output if "platform owner:" in line)
+        login = urllib.request.Request(
+            gateway + "/api/auth/login", method="POST",
+            data=json.dumps({"email": email, "password": password}).encode(),
+            headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(login, timeout=30) as resp:
+            cookie = resp.headers["Set-Cookie"].split(";", 1)[0]
+        me_request = urllib.request.Request(gateway + "/api/auth/me", headers={"Cookie": cookie})
+        with urllib.request.urlopen(me_request, timeout=30) as resp:
+            me = json.loads(resp.read())
+        assert me["user"]["email"] == email
+        assert me["platformOwner"] is True
+        current = urllib.request.Request(gateway + "/api/registry/company-releases/current",
+                                         headers={"Cookie": cookie})
+        with urllib.request.urlopen(current, timeout=30) as resp:
+            assert json.loads(resp.read())["release"]["spec"]["version"] == "1.0.0"
         nodes = json.loads(subprocess.run(
             [f"{kubectl_dir}/kubectl", "--kubeconfig", kubeconfig, "get", "nodes", "-o", "json"],
             capture_output=True, text=True, check=True).stdout)["items"]
