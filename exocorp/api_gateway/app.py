@@ -26,7 +26,9 @@ from exocorp.api_gateway import (
     routes_runtime,
     routes_secrets,
 )
+from exocorp.api_gateway.access_cache import AccessCache
 from exocorp.api_gateway.keys import (
+    ACCESS_CACHE,
     CACHE,
     CLOCK,
     DATABASE,
@@ -92,6 +94,7 @@ def create_app(settings: GatewaySettings, *, kube: Kube, database: Database, cac
                                   max_failures_per_ip=settings.login_max_failures_per_ip,
                                   window=settings.login_failure_window, clock=clock)
     app[OPENAPI_CACHE] = {}
+    app[ACCESS_CACHE] = AccessCache(settings.auth_cache_seconds, clock)
     tables = route_tables()
     app[ROUTE_TABLES] = tables
     for table in tables:

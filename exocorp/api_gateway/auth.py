@@ -17,17 +17,18 @@ is the owner's alone *(defined here; see docs/api.md)*.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from aiohttp import web
 
 from exocorp.api_gateway.errors import forbidden, not_found, unauthorized
-from exocorp.api_gateway.keys import CACHE, CLOCK, DATABASE, PRINCIPAL, SETTINGS
+from exocorp.api_gateway.keys import ACCESS_CACHE, CACHE, CLOCK, DATABASE, PRINCIPAL, SETTINGS
 from exocorp.api_gateway.principal import ANONYMOUS, Principal, PrincipalKind, Via
 from exocorp.model.spec import SLUG_PATTERN
 from exocorp.security import hash_token
 from exocorp.store import accounts, registry, sessions, tokens
 from exocorp.store.errors import InvalidCredentials, NotFound
+from exocorp.store.registry import MemberExocorp
 from exocorp.store.schema import ExocorpRecord, Role, TokenKind
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "require_user",
     "resolve_principal",
     "set_session_cookie",
+    "user_fleet",
 ]
 
 _SLUG = re.compile(SLUG_PATTERN)
@@ -68,6 +70,10 @@ async def resolve_principal(request: web.Request) -> Principal:
 
 async def _from_session(request: web.Request, token: str, via: Via) -> Principal:
     app = request.app
+    token_hash = hash_token(token)
+    cached = app[ACCESS_CACHE].principal(token_hash)
+    if cached is not None:
+        return replace(cached, via=via)
     try:
         async with app[DATABASE].sessionmaker.begin() as s:
             found = await sessions.lookup_session(s, token, policy=app[SETTINGS].session_policy,
@@ -75,11 +81,17 @@ async def _from_session(request: web.Request, token: str, via: Via) -> Principal
     except InvalidCredentials:
         return Principal(PrincipalKind.ANONYMOUS, via, credential_error=_EXPIRED)
     user = found.user
-    return Principal(PrincipalKind.USER, via, user_id=user.id, email=user.email,
-                     platform_owner=user.platform_owner, session_token_hash=hash_token(token))
+    principal = Principal(PrincipalKind.USER, via, user_id=user.id, email=user.email,
+                          platform_owner=user.platform_owner, session_token_hash=token_hash)
+    app[ACCESS_CACHE].remember_principal(
+        token_hash, principal,
+        not_after=min(found.session.idle_expires_at, found.session.absolute_expires_at))
+    return principal
 
 
 async def _from_operator_token(request: web.Request, token: str) -> Principal:
+    """Agent tokens are looked up every time (not cached): revoking one takes effect at once,
+    on every replica, and each use is recorded."""
     app = request.app
     try:
         async with app[DATABASE].sessionmaker.begin() as s:
@@ -145,19 +157,37 @@ async def exocorp_access(request: web.Request, exocorp_id: str, *,
     if not _SLUG.fullmatch(exocorp_id) or len(exocorp_id) > 63:
         raise missing
     assert principal.user_id is not None
-    async with request.app[DATABASE].sessionmaker.begin() as s:
-        try:
-            record = await registry.get_exocorp(s, exocorp_id)
-        except NotFound:
-            raise missing from None
-        role = await registry.get_role(s, exocorp_id=exocorp_id, user_id=principal.user_id)
-    if role is None:
-        raise missing
+    cache = request.app[ACCESS_CACHE]
+    cached = cache.role(principal.user_id, exocorp_id)
+    if cached is not None:
+        record, role = cached
+    else:
+        async with request.app[DATABASE].sessionmaker.begin() as s:
+            try:
+                record = await registry.get_exocorp(s, exocorp_id)
+            except NotFound:
+                raise missing from None
+            found = await registry.get_role(s, exocorp_id=exocorp_id, user_id=principal.user_id)
+        if found is None:
+            raise missing
+        role = found
+        cache.remember_role(principal.user_id, record, role)
     if record.destroyed_at is not None and request.app[CACHE].exocorp(exocorp_id) is None:
         raise missing
     if owner_only and role is not Role.OWNER:
         raise forbidden(f"only the owner of {exocorp_id!r} may do this", code="owner_required")
     return ExocorpAccess(principal, record, role)
+
+
+async def user_fleet(request: web.Request, user_id: str) -> list[MemberExocorp]:
+    """The exocorps ``user_id`` owns or is a member of (destroyed ones included), with roles."""
+    cache = request.app[ACCESS_CACHE]
+    rows = cache.fleet(user_id)
+    if rows is None:
+        async with request.app[DATABASE].sessionmaker.begin() as s:
+            rows = await registry.list_user_exocorps(s, user_id, include_destroyed=True)
+        cache.remember_fleet(user_id, rows)
+    return rows
 
 
 def set_session_cookie(response: web.StreamResponse, request: web.Request, token: str) -> None:

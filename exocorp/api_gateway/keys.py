@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 if TYPE_CHECKING:
+    from exocorp.api_gateway.access_cache import AccessCache
     from exocorp.api_gateway.metrics import GatewayMetrics
     from exocorp.api_gateway.principal import Principal
     from exocorp.api_gateway.routing import RouteTable
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from exocorp.store.clock import Clock
 
 __all__ = [
+    "ACCESS_CACHE",
     "CACHE",
     "CLOCK",
     "DATABASE",
@@ -56,6 +58,9 @@ CLOCK: web.AppKey[Clock] = web.AppKey("exocorp.clock")
 """The time source (tests pass a fake clock)."""
 ROUTE_TABLES: web.AppKey[list[RouteTable]] = web.AppKey("exocorp.route_tables")
 """Every route table registered on the app, in order (the OpenAPI document is built from it)."""
+ACCESS_CACHE: web.AppKey[AccessCache] = web.AppKey("exocorp.access_cache")
+"""Short-lived principals and memberships (see ``access_cache``); call its ``forget_*`` methods
+after changing sessions, tokens or memberships."""
 OPENAPI_CACHE: web.AppKey[dict[str, str]] = web.AppKey("exocorp.openapi_cache")
 """The rendered OpenAPI document and docs page (built on first request)."""
 

@@ -19,7 +19,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from exocorp import actions
-from exocorp.api_gateway.keys import CACHE, CLOCK, DATABASE, KUBE, SETTINGS
+from exocorp.api_gateway.keys import ACCESS_CACHE, CACHE, CLOCK, DATABASE, KUBE, SETTINGS
 from exocorp.api_gateway.principal import Principal
 from exocorp.k8s import Kube, Obj
 from exocorp.k8s.client import PatchType
@@ -148,6 +148,7 @@ async def run_action(request: web.Request, principal: Principal, exocorp_id: str
     if plan.delete:
         async with app[DATABASE].sessionmaker.begin() as s:
             await registry.mark_destroyed(s, exocorp_id, now=app[CLOCK]())
+        app[ACCESS_CACHE].forget_exocorp(exocorp_id)
     current = cache.exocorp(exocorp_id)
     if current is None:  # a destroy whose object is already gone
         last = kube.written[-1] if kube.written else kube.deleted[-1]

@@ -12,7 +12,7 @@ from exocorp.api_gateway.auth import (
     set_session_cookie,
 )
 from exocorp.api_gateway.errors import conflict, forbidden, too_many_requests, unauthorized
-from exocorp.api_gateway.keys import CLOCK, DATABASE, HASHER, SETTINGS, THROTTLE
+from exocorp.api_gateway.keys import ACCESS_CACHE, CLOCK, DATABASE, HASHER, SETTINGS, THROTTLE
 from exocorp.api_gateway.principal import PrincipalKind, Via
 from exocorp.api_gateway.routing import Auth, RouteTable, json_body, json_response
 from exocorp.api_gateway.schemas import (
@@ -122,6 +122,7 @@ async def logout(request: web.Request) -> web.Response:
         return response
     token = (request.cookies.get(request.app[SETTINGS].cookie_name) if principal.via is Via.COOKIE
              else request.headers.get("Authorization", "").partition(" ")[2].strip())
+    request.app[ACCESS_CACHE].forget_principal(principal.session_token_hash)
     async with audited(request, "auth.logout"), request.app[DATABASE].sessionmaker.begin() as s:
         await sessions.revoke_session(s, token or "", now=request.app[CLOCK]())
     return response

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from exocorp.api_gateway.auth import require_user
+from exocorp.api_gateway.auth import require_user, user_fleet
 from exocorp.api_gateway.keys import CACHE, DATABASE
 from exocorp.api_gateway.operations import saved_draft
 from exocorp.api_gateway.routes_registry import provider_needs
@@ -16,7 +16,7 @@ from exocorp.api_gateway.schemas import (
     ProviderCoverage,
 )
 from exocorp.model import Phase, phase_of
-from exocorp.store import billing, registry
+from exocorp.store import billing
 from exocorp.store.errors import NotFound
 
 routes = RouteTable("dashboard", "Rollups of your fleet.")
@@ -36,7 +36,8 @@ async def dashboard_summary(request: web.Request) -> web.Response:
     required = configured = 0
     missing: list[MissingProvider] = []
     async with request.app[DATABASE].sessionmaker.begin() as s:
-        rows = await registry.list_user_exocorps(s, principal.user_id)
+        rows = [row for row in await user_fleet(request, principal.user_id)
+                if row.exocorp.destroyed_at is None]
         try:
             account = await billing.get_account_for_user(s, principal.user_id)
             balance: AccountView | None = AccountView(

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from exocorp import names
 from exocorp.api_gateway.audit import audited
-from exocorp.api_gateway.auth import exocorp_access, require_user
+from exocorp.api_gateway.auth import exocorp_access, require_user, user_fleet
 from exocorp.api_gateway.errors import (
     FieldError,
     Problem,
@@ -22,7 +22,7 @@ from exocorp.api_gateway.errors import (
     field_errors,
     not_found,
 )
-from exocorp.api_gateway.keys import CACHE, CLOCK, DATABASE, KUBE, SETTINGS
+from exocorp.api_gateway.keys import ACCESS_CACHE, CACHE, CLOCK, DATABASE, KUBE, SETTINGS
 from exocorp.api_gateway.operations import billing_standing, run_action, saved_draft
 from exocorp.api_gateway.routing import (
     Auth,
@@ -98,8 +98,7 @@ async def my_companies(request: web.Request) -> web.Response:
     cache: no API-server round trip). Destroyed ones disappear once their runtime is gone."""
     principal = require_user(request)
     assert principal.user_id is not None
-    async with request.app[DATABASE].sessionmaker.begin() as s:
-        rows = await registry.list_user_exocorps(s, principal.user_id, include_destroyed=True)
+    rows = await user_fleet(request, principal.user_id)
     cache = request.app[CACHE]
     companies = []
     for row in rows:
@@ -183,6 +182,7 @@ async def create_exocorp(request: web.Request, owner_user_id: str, body: CreateC
             await _delete_quietly(app[KUBE], body.slug)
         raise
     app[CACHE].observe_exocorp(created)
+    app[ACCESS_CACHE].forget_exocorp(body.slug)
     return record
 
 

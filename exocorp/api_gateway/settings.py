@@ -46,6 +46,10 @@ class GatewaySettings:
     accepted for cookie-authenticated writes besides the request's own Host. Empty: Host only."""
     max_body_bytes: int = 64 * 1024
     """Largest request body accepted; larger ones get 413."""
+    auth_cache_seconds: float = 5.0
+    """How long a resolved session, agent token or membership is reused without asking the
+    database (0: always ask). A logout or revocation made through another replica takes up to
+    this long to be seen here; this replica's own changes are seen at once."""
     shutdown_timeout: float = 10.0
     """Seconds in-flight requests get to finish after SIGTERM."""
     watch_timeout_seconds: int = 300

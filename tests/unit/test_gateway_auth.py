@@ -316,3 +316,39 @@ def test_session_policy_comes_from_the_settings() -> None:
     assert policy.idle_timeout == timedelta(minutes=30)
     with pytest.raises(ValueError, match="positive"):
         GatewaySettings(session_idle_timeout=timedelta(0))
+
+
+async def test_a_revocation_made_elsewhere_is_seen_within_the_cache_time(
+        make_gateway: support.GatewayFactory) -> None:
+    """Another replica's logout (here: the database directly) takes effect here within
+    auth_cache_seconds; with the cache off, at once."""
+    from exocorp.store import sessions
+
+    for seconds in (5.0, 0.0):
+        gateway = await make_gateway(auth_cache_seconds=seconds)
+        await gateway.signup("ada@example.com")
+        assert (await gateway.client.get("/api/auth/me")).status == 200
+        async with gateway.database.sessionmaker.begin() as s:
+            await sessions.revoke_session(s, _cookie(gateway), now=gateway.clock())
+        expected_now = 200 if seconds else 401
+        assert (await gateway.client.get("/api/auth/me")).status == expected_now
+        gateway.clock.advance(seconds=seconds)
+        assert (await gateway.client.get("/api/auth/me")).status == 401
+
+
+async def test_a_removed_member_loses_access_within_the_cache_time(gateway: Gateway) -> None:
+    await gateway.signup("owner@example.com")
+    await gateway.company("acme")
+    member = gateway.new_client()
+    joined = await (await member.post("/api/auth/signup", json={
+        "email": "bob@example.com", "password": PASSWORD})).json()
+    async with gateway.database.sessionmaker.begin() as s:
+        await registry.add_member(s, exocorp_id="acme", user_id=joined["user"]["id"])
+    gateway.clock.advance(seconds=gateway.settings.auth_cache_seconds)
+    assert (await member.get("/api/registry/companies/acme")).status == 200
+    async with gateway.database.sessionmaker.begin() as s:
+        await registry.remove_member(s, exocorp_id="acme", user_id=joined["user"]["id"])
+    gateway.clock.advance(seconds=gateway.settings.auth_cache_seconds)
+    assert (await member.get("/api/registry/companies/acme")).status == 404
+    fleet = await (await member.get("/api/registry/my-companies")).json()
+    assert fleet["companies"] == []

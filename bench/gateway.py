@@ -1,0 +1,283 @@
+"""Gateway read and write throughput against a direct API-server GET, on the local control plane.
+
+Setup: a fresh control plane with the CRDs and a stable release; N exocorps (default 1,000) owned
+by 20 accounts (50 each), created as Exocorp objects with their registry rows in a SQLite
+database (the embedded default); every account has a provider credential and its exocorps are
+provisioned (spec only: no operator runs, so the numbers are the gateway's own). Then
+`exocorp gateway` runs as its own process and, at 1, 50 and 200 concurrent clients (each with a
+session token of one of the accounts), for a fixed duration each:
+
+- GET /api/registry/my-companies   (50 exocorps per answer, from the watch cache)
+- GET /api/registry/companies/:id  (one exocorp, from the watch cache)
+- POST stop / provision, alternating on the client's own exocorp (a real write: a fresh GET,
+  revision and credential lists, the patch, an audit row)
+- the baseline: GET of the same Exocorp straight from the API server (the Kube client the
+  gateway itself uses), in the same run, at the same concurrency.
+
+Reported per scenario: requests per second, p50 and p99 latency, non-2xx answers; the ratios of
+the API-server GET's latency to the cached GET's; the gateway's RSS (now and peak).
+
+Run: uv run python bench/gateway.py [--duration 8] [--exocorps 1000]
+     (writes bench/results/gateway.json)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from exocorp.k8s import Kube
+from exocorp.k8s import resources as r
+from exocorp.model import canonical_domains
+from exocorp.security import PasswordHasher
+from exocorp.store import accounts, billing, open_database, registry, upgrade_to_head
+from exocorp.testing import samples
+from exocorp.testing.controlplane import ControlPlane, free_port
+from exocorp.testing.platform import PLATFORM_NAMESPACE, install_crds
+from exocorp.testing.processes import spawn
+from exocorp.testing.waiting import eventually
+
+ACCOUNTS = 20
+PASSWORD = "bench password 123"
+CONCURRENCY = (1, 50, 200)
+
+
+def rss_mib(pid: int) -> tuple[float, float]:
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        fields[key] = value.strip()
+    return (int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024)
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+async def seed(kube: Kube, database_url: str, n: int) -> list[dict[str, Any]]:
+    """Accounts, their exocorps (rows and objects, provisioned) and credentials."""
+    await install_crds(kube)
+    await kube.apply(r.RELEASES, samples.release("1.0.0"))
+    await upgrade_to_head(database_url)
+    database = open_database(database_url)
+    hasher = PasswordHasher.for_tests()
+    owners: list[dict[str, Any]] = []
+    per_account = n // ACCOUNTS
+    draft = samples.draft("1.0.0")
+    try:
+        async with database.sessionmaker.begin() as s:
+            await billing.create_price_book(s, name="default", currency="USD",
+                                            rates={"*": 1}, is_default=True)
+        for a in range(ACCOUNTS):
+            async with database.sessionmaker.begin() as s:
+                new = await accounts.create_user(s, email=f"bench{a}@example.com",
+                                                 password=PASSWORD, signup_credit=10**9,
+                                                 hasher=hasher)
+            user = new.user.id
+            secret = samples.provider_secret(f"bench-{a}-anthropic", PLATFORM_NAMESPACE, user,
+                                             "anthropic", f"sk-bench-{a}")
+            await kube.apply(r.SECRETS, secret)
+            slugs = [f"bench-{a:02d}-{i:03d}" for i in range(per_account)]
+
+            async def make(slug: str, user: str = user,
+                           secret_name: str = secret["metadata"]["name"]) -> None:
+                domains = canonical_domains(slug, portal_base="portal.exocorp.localhost",
+                                            app_base="app.exocorp.localhost")
+                async with database.sessionmaker.begin() as s:
+                    await registry.create_exocorp(
+                        s, exocorp_id=slug, slug=slug, owner_user_id=user,
+                        display_name=slug, portal_domain=domains["portal"],  # type: ignore[index]
+                        app_domain=domains["app"])  # type: ignore[index]
+                body = samples.exocorp(slug, user)
+                body["spec"].update({"provisioned": True, "release": {"channel": "stable",
+                                                                       "version": "1.0.0"},
+                                     "config": draft["config"],
+                                     "providerBindings": [{"provider": "anthropic",
+                                                           "secretName": secret_name}]})
+                await kube.create(r.EXOCORPS, body)
+
+            for start in range(0, len(slugs), 25):
+                await asyncio.gather(*(make(slug) for slug in slugs[start:start + 25]))
+            owners.append({"email": f"bench{a}@example.com", "user": user, "slugs": slugs})
+            print(f"  seeded account {a + 1}/{ACCOUNTS} ({per_account} exocorps)",
+                  file=sys.stderr)
+    finally:
+        await database.dispose()
+    return owners
+
+
+async def run_load(concurrency: int, duration: float,
+                   request: Callable[[int, int], Awaitable[int]]) -> dict[str, Any]:
+    """``concurrency`` workers calling ``request(worker, i)`` back to back for ``duration``."""
+    latencies: list[float] = []
+    failures = 0
+    deadline = time.monotonic() + duration
+
+    async def worker(w: int) -> None:
+        nonlocal failures
+        i = 0
+        while time.monotonic() < deadline:
+            t0 = time.perf_counter()
+            status = await request(w, i)
+            latencies.append(time.perf_counter() - t0)
+            if not 200 <= status < 300:
+                failures += 1
+            i += 1
+
+    t0 = time.monotonic()
+    await asyncio.gather(*(worker(w) for w in range(concurrency)))
+    elapsed = time.monotonic() - t0
+    return {
+        "concurrency": concurrency,
+        "requests": len(latencies),
+        "rps": round(len(latencies) / elapsed, 1),
+        "p50_ms": round(percentile(latencies, 0.50) * 1000, 2),
+        "p99_ms": round(percentile(latencies, 0.99) * 1000, 2),
+        "mean_ms": round(statistics.fmean(latencies) * 1000, 2),
+        "non_2xx": failures,
+    }
+
+
+async def measure(kube: Kube, base: str, owners: list[dict[str, Any]], duration: float,
+                  gateway_pid: int) -> dict[str, Any]:
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=connector) as http:
+        tokens = []
+        for owner in owners:
+            async with http.post(f"{base}/api/auth/login", json={
+                    "email": owner["email"], "password": PASSWORD}) as response:
+                assert response.status == 200, await response.text()
+                tokens.append(response.cookies["exocorp_session"].value)
+
+        def auth(w: int) -> dict[str, str]:
+            return {"Authorization": f"Bearer {tokens[w % len(tokens)]}"}
+
+        def own_exocorp(w: int) -> str:
+            slugs: list[str] = owners[w % len(owners)]["slugs"]
+            return slugs[(w // len(owners)) % len(slugs)]
+
+        async def get(url: str, headers: dict[str, str]) -> int:
+            async with http.get(url, headers=headers) as response:
+                await response.read()
+                return response.status
+
+        async def my_companies(w: int, i: int) -> int:
+            return await get(f"{base}/api/registry/my-companies", auth(w))
+
+        async def company(w: int, i: int) -> int:
+            return await get(f"{base}/api/registry/companies/{own_exocorp(w)}", auth(w))
+
+        async def action(w: int, i: int) -> int:
+            verb = "stop" if i % 2 == 0 else "provision"
+            url = f"{base}/api/registry/companies/{own_exocorp(w)}/{verb}"
+            async with http.post(url, headers=auth(w), json={"reason": "bench"}) as response:
+                await response.read()
+                return response.status
+
+        async def apiserver(w: int, i: int) -> int:
+            await kube.get(r.EXOCORPS, own_exocorp(w))
+            return 200
+
+        # Warm up every path once (imports, connection pools, caches).
+        for fn in (my_companies, company, apiserver):
+            await fn(0, 0)
+        scenarios: dict[str, list[dict[str, Any]]] = {
+            "get_my_companies": [], "get_company": [], "post_action": [],
+            "apiserver_get_exocorp": []}
+        for concurrency in CONCURRENCY:
+            for name, fn in (("get_my_companies", my_companies), ("get_company", company),
+                             ("post_action", action), ("apiserver_get_exocorp", apiserver)):
+                result = await run_load(concurrency, duration, fn)
+                scenarios[name].append(result)
+                print(f"  {name:<22} c={concurrency:<4} {result['rps']:>8} req/s  "
+                      f"p50 {result['p50_ms']:>8} ms  p99 {result['p99_ms']:>8} ms  "
+                      f"non-2xx {result['non_2xx']}", file=sys.stderr)
+        rss_now, rss_peak = rss_mib(gateway_pid)
+    ratios = {}
+    for i, concurrency in enumerate(CONCURRENCY):
+        api = scenarios["apiserver_get_exocorp"][i]
+        cached = scenarios["get_company"][i]
+        ratios[str(concurrency)] = {
+            "apiserver_p50_over_cached_get_p50": round(api["p50_ms"] / cached["p50_ms"], 2),
+            "cached_get_rps_over_apiserver_rps": round(cached["rps"] / api["rps"], 2),
+        }
+    return {"scenarios": scenarios, "ratios": ratios,
+            "gateway_rss_mib": round(rss_now, 1), "gateway_peak_rss_mib": round(rss_peak, 1)}
+
+
+async def bench(workdir: Path, n: int, duration: float) -> dict[str, Any]:
+    plane = ControlPlane(workdir / "cluster", nodes=1, progress=lambda line: None)
+    plane.start()
+    gateway = None
+    try:
+        database_url = f"sqlite+aiosqlite:///{workdir}/gateway.db"
+        async with await Kube.connect(plane.kubeconfig) as kube:
+            t0 = time.monotonic()
+            owners = await seed(kube, database_url, n)
+            seeded = time.monotonic() - t0
+            port = free_port()
+            env = {**os.environ, "DATABASE_URL": database_url, "EXOCORP_COOKIE_SECURE": "false",
+                   "EXOCORP_LOG_LEVEL": "warning"}
+            gateway = spawn("gateway", [sys.executable, "-m", "exocorp.cli", "gateway",
+                                        "--kubeconfig", str(plane.kubeconfig),
+                                        "--port", str(port)], workdir / "gateway.log", env=env)
+            base = f"http://127.0.0.1:{port}"
+
+            async def ready() -> int:
+                async with aiohttp.ClientSession() as http, http.get(f"{base}/readyz") as resp:
+                    return resp.status
+
+            t1 = time.monotonic()
+            await eventually(ready, lambda status: status == 200, within=120,
+                             what="gateway ready")
+            ready_s = time.monotonic() - t1
+            print(f"gateway ready in {ready_s:.1f}s with {n} exocorps", file=sys.stderr)
+            idle_rss, _ = rss_mib(gateway.pid)
+            results = await measure(kube, base, owners, duration, gateway.pid)
+    finally:
+        if gateway is not None:
+            gateway.stop()
+        plane.stop()
+    return {
+        "exocorps": n,
+        "accounts": ACCOUNTS,
+        "exocorps_per_account": n // ACCOUNTS,
+        "duration_seconds_per_scenario": duration,
+        "database": "sqlite (embedded default)",
+        "seed_seconds": round(seeded, 1),
+        "gateway_ready_seconds": round(ready_s, 2),
+        "gateway_idle_rss_mib": round(idle_rss, 1),
+        **results,
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                    "load_average_at_end": [round(x, 2) for x in os.getloadavg()]},
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--exocorps", type=int, default=1000)
+    parser.add_argument("--duration", type=float, default=8.0)
+    parser.add_argument("--out", default="bench/results/gateway.json")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        result = asyncio.run(bench(Path(tmp), args.exocorps, args.duration))
+    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result["ratios"], indent=2))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

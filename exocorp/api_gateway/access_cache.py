@@ -1,0 +1,111 @@
+"""A short-lived in-process cache of what authentication and authorization read from the
+database on every request: live sessions (-> principal; agent tokens are never cached), memberships
+(user, exocorp -> registry row and role) and a user's fleet (-> rows and roles).
+
+Entries live ``GatewaySettings.auth_cache_seconds`` (default 5 s; 0 turns the cache off), by the
+gateway's clock. This process drops entries itself when it changes what they say (logout, company
+creation and destruction), so its own clients never see stale answers. Another replica's change
+(a logout there, a session revoked by an admin, a membership removed) is seen here within that
+time: the price of answering reads without a database round trip (see docs/api.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Generic, TypeVar
+
+from exocorp.api_gateway.principal import Principal
+from exocorp.store.registry import MemberExocorp
+from exocorp.store.schema import ExocorpRecord, Role
+
+__all__ = ["AccessCache"]
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+_MAX_ENTRIES = 50_000
+
+
+@dataclass(frozen=True)
+class _Entry(Generic[V]):
+    value: V
+    until: datetime
+
+
+class _TTLMap(Generic[K, V]):
+    def __init__(self, clock: Callable[[], datetime]) -> None:
+        self._clock = clock
+        self._items: dict[K, _Entry[V]] = {}
+
+    def get(self, key: K) -> V | None:
+        entry = self._items.get(key)
+        if entry is None:
+            return None
+        if self._clock() >= entry.until:
+            self._items.pop(key, None)
+            return None
+        return entry.value
+
+    def put(self, key: K, value: V, ttl: timedelta, *, not_after: datetime | None = None) -> None:
+        until = self._clock() + ttl
+        if not_after is not None:
+            until = min(until, not_after)
+        if len(self._items) >= _MAX_ENTRIES:
+            self._items.pop(next(iter(self._items)))
+        self._items[key] = _Entry(value, until)
+
+    def drop(self, predicate: Callable[[K], bool]) -> None:
+        for key in [k for k in self._items if predicate(k)]:
+            del self._items[key]
+
+    def clear(self) -> None:
+        self._items.clear()
+
+
+class AccessCache:
+    def __init__(self, seconds: float, clock: Callable[[], datetime]) -> None:
+        self.ttl = timedelta(seconds=seconds)
+        self.enabled = seconds > 0
+        self.principals: _TTLMap[str, Principal] = _TTLMap(clock)
+        """SHA-256 of a session token -> principal."""
+        self.access: _TTLMap[tuple[str, str], tuple[ExocorpRecord, Role]] = _TTLMap(clock)
+        """(user id, exocorp id) -> registry row and role (members only)."""
+        self.fleets: _TTLMap[str, list[MemberExocorp]] = _TTLMap(clock)
+        """user id -> the exocorps the user owns or is a member of (destroyed ones included)."""
+
+    def principal(self, token_hash: str) -> Principal | None:
+        return self.principals.get(token_hash) if self.enabled else None
+
+    def remember_principal(self, token_hash: str, principal: Principal,
+                           not_after: datetime | None = None) -> None:
+        if self.enabled:
+            self.principals.put(token_hash, principal, self.ttl, not_after=not_after)
+
+    def forget_principal(self, token_hash: str) -> None:
+        self.principals.drop(lambda key: key == token_hash)
+
+    def role(self, user_id: str, exocorp_id: str) -> tuple[ExocorpRecord, Role] | None:
+        return self.access.get((user_id, exocorp_id)) if self.enabled else None
+
+    def remember_role(self, user_id: str, record: ExocorpRecord, role: Role) -> None:
+        if self.enabled:
+            self.access.put((user_id, record.id), (record, role), self.ttl)
+
+    def fleet(self, user_id: str) -> list[MemberExocorp] | None:
+        return self.fleets.get(user_id) if self.enabled else None
+
+    def remember_fleet(self, user_id: str, rows: list[MemberExocorp]) -> None:
+        if self.enabled:
+            self.fleets.put(user_id, rows, self.ttl)
+
+    def forget_exocorp(self, exocorp_id: str) -> None:
+        """An exocorp was created or destroyed, or its memberships changed."""
+        self.access.drop(lambda key: key[1] == exocorp_id)
+        self.fleets.clear()
+
+    def forget_user(self, user_id: str) -> None:
+        """A user's sessions, tokens, role or memberships changed."""
+        self.principals.drop(lambda key: True)
+        self.access.drop(lambda key: key[0] == user_id)
+        self.fleets.drop(lambda key: key == user_id)
