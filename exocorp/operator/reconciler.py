@@ -7,6 +7,7 @@ world moved on, and the pass is retried from fresh state."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from datetime import UTC, datetime, timedelta
@@ -84,6 +85,15 @@ def rollout_key(exo: Exocorp, content: RevisionContent, current: RolloutStatus |
 # controllers (which write status, or metadata such as a Deployment's revision annotation).
 _EXPECTED_MANAGERS = frozenset({"exocorp", "kube-controller-manager", "kube-scheduler",
                                 "kube-apiserver", "kwok"})
+
+
+def _version(obj: Obj) -> str:
+    """What changes when someone changes the object's content: its generation where it has one
+    (status updates leave it alone, so a Deployment rolling out is not re-applied on every
+    status change), else its resourceVersion."""
+    meta = obj.get("metadata", {})
+    generation = meta.get("generation")
+    return f"g{generation}" if generation is not None else f"r{meta.get('resourceVersion', '')}"
 
 
 def _edited_by_someone_else(live: Obj) -> bool:
@@ -296,7 +306,7 @@ class Reconciler:
         desired = builders.stable_hash(body)
         live = self.cache.get(resource.kind, meta["name"], meta.get("namespace", ""))
         recorded = self._applied.get(key)
-        if live is not None and recorded == (desired, live["metadata"].get("resourceVersion")):
+        if live is not None and recorded == (desired, _version(live)):
             return  # unchanged since we applied it: no round trip
         if live is not None and _edited_by_someone_else(live):
             # Server-side apply keeps what another manager added (an extra list item, say);
@@ -307,7 +317,7 @@ class Reconciler:
                                   namespace=meta.get("namespace"), patch_type="merge")
         result = await self.kube.apply(resource, body)
         self.cache.store(resource.kind, result)
-        self._applied[key] = (desired, result["metadata"].get("resourceVersion", ""))
+        self._applied[key] = (desired, _version(result))
 
     async def _delete(self, resource: r.Resource, name: str, namespace: str) -> None:
         if self.cache.get(resource.kind, name, namespace) is None:
@@ -319,31 +329,34 @@ class Reconciler:
     async def _apply_runtime(self, exo: Exocorp, inputs: builders.RuntimeInputs, ns: str) -> None:
         release, settings = inputs.release, inputs.settings
         await self._apply(r.NAMESPACES, builders.namespace(exo))
-        await self._apply(r.SERVICEACCOUNTS, builders.service_account(exo))
-        await self._apply(r.RESOURCEQUOTAS, builders.resource_quota(exo, release, settings))
-        await self._apply(r.LIMITRANGES, builders.limit_range(exo, settings))
-        for policy in builders.network_policies(exo, release, settings):
-            await self._apply(r.NETWORKPOLICIES, policy)
-        await self._apply(r.SECRETS, builders.credentials_secret(exo, inputs.credentials))
-        await self._apply(r.CONFIGMAPS, builders.effective_manifest(exo, inputs))
-        await self._apply(r.PVCS, builders.state_claim(exo, settings))
-        wanted = {c.name for c in release.components}
+        # Everything else lives in that namespace and is independent: apply concurrently.
+        objects: list[tuple[r.Resource, Obj]] = [
+            (r.SERVICEACCOUNTS, builders.service_account(exo)),
+            (r.RESOURCEQUOTAS, builders.resource_quota(exo, release, settings)),
+            (r.LIMITRANGES, builders.limit_range(exo, settings)),
+            *((r.NETWORKPOLICIES, p) for p in builders.network_policies(exo, release, settings)),
+            (r.SECRETS, builders.credentials_secret(exo, inputs.credentials)),
+            (r.CONFIGMAPS, builders.effective_manifest(exo, inputs)),
+            (r.PVCS, builders.state_claim(exo, settings)),
+        ]
         for component in release.components:
             svc = builders.service(exo, component)
             if svc is not None:
-                await self._apply(r.SERVICES, svc)
-            await self._apply(r.DEPLOYMENTS, builders.deployment(exo, component, inputs))
-        # Components an earlier release had and this one does not.
+                objects.append((r.SERVICES, svc))
+            objects.append((r.DEPLOYMENTS, builders.deployment(exo, component, inputs)))
+        route = builders.ingress(exo, release, settings)
+        if route is not None:
+            objects.append((r.INGRESSES, route))
+        await asyncio.gather(*(self._apply(resource, body) for resource, body in objects))
+        # Components an earlier release had and this one does not; routes while stopped.
+        wanted = {c.name for c in release.components}
         for kind, resource in (("Deployment", r.DEPLOYMENTS), ("Service", r.SERVICES)):
             for obj in self.cache.owned(exo.metadata.name, kind):
                 obj_name = obj["metadata"]["name"]
                 if obj["metadata"].get("namespace") == ns and obj_name not in wanted:
                     await self._delete(resource, obj_name, ns)
-        route = builders.ingress(exo, release, settings)
         if route is None:
             await self._delete(r.INGRESSES, builders.INGRESS, ns)
-        else:
-            await self._apply(r.INGRESSES, route)
 
     def _accrue(self, ctx: _Pass) -> None:
         """Add running time for the interval since the last accrual, at the readiness observed

@@ -48,7 +48,7 @@ class OperatorSettings:
     """Rollouts allowed at once across the fleet; the rest wait for a slot."""
     resync_seconds: float = 15.0
     """How often each exocorp is re-evaluated without any event (deadlines, running time)."""
-    workers: int = 8
+    workers: int = 16
     """Exocorps reconciled in parallel."""
     runtime_user: int = 65532
     """Numeric user the runtime containers run as."""
