@@ -61,9 +61,8 @@ async def access_of(session: AsyncSession, exocorps: Sequence[tuple[str, str]],
         .order_by(Membership.exocorp_id, Membership.created_at, Membership.user_id))).all() \
         if ids else []
     owners = {owner for _, owner in exocorps}
-    emails = dict((await session.execute(select(User.id, User.email)
-                                         .where(User.id.in_(owners)))).tuples().all()) \
-        if owners else {}
+    emails = {row.id: row.email for row in await session.execute(
+        select(User.id, User.email).where(User.id.in_(owners)))} if owners else {}
     for exocorp_id, owner in exocorps:
         out[exocorp_id] = Access(owner=UserRef(id=owner, email=emails.get(owner)))
     for row in rows:
