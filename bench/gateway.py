@@ -28,10 +28,12 @@ import asyncio
 import json
 import os
 import platform
+import shutil
 import statistics
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -40,7 +42,7 @@ import aiohttp
 
 from exocorp.k8s import Kube
 from exocorp.k8s import resources as r
-from exocorp.model import canonical_domains
+from exocorp.model import DomainKind, canonical_domains
 from exocorp.security import PasswordHasher
 from exocorp.store import accounts, billing, open_database, registry, upgrade_to_head
 from exocorp.testing import samples
@@ -50,7 +52,7 @@ from exocorp.testing.processes import spawn
 from exocorp.testing.waiting import eventually
 
 ACCOUNTS = 20
-PASSWORD = "bench password 123"
+PASSWORD = "bench password 123"  # noqa: S105 (a throwaway bench account)
 CONCURRENCY = (1, 50, 200)
 
 
@@ -99,8 +101,8 @@ async def seed(kube: Kube, database_url: str, n: int) -> list[dict[str, Any]]:
                 async with database.sessionmaker.begin() as s:
                     await registry.create_exocorp(
                         s, exocorp_id=slug, slug=slug, owner_user_id=user,
-                        display_name=slug, portal_domain=domains["portal"],  # type: ignore[index]
-                        app_domain=domains["app"])  # type: ignore[index]
+                        display_name=slug, portal_domain=domains[DomainKind.PORTAL],
+                        app_domain=domains[DomainKind.APP])
                 body = samples.exocorp(slug, user)
                 body["spec"].update({"provisioned": True, "release": {"channel": "stable",
                                                                        "version": "1.0.0"},
@@ -124,6 +126,7 @@ async def run_load(concurrency: int, duration: float,
     """``concurrency`` workers calling ``request(worker, i)`` back to back for ``duration``."""
     latencies: list[float] = []
     failures = 0
+    statuses: Counter[int] = Counter()
     deadline = time.monotonic() + duration
 
     async def worker(w: int) -> None:
@@ -133,6 +136,7 @@ async def run_load(concurrency: int, duration: float,
             t0 = time.perf_counter()
             status = await request(w, i)
             latencies.append(time.perf_counter() - t0)
+            statuses[status] += 1
             if not 200 <= status < 300:
                 failures += 1
             i += 1
@@ -148,6 +152,7 @@ async def run_load(concurrency: int, duration: float,
         "p99_ms": round(percentile(latencies, 0.99) * 1000, 2),
         "mean_ms": round(statistics.fmean(latencies) * 1000, 2),
         "non_2xx": failures,
+        "statuses": {str(k): v for k, v in sorted(statuses.items())},
     }
 
 
@@ -180,11 +185,16 @@ async def measure(kube: Kube, base: str, owners: list[dict[str, Any]], duration:
         async def company(w: int, i: int) -> int:
             return await get(f"{base}/api/registry/companies/{own_exocorp(w)}", auth(w))
 
+        stopped: set[str] = set()  # each exocorp is driven by one client at a time
+
         async def action(w: int, i: int) -> int:
-            verb = "stop" if i % 2 == 0 else "provision"
-            url = f"{base}/api/registry/companies/{own_exocorp(w)}/{verb}"
+            slug = own_exocorp(w)
+            verb = "provision" if slug in stopped else "stop"
+            url = f"{base}/api/registry/companies/{slug}/{verb}"
             async with http.post(url, headers=auth(w), json={"reason": "bench"}) as response:
                 await response.read()
+                if response.status == 202:
+                    stopped.symmetric_difference_update({slug})
                 return response.status
 
         async def apiserver(w: int, i: int) -> int:
@@ -204,7 +214,7 @@ async def measure(kube: Kube, base: str, owners: list[dict[str, Any]], duration:
                 scenarios[name].append(result)
                 print(f"  {name:<22} c={concurrency:<4} {result['rps']:>8} req/s  "
                       f"p50 {result['p50_ms']:>8} ms  p99 {result['p99_ms']:>8} ms  "
-                      f"non-2xx {result['non_2xx']}", file=sys.stderr)
+                      f"statuses {result['statuses']}", file=sys.stderr)
         rss_now, rss_peak = rss_mib(gateway_pid)
     ratios = {}
     for i, concurrency in enumerate(CONCURRENCY):
@@ -218,7 +228,7 @@ async def measure(kube: Kube, base: str, owners: list[dict[str, Any]], duration:
             "gateway_rss_mib": round(rss_now, 1), "gateway_peak_rss_mib": round(rss_peak, 1)}
 
 
-async def bench(workdir: Path, n: int, duration: float) -> dict[str, Any]:
+async def bench(workdir: Path, n: int, duration: float, keep_log: str | None) -> dict[str, Any]:
     plane = ControlPlane(workdir / "cluster", nodes=1, progress=lambda line: None)
     plane.start()
     gateway = None
@@ -231,6 +241,7 @@ async def bench(workdir: Path, n: int, duration: float) -> dict[str, Any]:
             port = free_port()
             env = {**os.environ, "DATABASE_URL": database_url, "EXOCORP_COOKIE_SECURE": "false",
                    "EXOCORP_LOG_LEVEL": "warning"}
+            env["EXOCORP_LOG_LEVEL"] = os.environ.get("BENCH_GATEWAY_LOG_LEVEL", "warning")
             gateway = spawn("gateway", [sys.executable, "-m", "exocorp.cli", "gateway",
                                         "--kubeconfig", str(plane.kubeconfig),
                                         "--port", str(port)], workdir / "gateway.log", env=env)
@@ -250,6 +261,8 @@ async def bench(workdir: Path, n: int, duration: float) -> dict[str, Any]:
     finally:
         if gateway is not None:
             gateway.stop()
+            if keep_log:
+                shutil.copyfile(gateway.log, keep_log)
         plane.stop()
     return {
         "exocorps": n,
@@ -271,9 +284,10 @@ def main() -> None:
     parser.add_argument("--exocorps", type=int, default=1000)
     parser.add_argument("--duration", type=float, default=8.0)
     parser.add_argument("--out", default="bench/results/gateway.json")
+    parser.add_argument("--keep-log", help="copy the gateway's log here")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        result = asyncio.run(bench(Path(tmp), args.exocorps, args.duration))
+        result = asyncio.run(bench(Path(tmp), args.exocorps, args.duration, args.keep_log))
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result["ratios"], indent=2))
     print(f"wrote {args.out}")

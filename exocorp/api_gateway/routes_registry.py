@@ -48,7 +48,12 @@ from exocorp.api_gateway.schemas import (
     SaveDraftRequest,
     UpdateBody,
 )
-from exocorp.api_gateway.views import company_detail, company_summary, timestamp
+from exocorp.api_gateway.views import (
+    company_detail,
+    company_detail_json,
+    company_summary_json,
+    timestamp,
+)
 from exocorp.api_gateway.watch_cache import WatchCache
 from exocorp.k8s import ApiError, Obj
 from exocorp.k8s import resources as r
@@ -100,12 +105,14 @@ async def my_companies(request: web.Request) -> web.Response:
     assert principal.user_id is not None
     rows = await user_fleet(request, principal.user_id)
     cache = request.app[CACHE]
-    companies = []
+    parts = []
     for row in rows:
-        exocorp = cache.exocorp(row.exocorp.id)
-        if exocorp is not None:
-            companies.append(company_summary(row.exocorp, row.role, exocorp))
-    return json_response(CompanyList(companies=companies))
+        entry = cache.exocorp_entry(row.exocorp.id)
+        if entry is not None:
+            parts.append(company_summary_json(row.exocorp, row.role, entry))
+    # CompanyList, assembled from renderings memoised per object version.
+    return web.Response(body=b'{"companies":[' + b",".join(parts) + b"]}",
+                        content_type="application/json")
 
 
 def _exocorp_object(body: CreateCompanyRequest, owner: str) -> Obj:
@@ -198,8 +205,11 @@ async def get_company(request: web.Request) -> web.Response:
     """Detail and current status of one exocorp: phase, conditions, components, domains, revision
     history (the "jobs"), configuration and bindings. Served from the watch cache."""
     access = await exocorp_access(request, request.match_info["id"])
-    exocorp = _cached(request.app[CACHE], access.record)
-    return json_response(company_detail(access.record, access.role, exocorp))
+    entry = request.app[CACHE].exocorp_entry(access.exocorp_id)
+    if entry is None:
+        raise not_found(f"exocorp {access.exocorp_id!r} not found")
+    return web.Response(body=company_detail_json(access.record, access.role, entry),
+                        content_type="application/json")
 
 
 # -- drafts --------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from exocorp.api_gateway.schemas import (
     ProviderSecretView,
     UserView,
 )
+from exocorp.api_gateway.watch_cache import CachedExocorp
 from exocorp.model import (
     ConditionStatus,
     ConditionType,
@@ -93,6 +94,28 @@ def company_detail(record: ExocorpRecord, role: Role, exocorp: Exocorp) -> Compa
         failed_revisions_since_success=status.failed_revisions_since_success,
         rollbacks_since_success=status.rollbacks_since_success,
     )
+
+
+def company_summary_json(record: ExocorpRecord, role: Role, entry: CachedExocorp) -> bytes:
+    """``company_summary`` as JSON, rendered once per object version and role."""
+    key = ("summary", role.value)
+    rendered = entry.rendered.get(key)
+    if rendered is None:
+        rendered = company_summary(record, role, entry.model).model_dump_json(
+            by_alias=True, exclude_none=True).encode()
+        entry.rendered[key] = rendered
+    return rendered
+
+
+def company_detail_json(record: ExocorpRecord, role: Role, entry: CachedExocorp) -> bytes:
+    """``company_detail`` as JSON, rendered once per object version and role."""
+    key = ("detail", role.value)
+    rendered = entry.rendered.get(key)
+    if rendered is None:
+        rendered = company_detail(record, role, entry.model).model_dump_json(
+            by_alias=True, exclude_none=True).encode()
+        entry.rendered[key] = rendered
+    return rendered
 
 
 def secret_view(credential: Credential, bound: list[str]) -> ProviderSecretView:

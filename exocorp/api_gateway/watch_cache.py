@@ -18,7 +18,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 import aiohttp
@@ -211,9 +211,12 @@ class Informer(Generic[T]):
 
 @dataclass(frozen=True)
 class CachedExocorp:
-    """One Exocorp as read from the watch: the parsed model (the raw body is not kept)."""
+    """One Exocorp as read from the watch: the parsed model (the raw body is not kept), and
+    answers rendered from it (a new version of the object is a new entry)."""
 
     model: Exocorp
+    rendered: dict[tuple[str, str], bytes] = field(default_factory=dict, compare=False,
+                                                   repr=False)
 
     @property
     def name(self) -> str:
@@ -301,6 +304,10 @@ class WatchCache:
     def exocorp(self, name: str) -> Exocorp | None:
         entry = self.exocorps.get(name)
         return entry.model if entry is not None else None
+
+    def exocorp_entry(self, name: str) -> CachedExocorp | None:
+        """The cached entry (model plus memoised renderings)."""
+        return self.exocorps.get(name)
 
     def exocorps_bound_to(self, secret_name: str) -> list[Exocorp]:
         return [entry.model for entry in self.exocorps.by_index("secret", secret_name)]
