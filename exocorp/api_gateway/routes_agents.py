@@ -282,7 +282,7 @@ async def deny_handoff(request: web.Request) -> web.Response:
         async with app[DATABASE].sessionmaker.begin() as s:
             handoff = await load_handoff(s, handoff_id)
             status = handoff.status(app[CLOCK]())
-            if status not in ("pending", "expired") and \
+            if status in ("approved", "redeemed") and \
                     handoff.client.approved_by != principal.user_id:
                 raise conflict("another account approved this agent; only they can revoke it",
                                code="handoff_taken")

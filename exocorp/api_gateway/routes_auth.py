@@ -24,7 +24,7 @@ from exocorp.api_gateway.schemas import (
     SignupRequest,
 )
 from exocorp.api_gateway.views import timestamp, user_view
-from exocorp.store import accounts, billing, registry, sessions
+from exocorp.store import accounts, billing, registry, sessions, tokens
 from exocorp.store.errors import Conflict, InvalidCredentials, NotFound
 from exocorp.store.schema import ActorKind, User
 
@@ -50,15 +50,24 @@ async def _start_session(request: web.Request, user: User,
     return response
 
 
+def _from_agent(request: web.Request) -> bool:
+    """An agent's token (valid or not) rides on the request: agents cannot sign up."""
+    if principal_of(request).kind in (PrincipalKind.DRAFT_TOKEN, PrincipalKind.OPERATOR_CLIENT):
+        return True
+    token = request.headers.get("Authorization", "").partition(" ")[2].strip()
+    return token.startswith((f"{tokens.DRAFT_TOKEN_PREFIX}_", f"{tokens.BEARER_TOKEN_PREFIX}_"))
+
+
 @routes.post("/api/auth/signup", summary="Sign up", auth=Auth.PUBLIC, body=SignupRequest,
-             response=AuthResponse, status=201, errors=(409,))
+             response=AuthResponse, status=201, errors=(403, 409))
 async def signup(request: web.Request) -> web.Response:
     """Create a user with a billing account holding the signup credit, log them in (session
-    cookie) and return their recovery kit, once. 409 when the e-mail is registered."""
+    cookie) and return their recovery kit, once. 409 when the e-mail is registered; 403
+    ``agent_signup_refused`` when an agent's token comes with it (agents cannot sign up)."""
     body = await json_body(request, SignupRequest)
     async with audited(request, "auth.signup") as note:
         note.details["email"] = body.email.strip().lower()
-        if principal_of(request).kind in (PrincipalKind.DRAFT_TOKEN, PrincipalKind.OPERATOR_CLIENT):
+        if _from_agent(request):
             raise forbidden("agents cannot sign up: ask your human to open the handoff link "
                             "(see /skills/connect-agent.md)", code="agent_signup_refused")
         app = request.app

@@ -213,6 +213,9 @@ async def test_agents_cannot_sign_up(gateway: Gateway) -> None:
     signup = await client.post("/api/auth/signup", headers=_bearer(asked["draftToken"]),
                                json={"email": "bot@example.com", "password": PASSWORD})
     assert (signup.status, (await signup.json())["code"]) == (403, "agent_signup_refused")
+    dead = await client.post("/api/auth/signup", headers=_bearer("exo_agent_revoked-or-unknown"),
+                             json={"email": "bot@example.com", "password": PASSWORD})
+    assert dead.status == 403  # even an agent's dead token gives it away
     smuggled = await client.post("/api/agents/drafts", json=_ask(
         email="bot@example.com", password=PASSWORD))
     assert smuggled.status == 400
