@@ -1,0 +1,336 @@
+"""The authorization matrix: every endpoint of the app (read from its route tables, so a new
+endpoint without a row here fails) called by every kind of caller, each of which must get
+exactly the status in its row. On the real control plane and operator, both databases.
+
+Callers: ``anonymous``; ``user`` (logged in, unrelated to the exocorp in the path); ``member``
+and ``owner`` of that exocorp; ``other`` (an account with an exocorp of its own); the
+``admin`` (a platform owner, not a member); ``draft`` (a pending agent's draft access token);
+``bearer`` (an agent's bearer token approved by the owner); ``revoked`` (a bearer token the owner
+revoked). Session callers send their cookie, agents ``Authorization: Bearer``.
+
+Requests are chosen so that nothing the next row needs changes: writes carry a body that an
+authorized caller gets a 400 for (authorization is checked before the body, everywhere), or
+act on throwaway objects (a spare credential, a spare agent token, a handoff kept for denying).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import pytest
+
+from exocorp.api_gateway.app import route_tables
+from exocorp.api_gateway.keys import SETTINGS
+from exocorp.api_gateway.main import bootstrap_platform_owner
+from exocorp.k8s import resources as r
+from exocorp.security import PasswordHasher
+from exocorp.store import registry
+from exocorp.store.schema import Role
+from tests.integration import test_gateway_support as support
+from tests.integration.test_gateway_support import (
+    PASSWORD,
+    GatewayUnderTest,
+    sample_draft,
+    unique_slug,
+)
+
+pytestmark = pytest.mark.integration
+gateway = support.gateway
+
+CALLERS = ("anonymous", "user", "member", "owner", "other", "admin", "draft", "bearer",
+           "revoked")
+Expect = dict[str, int]
+
+
+def everyone(status: int) -> Expect:
+    return dict.fromkeys(CALLERS, status)
+
+
+def users(ok: int, *, bearer: int | None = None) -> Expect:
+    """Any logged-in user (and an agent acting for one, unless ``bearer`` says otherwise)."""
+    return {**dict.fromkeys(CALLERS, ok), "anonymous": 401, "revoked": 401, "draft": 403,
+            "bearer": ok if bearer is None else bearer}
+
+
+def humans(ok: int) -> Expect:
+    """A person's session only: an agent's bearer token is 403."""
+    return users(ok, bearer=403)
+
+
+def members(ok: int, *, owner: int | None = None, member: int | None = None) -> Expect:
+    """Owner and members of the exocorp (the owner's agent too); others 404."""
+    return {**users(404), "owner": ok if owner is None else owner,
+            "member": ok if member is None else member,
+            "bearer": ok if owner is None else owner}
+
+
+def platform_owners(ok: int) -> Expect:
+    return {**users(403), "admin": ok}
+
+
+def draft_token(ok: int) -> Expect:
+    return {**users(403), "draft": ok}
+
+
+def but(expect: Expect, **changes: int) -> Expect:
+    return {**expect, **changes}
+
+
+@dataclass
+class Row:
+    expect: Expect
+    body: Any = None
+    """JSON body, or a function of (caller, world) giving it."""
+    path: Mapping[str, str] | Callable[[str, World], Mapping[str, str]] = field(
+        default_factory=dict)
+    """Path parameters: ``{"id": "<world attribute>"}``, or a function of (caller, world)."""
+    query: str = ""
+
+
+@dataclass
+class World:
+    """What the callers act on."""
+
+    company: str = ""
+    secret_main: str = ""
+    secret_spare: str = ""
+    token_spare: str = ""
+    handoff: str = ""
+    handoff_to_deny: str = ""
+    credentials: dict[str, dict[str, str]] = field(default_factory=dict)
+    created: list[str] = field(default_factory=list)
+
+
+def _company(caller: str, world: World) -> Mapping[str, str]:
+    return {"id": world.company}
+
+
+def _secret(caller: str, world: World) -> Mapping[str, str]:
+    # The owner deletes one credential, their agent another; everyone else aims at the first.
+    return {"id": world.secret_spare if caller == "bearer" else world.secret_main}
+
+
+def _signup(caller: str, world: World) -> Any:
+    return {"email": f"{caller}-{uuid.uuid4().hex[:8]}@example.com", "password": PASSWORD}
+
+
+_AGENT_REQUEST = {"agentName": "matrix agent",
+                  "company": {"slug": "matrix-co", "displayName": "Matrix"}}
+_BAD_REASON = {"reason": 5}
+COMPANY = "/api/registry/companies/{id}"
+ACTIONS = ("provision", "update", "restart", "stop", "pause", "resume", "reprovision",
+           "rollback")
+
+ROWS: dict[tuple[str, str], Row] = {
+    # health and documentation
+    ("GET", "/healthz"): Row(everyone(200)),
+    ("GET", "/readyz"): Row(everyone(200)),
+    ("GET", "/metrics"): Row(everyone(200)),
+    ("GET", "/api/openapi.json"): Row(everyone(200)),
+    ("GET", "/api/docs"): Row(everyone(200)),
+    ("GET", "/SKILL.md"): Row(everyone(200)),
+    ("GET", "/skills/connect-agent.md"): Row(everyone(200)),
+    ("GET", "/connect/{id}"): Row(everyone(200), path={"id": "handoff"}),
+    # auth: signing up is for people (an agent's token, even a revoked one, is refused)
+    ("POST", "/api/auth/signup"): Row(but(everyone(201), draft=403, bearer=403, revoked=403),
+                                      body=_signup),
+    ("POST", "/api/auth/login"): Row(everyone(400), body={}),
+    ("POST", "/api/auth/logout"): Row(everyone(204)),
+    ("GET", "/api/auth/me"): Row(users(200)),
+    ("GET", "/api/auth/tokens"): Row(humans(200)),
+    ("DELETE", "/api/auth/tokens/{id}"): Row(
+        but(humans(404), owner=204), path={"id": "token_spare"}),
+    # registry
+    ("GET", "/api/registry/my-companies"): Row(users(200)),
+    ("POST", "/api/registry/companies"): Row(users(400), body={}),
+    ("GET", COMPANY): Row(members(200), path=_company),
+    ("DELETE", COMPANY): Row(members(400, member=403), body={"confirm": 5}, path=_company),
+    ("GET", COMPANY + "/draft"): Row(members(200), path=_company),
+    ("POST", COMPANY + "/draft"): Row(members(400), body={"draft": 5}, path=_company),
+    **{("POST", f"{COMPANY}/{action}"): Row(members(400), body=_BAD_REASON, path=_company)
+       for action in ACTIONS},
+    ("GET", COMPANY + "/bindings"): Row(members(200), path=_company),
+    ("GET", COMPANY + "/update-handshake"): Row(members(200), path=_company),
+    ("GET", COMPANY + "/audit"): Row(members(200), path=_company),
+    ("GET", "/api/registry/company-releases/current"): Row(users(200)),
+    ("GET", "/api/registry/company-releases/catalog"): Row(users(200)),
+    ("GET", "/api/registry/provider-secrets"): Row(users(200)),
+    ("POST", "/api/registry/provider-secrets"): Row(users(400), body={}),
+    ("DELETE", "/api/registry/provider-secrets/{id}"): Row(
+        but(users(404), owner=204, bearer=204), path=_secret),
+    ("GET", "/api/dashboard/summary"): Row(users(200)),
+    # admin
+    ("GET", "/api/admin/companies"): Row(platform_owners(200)),
+    ("GET", "/api/admin/companies/{id}/details"): Row(platform_owners(200), path=_company),
+    ("GET", "/api/admin/companies/{id}/runtime"): Row(platform_owners(200), path=_company),
+    ("POST", "/api/admin/companies/{id}/actions"): Row(
+        platform_owners(400), body={"action": "explode"}, path=_company),
+    ("GET", "/api/admin/runtime-stats"): Row(platform_owners(200)),
+    ("GET", "/api/admin/audit"): Row(platform_owners(200)),
+    # runtime
+    ("GET", "/api/runtime/execution-providers/state"): Row(users(200)),
+    # agents
+    ("POST", "/api/agents/drafts"): Row(everyone(201), body=_AGENT_REQUEST),
+    ("GET", "/api/agents/draft"): Row(draft_token(200)),
+    ("POST", "/api/agents/redeem"): Row(draft_token(409)),  # the draft caller is not approved
+    ("GET", "/api/agents/handoffs/{id}"): Row(humans(200), path={"id": "handoff"}),
+    ("POST", "/api/agents/handoffs/{id}/approve"): Row(
+        humans(400), body={"slug": 5}, path={"id": "handoff"}),
+    ("POST", "/api/agents/handoffs/{id}/deny"): Row(humans(200),
+                                                    path={"id": "handoff_to_deny"}),
+}
+
+# Run last: logging out ends the callers' sessions.
+LAST = ("POST", "/api/auth/logout")
+
+
+def _route_keys() -> set[tuple[str, str]]:
+    return {(info.method, info.path) for table in route_tables() for info in table.routes}
+
+
+def test_every_endpoint_has_a_row() -> None:
+    routed = _route_keys()
+    missing = sorted(routed - set(ROWS))
+    stale = sorted(set(ROWS) - routed)
+    assert not missing, ("endpoints without a row in the authorization matrix "
+                         f"(tests/integration/test_authorization_matrix.py): {missing}")
+    assert not stale, f"rows for endpoints that no longer exist: {stale}"
+    for key, row in ROWS.items():
+        assert set(row.expect) == set(CALLERS), key
+
+
+# -- the world -----------------------------------------------------------------------------------
+
+
+class Http:
+    """Raw requests with explicit credentials: the cookie jar keeps nothing, so a response that
+    sets a cookie (signup) never changes who the next request is."""
+
+    def __init__(self, base: str, session: aiohttp.ClientSession, cookie_name: str) -> None:
+        self.base = base
+        self.session = session
+        self.cookie_name = cookie_name
+
+    async def call(self, method: str, path: str, credentials: Mapping[str, str] | None = None,
+                   json: Any = None) -> tuple[int, Any]:
+        headers = {}
+        if credentials and "cookie" in credentials:
+            headers["Cookie"] = f"{self.cookie_name}={credentials['cookie']}"
+        if credentials and "bearer" in credentials:
+            headers["Authorization"] = f"Bearer {credentials['bearer']}"
+        async with self.session.request(method, self.base + path, headers=headers,
+                                        json=json) as response:
+            body = await response.json(content_type=None) \
+                if "json" in response.headers.get("Content-Type", "") else await response.text()
+            return response.status, body
+
+    async def ok(self, method: str, path: str, credentials: Mapping[str, str] | None = None,
+                 json: Any = None, expect: int = 200) -> Any:
+        status, body = await self.call(method, path, credentials, json)
+        assert status == expect, f"{method} {path}: {status} {body}"
+        return body
+
+    async def session_of(self, path: str, body: Any) -> dict[str, str]:
+        async with self.session.post(self.base + path, json=body) as response:
+            assert response.status in (200, 201), await response.text()
+            return {"cookie": response.cookies[self.cookie_name].value,
+                    "id": (await response.json())["user"]["id"]}
+
+
+async def _agent(http: Http, world: World, approver: Mapping[str, str] | None,
+                 redeem: bool = True) -> dict[str, str]:
+    asked = await http.ok("POST", "/api/agents/drafts", json=_AGENT_REQUEST, expect=201)
+    out = {"draft": asked["draftToken"], "handoff": asked["handoffId"]}
+    if approver is None:
+        return out
+    slug = unique_slug("mx-agent")
+    await http.ok("POST", f"/api/agents/handoffs/{asked['handoffId']}/approve", approver,
+                  json={"slug": slug}, expect=201)
+    world.created.append(slug)
+    if redeem:
+        grant = await http.ok("POST", "/api/agents/redeem", {"bearer": asked["draftToken"]},
+                              expect=201)
+        out.update(bearer=grant["token"], token_id=grant["tokenId"])
+    return out
+
+
+@pytest.fixture
+async def world(gateway: GatewayUnderTest) -> AsyncIterator[tuple[Http, World]]:
+    session = aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar())
+    http = Http(gateway.base, session, gateway.app[SETTINGS].cookie_name)
+    world = World()
+    try:
+        creds = world.credentials
+        await bootstrap_platform_owner(gateway.database, "root@example.com", PASSWORD,
+                                       hasher=PasswordHasher.for_tests())
+        creds["admin"] = await http.session_of(
+            "/api/auth/login", {"email": "root@example.com", "password": PASSWORD})
+        for caller in ("owner", "member", "user", "other"):
+            creds[caller] = await http.session_of("/api/auth/signup", _signup(caller, world))
+        world.company = unique_slug("mx")
+        await http.ok("POST", "/api/registry/companies", creds["owner"], expect=201,
+                      json={"slug": world.company, "displayName": "Matrix",
+                            "draft": sample_draft("1.0.0")})
+        world.created.append(world.company)
+        other_company = unique_slug("mx-other")
+        await http.ok("POST", "/api/registry/companies", creds["other"], expect=201,
+                      json={"slug": other_company, "displayName": "Other"})
+        world.created.append(other_company)
+        async with gateway.database.sessionmaker.begin() as s:
+            await registry.add_member(s, exocorp_id=world.company,
+                                      user_id=creds["member"]["id"], role=Role.MEMBER)
+        for name in ("main", "spare"):
+            saved = await http.ok("POST", "/api/registry/provider-secrets", creds["owner"],
+                                  expect=201, json={"provider": "anthropic", "name": name,
+                                                    "value": f"sk-matrix-{name}"})
+            setattr(world, f"secret_{name}", saved["id"])
+        pending = await _agent(http, world, None)
+        creds["draft"] = {"bearer": pending["draft"]}
+        creds["bearer"] = {"bearer": (await _agent(http, world, creds["owner"]))["bearer"]}
+        revoked = await _agent(http, world, creds["owner"])
+        await http.ok("DELETE", f"/api/auth/tokens/{revoked['token_id']}", creds["owner"],
+                      expect=204)
+        creds["revoked"] = {"bearer": revoked["bearer"]}
+        world.token_spare = (await _agent(http, world, creds["owner"]))["token_id"]
+        world.handoff = (await _agent(http, world, None))["handoff"]
+        world.handoff_to_deny = (await _agent(http, world, None))["handoff"]
+        creds["anonymous"] = {}
+        yield http, world
+    finally:
+        await session.close()
+        for name in world.created:
+            await gateway.kube.delete(r.EXOCORPS, name)
+
+
+def _resolve(template: str, row: Row, caller: str, world: World) -> str:
+    params = row.path(caller, world) if callable(row.path) else {
+        name: getattr(world, attribute) for name, attribute in row.path.items()}
+    path = template
+    for name, value in params.items():
+        path = path.replace("{" + name + "}", value)
+    assert "{" not in path, f"no value for a parameter of {template}"
+    return path + (f"?{row.query}" if row.query else "")
+
+
+async def test_every_caller_gets_exactly_its_status_on_every_endpoint(
+        world: tuple[Http, World]) -> None:
+    http, state = world
+    keys = sorted(_route_keys(), key=lambda key: key == LAST)
+    wrong: list[str] = []
+    for method, template in keys:
+        row = ROWS[(method, template)]
+        for caller in CALLERS:
+            path = _resolve(template, row, caller, state)
+            body = row.body(caller, state) if callable(row.body) else row.body
+            status, answer = await http.call(method, path, state.credentials[caller], body)
+            if status != row.expect[caller]:
+                code = answer.get("code") if isinstance(answer, dict) else ""
+                wrong.append(f"{method} {template} as {caller}: {status} {code}, "
+                             f"expected {row.expect[caller]}")
+            if status >= 400 and isinstance(answer, dict):
+                assert answer.get("status") == status  # problem+json everywhere
+    assert not wrong, "authorization matrix mismatches:\n" + "\n".join(wrong)
