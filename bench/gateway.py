@@ -12,7 +12,9 @@ session token of one of the accounts), for a fixed duration each:
 - POST stop / provision, alternating on the client's own exocorp (a real write: a fresh GET,
   revision and credential lists, the patch, an audit row)
 - the baseline: GET of the same Exocorp straight from the API server (the Kube client the
-  gateway itself uses), in the same run, at the same concurrency.
+  gateway itself uses), in the same run, at the same concurrency;
+- the floor: GET /healthz (no authentication, no cache, no database): what the HTTP stack alone
+  costs, on the same machine, with the load generator sharing its cores.
 
 Reported per scenario: requests per second, p50 and p99 latency, non-2xx answers; the ratios of
 the API-server GET's latency to the cached GET's; the gateway's RSS (now and peak).
@@ -197,6 +199,9 @@ async def measure(kube: Kube, base: str, owners: list[dict[str, Any]], duration:
                     stopped.symmetric_difference_update({slug})
                 return response.status
 
+        async def floor(w: int, i: int) -> int:
+            return await get(f"{base}/healthz", {})
+
         async def apiserver(w: int, i: int) -> int:
             await kube.get(r.EXOCORPS, own_exocorp(w))
             return 200
@@ -206,10 +211,11 @@ async def measure(kube: Kube, base: str, owners: list[dict[str, Any]], duration:
             await fn(0, 0)
         scenarios: dict[str, list[dict[str, Any]]] = {
             "get_my_companies": [], "get_company": [], "post_action": [],
-            "apiserver_get_exocorp": []}
+            "apiserver_get_exocorp": [], "gateway_floor_healthz": []}
         for concurrency in CONCURRENCY:
             for name, fn in (("get_my_companies", my_companies), ("get_company", company),
-                             ("post_action", action), ("apiserver_get_exocorp", apiserver)):
+                             ("post_action", action), ("apiserver_get_exocorp", apiserver),
+                             ("gateway_floor_healthz", floor)):
                 result = await run_load(concurrency, duration, fn)
                 scenarios[name].append(result)
                 print(f"  {name:<22} c={concurrency:<4} {result['rps']:>8} req/s  "

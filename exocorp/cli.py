@@ -197,6 +197,7 @@ def cmd_gateway(args: argparse.Namespace) -> int:
         platform_namespace=args.namespace, cookie_secure=args.cookie_secure,
         session_idle_timeout=timedelta(minutes=args.session_idle_minutes),
         session_absolute_timeout=timedelta(hours=args.session_absolute_hours),
+        auth_cache_seconds=args.auth_cache_seconds,
         signup_credit=args.signup_credit, login_max_failures=args.login_max_failures,
         portal_base_domain=args.portal_base_domain, app_base_domain=args.app_base_domain,
         public_base_url=args.public_base_url, max_body_bytes=args.max_body_bytes,
@@ -262,6 +263,9 @@ def _add_gateway(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     gw.add_argument("--session-absolute-hours", type=float,
                     default=float(_env("SESSION_ABSOLUTE_HOURS",
                                        str(d.session_absolute_timeout.total_seconds() / 3600))))
+    gw.add_argument("--auth-cache-seconds", type=float,
+                    default=float(_env("AUTH_CACHE_SECONDS", str(d.auth_cache_seconds))),
+                    help="reuse resolved sessions and memberships this long (0: never)")
     gw.add_argument("--signup-credit", type=int,
                     default=int(_env("SIGNUP_CREDIT", str(d.signup_credit))),
                     help="credit of every new account, in minor units ($EXOCORP_SIGNUP_CREDIT)")
