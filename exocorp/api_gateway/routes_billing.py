@@ -1,43 +1,30 @@
-"""Billing endpoints: admin price books, accounts and top-ups; an exocorp's usage events.
+"""Billing: price books, billing accounts and credit top-ups (platform owners), and an exocorp's
+usage events (its owner, members and platform owners). See docs/billing.md.
 
-Include in the gateway app with :func:`register`::
+The handlers are thin: the work is in :mod:`exocorp.billing.admin`. Writes are audited with
+:func:`~exocorp.api_gateway.audit.audited` (``billing.price_book.create``, ``.update``,
+``.set_default``, ``billing.price_book.assign``, ``billing.top_up``).
 
-    from exocorp.api_gateway import routes_billing
-    routes_billing.register(app, database=DATABASE_KEY, kube=KUBE_KEY)
-
-``database`` and ``kube`` are either the objects themselves or the ``web.AppKey`` under which
-the gateway keeps them (read at start-up, so they may be created by an earlier cleanup context).
-``register`` adds the routes and a cleanup context that creates the configured default price
-book if none exists and runs the metering service (leader election, metering, enforcement)
-until the app stops.
-
-Authentication is the gateway's. ``register(..., principal=resolver)`` takes a function that
-returns the calling user as a :class:`BillingCaller` (None for anonymous callers); the default
-reads ``request["principal"]`` (anything with ``user_id`` and ``is_platform_owner`` or
-``platform_owner``).
-
-| method | path | who |
-|---|---|---|
-| GET | /api/admin/billing/accounts | platform owner |
-| PUT | /api/admin/billing/accounts/{id}/price-book | platform owner |
-| POST | /api/admin/billing/accounts/{id}/credits | platform owner |
-| GET, POST | /api/admin/billing/price-books | platform owner |
-| GET, PUT | /api/admin/billing/price-books/{id} | platform owner |
-| POST | /api/admin/billing/price-books/{id}/default | platform owner |
-| GET | /api/runtime/billing/usage?company=... | owner, member, platform owner |
+Metering and enforcement are not started by this table: like the watch cache, they are the
+process's background work. The gateway process runs them with :func:`billing_context`
+(``app.cleanup_ctx.append(routes_billing.billing_context)``), which also creates the configured
+default price book at start-up.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Annotated
 
 from aiohttp import web
-from pydantic import BaseModel, ValidationError
+from pydantic import Field
 
+from exocorp.api_gateway.audit import audited
+from exocorp.api_gateway.auth import exocorp_access, require_platform_owner, require_user
+from exocorp.api_gateway.errors import bad_request, not_found
+from exocorp.api_gateway.keys import CLOCK, DATABASE, KUBE
+from exocorp.api_gateway.routing import Auth, RouteTable, json_body, json_response, query_params
 from exocorp.billing import admin
 from exocorp.billing.api import (
     AccountList,
@@ -52,328 +39,229 @@ from exocorp.billing.api import (
     UsageEventView,
     UsagePage,
 )
-from exocorp.billing.metering import InvalidStatus, parse_timestamp
-from exocorp.billing.service import ExocorpSource, MeteringService, ensure_default_price_book
+from exocorp.billing.service import MeteringService, ensure_default_price_book
 from exocorp.billing.settings import BillingSettings
-from exocorp.k8s import Kube
-from exocorp.store import Conflict, Database, NotFound, billing
+from exocorp.model.base import SpecModel
+from exocorp.store import NotFound, billing, registry
 from exocorp.store.pages import MAX_PAGE_SIZE
 
-__all__ = [
-    "BILLING",
-    "BillingCaller",
-    "BillingContext",
-    "PrincipalResolver",
-    "principal_from_request",
-    "register",
-    "routes",
-]
+__all__ = ["BILLING_SETTINGS", "UsageQuery", "billing_context", "routes"]
 
-PROBLEM_JSON = "application/problem+json"
-routes = web.RouteTableDef()
-M = TypeVar("M", bound=BaseModel)
+routes = RouteTable("billing", "Price books, billing accounts, credits and usage events.")
 
+BILLING_SETTINGS = web.AppKey("exocorp.billing_settings", BillingSettings)
+"""Optional: billing settings for :func:`billing_context` (default: from the environment)."""
 
-@dataclass(frozen=True)
-class BillingCaller:
-    """The authenticated user calling a billing route."""
-
-    user_id: str
-    is_platform_owner: bool
-
-
-PrincipalResolver = Callable[[web.Request], BillingCaller | None]
-
-
-def principal_from_request(request: web.Request) -> BillingCaller | None:
-    """The default resolver: ``request["principal"]`` with ``user_id`` and ``is_platform_owner``
-    (or ``platform_owner``); None when absent or without a user."""
-    principal: Any = request.get("principal")
-    user_id = getattr(principal, "user_id", None)
-    if not isinstance(user_id, str) or not user_id:
-        return None
-    owner = getattr(principal, "is_platform_owner", getattr(principal, "platform_owner", False))
-    return BillingCaller(user_id=user_id, is_platform_owner=owner is True)
-
-
-@dataclass
-class BillingContext:
-    database: Database | web.AppKey[Database]
-    settings: BillingSettings
-    kube: Kube | web.AppKey[Kube] | None
-    run_metering: bool
-    exocorps: ExocorpSource | None
-    principal: PrincipalResolver = principal_from_request
-    service: MeteringService | None = None
-    resolved_database: Database | None = None
-
-    def db(self) -> Database:
-        assert self.resolved_database is not None, "the app has not started"
-        return self.resolved_database
-
-
-BILLING = web.AppKey("exocorp_billing", BillingContext)
-
-
-# -- errors -----------------------------------------------------------------------------------
-
-
-class Problem(Exception):  # noqa: N818 (an answer, like the store's errors)
-    """An error answer (RFC 9457 problem details)."""
-
-    def __init__(self, status: int, title: str, detail: str, **extra: Any) -> None:
-        super().__init__(detail)
-        self.status, self.title, self.detail, self.extra = status, title, detail, extra
-
-    def response(self) -> web.Response:
-        body = {"type": "about:blank", "title": self.title, "status": self.status,
-                "detail": self.detail, **self.extra}
-        return web.Response(status=self.status, text=json.dumps(body), content_type=PROBLEM_JSON)
-
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-def _problems(handler: Handler) -> Handler:
-    """Map the errors handlers raise to problem responses (400/401/403/404/409)."""
-
-    async def wrapped(request: web.Request) -> web.StreamResponse:
-        try:
-            return await handler(request)
-        except Problem as problem:
-            return problem.response()
-        except NotFound as err:
-            return Problem(404, "Not Found", str(err)).response()
-        except Conflict as err:
-            extra = {"field": err.field} if err.field else {}
-            return Problem(409, "Conflict", str(err), **extra).response()
-        except ValueError as err:
-            return Problem(400, "Bad Request", str(err)).response()
-
-    wrapped.__name__ = handler.__name__
-    wrapped.__doc__ = handler.__doc__
-    return wrapped
-
-
-def _principal(request: web.Request) -> BillingCaller:
-    principal = _ctx(request).principal(request)
-    if principal is None:
-        raise Problem(401, "Unauthorized", "log in first")
-    return principal
-
-
-def _platform_owner(request: web.Request) -> BillingCaller:
-    principal = _principal(request)
-    if not principal.is_platform_owner:
-        raise Problem(403, "Forbidden", "only platform owners may manage billing")
-    return principal
-
-
-async def _body(request: web.Request, model: type[M]) -> M:
-    try:
-        data = await request.json(loads=json.loads)
-    except (ValueError, UnicodeDecodeError):
-        raise Problem(400, "Bad Request", "the body is not valid JSON") from None
-    try:
-        return model.model_validate(data)
-    except ValidationError as err:
-        errors = [{"field": ".".join(str(p) for p in e["loc"]) or "(body)", "message": e["msg"]}
-                  for e in err.errors(include_url=False)]
-        raise Problem(400, "Bad Request", "the body is invalid", errors=errors) from None
-
-
-def _json(model: BaseModel, status: int = 200) -> web.Response:
-    return web.Response(status=status, text=model.model_dump_json(by_alias=True),
-                        content_type="application/json")
-
-
-def _ctx(request: web.Request) -> BillingContext:
-    return request.app[BILLING]
+def _account_id(request: web.Request) -> str:
+    value = request.match_info["account_id"]
+    if len(value) > 40:
+        raise not_found(f"billing account {value[:40]!r}... not found")
+    return value
 
 
 # -- admin: accounts --------------------------------------------------------------------------
 
 
-@routes.get("/api/admin/billing/accounts")
-@_problems
-async def list_accounts(request: web.Request) -> web.StreamResponse:
-    """Every billing account with balance, state and effective price book."""
-    _platform_owner(request)
-    async with _ctx(request).db().sessionmaker() as session:
-        summaries = await admin.list_account_summaries(session)
-    return _json(AccountList(items=[AccountView.of(s) for s in summaries]))
+@routes.get("/api/admin/billing/accounts", summary="All billing accounts",
+            auth=Auth.PLATFORM_OWNER, response=AccountList)
+async def list_billing_accounts(request: web.Request) -> web.Response:
+    """Every billing account: owner, balance (integer minor units; negative when running time
+    outran the credit), state (``active`` or ``suspended``), whether resume and provision are
+    allowed (``billingActive``), and the effective price book (``assigned`` or ``default``;
+    absent when none applies, which refuses provisioning)."""
+    require_platform_owner(request)
+    async with request.app[DATABASE].sessionmaker() as s:
+        summaries = await admin.list_account_summaries(s)
+    return json_response(AccountList(items=[AccountView.of(x) for x in summaries]))
 
 
-@routes.put("/api/admin/billing/accounts/{account_id}/price-book")
-@_problems
-async def assign_price_book(request: web.Request) -> web.StreamResponse:
-    """Charge an account by a given price book (or, with null, by the default one)."""
-    principal = _platform_owner(request)
-    body = await _body(request, AssignPriceBookBody)
-    async with _ctx(request).db().sessionmaker.begin() as session:
-        await admin.assign_price_book(session, request.match_info["account_id"],
-                                      body.price_book_id, actor_id=principal.user_id)
-        summary = await admin.account_summary(session, request.match_info["account_id"])
-    return _json(AccountView.of(summary))
+@routes.put("/api/admin/billing/accounts/{account_id}/price-book",
+            summary="Assign a price book to an account", auth=Auth.PLATFORM_OWNER,
+            body=AssignPriceBookBody, response=AccountView, errors=(404, 409))
+async def assign_price_book(request: web.Request) -> web.Response:
+    """Charge an account by one price book, or (``priceBookId: null``) by the default book.
+    409 when the book's currency is not the account's."""
+    account_id = _account_id(request)
+    async with audited(request, "billing.price_book.assign") as note:
+        require_platform_owner(request)
+        body = await json_body(request, AssignPriceBookBody)
+        note.details.update(accountId=account_id, priceBookId=body.price_book_id)
+        async with request.app[DATABASE].sessionmaker.begin() as s:
+            await billing.assign_price_book(s, account_id, body.price_book_id,
+                                            now=request.app[CLOCK]())
+            summary = await admin.account_summary(s, account_id)
+        return json_response(AccountView.of(summary))
 
 
-@routes.post("/api/admin/billing/accounts/{account_id}/credits")
-@_problems
-async def top_up(request: web.Request) -> web.StreamResponse:
-    """Credit an account; idempotent by ``reference`` (201 when applied, 200 on a replay)."""
-    principal = _platform_owner(request)
-    body = await _body(request, TopUpBody)
-    async with _ctx(request).db().sessionmaker.begin() as session:
-        outcome = await admin.credit_account(
-            session, request.match_info["account_id"], amount=body.amount,
-            reference=body.reference, reason=body.reason, actor_id=principal.user_id)
-    return _json(CreditView.of(outcome), 201 if outcome.created else 200)
+@routes.post("/api/admin/billing/accounts/{account_id}/credits", summary="Top up an account",
+             auth=Auth.PLATFORM_OWNER, body=TopUpBody, response=CreditView, status=201,
+             errors=(404, 409))
+async def top_up(request: web.Request) -> web.Response:
+    """Credit an account, idempotently by ``reference`` (a payment id): 201 when applied; 200
+    with ``applied: false`` and the first entry when that reference was applied already; 409
+    when the reference was used for another account or amount. A suspended account whose
+    balance ends above zero becomes active again (its paused exocorps stay paused until their
+    owner resumes them)."""
+    account_id = _account_id(request)
+    async with audited(request, "billing.top_up") as note:
+        principal = require_platform_owner(request)
+        body = await json_body(request, TopUpBody)
+        note.reason = body.reason
+        note.details.update(accountId=account_id, amount=body.amount, reference=body.reference)
+        async with request.app[DATABASE].sessionmaker.begin() as s:
+            outcome = await admin.credit_account(
+                s, account_id, amount=body.amount, reference=body.reference,
+                reason=body.reason, actor_id=principal.user_id, now=request.app[CLOCK]())
+        note.details.update(applied=outcome.created, reactivated=outcome.reactivated)
+        return json_response(CreditView.of(outcome), status=201 if outcome.created else 200)
 
 
 # -- admin: price books -----------------------------------------------------------------------
 
 
-@routes.get("/api/admin/billing/price-books")
-@_problems
-async def list_price_books(request: web.Request) -> web.StreamResponse:
-    _platform_owner(request)
-    async with _ctx(request).db().sessionmaker() as session:
-        books = await billing.list_price_books(session)
-    return _json(PriceBookList(items=[PriceBookView.of(b) for b in books]))
+@routes.get("/api/admin/billing/price-books", summary="All price books",
+            auth=Auth.PLATFORM_OWNER, response=PriceBookList)
+async def list_price_books(request: web.Request) -> web.Response:
+    """Every price book: rates in minor units per replica-second by component (``*`` for the
+    rest), and which one is the default."""
+    require_platform_owner(request)
+    async with request.app[DATABASE].sessionmaker() as s:
+        books = await billing.list_price_books(s)
+    return json_response(PriceBookList(items=[PriceBookView.of(b) for b in books]))
 
 
-@routes.post("/api/admin/billing/price-books")
-@_problems
-async def create_price_book(request: web.Request) -> web.StreamResponse:
-    principal = _platform_owner(request)
-    body = await _body(request, PriceBookBody)
-    async with _ctx(request).db().sessionmaker.begin() as session:
-        book = await admin.create_price_book(
-            session, actor_id=principal.user_id, name=body.name, currency=body.currency,
-            rates=body.rates, is_default=body.is_default)
-    return _json(PriceBookView.of(book), 201)
+@routes.post("/api/admin/billing/price-books", summary="Create a price book",
+             auth=Auth.PLATFORM_OWNER, body=PriceBookBody, response=PriceBookView, status=201,
+             errors=(409,))
+async def create_price_book(request: web.Request) -> web.Response:
+    """A new price book (``isDefault: true`` also makes it the default). 409 on a taken name."""
+    async with audited(request, "billing.price_book.create") as note:
+        require_platform_owner(request)
+        body = await json_body(request, PriceBookBody)
+        async with request.app[DATABASE].sessionmaker.begin() as s:
+            book = await billing.create_price_book(
+                s, name=body.name, currency=body.currency, rates=body.rates,
+                is_default=body.is_default, now=request.app[CLOCK]())
+        note.details.update(priceBookId=book.id, name=book.name, rates=dict(book.rates),
+                            isDefault=body.is_default)
+        return json_response(PriceBookView.of(book), status=201)
 
 
-@routes.get("/api/admin/billing/price-books/{price_book_id}")
-@_problems
-async def get_price_book(request: web.Request) -> web.StreamResponse:
-    _platform_owner(request)
-    async with _ctx(request).db().sessionmaker() as session:
-        book = await billing.get_price_book(session, request.match_info["price_book_id"])
-    return _json(PriceBookView.of(book))
+def _book_id(request: web.Request) -> str:
+    value = request.match_info["price_book_id"]
+    if len(value) > 40:
+        raise not_found("price book not found")
+    return value
 
 
-@routes.put("/api/admin/billing/price-books/{price_book_id}")
-@_problems
-async def update_price_book(request: web.Request) -> web.StreamResponse:
-    """Replace a book's rates (usage from now on; past events keep the rate they used)."""
-    principal = _platform_owner(request)
-    body = await _body(request, PriceBookUpdateBody)
-    async with _ctx(request).db().sessionmaker.begin() as session:
-        book = await admin.update_price_book(session, request.match_info["price_book_id"],
-                                             actor_id=principal.user_id, rates=body.rates)
-    return _json(PriceBookView.of(book))
+@routes.get("/api/admin/billing/price-books/{price_book_id}", summary="One price book",
+            auth=Auth.PLATFORM_OWNER, response=PriceBookView, errors=(404,))
+async def get_price_book(request: web.Request) -> web.Response:
+    require_platform_owner(request)
+    async with request.app[DATABASE].sessionmaker() as s:
+        book = await billing.get_price_book(s, _book_id(request))
+    return json_response(PriceBookView.of(book))
 
 
-@routes.post("/api/admin/billing/price-books/{price_book_id}/default")
-@_problems
-async def set_default_price_book(request: web.Request) -> web.StreamResponse:
-    principal = _platform_owner(request)
-    async with _ctx(request).db().sessionmaker.begin() as session:
-        book = await admin.set_default_price_book(session, request.match_info["price_book_id"],
-                                                  actor_id=principal.user_id)
-    return _json(PriceBookView.of(book))
+@routes.put("/api/admin/billing/price-books/{price_book_id}", summary="Change a book's rates",
+            auth=Auth.PLATFORM_OWNER, body=PriceBookUpdateBody, response=PriceBookView,
+            errors=(404,))
+async def update_price_book(request: web.Request) -> web.Response:
+    """Replace a price book's rates. Usage recorded from now on is charged at them; past usage
+    events keep the rate they were charged at."""
+    book_id = _book_id(request)
+    async with audited(request, "billing.price_book.update") as note:
+        require_platform_owner(request)
+        body = await json_body(request, PriceBookUpdateBody)
+        note.details.update(priceBookId=book_id, rates=body.rates)
+        async with request.app[DATABASE].sessionmaker.begin() as s:
+            book = await billing.update_price_book_rates(s, book_id, body.rates)
+        return json_response(PriceBookView.of(book))
+
+
+@routes.post("/api/admin/billing/price-books/{price_book_id}/default",
+             summary="Make a price book the default", auth=Auth.PLATFORM_OWNER,
+             response=PriceBookView, errors=(404, 409))
+async def set_default_price_book(request: web.Request) -> web.Response:
+    """The default book prices every account without a book of its own."""
+    book_id = _book_id(request)
+    async with audited(request, "billing.price_book.set_default") as note:
+        require_platform_owner(request)
+        note.details.update(priceBookId=book_id)
+        async with request.app[DATABASE].sessionmaker.begin() as s:
+            book = await billing.set_default_price_book(s, book_id)
+        return json_response(PriceBookView.of(book))
 
 
 # -- runtime: usage ---------------------------------------------------------------------------
 
 
-def _query_time(request: web.Request, name: str) -> datetime | None:
-    raw = request.query.get(name)
-    if raw is None:
-        return None
-    try:
-        return parse_timestamp(raw)
-    except InvalidStatus:
-        raise Problem(400, "Bad Request", f"{name} must be an RFC 3339 timestamp, e.g. "
-                      "2030-01-01T00:00:00Z") from None
+class UsageQuery(SpecModel):
+    """Query string of ``GET /api/runtime/billing/usage``."""
+
+    company: Annotated[str, Field(min_length=1, max_length=63)]
+    """The exocorp's id."""
+    component: Annotated[str, Field(min_length=1, max_length=63)] | None = None
+    """Only this component's events."""
+    since: datetime | None = None
+    """Only windows starting at or after this instant (RFC 3339)."""
+    until: datetime | None = None
+    """Only windows starting before this instant (RFC 3339)."""
+    cursor: Annotated[int, Field(ge=0)] | None = None
+    """``nextCursor`` of the previous page."""
+    limit: Annotated[int, Field(ge=1, le=MAX_PAGE_SIZE)] = 100
+    """Events per page."""
 
 
-def _query_int(request: web.Request, name: str, low: int, high: int) -> int | None:
-    raw = request.query.get(name)
-    if raw is None:
-        return None
-    if not raw.isdigit() or not low <= int(raw) <= high:
-        raise Problem(400, "Bad Request", f"{name} must be an integer from {low} to {high}")
-    return int(raw)
+def _aware(value: datetime | None, name: str) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        raise bad_request(f"{name} needs a time zone, e.g. 2030-01-01T00:00:00Z")
+    return value
 
 
-_USAGE_PARAMS = frozenset({"company", "component", "since", "until", "cursor", "limit"})
-
-
-@routes.get("/api/runtime/billing/usage")
-@_problems
-async def usage(request: web.Request) -> web.StreamResponse:
-    """An exocorp's usage events, oldest first, keyset-paginated. Query: ``company`` (required),
-    ``component``, ``since`` (inclusive) / ``until`` (exclusive) on the window start,
-    ``cursor`` (from ``nextCursor``), ``limit`` (1-500, default 100)."""
-    principal = _principal(request)
-    unknown = set(request.query) - _USAGE_PARAMS
-    if unknown:
-        raise Problem(400, "Bad Request", f"unknown query parameters: {sorted(unknown)}")
-    company = request.query.get("company")
-    if not company:
-        raise Problem(400, "Bad Request", "company (the exocorp id) is required")
-    cursor = _query_int(request, "cursor", 0, 2**63 - 1)
-    limit = _query_int(request, "limit", 1, MAX_PAGE_SIZE) or 100
-    async with _ctx(request).db().sessionmaker() as session:
-        page = await admin.usage_for_exocorp(
-            session, company, user_id=principal.user_id,
-            is_platform_owner=principal.is_platform_owner,
-            component=request.query.get("component") or None,
-            since=_query_time(request, "since"), until=_query_time(request, "until"),
-            cursor=cursor, limit=limit)
-    return _json(UsagePage(
+@routes.get("/api/runtime/billing/usage", summary="An exocorp's usage events", auth=Auth.MEMBER,
+            query=UsageQuery, response=UsagePage, errors=(404,))
+async def usage_events(request: web.Request) -> web.Response:
+    """The usage events of one exocorp (``company``), oldest first: each is the running time
+    of one component in one metering window (replica-seconds), the rate applied and the amount
+    debited. Filters: ``component``, ``since`` / ``until`` on the window start. Keyset
+    pagination: pass ``nextCursor`` back as ``cursor``. For the exocorp's owner, its members
+    and platform owners; anyone else gets 404."""
+    principal = require_user(request)
+    query = query_params(request, UsageQuery)
+    since, until = _aware(query.since, "since"), _aware(query.until, "until")
+    if since is not None and until is not None and until <= since:
+        raise bad_request("until must be later than since")
+    if not principal.platform_owner:
+        await exocorp_access(request, query.company)
+    async with request.app[DATABASE].sessionmaker() as s:
+        try:
+            await registry.get_exocorp(s, query.company)
+        except NotFound:
+            raise not_found(f"exocorp {query.company!r} not found") from None
+        page = await billing.list_usage(s, exocorp_id=query.company, component=query.component,
+                                        since=since, until=until, cursor=query.cursor,
+                                        limit=query.limit)
+    return json_response(UsagePage(
         items=[UsageEventView.of(e) for e in page.items],
         next_cursor=str(page.next_cursor) if page.next_cursor is not None else None))
 
 
-# -- wiring -----------------------------------------------------------------------------------
+# -- background work --------------------------------------------------------------------------
 
 
-async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
-    ctx = app[BILLING]
-    database = app[ctx.database] if isinstance(ctx.database, web.AppKey) else ctx.database
-    ctx.resolved_database = database
-    await ensure_default_price_book(database, ctx.settings)
-    if ctx.run_metering and ctx.kube is not None:
-        kube = app[ctx.kube] if isinstance(ctx.kube, web.AppKey) else ctx.kube
-        ctx.service = MeteringService(kube, database, ctx.settings, exocorps=ctx.exocorps)
-        await ctx.service.start()
+async def billing_context(app: web.Application) -> AsyncIterator[None]:
+    """Cleanup context for the gateway process: create the configured default price book if no
+    default exists, then run the metering service (every replica campaigns for the Lease; the
+    holder meters and enforces) until the app stops, releasing the Lease on the way out.
+    Needs ``app[DATABASE]`` and ``app[KUBE]``; settings from ``app[BILLING_SETTINGS]`` if set,
+    else from the environment."""
+    settings = app.get(BILLING_SETTINGS) or BillingSettings.from_env()
+    database = app[DATABASE]
+    await ensure_default_price_book(database, settings)
+    service = MeteringService(app[KUBE], database, settings)
+    await service.start()
     try:
         yield
     finally:
-        if ctx.service is not None:
-            await ctx.service.stop()
-            ctx.service = None
-
-
-def register(
-    app: web.Application,
-    *,
-    database: Database | web.AppKey[Database],
-    kube: Kube | web.AppKey[Kube] | None = None,
-    settings: BillingSettings | None = None,
-    run_metering: bool = True,
-    exocorps: ExocorpSource | None = None,
-    principal: PrincipalResolver = principal_from_request,
-) -> BillingContext:
-    """Add the billing routes and start-up work to ``app``. Metering runs when ``kube`` is
-    given and ``run_metering`` is true (every replica campaigns; the lease holder meters)."""
-    ctx = BillingContext(database=database, settings=settings or BillingSettings.from_env(),
-                         kube=kube, run_metering=run_metering, exocorps=exocorps,
-                         principal=principal)
-    app[BILLING] = ctx
-    app.add_routes(routes)
-    app.cleanup_ctx.append(_lifecycle)
-    return ctx
+        await service.stop()

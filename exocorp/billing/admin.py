@@ -1,30 +1,29 @@
-"""Price books, accounts, credits and usage as the platform's operations (the HTTP routes in
-``exocorp.api_gateway.routes_billing`` are thin wrappers over these).
+"""Billing operations beyond the store's primitives (the HTTP routes in
+``exocorp.api_gateway.routes_billing`` call these and ``exocorp.store.billing``).
 
-Every function takes an ``AsyncSession`` and never commits (the caller owns the transaction);
-writes by a person are audited in the same transaction. Errors are the store's typed ones
-(``NotFound`` 404, ``Conflict`` 409) or ``ValueError`` (400).
+Every function takes an ``AsyncSession`` and never commits (the caller owns the transaction).
+The HTTP layer audits the requests; the start-up creation of the default price book is audited
+here (system actor). Errors are the store's typed ones (``NotFound`` 404, ``Conflict`` 409) or
+``ValueError`` (400).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from exocorp.billing.enforcement import account_is_active
 from exocorp.billing.settings import DefaultPriceBook
-from exocorp.store import NotFound, Page, accounts, audit, billing, registry
+from exocorp.model import BILLING_ACTOR
+from exocorp.store import NotFound, accounts, audit, billing, registry
 from exocorp.store import metering as repo
 from exocorp.store.schema import (
     ActorKind,
     BillingAccount,
     Outcome,
     PriceBook,
-    UsageEvent,
     User,
 )
 
@@ -33,32 +32,14 @@ __all__ = [
     "CreditOutcome",
     "PriceBookSource",
     "account_summary",
-    "assign_price_book",
-    "create_price_book",
     "credit_account",
     "ensure_default_price_book",
     "list_account_summaries",
     "price_book_for_exocorp",
-    "set_default_price_book",
-    "update_price_book",
-    "usage_for_exocorp",
 ]
 
 PriceBookSource = str
 """How an account's price book applies: ``"assigned"``, ``"default"`` or ``"none"``."""
-
-
-async def _audit(session: AsyncSession, actor_id: str | None, action: str,
-                 details: dict[str, Any], now: datetime | None = None) -> None:
-    await audit.record_audit_event(
-        session,
-        actor_kind=ActorKind.USER if actor_id else ActorKind.SYSTEM,
-        actor_id=actor_id,
-        action=action,
-        outcome=Outcome.SUCCEEDED,
-        details=details,
-        now=now,
-    )
 
 
 # Price books
@@ -80,55 +61,13 @@ async def ensure_default_price_book(
             session, name=config.name, currency=config.currency, rates=config.rates,
             is_default=True, now=now,
         )
-        await _audit(session, None, "billing.price_book.create",
-                     {"priceBookId": book.id, "name": book.name, "source": "configuration"},
-                     now)
+        await audit.record_audit_event(
+            session, actor_kind=ActorKind.SYSTEM, actor_id=BILLING_ACTOR,
+            action="billing.price_book.create", outcome=Outcome.SUCCEEDED,
+            details={"priceBookId": book.id, "name": book.name, "source": "configuration"},
+            now=now)
         return book
     return await billing.set_default_price_book(session, book.id)
-
-
-async def create_price_book(
-    session: AsyncSession, *, actor_id: str, name: str, currency: str,
-    rates: Mapping[str, int], is_default: bool = False, now: datetime | None = None,
-) -> PriceBook:
-    book = await billing.create_price_book(
-        session, name=name, currency=currency, rates=rates, is_default=is_default, now=now
-    )
-    await _audit(session, actor_id, "billing.price_book.create",
-                 {"priceBookId": book.id, "name": book.name, "currency": book.currency,
-                  "rates": dict(book.rates), "isDefault": is_default}, now)
-    return book
-
-
-async def update_price_book(
-    session: AsyncSession, price_book_id: str, *, actor_id: str, rates: Mapping[str, int],
-    now: datetime | None = None,
-) -> PriceBook:
-    """Replace a book's rates: usage recorded from now on uses them; past events keep theirs."""
-    book = await billing.update_price_book_rates(session, price_book_id, rates)
-    await _audit(session, actor_id, "billing.price_book.update",
-                 {"priceBookId": book.id, "rates": dict(book.rates)}, now)
-    return book
-
-
-async def set_default_price_book(
-    session: AsyncSession, price_book_id: str, *, actor_id: str, now: datetime | None = None
-) -> PriceBook:
-    book = await billing.set_default_price_book(session, price_book_id)
-    await _audit(session, actor_id, "billing.price_book.set_default",
-                 {"priceBookId": book.id}, now)
-    return book
-
-
-async def assign_price_book(
-    session: AsyncSession, account_id: str, price_book_id: str | None, *, actor_id: str,
-    now: datetime | None = None,
-) -> BillingAccount:
-    """Price an account by one book, or (None) by the default book."""
-    account = await billing.assign_price_book(session, account_id, price_book_id, now=now)
-    await _audit(session, actor_id, "billing.price_book.assign",
-                 {"accountId": account_id, "priceBookId": price_book_id}, now)
-    return account
 
 
 async def price_book_for_exocorp(session: AsyncSession, exocorp_id: str) -> PriceBook | None:
@@ -205,42 +144,10 @@ async def credit_account(
     reactivated = False
     if result.created:
         reactivated = await repo.reactivate_if_funded(session, account_id, now=now)
-        await _audit(session, actor_id, "billing.top_up",
-                     {"accountId": account_id, "amount": amount, "reference": reference,
-                      "reactivated": reactivated}, now)
     account = await billing.get_account(session, account_id)
     return CreditOutcome(entry_id=result.entry.id, amount=result.entry.amount,
                          reference=result.entry.reference, created=result.created,
                          account=account, reactivated=reactivated)
-
-
-# Usage
-
-
-async def usage_for_exocorp(
-    session: AsyncSession,
-    exocorp_id: str,
-    *,
-    user_id: str,
-    is_platform_owner: bool,
-    component: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    cursor: int | None = None,
-    limit: int = 100,
-) -> Page[UsageEvent]:
-    """An exocorp's usage events for its owner, a member or a platform owner. Anyone else gets
-    ``NotFound``, exactly as for an exocorp that does not exist (no existence leak)."""
-    if not is_platform_owner:
-        role = await registry.get_role(session, exocorp_id=exocorp_id, user_id=user_id)
-        if role is None:
-            raise NotFound(f"exocorp {exocorp_id} not found")
-    else:
-        await registry.get_exocorp(session, exocorp_id)
-    if since is not None and until is not None and until <= since:
-        raise ValueError("until must be later than since")
-    return await billing.list_usage(session, exocorp_id=exocorp_id, component=component,
-                                    since=since, until=until, cursor=cursor, limit=limit)
 
 
 async def account_summary(session: AsyncSession, account_id: str) -> AccountSummary:

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from exocorp import actions
 from exocorp.api_gateway import routes_billing
+from exocorp.api_gateway.keys import DATABASE, KUBE
 from exocorp.billing import (
     PAUSE_REASON,
     BillingSettings,
@@ -29,6 +30,7 @@ from exocorp.billing import (
     Meter,
     MeteredWindow,
     MeteringService,
+    admin,
     billing_state,
 )
 from exocorp.billing.metering import Counters
@@ -228,25 +230,21 @@ async def _caller(db: Database, user_id: str) -> actions.Caller:
 
 
 @pytest.fixture
-async def gateway(driver: Driver, database: Database) -> AsyncIterator[
-        tuple[TestClient[web.Request, web.Application], routes_billing.BillingContext]]:
-    """The billing routes and the metering service in an aiohttp app, as the gateway runs them
-    (default price book from the settings at start-up; metering started with the app)."""
+async def gateway_process(driver: Driver, database: Database) -> AsyncIterator[web.Application]:
+    """An app carrying what the gateway process carries (database, Kubernetes client) with the
+    billing context: the default price book comes from the settings at start-up and metering
+    runs until the app stops."""
     app = web.Application()
-
-    def caller(request: web.Request) -> routes_billing.BillingCaller | None:
-        user = request.headers.get("X-Test-User")
-        return routes_billing.BillingCaller(user, True) if user else None
-
-    ctx = routes_billing.register(
-        app, database=database, kube=driver.kube, principal=caller,
-        settings=_settings("gateway-0", f"metering-{uuid.uuid4().hex[:8]}",
-                           default_price_book=DefaultPriceBook(rates={"*": 10})),
-        exocorps=None)
-    client = TestClient(TestServer(app))
+    app[DATABASE] = database
+    app[KUBE] = driver.kube
+    app[routes_billing.BILLING_SETTINGS] = _settings(
+        "gateway-0", f"metering-{uuid.uuid4().hex[:8]}",
+        default_price_book=DefaultPriceBook(rates={"*": 10}))
+    app.cleanup_ctx.append(routes_billing.billing_context)
+    client: TestClient[Any, Any] = TestClient(TestServer(app))
     await client.start_server()
     try:
-        yield client, ctx
+        yield app
     finally:
         await client.close()
 
@@ -254,9 +252,8 @@ async def gateway(driver: Driver, database: Database) -> AsyncIterator[
 @ON_POSTGRESQL
 async def test_exhaustion_pauses_refuses_resume_and_a_top_up_allows_it(
     driver: Driver, database: Database, fast_hasher: PasswordHasher,
-    gateway: tuple[TestClient[web.Request, web.Application], routes_billing.BillingContext],
+    gateway_process: web.Application,
 ) -> None:
-    client, ctx = gateway
     name = await driver.create("broke")
     owner = await _register(database, fast_hasher, name, credit=400)
     await driver.wait(name, "Draft")
@@ -266,7 +263,6 @@ async def test_exhaustion_pauses_refuses_resume_and_a_top_up_allows_it(
     await actions.perform(driver.kube, PLATFORM_NAMESPACE, name,
                           ActionRequest.model_validate({"action": "provision"}),
                           dataclasses.replace(caller, draft=driver.draft))
-    assert ctx.service is not None
 
     # 4 replicas at 10 per replica-second: the 400 of credit run out within seconds of running.
     # (Credit that runs out while the exocorp is still starting pauses it once it runs.)
@@ -292,18 +288,14 @@ async def test_exhaustion_pauses_refuses_resume_and_a_top_up_allows_it(
                               ActionRequest.model_validate({"action": "resume"}),
                               await _caller(database, owner.user_id))
     assert (refused.value.status, refused.value.code) == (409, ErrorCode.BILLING_INACTIVE)
-    async with client.get("/api/admin/billing/accounts",
-                          headers={"X-Test-User": "admin"}) as resp:
-        row = next(a for a in (await resp.json())["items"] if a["id"] == owner.account_id)
-    assert (row["state"], row["billingActive"]) == ("suspended", False)
+    async with database.sessionmaker() as s:
+        assert await billing_state(s, owner.user_id) == (False, True)
 
     # A top-up re-activates the account (the exocorp stays paused) and resume goes through.
-    async with client.post(f"/api/admin/billing/accounts/{owner.account_id}/credits",
-                           json={"amount": 10**9, "reference": f"pay-{name}"},
-                           headers={"X-Test-User": "admin"}) as resp:
-        assert resp.status == 201
-        credit = await resp.json()
-    assert (credit["state"], credit["reactivated"]) == ("active", True)
+    async with database.sessionmaker.begin() as s:
+        credit = await admin.credit_account(s, owner.account_id, amount=10**9,
+                                            reference=f"pay-{name}")
+    assert (credit.account.state, credit.reactivated) == (AccountState.ACTIVE, True)
     assert (await driver.get(name)).spec.paused
     await actions.perform(driver.kube, PLATFORM_NAMESPACE, name,
                           ActionRequest.model_validate({"action": "resume"}),

@@ -1,42 +1,38 @@
-"""The billing HTTP routes over a real database (SQLite and PostgreSQL), authenticated by a
-stand-in resolver (the gateway plugs its own in through ``register(principal=...)``)."""
+"""The billing routes in the real gateway app (its auth, CSRF, error and audit middleware) over
+a real database, SQLite and PostgreSQL; the Kubernetes API is the gateway's in-memory stand-in
+(billing routes never call it)."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import aiohttp
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from exocorp.api_gateway import routes_billing
-from exocorp.billing import BillingSettings, DefaultPriceBook, billing_state
+from exocorp.api_gateway.app import create_app
+from exocorp.api_gateway.settings import GatewaySettings
+from exocorp.api_gateway.watch_cache import WatchCache
+from exocorp.billing import DefaultPriceBook, admin, billing_state
 from exocorp.security import PasswordHasher
 from exocorp.store import Database, accounts, audit, billing, registry
 from exocorp.store import metering as repo
 from exocorp.store.schema import AccountState, Role
+from tests.unit.test_gateway_support import FakeKube
 
 pytestmark = pytest.mark.integration
 
-SETTINGS = BillingSettings(
-    identity="test", default_price_book=DefaultPriceBook(name="standard", rates={"*": 2}))
-
-
-def _caller(request: web.Request) -> routes_billing.BillingCaller | None:
-    user = request.headers.get("X-Test-User")
-    if not user:
-        return None
-    admin = request.headers.get("X-Test-Admin") == "1"
-    return routes_billing.BillingCaller(user_id=user, is_platform_owner=admin)
+PASSWORD = "correct horse battery staple"
 
 
 @dataclass
 class World:
-    client: TestClient[web.Request, web.Application]
+    client: TestClient[Any, Any]
     db: Database
     admin: str
     owner: str
@@ -44,48 +40,65 @@ class World:
     member: str
     stranger: str
     exocorp: str
+    sessions: dict[str, aiohttp.ClientSession] = field(default_factory=dict)
 
-    def as_(self, user: str | None, *, admin: bool = False) -> dict[str, str]:
-        headers = {"X-Test-User": user} if user else {}
-        if admin:
-            headers["X-Test-Admin"] = "1"
-        return headers
-
-    async def call(self, method: str, path: str, user: str | None, *, admin: bool = False,
+    async def call(self, method: str, path: str, who: str | None, *, admin: bool = False,
                    **kwargs: Any) -> tuple[int, Any]:
-        async with self.client.request(method, path, headers=self.as_(user, admin=admin),
-                                       **kwargs) as resp:
-            if resp.content_type in ("application/json", "application/problem+json"):
+        """``who``: a user id logged in with its own cookie jar, or None (anonymous)."""
+        session = self.sessions[who] if who else self.sessions["anonymous"]
+        async with session.request(method, path, **kwargs) as resp:
+            text = await resp.text()
+            if text and "json" in resp.headers.get("Content-Type", ""):
                 return resp.status, await resp.json(content_type=None)
-            return resp.status, await resp.text()
+            return resp.status, text
 
 
 @pytest.fixture
 async def world(database: Database, fast_hasher: PasswordHasher) -> AsyncIterator[World]:
     tag = uuid.uuid4().hex[:6]
+    emails = {}
     async with database.sessionmaker.begin() as s:
+        await admin.ensure_default_price_book(s, DefaultPriceBook(name="standard",
+                                                                  rates={"*": 2}))
         users = {}
         for who, credit in (("admin", 0), ("owner", 1_000), ("member", 0), ("stranger", 50)):
-            new = await accounts.create_user(s, email=f"{who}-{tag}@example.com", password="pw",
-                                             signup_credit=credit, hasher=fast_hasher,
-                                             platform_owner=who == "admin")
-            users[who] = new
+            emails[who] = f"{who}-{tag}@example.com"
+            users[who] = await accounts.create_user(
+                s, email=emails[who], password=PASSWORD, signup_credit=credit,
+                hasher=fast_hasher, platform_owner=who == "admin")
         name = f"corp-{tag}"
         await registry.create_exocorp(
             s, exocorp_id=name, slug=name, owner_user_id=users["owner"].user.id,
             display_name="Corp", portal_domain=f"{name}.portal.test", app_domain=f"{name}.app.test")
         await registry.add_member(s, exocorp_id=name, user_id=users["member"].user.id,
                                   role=Role.MEMBER)
-    app = web.Application()
-    routes_billing.register(app, database=database, settings=SETTINGS, principal=_caller)
-    client = TestClient(TestServer(app))
+    kube = FakeKube()
+    cache = WatchCache(kube, platform_namespace="exocorp-system")
+    for informer in cache.informers:
+        informer.synced.set()
+    app = create_app(GatewaySettings(cookie_secure=False), kube=kube, database=database,
+                     cache=cache, hasher=fast_hasher)
+    routes_billing.routes.register(app)
+    client: TestClient[Any, Any] = TestClient(TestServer(app))
     await client.start_server()
+    world = World(client=client, db=database, admin=users["admin"].user.id,
+                  owner=users["owner"].user.id, owner_account=users["owner"].account.id,
+                  member=users["member"].user.id, stranger=users["stranger"].user.id,
+                  exocorp=name)
+    base = str(client.make_url("/"))
     try:
-        yield World(client=client, db=database, admin=users["admin"].user.id,
-                    owner=users["owner"].user.id, owner_account=users["owner"].account.id,
-                    member=users["member"].user.id, stranger=users["stranger"].user.id,
-                    exocorp=name)
+        world.sessions["anonymous"] = aiohttp.ClientSession(base_url=base)
+        for who, new in users.items():
+            session = aiohttp.ClientSession(base_url=base,
+                                            cookie_jar=aiohttp.CookieJar(unsafe=True))
+            world.sessions[new.user.id] = session
+            async with session.post("/api/auth/login",
+                                    json={"email": emails[who], "password": PASSWORD}) as resp:
+                assert resp.status == 200, await resp.text()
+        yield world
     finally:
+        for session in world.sessions.values():
+            await session.close()
         await client.close()
 
 
@@ -113,8 +126,7 @@ async def test_admin_routes_need_a_platform_owner(world: World) -> None:
 
 
 async def test_the_configured_default_price_book_exists_after_start(world: World) -> None:
-    status, body = await world.call("GET", "/api/admin/billing/price-books", world.admin,
-                                    admin=True)
+    status, body = await world.call("GET", "/api/admin/billing/price-books", world.admin)
     assert status == 200
     defaults = [b for b in body["items"] if b["isDefault"]]
     assert [(b["name"], b["currency"], b["rates"]) for b in defaults] == [
@@ -123,7 +135,7 @@ async def test_the_configured_default_price_book_exists_after_start(world: World
 
 async def test_price_book_crud(world: World) -> None:
     async def call(method: str, path: str, **kw: Any) -> tuple[int, Any]:
-        return await world.call(method, path, world.admin, admin=True, **kw)
+        return await world.call(method, path, world.admin, **kw)
 
     status, book = await call("POST", "/api/admin/billing/price-books",
                               json={"name": "premium", "currency": "usd",
@@ -133,7 +145,7 @@ async def test_price_book_crud(world: World) -> None:
         "premium", "USD", {"agents": 5, "*": 1}, False)
     status, problem = await call("POST", "/api/admin/billing/price-books",
                                  json={"name": "premium", "currency": "USD", "rates": {"*": 1}})
-    assert (status, problem["field"]) == (409, "name")
+    assert (status, problem["errors"][0]["field"]) == (409, "name")
 
     status, updated = await call("PUT", f"/api/admin/billing/price-books/{book['id']}",
                                  json={"rates": {"agents": 7}})
@@ -155,11 +167,12 @@ async def test_price_book_crud(world: World) -> None:
 
 async def test_bad_input_is_a_400_and_changes_nothing(world: World) -> None:
     async def call(method: str, path: str, **kw: Any) -> tuple[int, Any]:
-        return await world.call(method, path, world.admin, admin=True, **kw)
+        return await world.call(method, path, world.admin, **kw)
 
     _, before = await call("GET", "/api/admin/billing/price-books")
     cases: list[tuple[str, str, dict[str, Any]]] = [
-        ("POST", "/api/admin/billing/price-books", {"data": b"{not json"}),
+        ("POST", "/api/admin/billing/price-books",
+         {"data": b"{not json", "headers": {"Content-Type": "application/json"}}),
         ("POST", "/api/admin/billing/price-books", {"json": ["a", "list"]}),
         ("POST", "/api/admin/billing/price-books",
          {"json": {"name": "x", "currency": "USD", "rates": {"Bad Key": 1}}}),
@@ -191,7 +204,7 @@ async def test_bad_input_is_a_400_and_changes_nothing(world: World) -> None:
 
 async def test_accounts_listing_top_up_and_assignment(world: World) -> None:
     async def call(method: str, path: str, **kw: Any) -> tuple[int, Any]:
-        return await world.call(method, path, world.admin, admin=True, **kw)
+        return await world.call(method, path, world.admin, **kw)
 
     status, listing = await call("GET", "/api/admin/billing/accounts")
     assert status == 200
@@ -212,7 +225,7 @@ async def test_accounts_listing_top_up_and_assignment(world: World) -> None:
     assert (replay["entryId"], replay["applied"], replay["balance"]) == (
         credit["entryId"], False, 1_250)
     status, problem = await call("POST", path, json={"amount": 999, "reference": "pay-1"})
-    assert (status, problem["field"]) == (409, "reference")
+    assert (status, problem["errors"][0]["field"]) == (409, "reference")
     status, _ = await call("POST", "/api/admin/billing/accounts/acct_nope/credits",
                            json={"amount": 5, "reference": "pay-2"})
     assert status == 404
@@ -233,11 +246,15 @@ async def test_accounts_listing_top_up_and_assignment(world: World) -> None:
     assert account["priceBook"]["source"] == "default"
 
     async with world.db.sessionmaker() as s:
-        actions = [e.action for e in (await audit.query_audit_events(
-            s, actor_id=world.admin, newest_first=False)).items]
-    assert actions == ["billing.top_up", "billing.price_book.create",
-                       "billing.price_book.create", "billing.price_book.assign",
-                       "billing.price_book.assign"]
+        trail = [(e.action, e.outcome.value) for e in (await audit.query_audit_events(
+            s, actor_id=world.admin, newest_first=False)).items
+            if e.action.startswith("billing.")]
+    assert trail == [
+        ("billing.top_up", "succeeded"), ("billing.top_up", "succeeded"),
+        ("billing.top_up", "refused"), ("billing.top_up", "refused"),
+        ("billing.price_book.create", "succeeded"), ("billing.price_book.assign", "refused"),
+        ("billing.price_book.create", "succeeded"), ("billing.price_book.assign", "succeeded"),
+        ("billing.price_book.assign", "succeeded")]
 
 
 async def test_a_top_up_reactivates_a_suspended_account(world: World) -> None:
@@ -247,10 +264,10 @@ async def test_a_top_up_reactivates_a_suspended_account(world: World) -> None:
     async with world.db.sessionmaker() as s:
         assert await billing_state(s, world.member) == (False, True)
     path = f"/api/admin/billing/accounts/{account.id}/credits"
-    _, listing = await world.call("GET", "/api/admin/billing/accounts", world.admin, admin=True)
+    _, listing = await world.call("GET", "/api/admin/billing/accounts", world.admin)
     row = next(a for a in listing["items"] if a["id"] == account.id)
     assert (row["state"], row["billingActive"]) == ("suspended", False)
-    status, credit = await world.call("POST", path, world.admin, admin=True,
+    status, credit = await world.call("POST", path, world.admin,
                                       json={"amount": 300, "reference": f"r-{account.id}"})
     assert status == 201
     assert (credit["state"], credit["reactivated"], credit["balance"]) == ("active", True, 300)
@@ -278,11 +295,11 @@ async def test_usage_for_owner_member_and_platform_owner_only(world: World) -> N
     start = datetime(2030, 1, 1, tzinfo=UTC)
     await _usage(world, start, 3)
     path = f"/api/runtime/billing/usage?company={world.exocorp}"
-    for user, admin in ((world.owner, False), (world.member, False), (world.admin, True)):
-        status, page = await world.call("GET", path, user, admin=admin)
+    for user in (world.owner, world.member, world.admin):
+        status, page = await world.call("GET", path, user)
         assert status == 200
         assert len(page["items"]) == 6
-        assert page["nextCursor"] is None
+        assert page.get("nextCursor") is None
     first = page["items"][0]
     assert (first["companyId"], first["component"], first["seconds"], first["rate"],
             first["amount"]) == (world.exocorp, "portal", 60, 2, 120)
@@ -313,7 +330,7 @@ async def test_usage_filters_and_keyset_pagination(world: World) -> None:
         status, page = await world.call("GET", path, world.member)
         assert status == 200
         seen += [e["id"] for e in page["items"]]
-        cursor = page["nextCursor"]
+        cursor = page.get("nextCursor")
         if cursor is None:
             break
     assert len(seen) == 8
