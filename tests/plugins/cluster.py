@@ -44,7 +44,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterInfo]:
     if external:
         yield ClusterInfo(Path(external), None)
         return
-    plane = ControlPlane(tmp_path_factory.mktemp("cluster"), nodes=2)
+    # Room for every exocorp the whole suite provisions (tests leave theirs running): 10 nodes
+    # of 32 CPUs and 110 pods, and a claimable volume for each one.
+    plane = ControlPlane(tmp_path_factory.mktemp("cluster"), nodes=10, volumes=400)
     plane.start()
     try:
         yield ClusterInfo(plane.kubeconfig, plane)
