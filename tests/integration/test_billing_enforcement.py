@@ -191,13 +191,13 @@ async def test_an_existing_book_with_the_configured_name_becomes_the_default(
 async def test_an_exocorps_price_book_for_its_details(
     database: Database, fast_hasher: PasswordHasher
 ) -> None:
-    user_id, account_id, (name,) = await _user_with(database, fast_hasher, 0, 1)
+    _user_id, account_id, (name,) = await _user_with(database, fast_hasher, 0, 1)
     async with database.sessionmaker.begin() as s:
         default = await billing.get_default_price_book(s)
         assert (await admin.price_book_for_exocorp(s, name)) == default
         own = await billing.create_price_book(s, name=f"own-{name}", currency="USD",
                                               rates={"*": 2})
-        await admin.assign_price_book(s, account_id, own.id, actor_id=user_id)
+        await billing.assign_price_book(s, account_id, own.id)
         assert (await admin.price_book_for_exocorp(s, name)) == own
         await admin.credit_account(s, account_id, amount=5, reference=f"dup-{name}")
         with pytest.raises(Conflict):
