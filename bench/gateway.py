@@ -235,6 +235,7 @@ async def measure(kube: Kube, base: str, owners: list[dict[str, Any]], duration:
 
 
 async def bench(workdir: Path, n: int, duration: float, keep_log: str | None) -> dict[str, Any]:
+    load_at_start = [round(x, 2) for x in os.getloadavg()]
     plane = ControlPlane(workdir / "cluster", nodes=1, progress=lambda line: None)
     plane.start()
     gateway = None
@@ -281,6 +282,7 @@ async def bench(workdir: Path, n: int, duration: float, keep_log: str | None) ->
         "gateway_idle_rss_mib": round(idle_rss, 1),
         **results,
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                    "load_average_at_start": load_at_start,
                     "load_average_at_end": [round(x, 2) for x in os.getloadavg()]},
     }
 
