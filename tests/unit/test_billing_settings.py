@@ -91,3 +91,14 @@ def test_top_up_body_validation() -> None:
                  {"amount": 10**13, "reference": "x"}):
         with pytest.raises(ValidationError):
             TopUpBody.model_validate(data)
+
+
+def test_the_standalone_metering_command_explains_itself() -> None:
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "exocorp.billing", "--help"],
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "--database-url" in result.stdout
+    assert "--lease-name" in result.stdout
