@@ -28,7 +28,7 @@ from exocorp.api_gateway.keys import SETTINGS
 from exocorp.api_gateway.main import bootstrap_platform_owner
 from exocorp.k8s import resources as r
 from exocorp.security import PasswordHasher
-from exocorp.store import registry
+from exocorp.store import billing, registry
 from exocorp.store.schema import Role
 from tests.integration import test_gateway_support as support
 from tests.integration.test_gateway_support import (
@@ -101,6 +101,8 @@ class World:
     token_spare: str = ""
     handoff: str = ""
     handoff_to_deny: str = ""
+    account: str = "acc_matrix"
+    price_book: str = ""
     credentials: dict[str, dict[str, str]] = field(default_factory=dict)
     created: list[str] = field(default_factory=list)
 
@@ -182,7 +184,27 @@ ROWS: dict[tuple[str, str], Row] = {
         humans(400), body={"slug": 5}, path={"id": "handoff"}),
     ("POST", "/api/agents/handoffs/{id}/deny"): Row(humans(200),
                                                     path={"id": "handoff_to_deny"}),
+    # billing (writes: a JSON array is no object, a 400 once the role is checked)
+    ("GET", "/api/admin/billing/accounts"): Row(platform_owners(200)),
+    ("PUT", "/api/admin/billing/accounts/{account_id}/price-book"): Row(
+        platform_owners(400), body=[], path={"account_id": "account"}),
+    ("POST", "/api/admin/billing/accounts/{account_id}/credits"): Row(
+        platform_owners(400), body=[], path={"account_id": "account"}),
+    ("GET", "/api/admin/billing/price-books"): Row(platform_owners(200)),
+    ("POST", "/api/admin/billing/price-books"): Row(platform_owners(400), body=[]),
+    ("GET", "/api/admin/billing/price-books/{price_book_id}"): Row(
+        platform_owners(200), path={"price_book_id": "price_book"}),
+    ("PUT", "/api/admin/billing/price-books/{price_book_id}"): Row(
+        platform_owners(400), body=[], path={"price_book_id": "price_book"}),
+    ("POST", "/api/admin/billing/price-books/{price_book_id}/default"): Row(
+        platform_owners(200), path={"price_book_id": "price_book"}),  # already the default
+    ("GET", "/api/runtime/billing/usage"): Row(but(members(200), admin=200),
+                                               query="company={company}"),
 }
+
+# Rows written ahead for a route table not registered in the app yet (billing: routes_billing
+# is a RouteTable, to be appended to EXTENSION_ROUTE_TABLES); checked as soon as it is.
+NOT_YET_ROUTED = {key for key in ROWS if "/billing/" in key[1]}
 
 # Run last: logging out ends the callers' sessions.
 LAST = ("POST", "/api/auth/logout")
@@ -195,7 +217,7 @@ def _route_keys() -> set[tuple[str, str]]:
 def test_every_endpoint_has_a_row() -> None:
     routed = _route_keys()
     missing = sorted(routed - set(ROWS))
-    stale = sorted(set(ROWS) - routed)
+    stale = sorted(set(ROWS) - routed - NOT_YET_ROUTED)
     assert not missing, ("endpoints without a row in the authorization matrix "
                          f"(tests/integration/test_authorization_matrix.py): {missing}")
     assert not stale, f"rows for endpoints that no longer exist: {stale}"
@@ -298,6 +320,10 @@ async def world(gateway: GatewayUnderTest) -> AsyncIterator[tuple[Http, World]]:
         world.token_spare = (await _agent(http, world, creds["owner"]))["token_id"]
         world.handoff = (await _agent(http, world, None))["handoff"]
         world.handoff_to_deny = (await _agent(http, world, None))["handoff"]
+        async with gateway.database.sessionmaker() as s:
+            book = await billing.get_default_price_book(s)
+        assert book is not None
+        world.price_book = book.id
         creds["anonymous"] = {}
         yield http, world
     finally:
@@ -313,7 +339,8 @@ def _resolve(template: str, row: Row, caller: str, world: World) -> str:
     for name, value in params.items():
         path = path.replace("{" + name + "}", value)
     assert "{" not in path, f"no value for a parameter of {template}"
-    return path + (f"?{row.query}" if row.query else "")
+    query = row.query.replace("{company}", world.company)
+    return path + (f"?{query}" if query else "")
 
 
 async def test_every_caller_gets_exactly_its_status_on_every_endpoint(
