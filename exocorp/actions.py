@@ -17,7 +17,7 @@ from exocorp.k8s import resources as r
 from exocorp.lifecycle import ActionContext, ActionPlan, ErrorCode, LifecycleError, plan_action
 from exocorp.model import ActionRequest, Exocorp, ExocorpReleaseSpec, RevisionContent
 
-_ATTEMPTS = 5
+_ATTEMPTS = 8
 
 
 @dataclass(frozen=True)
@@ -74,18 +74,23 @@ async def perform(kube: Kube, platform_namespace: str, name: str, request: Actio
     again from the new state: if it is still allowed it goes through, and if a concurrent
     action made it invalid, the new plan refuses it with the real reason."""
     releases_ = catalog if catalog is not None else await releases(kube)
+    # Looked up once: a retry is caused by the object changing (usually its status), and
+    # revision contents and credential names are not what changed.
+    contents = await revision_contents(kube, platform_namespace, name)
+    secrets: dict[str, dict[str, list[str]]] = {}
     for _ in range(_ATTEMPTS):
         body = await kube.get_or_none(r.EXOCORPS, name)
         if body is None:
             raise LifecycleError(404, ErrorCode.NOT_FOUND, f"exocorp {name!r} does not exist")
         exocorp = Exocorp.model_validate(body)
+        owner = exocorp.spec.owner
+        if owner not in secrets:
+            secrets[owner] = await provider_secrets(kube, platform_namespace, owner)
         context = ActionContext(
             actor=caller.actor, now=now or datetime.now(UTC), releases=releases_,
-            draft=caller.draft,
-            revisions=await revision_contents(kube, platform_namespace, name),
+            draft=caller.draft, revisions=contents,
             billing_active=caller.billing_active, has_price_book=caller.has_price_book,
-            provider_secrets=await provider_secrets(kube, platform_namespace,
-                                                    exocorp.spec.owner),
+            provider_secrets=secrets[owner],
         )
         plan = plan_action(exocorp, request, context)
         try:
