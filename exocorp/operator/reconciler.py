@@ -141,10 +141,14 @@ class Reconciler:
     # -- the pass -------------------------------------------------------------------------------
 
     async def _reconcile(self, name: str) -> float | None:
-        body = await self.kube.get_or_none(r.EXOCORPS, name)
+        # The watch keeps the cache current; every write below carries the resourceVersion
+        # read here, so a stale copy costs a retry, never a wrong write.
+        body = self.cache.get("Exocorp", name)
         if body is None:
-            return None
-        self.cache.store("Exocorp", body)
+            body = await self.kube.get_or_none(r.EXOCORPS, name)
+            if body is None:
+                return None
+            self.cache.store("Exocorp", body)
         if body["metadata"].get("deletionTimestamp"):
             return None  # the deletion handler owns it now
         try:
