@@ -46,7 +46,7 @@ OPERATOR_PLATFORM_NS: set[Grant] = (
 GATEWAY_CLUSTER: set[Grant] = (
     grants(("exocorp.io", ("exocorps",)), verbs=CRUD)
     | grants(("exocorp.io", ("exocorpreleases",)), verbs=READ)
-    | grants(("", ("nodes", "pods")), verbs=READ)
+    | grants(("", ("nodes", "pods", "events")), verbs=READ)
 )
 GATEWAY_PLATFORM_NS: set[Grant] = (
     grants(("", ("secrets",)), verbs=CRUD)
