@@ -19,6 +19,7 @@ from exocorp.api_gateway import (
     routes_agents,
     routes_audit,
     routes_auth,
+    routes_billing,
     routes_dashboard,
     routes_health,
     routes_registry,
@@ -68,6 +69,7 @@ EXTENSION_ROUTE_TABLES: list[RouteTable] = [
     routes_audit.routes,
     routes_runtime.routes,
     routes_agents.routes,
+    routes_billing.routes,
 ]
 
 

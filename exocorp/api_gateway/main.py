@@ -17,6 +17,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from exocorp.api_gateway import routes_billing
 from exocorp.api_gateway.app import create_app
 from exocorp.api_gateway.metrics import GatewayMetrics
 from exocorp.api_gateway.settings import GatewaySettings
@@ -96,6 +97,9 @@ async def serve(settings: GatewaySettings, *, kubeconfig: str | None = None,
                 log.info("created the first platform owner %s", created.user.email)
         await cache.start()
         app = create_app(settings, kube=kube, database=database, cache=cache, metrics=metrics)
+        # The default price book and the metering loop (leader-elected) run with the process,
+        # not in test apps.
+        app.cleanup_ctx.append(routes_billing.billing_context)
         runner = web.AppRunner(app, handle_signals=False,
                                shutdown_timeout=settings.shutdown_timeout)
         await runner.setup()

@@ -10,6 +10,8 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import generate_latest
 
+from exocorp.billing import metrics as billing_metrics
+
 UNMATCHED_ROUTE = "unmatched"
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
@@ -36,7 +38,8 @@ class GatewayMetrics:
         self.duration.labels(method=method, route=route).observe(seconds)
 
     def exposition(self) -> bytes:
-        return generate_latest(self.registry)
+        # The metering loop's metrics live on the billing package's registry.
+        return generate_latest(self.registry) + generate_latest(billing_metrics.REGISTRY)
 
 
 def route_label(request: web.Request) -> str:

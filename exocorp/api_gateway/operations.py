@@ -21,14 +21,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from exocorp import actions
 from exocorp.api_gateway.keys import ACCESS_CACHE, CACHE, CLOCK, DATABASE, KUBE, SETTINGS
 from exocorp.api_gateway.principal import Principal
+from exocorp.billing.enforcement import billing_state
 from exocorp.k8s import Kube, Obj
 from exocorp.k8s.client import PatchType
 from exocorp.k8s.resources import Resource
 from exocorp.lifecycle import ActionPlan, ErrorCode, LifecycleError
 from exocorp.model import ActionRequest, Exocorp
-from exocorp.store import billing, drafts, registry
+from exocorp.store import drafts, registry
 from exocorp.store.errors import NotFound
-from exocorp.store.schema import AccountState
 
 _ROUNDS = 3
 """Rounds of ``actions.perform`` (each re-plans on its own write conflicts) before a 409."""
@@ -45,14 +45,10 @@ class BillingStanding:
 
 
 async def billing_standing(session: AsyncSession, user_id: str) -> BillingStanding:
-    """What the lifecycle API needs to know about the owner's account (SPEC section 6)."""
-    try:
-        account = await billing.get_account_for_user(session, user_id)
-    except NotFound:
-        return BillingStanding(active=False, has_price_book=False)
-    book = await billing.effective_price_book(session, account)
-    return BillingStanding(active=account.state is AccountState.ACTIVE and account.balance > 0,
-                           has_price_book=book is not None)
+    """What the lifecycle API needs to know about the owner's account (SPEC section 6); the
+    rule itself lives in the billing package."""
+    active, has_price_book = await billing_state(session, user_id)
+    return BillingStanding(active=active, has_price_book=has_price_book)
 
 
 async def saved_draft(session: AsyncSession, exocorp_id: str) -> dict[str, Any] | None:
