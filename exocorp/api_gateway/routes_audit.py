@@ -9,12 +9,24 @@ from aiohttp import web
 
 from exocorp.api_gateway.admin_audit import AuditFilter, audit_page
 from exocorp.api_gateway.admin_schemas import AuditPage, AuditQuery, CompanyAuditQuery
+from exocorp.api_gateway.admin_system_audit import (
+    SYSTEM_AUDIT,
+    SystemAudit,
+    system_audit_context,
+)
 from exocorp.api_gateway.auth import exocorp_access, require_platform_owner
 from exocorp.api_gateway.keys import DATABASE
 from exocorp.api_gateway.routing import Auth, RouteTable, json_response, query_params
 from exocorp.store import registry
 
 routes = RouteTable("audit", "The append-only audit trail: who did what, when, with what outcome.")
+
+
+@routes.on_setup
+def _record_system_actions(app: web.Application) -> None:
+    app[SYSTEM_AUDIT] = SystemAudit()
+    app.cleanup_ctx.append(system_audit_context)
+
 
 _FILTERS = (
     "Filters (all optional, combined with AND): ``actor`` (user or operator-client id), "

@@ -217,3 +217,38 @@ async def test_an_owner_reads_admin_actions_in_their_exocorps_trail(
     assert trail["events"][2]["reason"] == "nothing runs yet"
     assert trail["events"][3]["error"]
     await admin.act(202, action="destroy", confirm=slug)
+
+
+async def test_the_operators_automatic_rollback_is_in_the_trail_as_a_system_action(
+        gateway: GatewayUnderTest) -> None:
+    owner = gateway.client()
+    await owner.signup()
+    slug = unique_slug("autorb")
+    await owner.ok("POST", "/api/registry/companies", 201,
+                   json={"slug": slug, "displayName": "Crashy Co",
+                         "draft": sample_draft("1.0.0")})
+    await owner.ok("POST", "/api/registry/provider-secrets", 201,
+                   json={"provider": "anthropic", "name": "main", "value": CANARY_SECRET})
+    admin = Admin(await platform_owner(gateway), slug)
+    await admin.act(202, action="provision")
+    await admin.wait("Running")
+    # 1.2.0 (canary) crash-loops: the operator rolls back to 1.0.0 by itself.
+    await admin.act(202, action="update", version="1.2.0", channel="canary", reason="try canary")
+
+    async def trail() -> Any:
+        return await admin.api.ok("GET", f"/api/admin/audit?company={slug}&order=asc")
+
+    recorded = await eventually(
+        trail, lambda body: any(e["actor"]["kind"] == "system" for e in body["events"]),
+        within=WITHIN, what=f"{slug} automatic rollback recorded")
+    assert [(e["action"], e["outcome"], e["actor"]["kind"]) for e in recorded["events"]] == [
+        ("company.create", "succeeded", "user"), ("provision", "succeeded", "user"),
+        ("update", "succeeded", "user"), ("rollback", "succeeded", "system")]
+    automatic = recorded["events"][-1]
+    assert automatic["actor"]["id"] == "system:exocorp-operator"
+    assert automatic["details"]["automatic"] is True
+    assert automatic["details"]["version"] == "1.0.0"
+    assert "automatic rollback" in automatic["reason"]
+    details = await admin.wait("Running")
+    assert (details["version"], details["history"][1]["outcome"]) == ("1.0.0", "Failed")
+    await admin.act(202, action="destroy", confirm=slug)

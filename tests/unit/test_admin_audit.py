@@ -3,12 +3,22 @@ which events and which names, and that there is no way to change or remove an ev
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
 
+from exocorp.api_gateway.admin_system_audit import SYSTEM_AUDIT, record_operator_actions
+from exocorp.model import OPERATOR_ACTOR
 from tests.unit import test_gateway_support as support
-from tests.unit.test_admin_support import add_member, platform_owner, user
+from tests.unit.test_admin_support import (
+    add_member,
+    generation,
+    platform_owner,
+    running_status,
+    set_status,
+    user,
+)
 from tests.unit.test_gateway_support import Gateway
 
 pytestmark = pytest.mark.unit
@@ -155,3 +165,37 @@ async def test_the_trail_cannot_be_changed_through_the_api(gateway: Gateway) -> 
             assert response.status in (404, 405), (method, path)
     after = await _page(admin, "/api/admin/audit?limit=500")
     assert after["events"][-len(before["events"]):] == before["events"]
+
+
+async def test_the_operators_automatic_rollbacks_are_recorded_once_as_system_actions(
+        gateway: Gateway) -> None:
+    await gateway.signup("ada@example.com")
+    await gateway.company("acme")
+    ada = (await (await gateway.client.get("/api/auth/me")).json())["user"]["id"]
+    history = [
+        {"name": "acme-aaa", "number": 3, "version": "1.0.0", "action": "rollback",
+         "requestedBy": OPERATOR_ACTOR, "outcome": "Succeeded",
+         "createdAt": "2030-01-01T12:05:00Z", "reason": "automatic rollback: crash-looping"},
+        {"name": "acme-bbb", "number": 2, "version": "1.2.0", "action": "update",
+         "requestedBy": f"user:{ada}", "outcome": "Failed", "createdAt": "2030-01-01T12:03:00Z"},
+        {"name": "acme-aaa", "number": 1, "version": "1.0.0", "action": "provision",
+         "requestedBy": f"user:{ada}", "outcome": "Succeeded",
+         "createdAt": "2030-01-01T12:00:00Z"}]
+    set_status(gateway, "acme", running_status(generation(gateway, "acme"), history=history),
+               provisioned=True, release={"channel": "stable", "version": "1.0.0"}, config={})
+    app = gateway.client.app
+    assert app is not None
+    # The background pass may run as well: however the passes fall, one event is written.
+    await asyncio.gather(record_operator_actions(app), record_operator_actions(app))
+    assert await record_operator_actions(app) == 0
+    app[SYSTEM_AUDIT].done.clear()  # another replica, or a restart: the database remembers
+    assert await record_operator_actions(app) == 0
+    trail = await _page(gateway.client, "/api/registry/companies/acme/audit?actor="
+                                        f"{OPERATOR_ACTOR}")
+    [event] = trail["events"]
+    assert (event["action"], event["outcome"], event["actor"], event["at"], event["reason"]) == (
+        "rollback", "succeeded",
+        {"kind": "system", "id": OPERATOR_ACTOR, "name": "platform", "platformOwner": False},
+        "2030-01-01T12:05:00Z", "automatic rollback: crash-looping")
+    assert event["details"] == {"automatic": True, "revision": "acme-aaa", "number": 3,
+                                "version": "1.0.0"}
