@@ -39,3 +39,13 @@ LABEL_PROVIDER: Final = f"{GROUP}/provider"
 LABEL_ACCOUNT: Final = f"{GROUP}/account"
 LABEL_CREDENTIAL: Final = f"{GROUP}/credential"
 SECRET_VALUE_KEY: Final = "value"  # noqa: S105 (a data key, not a secret)
+ANNOTATION_CREDENTIAL_NAME: Final = f"{GROUP}/credential-name"
+ANNOTATION_FINGERPRINT: Final = f"{GROUP}/fingerprint"
+ANNOTATION_ROTATED_AT: Final = f"{GROUP}/rotated-at"
+
+# Operator bookkeeping on the objects it manages.
+ANNOTATION_CREDENTIALS_HASH: Final = f"{GROUP}/credentials-hash"
+ANNOTATION_OUTCOME: Final = f"{GROUP}/outcome"
+ANNOTATION_ROLLOUT_KEY: Final = f"{GROUP}/rollout-key"
+ANNOTATION_REASON: Final = f"{GROUP}/reason"
+LABEL_CONTENT_HASH: Final = f"{GROUP}/content-hash"

@@ -17,9 +17,9 @@ from typing import Any, Final
 from exocorp import names
 
 # Annotation names of the gateway's credential Secrets (next to the labels in exocorp.names).
-ANNOTATION_CREDENTIAL_NAME: Final = f"{names.GROUP}/credential-name"
-ANNOTATION_FINGERPRINT: Final = f"{names.GROUP}/fingerprint"
-ANNOTATION_ROTATED_AT: Final = f"{names.GROUP}/rotated-at"
+ANNOTATION_CREDENTIAL_NAME: Final = names.ANNOTATION_CREDENTIAL_NAME
+ANNOTATION_FINGERPRINT: Final = names.ANNOTATION_FINGERPRINT
+ANNOTATION_ROTATED_AT: Final = names.ANNOTATION_ROTATED_AT
 
 CREDENTIAL_SELECTOR: Final = f"{names.LABEL_CREDENTIAL}=true"
 """Label selector of every credential Secret (what the watch cache lists)."""

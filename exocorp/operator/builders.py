@@ -278,7 +278,7 @@ def deployment(exo: Exocorp, component: Component, inputs: RuntimeInputs) -> Obj
     settings = inputs.settings
     pod_labels = {**_labels(exo, component.name), names.LABEL_REVISION: inputs.revision,
                   **component.pod_labels}
-    annotations = {"exocorp.io/credentials-hash": stable_hash(inputs.credentials)}
+    annotations = {names.ANNOTATION_CREDENTIALS_HASH: stable_hash(inputs.credentials)}
     if exo.spec.restart_at:
         annotations[names.ANNOTATION_RESTART_AT] = exo.spec.restart_at
     container: Obj = {

@@ -15,10 +15,10 @@ from exocorp.model import Exocorp, RevisionContent, RevisionOutcome, content_has
 from exocorp.operator.builders import owner_reference
 
 Obj = dict[str, Any]
-ANNOTATION_OUTCOME = f"{names.GROUP}/outcome"
-ANNOTATION_ROLLOUT_KEY = f"{names.GROUP}/rollout-key"
-ANNOTATION_REASON = f"{names.GROUP}/reason"
-LABEL_CONTENT_HASH = f"{names.GROUP}/content-hash"
+ANNOTATION_OUTCOME = names.ANNOTATION_OUTCOME
+ANNOTATION_ROLLOUT_KEY = names.ANNOTATION_ROLLOUT_KEY
+ANNOTATION_REASON = names.ANNOTATION_REASON
+LABEL_CONTENT_HASH = names.LABEL_CONTENT_HASH
 
 
 def selector(exocorp: str) -> str:
