@@ -19,10 +19,8 @@ from exocorp.api_gateway.admin_cluster import (
     install_cluster_reader,
 )
 from exocorp.api_gateway.admin_schemas import ExecutionProviderState
-from exocorp.api_gateway.auth import require_user
-from exocorp.api_gateway.keys import DATABASE
+from exocorp.api_gateway.auth import require_user, user_fleet
 from exocorp.api_gateway.routing import Auth, RouteTable, json_response
-from exocorp.store import registry
 
 routes = RouteTable("runtime", "Where runtimes execute: capacity and health.")
 routes.on_setup(install_cluster_reader)
@@ -43,6 +41,5 @@ async def execution_providers_state(request: web.Request) -> web.Response:
     if principal.platform_owner:
         return json_response(execution_state(snapshot, lambda _: True, scope="fleet"))
     assert principal.user_id is not None
-    async with request.app[DATABASE].sessionmaker.begin() as s:
-        own = {row.exocorp.id for row in await registry.list_user_exocorps(s, principal.user_id)}
+    own = {row.exocorp.id for row in await user_fleet(request, principal.user_id)}
     return json_response(execution_state(snapshot, own.__contains__, scope="own"))
