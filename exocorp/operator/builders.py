@@ -20,6 +20,7 @@ from exocorp.model import (
     Probe,
     canonical_domains,
 )
+from exocorp.model.quantity import parse_quantity
 from exocorp.operator.settings import OperatorSettings
 
 Obj = dict[str, Any]
@@ -127,16 +128,6 @@ def container_resources(exo: Exocorp, component: Component,
             "limits": {"cpu": chosen.cpu_limit, "memory": chosen.memory_limit}}
 
 
-def _quantity(value: str) -> float:
-    """Parse the CPU and memory quantities we use, to sum them for the quota."""
-    suffixes = {"m": 1e-3, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40,
-                "k": 1e3, "M": 1e6, "G": 1e9}
-    for suffix in sorted(suffixes, key=len, reverse=True):
-        if value.endswith(suffix):
-            return float(value[: -len(suffix)]) * suffixes[suffix]
-    return float(value)
-
-
 def resource_quota(exo: Exocorp, release: ExocorpReleaseSpec, settings: OperatorSettings) -> Obj:
     """Room for every component at full size, doubled for the surge of a rolling update."""
     totals = {"requests.cpu": 0.0, "requests.memory": 0.0, "limits.cpu": 0.0,
@@ -149,7 +140,8 @@ def resource_quota(exo: Exocorp, release: ExocorpReleaseSpec, settings: Operator
         for kind in ("requests", "limits"):
             for resource in ("cpu", "memory"):
                 if resource in res.get(kind, {}):
-                    totals[f"{kind}.{resource}"] += _quantity(res[kind][resource]) * replicas
+                    amount = float(parse_quantity(res[kind][resource]))
+                    totals[f"{kind}.{resource}"] += amount * replicas
     hard = {
         "requests.cpu": f"{round(totals['requests.cpu'] * 2000)}m",
         "limits.cpu": f"{round(totals['limits.cpu'] * 2000)}m",
