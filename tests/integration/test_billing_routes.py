@@ -14,7 +14,6 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from exocorp.api_gateway import routes_billing
 from exocorp.api_gateway.app import create_app
 from exocorp.api_gateway.settings import GatewaySettings
 from exocorp.api_gateway.watch_cache import WatchCache
@@ -78,7 +77,6 @@ async def world(database: Database, fast_hasher: PasswordHasher) -> AsyncIterato
         informer.synced.set()
     app = create_app(GatewaySettings(cookie_secure=False), kube=kube, database=database,
                      cache=cache, hasher=fast_hasher)
-    routes_billing.routes.register(app)
     client: TestClient[Any, Any] = TestClient(TestServer(app))
     await client.start_server()
     world = World(client=client, db=database, admin=users["admin"].user.id,
