@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import signal
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -48,6 +50,8 @@ async def workload(kubeconfig: Path, pods: int) -> float:
 
 
 def main() -> None:
+    # A SIGTERM (a timeout, say) must still run the finally blocks that stop the control plane.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--pods", type=int, default=100)

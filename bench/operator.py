@@ -14,7 +14,9 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -157,6 +159,8 @@ async def run(n: int, workdir: Path) -> dict[str, Any]:
 
 
 def main() -> None:
+    # A SIGTERM (a timeout, say) must still run the finally blocks that stop the control plane.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, action="append", default=None)
     args = parser.parse_args()

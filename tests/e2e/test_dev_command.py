@@ -90,6 +90,10 @@ def test_dev_runs_the_platform_and_ctrl_c_stops_everything(tmp_path: Path) -> No
         rest = proc.stdout.read()
         assert "stopping everything" in rest
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        if proc.poll() is None:  # a failed assertion: still stop what it started (Ctrl-C)
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()

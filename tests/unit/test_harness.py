@@ -6,7 +6,7 @@ import os
 import signal
 import ssl
 import subprocess
-import threading
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from exocorp import names
-from exocorp.testing import kwok_stages, pki
+from exocorp.testing import controlplane, kwok_stages, pki
 from exocorp.testing.binaries import Binaries
 from exocorp.testing.controlplane import ControlPlane, ControlPlaneError, ControlPlaneState
 from exocorp.testing.processes import spawn
@@ -86,17 +86,26 @@ def test_failed_component_start_shows_its_log_tail_and_leaves_nothing(tmp_path: 
     assert state.processes == []
 
 
-def test_ctrl_c_during_start_stops_what_was_started(tmp_path: Path) -> None:
-    # etcd never becomes healthy; Ctrl-C arrives while the harness waits for it.
+def test_ctrl_c_during_start_stops_what_was_started(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # etcd never becomes healthy; Ctrl-C arrives while the harness waits for it. The
+    # KeyboardInterrupt is raised where the terminal's SIGINT would surface: in the wait.
     bins = _fake_binaries(tmp_path, "#!/bin/sh\nwhile :; do sleep 1; done\n")
     plane = ControlPlane(tmp_path / "work", bins=bins, progress=lambda line: None)
-    timer = threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT))
-    timer.start()
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            plane.start()
-    finally:
-        timer.cancel()
+    waits = 0
+
+    def interrupted_sleep(seconds: float) -> None:
+        nonlocal waits
+        waits += 1
+        if waits > 5:
+            raise KeyboardInterrupt
+        time.sleep(seconds)
+
+    monkeypatch.setattr(controlplane.time, "sleep", interrupted_sleep)
+    with pytest.raises(KeyboardInterrupt):
+        plane.start()
+    monkeypatch.undo()
     state = ControlPlaneState.load(tmp_path / "work")
     assert state is not None
     assert state.processes == []
