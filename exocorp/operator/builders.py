@@ -280,8 +280,9 @@ def deployment(exo: Exocorp, component: Component, inputs: RuntimeInputs) -> Obj
                   for p in component.ports],
         "resources": container_resources(exo, component, settings),
         "envFrom": [{"secretRef": {"name": CREDENTIALS_SECRET}}],
-        "env": [{"name": "EXOCORP_NAME", "value": exo.metadata.name},
-                {"name": "EXOCORP_PAUSED", "value": "true" if exo.spec.paused else "false"}],
+        # Pause state is in the mounted manifest, not the environment: pausing must not
+        # restart the portal and app pods.
+        "env": [{"name": "EXOCORP_NAME", "value": exo.metadata.name}],
         "volumeMounts": [{"name": "manifest", "mountPath": "/etc/exocorp", "readOnly": True},
                          {"name": "tmp", "mountPath": "/tmp"}],  # noqa: S108
         "securityContext": {

@@ -78,7 +78,7 @@ def test_dev_runs_the_platform_and_ctrl_c_stops_everything(tmp_path: Path) -> No
         assert len(pids) == 5
         assert all(_alive(pid) for pid in pids)
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=120) == 0
+        assert proc.wait(timeout=300) == 0
         deadline = time.monotonic() + 30
         while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
             time.sleep(0.2)

@@ -132,3 +132,14 @@ def test_builders_are_deterministic() -> None:
     first = [builders.deployment(exo, c, _inputs(release)) for c in release.components]
     second = [builders.deployment(exo, c, _inputs(release)) for c in release.components]
     assert builders.stable_hash(first) == builders.stable_hash(second)
+
+
+def test_pausing_changes_only_the_agent_workloads() -> None:
+    release = _release()
+    running, paused = _exo(), _exo(paused=True, pauseReason="review")
+    for component in release.components:
+        before = builders.deployment(running, component, _inputs(release))
+        after = builders.deployment(paused, component, _inputs(release))
+        # The portal and app keep their pods: same template, same replicas.
+        assert before["spec"]["template"] == after["spec"]["template"]
+        assert (before["spec"]["replicas"] == after["spec"]["replicas"]) is not component.agent
