@@ -91,6 +91,9 @@ def run(workdir: Path, *, nodes: int, port: int,
         stopping = True
 
     signal.signal(signal.SIGTERM, _terminate)
+    # A shell starts background jobs with SIGINT ignored, and Python then leaves it ignored:
+    # restore it, so Ctrl-C (or a SIGINT from a supervisor) always stops the platform.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         platform.start()
         assert platform.gateway is not None
