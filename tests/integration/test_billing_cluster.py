@@ -302,6 +302,9 @@ async def test_exhaustion_pauses_refuses_resume_and_a_top_up_allows_it(
                           await _caller(database, owner.user_id))
     await driver.wait(name, "Running")
     async with database.sessionmaker() as s:
+        # One snapshot for both reads: the metering loop may commit a debit in between.
+        if database.engine.dialect.name == "postgresql":
+            await s.connection(execution_options={"isolation_level": "REPEATABLE READ"})
         account = await billing.get_account(s, owner.account_id)
         assert account.state == AccountState.ACTIVE
         assert account.balance == await billing.ledger_balance(s, owner.account_id)
