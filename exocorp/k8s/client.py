@@ -9,9 +9,11 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import urllib.request
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import aiohttp
 from kubernetes_asyncio import client as k8s_client
@@ -49,7 +51,11 @@ class Kube:
     async def connect(cls, kubeconfig: str | Path | None = None) -> Kube:
         """From a kubeconfig file, else ``$KUBECONFIG``, else the in-cluster service account,
         else ``~/.kube/config``."""
-        return cls(k8s_client.ApiClient(await load_configuration(kubeconfig)))
+        configuration = await load_configuration(kubeconfig)
+        _resolve_proxy(configuration)
+        api = k8s_client.ApiClient(configuration)
+        _without_environment_lookups(api)
+        return cls(api)
 
     async def close(self) -> None:
         await self._api.close()
@@ -216,6 +222,28 @@ async def load_configuration(kubeconfig: str | Path | None = None) -> k8s_client
     except k8s_config.ConfigException:
         await k8s_config.load_kube_config(client_configuration=configuration)
     return configuration
+
+
+def _resolve_proxy(configuration: k8s_client.Configuration) -> None:
+    """The proxy the environment names for the API server, read once (see below)."""
+    target = urlsplit(str(configuration.host))
+    proxy = urllib.request.getproxies().get(target.scheme)
+    if configuration.proxy is None and proxy and target.hostname \
+            and not urllib.request.proxy_bypass(target.hostname):
+        configuration.proxy = proxy
+
+
+def _without_environment_lookups(api: k8s_client.ApiClient) -> None:
+    """kubernetes_asyncio's session trusts the environment, so aiohttp looks up the proxy
+    variables and ~/.netrc in a worker thread on every request (a tenth of the operator's CPU
+    under load). The proxy is resolved once instead; credentials come from the kubeconfig,
+    never from ~/.netrc. Same connector, so the same TLS settings and pool size."""
+    rest = api.rest_client
+    old = rest.pool_manager
+    # The library's buffer size: watch events can carry objects up to etcd's 1.5 MiB limit.
+    rest.pool_manager = aiohttp.ClientSession(connector=old.connector, trust_env=False,
+                                              read_bufsize=2**21)
+    old.detach()
 
 
 def _decode(data: bytes) -> Obj:

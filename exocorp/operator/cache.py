@@ -18,6 +18,9 @@ class ObjectCache:
 
     def __init__(self) -> None:
         self._objects: dict[Key, Obj] = {}
+        # By kind too: passes and handlers scan one kind (every Exocorp, say) often, and the
+        # pods of a large fleet would otherwise make each scan cost the whole cache.
+        self._by_kind: dict[str, dict[Key, Obj]] = defaultdict(dict)
         self._by_exocorp: dict[str, set[Key]] = defaultdict(set)
         self.last_event_at: float = 0.0
 
@@ -33,6 +36,7 @@ class ObjectCache:
         owner = body.get("metadata", {}).get("labels", {}).get(names.LABEL_EXOCORP)
         if event_type == "DELETED":
             self._objects.pop(key, None)
+            self._by_kind[kind].pop(key, None)
             if owner:
                 self._by_exocorp[owner].discard(key)
             return
@@ -45,18 +49,20 @@ class ObjectCache:
         if current is not None and _newer(current, body):
             return
         self._objects[key] = body
+        self._by_kind[kind][key] = body
         owner = body.get("metadata", {}).get("labels", {}).get(names.LABEL_EXOCORP)
         if owner:
             self._by_exocorp[owner].add(key)
 
     def forget(self, kind: str, namespace: str, name: str) -> None:
         self._objects.pop((kind, namespace, name), None)
+        self._by_kind[kind].pop((kind, namespace, name), None)
 
     def get(self, kind: str, name: str, namespace: str = "") -> Obj | None:
         return self._objects.get((kind, namespace, name))
 
     def of_kind(self, kind: str) -> list[Obj]:
-        return [body for (k, _, _), body in self._objects.items() if k == kind]
+        return list(self._by_kind.get(kind, {}).values())
 
     def owned(self, exocorp: str, kind: str) -> list[Obj]:
         """Objects of ``kind`` labelled as belonging to ``exocorp``."""

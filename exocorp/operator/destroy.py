@@ -3,23 +3,19 @@ revisions) is deleted before the finalizer lets the Exocorp object go."""
 
 from __future__ import annotations
 
-import logging
 from typing import Any
-
-import kopf
 
 from exocorp.k8s import Kube
 from exocorp.k8s import resources as r
 from exocorp.model import Phase
 from exocorp.operator import builders, events, revisions
-from exocorp.operator.cache import ObjectCache
 from exocorp.operator.settings import OperatorSettings
 
-log = logging.getLogger(__name__)
 
-
-async def tear_down(kube: Kube, cache: ObjectCache, settings: OperatorSettings, name: str,
-                    body: dict[str, Any]) -> None:
+async def tear_down(kube: Kube, settings: OperatorSettings, name: str,
+                    body: dict[str, Any]) -> bool:
+    """One step of the teardown; True once nothing of the exocorp is left. Every step is safe
+    to repeat, so a crash at any point is harmless."""
     if (body.get("status") or {}).get("phase") != Phase.DESTROYING.value:
         await kube.patch(r.EXOCORPS, name, {"status": {"phase": Phase.DESTROYING.value}},
                          subresource="status")
@@ -30,5 +26,5 @@ async def tear_down(kube: Kube, cache: ObjectCache, settings: OperatorSettings, 
         await kube.delete(r.CONTROLLERREVISIONS, rev["metadata"]["name"], settings.namespace)
     if await kube.get_or_none(r.NAMESPACES, ns) is not None:
         await kube.delete(r.NAMESPACES, ns, propagation="Foreground")
-        raise kopf.TemporaryError(f"waiting for namespace {ns} to be deleted", delay=2)
-    log.info("exocorp %s destroyed", name)
+        return False
+    return True

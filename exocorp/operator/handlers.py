@@ -12,8 +12,7 @@ import kopf
 from exocorp import names
 from exocorp.k8s import Kube
 from exocorp.k8s import resources as r
-from exocorp.model import Phase
-from exocorp.operator import destroy, metrics
+from exocorp.operator import metrics
 from exocorp.operator.cache import ObjectCache
 from exocorp.operator.reconciler import Reconciler
 from exocorp.operator.settings import OperatorSettings
@@ -53,6 +52,8 @@ def register(registry: kopf.OperatorRegistry, settings: OperatorSettings) -> Non
         STATE.cache = ObjectCache()
         STATE.reconciler = Reconciler(STATE.kube, STATE.cache, settings)
         STATE.reconciler.queue.start()
+        metrics.EXOCORPS.phases = lambda: ((body.get("status") or {}).get("phase")
+                                           for body in STATE.cache.of_kind("Exocorp"))
         await _ensure_platform_namespace(STATE.kube, settings.namespace)
 
     @kopf.on.cleanup(registry=registry)
@@ -60,22 +61,13 @@ def register(registry: kopf.OperatorRegistry, settings: OperatorSettings) -> Non
         await STATE.reconciler.queue.stop()
         await STATE.kube.close()
 
+    # No kopf timer for the periodic resync: every pass re-queues its exocorp in the work
+    # queue, and a per-object timer would cost a task and a copy of the body per interval.
     @kopf.on.event(names.GROUP, names.VERSION, names.EXOCORP_PLURAL, registry=registry)
     async def exocorp_event(event: kopf.RawEvent, name: str, **_: Any) -> None:
         _observe("Exocorp", event)
-        body = event.get("object") or {}
-        if event.get("type") != "DELETED" and not body["metadata"].get("deletionTimestamp"):
+        if event.get("type") != "DELETED":  # a deletion in progress is the pass's job too
             STATE.reconciler.queue.add(name)
-        _update_phase_gauge()
-
-    @kopf.timer(names.GROUP, names.VERSION, names.EXOCORP_PLURAL, registry=registry,
-                interval=settings.resync_seconds, idle=settings.resync_seconds)
-    async def resync(name: str, **_: Any) -> None:
-        STATE.reconciler.queue.add(name)
-
-    @kopf.on.delete(names.GROUP, names.VERSION, names.EXOCORP_PLURAL, registry=registry)
-    async def exocorp_deleted(name: str, body: kopf.Body, **_: Any) -> None:
-        await destroy.tear_down(STATE.kube, STATE.cache, settings, name, dict(body))
 
     @kopf.on.event(names.GROUP, names.VERSION, names.RELEASE_PLURAL, registry=registry)
     async def release_event(event: kopf.RawEvent, **_: Any) -> None:
@@ -150,16 +142,6 @@ def _owner_of_namespace(namespace: str) -> str | None:
         return None
     owner = body.get("metadata", {}).get("labels", {}).get(names.LABEL_EXOCORP)
     return str(owner) if owner else None
-
-
-def _update_phase_gauge() -> None:
-    counts: dict[str, int] = {}
-    for body in STATE.cache.of_kind("Exocorp"):
-        phase = (body.get("status") or {}).get("phase")
-        if phase:
-            counts[phase] = counts.get(phase, 0) + 1
-    for phase_label in [p for p in counts] + [p.value for p in Phase]:
-        metrics.EXOCORPS.labels(phase=phase_label).set(counts.get(phase_label, 0))
 
 
 async def _ensure_platform_namespace(kube: Kube, namespace: str) -> None:

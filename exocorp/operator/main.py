@@ -20,7 +20,11 @@ log = logging.getLogger(__name__)
 
 def kopf_settings(peering: str | None, priority: int) -> kopf.OperatorSettings:
     settings = kopf.OperatorSettings()
-    settings.persistence.finalizer = names.FINALIZER
+    # The reconciler owns the Exocorp finalizer (names.FINALIZER) and the destroy. With no
+    # kopf change handler, kopf writes no diff-base annotation on every spec change and adds
+    # no finalizer of its own; its name must differ from ours, or kopf would remove ours as
+    # one "no handler requires".
+    settings.persistence.finalizer = f"{names.GROUP}/kopf-unused"
     # Keep kopf's bookkeeping in annotations: our status schema is structural and strict.
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=names.GROUP)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from exocorp.model import Phase
 
@@ -13,7 +17,29 @@ RECONCILES = Counter(
 RECONCILE_DURATION = Histogram(
     "exocorp_operator_reconcile_duration_seconds", "Duration of one reconcile pass.",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10), registry=REGISTRY)
-EXOCORPS = Gauge("exocorp_exocorps", "Exocorps by display phase.", ["phase"], registry=REGISTRY)
+
+
+class PhaseCounts(Collector):
+    """``exocorp_exocorps{phase}``, counted from the cache when scraped: counting on every
+    watch event would cost a scan of the fleet per event."""
+
+    def __init__(self) -> None:
+        self.phases: Callable[[], Iterable[str | None]] = lambda: ()
+
+    def collect(self) -> Iterator[Metric]:
+        counts = dict.fromkeys((p.value for p in Phase), 0)
+        for phase in self.phases():
+            if phase:
+                counts[phase] = counts.get(phase, 0) + 1
+        family = GaugeMetricFamily("exocorp_exocorps", "Exocorps by display phase.",
+                                   labels=["phase"])
+        for phase, count in counts.items():
+            family.add_metric([phase], count)
+        yield family
+
+
+EXOCORPS = PhaseCounts()
+REGISTRY.register(EXOCORPS)
 ROLLOUTS_IN_PROGRESS = Gauge(
     "exocorp_operator_rollouts_in_progress", "Revisions rolling out now.", registry=REGISTRY)
 ROLLOUTS_QUEUED = Gauge(
@@ -32,8 +58,6 @@ RECONCILE_LATENCY = Histogram(
     "Time from a spec change (lastAction.at) to the operator observing its generation.",
     buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60), registry=REGISTRY)
 
-for _phase in Phase:
-    EXOCORPS.labels(phase=_phase.value)
 for _result in ("success", "error", "conflict"):
     RECONCILES.labels(result=_result)
 for _kind in ("automatic", "manual"):

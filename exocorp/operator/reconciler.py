@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from exocorp import names
 from exocorp.k8s import ApiError, Kube
 from exocorp.k8s import resources as r
 from exocorp.model import (
@@ -46,7 +47,7 @@ from exocorp.model import (
     merge_patch_diff,
     set_condition,
 )
-from exocorp.operator import builders, events, health, metrics, revisions
+from exocorp.operator import builders, destroy, events, health, metrics, revisions
 from exocorp.operator.cache import ObjectCache
 from exocorp.operator.settings import OperatorSettings
 from exocorp.operator.workqueue import WorkQueue
@@ -150,7 +151,10 @@ class Reconciler:
                 return None
             self.cache.store("Exocorp", body)
         if body["metadata"].get("deletionTimestamp"):
-            return None  # the deletion handler owns it now
+            return await self._destroy(name, body)
+        if names.FINALIZER not in (body["metadata"].get("finalizers") or []):
+            # Before anything exists, so nothing can outlive a deleted exocorp.
+            body = await self._set_finalizer(body, present=True)
         try:
             exo = Exocorp.model_validate(body)
         except ValidationError as err:
@@ -216,6 +220,30 @@ class Reconciler:
             await self._rollback(exo, written, rollback_to, ctx.failure_reason)
         in_progress = status.rollout.outcome == RevisionOutcome.PROGRESSING
         return 1.0 if in_progress else self.settings.resync_seconds
+
+    # -- finalizer ------------------------------------------------------------------------------
+
+    async def _set_finalizer(self, body: Obj, *, present: bool) -> Obj:
+        """Add or remove our finalizer; the resourceVersion guards the rest of the list."""
+        meta = body["metadata"]
+        finalizers = [f for f in meta.get("finalizers") or [] if f != names.FINALIZER]
+        if present:
+            finalizers.append(names.FINALIZER)
+        written: Obj = await self.kube.patch(r.EXOCORPS, meta["name"], {"metadata": {
+            "finalizers": finalizers, "resourceVersion": meta["resourceVersion"]}})
+        self.cache.store("Exocorp", written)
+        return written
+
+    async def _destroy(self, name: str, body: Obj) -> float | None:
+        """Tear the runtime down, then let the object go. Level-based like any pass: a pass
+        after a crash simply continues the teardown."""
+        if names.FINALIZER not in (body["metadata"].get("finalizers") or []):
+            return None
+        if not await destroy.tear_down(self.kube, self.settings, name, body):
+            return 2.0  # the namespace is still terminating
+        await self._set_finalizer(body, present=False)
+        log.info("exocorp %s destroyed", name)
+        return None
 
     # -- pieces -----------------------------------------------------------------------------------
 
