@@ -188,7 +188,9 @@ class Reconciler:
 
         key = rollout_key(exo, content, status.rollout)
         if status.rollout is None or status.rollout.key != key:
-            if not self._slot_available(name):
+            # The throttle limits how many running exocorps are disrupted at once; a first
+            # rollout has nothing running to disrupt, so it never waits for a slot.
+            if status.rollout is not None and not self._slot_available(name):
                 metrics.ROLLOUTS_QUEUED.inc()
                 ctx.condition(ConditionType.PROGRESSING, ConditionStatus.TRUE, Reason.NEW_REVISION,
                               "waiting for a rollout slot (fleet rollout throttle)")

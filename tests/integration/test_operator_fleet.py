@@ -108,27 +108,36 @@ async def test_rollout_throttle_limits_concurrent_rollouts(
         names = [await driver.create("thr") for _ in range(3)]
         for name in names:
             await driver.wait(name, "Draft")
+        # First rollouts disrupt nothing, so they do not wait for a slot: all three provision.
         for name in names:
             await driver.act(name, "provision")
+        for name in names:
+            exo = await driver.wait(name, "Running", within=180)
+            assert not any("rollout slot" in c.message for c in exo.status.conditions)
+        # A new release for all three: at most one rolls out at a time, the others queue.
+        for name in names:
+            await driver.act(name, "update", version="1.1.0")
         most = 0
         queued_seen = False
 
         async def sample() -> list[str]:
+            """Each exocorp's phase and running release; tracks the most rollouts at once."""
             nonlocal most, queued_seen
-            phases = []
+            states = []
             progressing = 0
             for name in names:
                 exo = await driver.get(name)
-                phases.append(exo.status.phase.value if exo.status.phase else "")
+                release = exo.status.release.version if exo.status.release else ""
+                states.append(f"{exo.status.phase.value if exo.status.phase else ''} {release}")
                 if exo.status.rollout is not None and \
                         exo.status.rollout.outcome.value == "Progressing":
                     progressing += 1
                 queued_seen |= any("rollout slot" in c.message for c in exo.status.conditions)
             most = max(most, progressing)
-            return phases
+            return states
 
-        await eventually(sample, lambda phases: phases == ["Running"] * 3, interval=0.05,
-                         within=180, what="all three Running")
+        await eventually(sample, lambda states: states == ["Running 1.1.0"] * 3, interval=0.05,
+                         within=180, what="all three Running 1.1.0")
         assert most <= 1
         assert queued_seen
         assert "exocorp_operator_rollouts_queued" in op.metrics()
