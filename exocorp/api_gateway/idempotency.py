@@ -51,6 +51,7 @@ from typing import Any, Final
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from exocorp.api_gateway.errors import Problem, as_problem, bad_request, problem_response
 from exocorp.api_gateway.keys import CLOCK, DATABASE, PRINCIPAL, SETTINGS
@@ -64,6 +65,7 @@ __all__ = [
     "SECRET_FIELDS",
     "IdempotencyClaim",
     "claim_of",
+    "complete_in",
     "crash_point",
     "idempotency_middleware",
     "purge_context",
@@ -104,11 +106,26 @@ class IdempotencyClaim:
 
 
 IDEMPOTENCY: web.RequestKey[IdempotencyClaim] = web.RequestKey("exocorp.idempotency")
+_COMPLETED: web.RequestKey[int] = web.RequestKey("exocorp.idempotency_completed")
 
 
 def claim_of(request: web.Request) -> IdempotencyClaim | None:
     """The request's claim on its Idempotency-Key, or None (no key, not a POST, exempt)."""
     return request.get(IDEMPOTENCY)
+
+
+async def complete_in(session: AsyncSession, request: web.Request,
+                      response: web.Response) -> web.Response:
+    """Store ``response`` as the answer to the request's Idempotency-Key inside the handler's
+    own transaction ``session``: the work and its record commit together, so no crash can
+    leave the work done and the key pending. A no-op without a key. Returns ``response``."""
+    claim = claim_of(request)
+    if claim is not None and response.status < 500 and response.status not in NOT_STORED:
+        await records.complete_request(session, user_id=claim.scope, key=claim.stored_key,
+                                       status=response.status, body=stored_form(response),
+                                       now=request.app[CLOCK]())
+        request[_COMPLETED] = response.status
+    return response
 
 
 def crash_point(request: web.Request) -> None:
@@ -222,6 +239,8 @@ async def _begin(request: web.Request, claim: IdempotencyClaim,
 async def _finish(request: web.Request, claim: IdempotencyClaim,
                   response: web.StreamResponse) -> None:
     app = request.app
+    if request.get(_COMPLETED) == response.status:
+        return  # stored with the work, in the handler's transaction
     try:
         async with app[DATABASE].sessionmaker.begin() as s:
             if response.status >= 500 or response.status in NOT_STORED \

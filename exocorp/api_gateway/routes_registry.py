@@ -23,7 +23,7 @@ from exocorp.api_gateway.errors import (
     field_errors,
     not_found,
 )
-from exocorp.api_gateway.idempotency import claim_of, crash_point
+from exocorp.api_gateway.idempotency import claim_of, complete_in, crash_point
 from exocorp.api_gateway.keys import ACCESS_CACHE, CACHE, CLOCK, DATABASE, KUBE, SETTINGS
 from exocorp.api_gateway.operations import billing_standing, run_action, saved_draft
 from exocorp.api_gateway.routing import (
@@ -303,8 +303,9 @@ async def save_draft(request: web.Request) -> web.Response:
                     expected_version=body.base_version or current.version, now=app[CLOCK]())
                 status = 200
             view = _draft_view(access.exocorp_id, row)
+            response = await complete_in(s, request, json_response(view, status=status))
         note.details["version"] = view.version
-        return json_response(view, status=status)
+        return response
 
 
 # -- lifecycle actions ---------------------------------------------------------------------------

@@ -342,3 +342,19 @@ async def test_a_database_outage_answers_503_and_readyz_says_so(gateway: Gateway
         assert (await gateway.client.get("/readyz")).status == 200
     finally:
         event.remove(engine, "do_connect", refuse)
+
+
+async def test_a_draft_save_stores_its_answer_in_its_own_transaction(gateway: Gateway) -> None:
+    await gateway.signup("ada@example.com")
+    await gateway.company("acme")
+    path = "/api/registry/companies/acme/draft"
+    body = {"draft": samples.draft("1.0.0")}
+    first = await _post(gateway, path, body)
+    assert first[0] == 201
+    async with gateway.database.sessionmaker() as s:
+        record = (await s.execute(select(IdempotencyRecord))).scalars().one()
+    assert (record.response_status, record.completed_at) == (201, gateway.clock())
+    again = await _post(gateway, path, body)
+    assert (again[0], again[1], again[2]["Idempotent-Replayed"]) == (201, first[1], "true")
+    current = await gateway.client.get(path)
+    assert (await current.json())["version"] == 1  # saved once
