@@ -86,7 +86,8 @@ IDEMPOTENCY_PARAMETER: dict[str, Any] = {
         "request still runs, 409 `idempotency_in_progress` with `Retry-After`. 5xx answers are "
         "not stored. Secrets shown once are not replayed (`Idempotent-Secrets-Withheld`). "
         "Scoped to the calling user. See docs/api.md#idempotency."),
-    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255,
+               "pattern": "^[!-~]([ -~]*[!-~])?$"},
 }
 
 
