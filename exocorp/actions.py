@@ -4,7 +4,8 @@ conflicting concurrent actions exactly one wins (the other gets the API server's
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import json
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -18,6 +19,39 @@ from exocorp.lifecycle import ActionContext, ActionPlan, ErrorCode, LifecycleErr
 from exocorp.model import ActionRequest, Exocorp, ExocorpReleaseSpec, RevisionContent
 
 _ATTEMPTS = 8
+REQUEST_KEYS_KEPT = 20
+"""How many applied request keys an Exocorp remembers (``names.ANNOTATION_REQUEST_KEYS``)."""
+
+
+class AlreadyApplied(Exception):  # noqa: N818 (an outcome, not a failure)
+    """The request named by ``request_key`` was applied before (a retry after a crash): its
+    entry of the request-keys annotation says what it did."""
+
+    def __init__(self, entry: Mapping[str, Any], exocorp: Mapping[str, Any]) -> None:
+        super().__init__(f"request {entry.get('key')} was already applied")
+        self.entry = dict(entry)
+        self.exocorp = dict(exocorp)
+
+
+def applied_requests(obj: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The request-keys annotation of an object (empty when absent or unreadable)."""
+    raw = ((obj.get("metadata") or {}).get("annotations") or {}).get(
+        names.ANNOTATION_REQUEST_KEYS)
+    try:
+        entries = json.loads(raw) if raw else []
+    except ValueError:
+        return []
+    return [e for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []
+
+
+def applied_request(obj: Mapping[str, Any], key: str) -> dict[str, Any] | None:
+    return next((e for e in applied_requests(obj) if e.get("key") == key), None)
+
+
+def request_keys_annotation(obj: Mapping[str, Any], entry: Mapping[str, Any]) -> str:
+    """The annotation value with ``entry`` appended (the oldest dropped beyond the limit)."""
+    entries = [*applied_requests(obj), dict(entry)][-REQUEST_KEYS_KEPT:]
+    return json.dumps(entries, separators=(",", ":"), sort_keys=True)
 
 
 @dataclass(frozen=True)
@@ -66,13 +100,21 @@ async def provider_secrets(kube: Kube, namespace: str, account: str) -> dict[str
 
 async def perform(kube: Kube, platform_namespace: str, name: str, request: ActionRequest,
                   caller: Caller, *, now: datetime | None = None,
-                  catalog: Sequence[ExocorpReleaseSpec] | None = None) -> ActionPlan:
+                  catalog: Sequence[ExocorpReleaseSpec] | None = None,
+                  request_key: str | None = None,
+                  after_write: Callable[[], None] | None = None) -> ActionPlan:
     """Plan and write one action. Raises LifecycleError (400/404/409).
 
     The write carries the resourceVersion the plan was made from. When it is refused because
     the object changed meanwhile (the operator reporting status, say), the action is planned
     again from the new state: if it is still allowed it goes through, and if a concurrent
-    action made it invalid, the new plan refuses it with the real reason."""
+    action made it invalid, the new plan refuses it with the real reason.
+
+    ``request_key`` (the digest of the gateway request's Idempotency-Key) is recorded in the
+    same patch, in the ``exocorp.io/request-keys`` annotation: the action and its record
+    commit together. If the object already names the key, nothing is written and
+    :class:`AlreadyApplied` is raised: the request is a retry of one that was applied.
+    ``after_write`` runs right after the patch (fault injection in tests)."""
     releases_ = catalog if catalog is not None else await releases(kube)
     # Looked up once: a retry is caused by the object changing (usually its status), and
     # revision contents and credential names are not what changed.
@@ -82,6 +124,13 @@ async def perform(kube: Kube, platform_namespace: str, name: str, request: Actio
         body = await kube.get_or_none(r.EXOCORPS, name)
         if body is None:
             raise LifecycleError(404, ErrorCode.NOT_FOUND, f"exocorp {name!r} does not exist")
+        if request_key is not None:
+            done = applied_request(body, request_key)
+            if done is not None:
+                if request.action.value == "destroy" and not body["metadata"].get(
+                        "deletionTimestamp"):
+                    await kube.delete(r.EXOCORPS, name, propagation="Background")
+                raise AlreadyApplied(done, body)
         exocorp = Exocorp.model_validate(body)
         owner = exocorp.spec.owner
         if owner not in secrets:
@@ -93,8 +142,14 @@ async def perform(kube: Kube, platform_namespace: str, name: str, request: Actio
             provider_secrets=secrets[owner],
         )
         plan = plan_action(exocorp, request, context)
+        patch = plan.patch
+        if request_key is not None:
+            entry = {"key": request_key, "action": plan.action.value, "at": context.now.isoformat(),
+                     "fromPhase": plan.audit.phase.value, "details": dict(plan.audit.details)}
+            patch.setdefault("metadata", {})["annotations"] = {
+                names.ANNOTATION_REQUEST_KEYS: request_keys_annotation(body, entry)}
         try:
-            await kube.patch(r.EXOCORPS, name, plan.patch)
+            await kube.patch(r.EXOCORPS, name, patch)
         except ApiError as err:
             if err.conflict:
                 continue
@@ -102,6 +157,8 @@ async def perform(kube: Kube, platform_namespace: str, name: str, request: Actio
                 raise LifecycleError(404, ErrorCode.NOT_FOUND,
                                      f"exocorp {name!r} does not exist") from None
             raise
+        if after_write is not None:
+            after_write()
         if plan.delete:
             await kube.delete(r.EXOCORPS, name, propagation="Background")
         return plan

@@ -201,6 +201,7 @@ def cmd_gateway(args: argparse.Namespace) -> int:
         signup_credit=args.signup_credit, login_max_failures=args.login_max_failures,
         portal_base_domain=args.portal_base_domain, app_base_domain=args.app_base_domain,
         public_base_url=args.public_base_url, max_body_bytes=args.max_body_bytes,
+        idempotency_stale_after=timedelta(seconds=args.idempotency_stale_seconds),
     )
     try:
         gateway_main.run(settings, kubeconfig=args.kubeconfig)
@@ -279,6 +280,11 @@ def _add_gateway(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
                     help="URL browsers use, e.g. https://exocorp.example.com (CSRF origin check)")
     gw.add_argument("--max-body-bytes", type=int,
                     default=int(_env("MAX_BODY_BYTES", str(d.max_body_bytes))))
+    gw.add_argument("--idempotency-stale-seconds", type=float,
+                    default=float(_env("IDEMPOTENCY_STALE_SECONDS",
+                                       str(d.idempotency_stale_after.total_seconds()))),
+                    help="a retry takes over an Idempotency-Key whose request has not finished "
+                         "after this long (its gateway died)")
     gw.add_argument("--log-level", default=_env("LOG_LEVEL", "info"),
                     choices=["debug", "info", "warning", "error"])
     gw.set_defaults(func=cmd_gateway)

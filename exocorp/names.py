@@ -25,6 +25,9 @@ MANAGER: Final = "exocorp-operator"
 ANNOTATION_RESTART_AT: Final = f"{GROUP}/restartAt"
 ANNOTATION_REQUESTED_BY: Final = f"{GROUP}/requested-by"
 ANNOTATION_ACTION: Final = f"{GROUP}/action"
+ANNOTATION_REQUEST_KEYS: Final = f"{GROUP}/request-keys"
+"""JSON list of the last few gateway requests applied to an Exocorp, by Idempotency-Key digest
+(written in the same patch as the action: the commit point of a retried request)."""
 
 # Local control plane (kwok) selectors: fake nodes carry this annotation, and test pods ask for
 # a simulated behaviour with the pod label below (ready is the default when it is absent).

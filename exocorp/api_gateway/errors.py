@@ -34,6 +34,7 @@ from exocorp.store.errors import (
     StaleVersion,
     StoreError,
 )
+from exocorp.store.outage import database_unavailable
 
 __all__ = [
     "PROBLEM_CONTENT_TYPE",
@@ -48,6 +49,7 @@ __all__ = [
     "problem_response",
     "too_many_requests",
     "unauthorized",
+    "unavailable",
 ]
 
 log = logging.getLogger(__name__)
@@ -122,6 +124,17 @@ def too_many_requests(detail: str, retry_after: int) -> Problem:
                    headers={"Retry-After": str(max(1, retry_after))})
 
 
+UNAVAILABLE_RETRY_AFTER: Final = 2
+"""Seconds a client is told to wait (``Retry-After``) when a backing service is unreachable."""
+
+
+def unavailable(detail: str = "the platform's database (or another backing service) is "
+                "unreachable right now; nothing was changed by this request unless a retry "
+                "with the same Idempotency-Key says so; retry shortly") -> Problem:
+    return Problem(503, "unavailable", detail,
+                   headers={"Retry-After": str(UNAVAILABLE_RETRY_AFTER)})
+
+
 def field_errors(error: ValidationError, prefix: str = "") -> list[FieldError]:
     """Pydantic errors as ``{field, message}``: dotted wire paths, never the offending input."""
     out = []
@@ -183,6 +196,9 @@ def as_problem(error: BaseException) -> Problem | None:
         return _store_problem(error)
     if isinstance(error, web.HTTPException) and error.status >= 400:
         return _http_problem(error)
+    if database_unavailable(error):
+        log.warning("backing service unreachable: %s", type(error).__name__)
+        return unavailable()
     return None
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from exocorp.api_gateway import routes_billing
+from exocorp.api_gateway import idempotency, routes_billing
 from exocorp.api_gateway.app import create_app
 from exocorp.api_gateway.metrics import GatewayMetrics
 from exocorp.api_gateway.settings import GatewaySettings
@@ -100,6 +100,7 @@ async def serve(settings: GatewaySettings, *, kubeconfig: str | None = None,
         # The default price book and the metering loop (leader-elected) run with the process,
         # not in test apps.
         app.cleanup_ctx.append(routes_billing.billing_context)
+        app.cleanup_ctx.append(idempotency.purge_context)
         runner = web.AppRunner(app, handle_signals=False,
                                shutdown_timeout=settings.shutdown_timeout)
         await runner.setup()

@@ -8,6 +8,8 @@
    ``client_max_size`` catches chunked ones while they are read).
 5. :func:`csrf_middleware`: cookie-authenticated writes must come from this origin.
 6. :func:`auth_middleware`: resolves the principal (``auth.resolve_principal``).
+7. ``idempotency.idempotency_middleware``: ``Idempotency-Key`` on POSTs (scoped by the
+   principal, so it runs after authentication).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from aiohttp.typedefs import Handler, Middleware
 
 from exocorp.api_gateway.auth import resolve_principal
 from exocorp.api_gateway.errors import error_middleware, forbidden, problem_response
+from exocorp.api_gateway.idempotency import idempotency_middleware
 from exocorp.api_gateway.keys import METRICS, PRINCIPAL, REQUEST_ID, SETTINGS
 from exocorp.api_gateway.metrics import route_label
 from exocorp.api_gateway.principal import ANONYMOUS
@@ -124,4 +127,5 @@ MIDDLEWARES: tuple[Middleware, ...] = (
     body_limit_middleware,
     csrf_middleware,
     auth_middleware,
+    idempotency_middleware,
 )

@@ -24,7 +24,7 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from exocorp import __version__
 from exocorp.api_gateway.keys import OPENAPI_CACHE, ROUTE_TABLES
-from exocorp.api_gateway.routing import Auth, RouteInfo, RouteTable
+from exocorp.api_gateway.routing import Auth, RouteInfo, RouteTable, idempotent
 from exocorp.api_gateway.schemas import ProblemDetails
 
 __all__ = ["REGENERATE_COMMAND", "build_document", "docs_html", "document_json", "main"]
@@ -75,6 +75,22 @@ def _models(tables: Sequence[RouteTable]) -> list[tuple[type[BaseModel], JsonSch
     return [(model, mode) for model, mode in seen]  # type: ignore[misc]
 
 
+IDEMPOTENCY_PARAMETER: dict[str, Any] = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": (
+        "Makes a retry safe (Stripe semantics): the first answer to a key is stored for 24 h "
+        "and replayed, with `Idempotent-Replayed: true`, to the same request with the same key; "
+        "the same key with another request is 422 `idempotency_key_reused`; while the first "
+        "request still runs, 409 `idempotency_in_progress` with `Retry-After`. 5xx answers are "
+        "not stored. Secrets shown once are not replayed (`Idempotent-Secrets-Withheld`). "
+        "Scoped to the calling user. See docs/api.md#idempotency."),
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255,
+               "pattern": "^[!-~]([ -~]*[!-~])?$"},
+}
+
+
 def _parameters(info: RouteInfo, components: dict[str, Any],
                 refs: _Refs) -> list[dict[str, Any]]:
     params: list[dict[str, Any]] = [
@@ -91,6 +107,8 @@ def _parameters(info: RouteInfo, components: dict[str, Any],
             if description:
                 param["description"] = description
             params.append(param)
+    if idempotent(info):
+        params.append(IDEMPOTENCY_PARAMETER)
     return params
 
 

@@ -19,6 +19,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from exocorp import actions
+from exocorp.api_gateway.idempotency import claim_of, crash_point
 from exocorp.api_gateway.keys import ACCESS_CACHE, CACHE, CLOCK, DATABASE, KUBE, SETTINGS
 from exocorp.api_gateway.principal import Principal
 from exocorp.billing.enforcement import billing_state
@@ -104,15 +105,35 @@ class _RecordingKube(Kube):
 
 @dataclass(frozen=True)
 class ActionResult:
-    plan: ActionPlan
+    plan: ActionPlan | None
+    """None when the request had been applied already (``recovered``)."""
     exocorp: Exocorp
     """The exocorp as the API server answered the write (what the cache now holds)."""
+    details: dict[str, str]
+    """fromVersion / toVersion / targetRevision, where they apply (as first applied)."""
+    from_phase: str
+    """The phase the action was accepted in."""
+    recovered: bool = False
+    """A retry of a request whose action was applied but whose answer was lost (its gateway
+    died after the Kubernetes write): nothing was written now; this is the original result."""
+
+    @property
+    def audit_details(self) -> dict[str, Any]:
+        out: dict[str, Any] = {**self.details, "fromPhase": self.from_phase}
+        if self.recovered:
+            out["recoveredRetry"] = True
+        return out
 
 
 async def run_action(request: web.Request, principal: Principal, exocorp_id: str,
                      owner_user_id: str, action: ActionRequest) -> ActionResult:
-    """Plan and write one action for ``principal``; raises LifecycleError (400/404/409)."""
+    """Plan and write one action for ``principal``; raises LifecycleError (400/404/409).
+
+    With an Idempotency-Key, its digest is written with the action (``actions.perform``); a
+    retry whose key is already on the object gets the original result, and nothing is written
+    again."""
     app = request.app
+    claim = claim_of(request)
     async with app[DATABASE].sessionmaker.begin() as s:
         draft = await saved_draft(s, exocorp_id)
         standing = await billing_standing(s, owner_user_id)
@@ -124,8 +145,12 @@ async def run_action(request: web.Request, principal: Principal, exocorp_id: str
         try:
             plan = await actions.perform(kube, app[SETTINGS].platform_namespace, exocorp_id,
                                          action, caller, now=app[CLOCK](),
-                                         catalog=cache.release_specs())
+                                         catalog=cache.release_specs(),
+                                         request_key=claim.digest if claim else None,
+                                         after_write=lambda: crash_point(request))
             break
+        except actions.AlreadyApplied as done:
+            return await _recovered(request, exocorp_id, done)
         except LifecycleError as error:
             # perform re-plans on every write conflict; it gives up only when the object kept
             # changing (the operator reporting status, under load). That is no user's conflict:
@@ -149,4 +174,21 @@ async def run_action(request: web.Request, principal: Principal, exocorp_id: str
     if current is None:  # a destroy whose object is already gone
         last = kube.written[-1] if kube.written else kube.deleted[-1]
         current = Exocorp.model_validate(last)
-    return ActionResult(plan=plan, exocorp=current)
+    return ActionResult(plan=plan, exocorp=current, details=dict(plan.audit.details),
+                        from_phase=plan.audit.phase.value)
+
+
+async def _recovered(request: web.Request, exocorp_id: str,
+                     done: actions.AlreadyApplied) -> ActionResult:
+    app = request.app
+    cache = app[CACHE]
+    cache.observe_exocorp(done.exocorp)
+    if done.entry.get("action") == "destroy":
+        async with app[DATABASE].sessionmaker.begin() as s:
+            await registry.mark_destroyed(s, exocorp_id, now=app[CLOCK]())
+        app[ACCESS_CACHE].forget_exocorp(exocorp_id)
+    current = cache.exocorp(exocorp_id) or Exocorp.model_validate(done.exocorp)
+    details = done.entry.get("details") or {}
+    return ActionResult(plan=None, exocorp=current,
+                        details={str(k): str(v) for k, v in details.items()},
+                        from_phase=str(done.entry.get("fromPhase", "")), recovered=True)

@@ -223,8 +223,7 @@ async def admin_company_action(request: web.Request) -> web.Response:
         result = await run_action(
             request, principal, exocorp_id, _owner(record, exocorp),
             ActionRequest.model_validate(body.model_dump(exclude_none=True)))
-        note.details.update(result.plan.audit.details)
-        note.details["fromPhase"] = result.plan.audit.phase.value
+        note.details.update(result.audit_details)
         async with request.app[DATABASE].sessionmaker.begin() as s:
             access = await access_of(s, [(exocorp_id, _owner(record, exocorp))])
         summary = admin_summary(record, result.exocorp, access.get(exocorp_id),
@@ -233,7 +232,7 @@ async def admin_company_action(request: web.Request) -> web.Response:
             summary = summary.model_copy(update={"phase": Phase.DESTROYING})
         return json_response(AdminActionAccepted(
             action=body.action.value, exocorp_id=exocorp_id, phase=summary.phase,
-            details=dict(result.plan.audit.details), company=summary), status=202)
+            details=dict(result.details), company=summary), status=202)
 
 
 # -- fleet statistics ----------------------------------------------------------------------------

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from exocorp.api_gateway.audit import audited
 from exocorp.api_gateway.auth import (
@@ -12,6 +15,7 @@ from exocorp.api_gateway.auth import (
     set_session_cookie,
 )
 from exocorp.api_gateway.errors import conflict, forbidden, too_many_requests, unauthorized
+from exocorp.api_gateway.idempotency import complete_in
 from exocorp.api_gateway.keys import ACCESS_CACHE, CLOCK, DATABASE, HASHER, SETTINGS, THROTTLE
 from exocorp.api_gateway.principal import PrincipalKind, Via
 from exocorp.api_gateway.routing import Auth, RouteTable, json_body, json_response
@@ -36,17 +40,24 @@ def _roles(user: User) -> list[str]:
 
 
 async def _start_session(request: web.Request, user: User,
-                         recovery_kit: str | None, status: int) -> web.Response:
+                         recovery_kit: str | None, status: int,
+                         session: AsyncSession | None = None) -> web.Response:
+    """Log ``user`` in; in ``session`` (the caller's transaction, which then also stores the
+    answer under the request's Idempotency-Key) or a transaction of its own."""
     app = request.app
-    async with app[DATABASE].sessionmaker.begin() as s:
+    async with contextlib.AsyncExitStack() as stack:
+        s: AsyncSession = session if session is not None else \
+            await stack.enter_async_context(app[DATABASE].sessionmaker.begin())
         new = await sessions.create_session(
             s, user_id=user.id, policy=app[SETTINGS].session_policy, now=app[CLOCK](),
             user_agent=request.headers.get("User-Agent"), ip_address=request.remote)
-    body = AuthResponse(user=user_view(user), roles=_roles(user),
-                        platform_owner=user.platform_owner, recovery_kit=recovery_kit,
-                        session_expires_at=timestamp(new.session.absolute_expires_at))
-    response = json_response(body, status=status, headers={"Cache-Control": "no-store"})
-    set_session_cookie(response, request, new.token.reveal())
+        body = AuthResponse(user=user_view(user), roles=_roles(user),
+                            platform_owner=user.platform_owner, recovery_kit=recovery_kit,
+                            session_expires_at=timestamp(new.session.absolute_expires_at))
+        response = json_response(body, status=status, headers={"Cache-Control": "no-store"})
+        set_session_cookie(response, request, new.token.reveal())
+        if session is not None:
+            await complete_in(s, request, response)
     return response
 
 
@@ -72,16 +83,19 @@ async def signup(request: web.Request) -> web.Response:
                             "(see /skills/connect-agent.md)", code="agent_signup_refused")
         app = request.app
         try:
+            # User, account, credit, kit, session and the Idempotency-Key's answer: one
+            # transaction.
             async with app[DATABASE].sessionmaker.begin() as s:
                 new = await accounts.create_user(
                     s, email=body.email, password=body.password.get_secret_value(),
                     signup_credit=app[SETTINGS].signup_credit, hasher=app[HASHER],
                     now=app[CLOCK]())
+                note.actor = (ActorKind.USER, new.user.id)
+                return await _start_session(request, new.user, new.recovery_kit.reveal(), 201,
+                                            session=s)
         except Conflict:
             raise conflict("this e-mail address is already registered; log in instead",
                            code="email_taken") from None
-        note.actor = (ActorKind.USER, new.user.id)
-        return await _start_session(request, new.user, new.recovery_kit.reveal(), 201)
 
 
 @routes.post("/api/auth/login", summary="Log in", auth=Auth.PUBLIC, body=LoginRequest,

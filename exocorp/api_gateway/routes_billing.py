@@ -23,6 +23,7 @@ from pydantic import Field
 from exocorp.api_gateway.audit import audited
 from exocorp.api_gateway.auth import exocorp_access, require_platform_owner, require_user
 from exocorp.api_gateway.errors import bad_request, not_found
+from exocorp.api_gateway.idempotency import complete_in
 from exocorp.api_gateway.keys import CLOCK, DATABASE, KUBE
 from exocorp.api_gateway.routing import Auth, RouteTable, json_body, json_response, query_params
 from exocorp.billing import admin
@@ -112,8 +113,10 @@ async def top_up(request: web.Request) -> web.Response:
             outcome = await admin.credit_account(
                 s, account_id, amount=body.amount, reference=body.reference,
                 reason=body.reason, actor_id=principal.user_id, now=request.app[CLOCK]())
+            response = await complete_in(s, request, json_response(
+                CreditView.of(outcome), status=201 if outcome.created else 200))
         note.details.update(applied=outcome.created, reactivated=outcome.reactivated)
-        return json_response(CreditView.of(outcome), status=201 if outcome.created else 200)
+        return response
 
 
 # -- admin: price books -----------------------------------------------------------------------

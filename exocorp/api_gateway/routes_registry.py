@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from exocorp import names
+from exocorp import actions, names
 from exocorp.api_gateway.audit import audited
 from exocorp.api_gateway.auth import exocorp_access, require_user, user_fleet
 from exocorp.api_gateway.errors import (
@@ -22,6 +23,7 @@ from exocorp.api_gateway.errors import (
     field_errors,
     not_found,
 )
+from exocorp.api_gateway.idempotency import claim_of, complete_in, crash_point
 from exocorp.api_gateway.keys import ACCESS_CACHE, CACHE, CLOCK, DATABASE, KUBE, SETTINGS
 from exocorp.api_gateway.operations import billing_standing, run_action, saved_draft
 from exocorp.api_gateway.routing import (
@@ -115,13 +117,32 @@ async def my_companies(request: web.Request) -> web.Response:
                         content_type="application/json")
 
 
-def _exocorp_object(body: CreateCompanyRequest, owner: str) -> Obj:
+def _exocorp_object(body: CreateCompanyRequest, owner: str, request_key: str | None,
+                    now: datetime) -> Obj:
+    metadata: dict[str, Any] = {"name": body.slug, "labels": {names.LABEL_PART_OF: "exocorp"}}
+    if request_key is not None:
+        entry = {"key": request_key, "action": "company.create", "at": now.isoformat()}
+        metadata["annotations"] = {
+            names.ANNOTATION_REQUEST_KEYS: actions.request_keys_annotation({}, entry)}
     return {
         "apiVersion": names.API_VERSION,
         "kind": names.EXOCORP_KIND,
-        "metadata": {"name": body.slug, "labels": {names.LABEL_PART_OF: "exocorp"}},
+        "metadata": metadata,
         "spec": {"owner": owner, "displayName": body.display_name, "slug": body.slug},
     }
+
+
+async def _made_by(request: web.Request, slug: str, owner_user_id: str,
+                   request_key: str | None) -> Obj | None:
+    """The Exocorp ``slug`` if this very request (its Idempotency-Key) created it for this
+    owner: a retry of a create whose gateway died before answering."""
+    if request_key is None:
+        return None
+    existing = await request.app[KUBE].get_or_none(r.EXOCORPS, slug)
+    if existing is None or actions.applied_request(existing, request_key) is None \
+            or (existing.get("spec") or {}).get("owner") != owner_user_id:
+        return None
+    return existing
 
 
 @routes.post("/api/registry/companies", summary="Create an exocorp", auth=Auth.USER,
@@ -161,7 +182,10 @@ async def create_exocorp(request: web.Request, owner_user_id: str, body: CreateC
                                     app_base=settings.app_base_domain)
     except ValueError as error:
         raise bad_request(str(error), [FieldError("slug", str(error))]) from None
+    claim = claim_of(request)
+    request_key = claim.digest if claim else None
     created: Obj | None = None
+    adopted = False
     try:
         async with app[DATABASE].sessionmaker.begin() as s:
             record = await registry.create_exocorp(
@@ -174,18 +198,33 @@ async def create_exocorp(request: web.Request, owner_user_id: str, body: CreateC
             if attach is not None:
                 await attach(s)
             # The reservation commits only if the object exists: a failure rolls it back.
+            # With an Idempotency-Key the object carries its digest: the object is this
+            # request's commit point.
             try:
                 created = await app[KUBE].create(r.EXOCORPS, _exocorp_object(
-                    body, owner_user_id))
+                    body, owner_user_id, request_key, app[CLOCK]()))
             except ApiError as error:
-                if error.conflict:
+                if not error.conflict:
+                    raise
+                # Made by this very request before its gateway died (the row never
+                # committed): adopt it instead of refusing the retry.
+                created = await _made_by(request, body.slug, owner_user_id, request_key)
+                adopted = created is not None
+                if created is None:
                     raise conflict(f"slug {body.slug!r} is already taken", code="slug_taken",
                                    errors=taken) from None
-                raise
+            crash_point(request)
     except Conflict as error:
-        raise conflict(str(error), code="slug_taken", errors=taken) from None
+        # The row exists. If this request made it (its gateway died after the commit, before
+        # answering), this is a retry: answer the original result.
+        existing = await _made_by(request, body.slug, owner_user_id, request_key)
+        if existing is None:
+            raise conflict(str(error), code="slug_taken", errors=taken) from None
+        async with app[DATABASE].sessionmaker.begin() as s:
+            record = await registry.get_exocorp(s, body.slug)
+        created = existing
     except BaseException:
-        if created is not None:  # the commit failed after the object was made
+        if created is not None and not adopted:  # the commit failed after the object was made
             await _delete_quietly(app[KUBE], body.slug)
         raise
     app[CACHE].observe_exocorp(created)
@@ -264,8 +303,9 @@ async def save_draft(request: web.Request) -> web.Response:
                     expected_version=body.base_version or current.version, now=app[CLOCK]())
                 status = 200
             view = _draft_view(access.exocorp_id, row)
+            response = await complete_in(s, request, json_response(view, status=status))
         note.details["version"] = view.version
-        return json_response(view, status=status)
+        return response
 
 
 # -- lifecycle actions ---------------------------------------------------------------------------
@@ -296,14 +336,13 @@ async def _act(request: web.Request, action: Action, model: type[BaseModel]) -> 
         result = await run_action(request, access.principal, exocorp_id,
                                   access.record.owner_user_id,
                                   ActionRequest.model_validate({"action": action, **fields}))
-        note.details.update(result.plan.audit.details)
-        note.details["fromPhase"] = result.plan.audit.phase.value
+        note.details.update(result.audit_details)
         detail = company_detail(access.record, access.role, result.exocorp)
         if action is Action.DESTROY:
             detail = detail.model_copy(update={"phase": Phase.DESTROYING})
         phase = detail.phase
         return json_response(ActionAccepted(action=action.value, exocorp_id=exocorp_id,
-                                            phase=phase, details=dict(result.plan.audit.details),
+                                            phase=phase, details=dict(result.details),
                                             company=detail), status=202)
 
 

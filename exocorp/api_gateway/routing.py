@@ -37,6 +37,7 @@ __all__ = [
     "Handler",
     "RouteInfo",
     "RouteTable",
+    "idempotent",
     "json_body",
     "json_response",
     "query_params",
@@ -104,8 +105,17 @@ class RouteInfo:
         if self.query is not None:
             statuses.add(400)
         if self.path.startswith("/api/"):
-            statuses.add(500)
+            statuses |= {500, 503}
+        if idempotent(self):
+            statuses |= {400, 409, 422}
         return sorted(statuses)
+
+
+def idempotent(info: RouteInfo) -> bool:
+    """Does the route honour ``Idempotency-Key`` (every POST but login and logout)?"""
+    from exocorp.api_gateway.idempotency import EXEMPT_PATHS
+
+    return info.method == "POST" and info.path not in EXEMPT_PATHS
 
 
 @dataclass

@@ -52,6 +52,13 @@ class GatewaySettings:
     this long to be seen here; this replica's own changes are seen at once."""
     shutdown_timeout: float = 10.0
     """Seconds in-flight requests get to finish after SIGTERM."""
+    idempotency_stale_after: timedelta = timedelta(seconds=30)
+    """A request holding an Idempotency-Key that has not finished after this long is presumed
+    dead (its gateway crashed): a retry with the key takes it over. Keep it above the slowest
+    request; actions stay single even when it is not (their Kubernetes write is the commit
+    point)."""
+    idempotency_retention: timedelta = timedelta(hours=24)
+    """Idempotency keys are forgotten this long after their first use."""
     watch_timeout_seconds: int = 300
     """Server-side timeout of each watch request of the cache (it reconnects after it)."""
 
@@ -60,6 +67,8 @@ class GatewaySettings:
             raise ValueError("signup_credit cannot be negative")
         if self.max_body_bytes < 1024:
             raise ValueError("max_body_bytes must be at least 1024")
+        if self.idempotency_stale_after <= timedelta(0):
+            raise ValueError("idempotency_stale_after must be positive")
         if self.login_max_failures < 1 or self.login_max_failures_per_ip < 1:
             raise ValueError("login throttle limits must be at least 1")
         SessionPolicy(idle_timeout=self.session_idle_timeout,

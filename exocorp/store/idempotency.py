@@ -27,7 +27,10 @@ from exocorp.store.schema import IdempotencyRecord
 from exocorp.store.statements import insert_ignoring_conflicts, rowcount
 
 __all__ = [
+    "ANONYMOUS_SCOPE",
     "DEFAULT_STALE_AFTER",
+    "KeyReused",
+    "RequestInProgress",
     "abandon_request",
     "begin_request",
     "complete_request",
@@ -36,7 +39,22 @@ __all__ = [
 ]
 
 DEFAULT_STALE_AFTER = timedelta(minutes=5)
+ANONYMOUS_SCOPE = "anonymous"
+"""The scope (``user_id``) of requests made without credentials."""
 _FIELD = "Idempotency-Key"
+
+
+class RequestInProgress(Conflict):
+    """The key belongs to a request still being processed; ``retry_after`` seconds until a
+    retry may take it over (if its owner is gone by then)."""
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message, field=_FIELD)
+        self.retry_after = retry_after
+
+
+class KeyReused(Conflict):
+    """The key was used for a different request (another method, path or body)."""
 
 
 def request_fingerprint(method: str, path: str, body: bytes) -> str:
@@ -84,11 +102,13 @@ async def begin_request(
     if record is None:  # deleted between the two statements
         raise Conflict("the idempotency key is being released; retry", field=_FIELD)
     if (record.method, record.path, record.fingerprint) != (method.upper(), path, fingerprint):
-        raise Conflict("this Idempotency-Key was used for a different request", field=_FIELD)
+        raise KeyReused("this Idempotency-Key was used for a different request", field=_FIELD)
     if record.response_status is not None:
         return record
     if at - record.created_at < stale_after:
-        raise Conflict("a request with this Idempotency-Key is still in progress", field=_FIELD)
+        raise RequestInProgress(
+            "a request with this Idempotency-Key is still in progress",
+            retry_after=(stale_after - (at - record.created_at)).total_seconds())
     taken = await session.execute(
         update(IdempotencyRecord)
         .where(
@@ -101,7 +121,8 @@ async def begin_request(
         .execution_options(synchronize_session=False)
     )
     if rowcount(taken) != 1:
-        raise Conflict("a request with this Idempotency-Key is still in progress", field=_FIELD)
+        raise RequestInProgress("a request with this Idempotency-Key is still in progress",
+                                retry_after=stale_after.total_seconds())
     return None
 
 

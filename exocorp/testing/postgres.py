@@ -307,16 +307,20 @@ def _start(
     data_dir: Path,
     timeout: float,
     extra_settings: Mapping[str, str],
+    port: int | None = None,
 ) -> tuple[subprocess.Popen[bytes], int, Path]:
-    """Start the postmaster; retry on another port if the free port was taken meanwhile."""
-    attempts = 3
+    """Start the postmaster (on ``port``, or a free one: then retry on another port if it was
+    taken meanwhile)."""
+    fixed = port
+    attempts = 1 if fixed is not None else 3
     for attempt in range(1, attempts + 1):
-        port = _free_port()
+        port = fixed if fixed is not None else _free_port()
         log = base / f"postgres-{port}.log"
+        log.parent.mkdir(exist_ok=True)
         settings = [
             f"--{key}={value}" for key, value in {**_SERVER_SETTINGS, **extra_settings}.items()
         ]
-        with log.open("wb") as log_file:
+        with log.open("ab") as log_file:
             process = subprocess.Popen(
                 [
                     str(bindir / "postgres"),
@@ -398,6 +402,68 @@ def running_postgres(
             )
         finally:
             _stop(process)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+class RestartablePostgres:
+    """A throwaway server that a test can stop and start again on the same port and data
+    directory (a database outage under traffic). Use :func:`restartable_postgres`."""
+
+    def __init__(self, bindir: Path, run_as: _RunAs, base: Path, startup_timeout: float,
+                 ) -> None:
+        self._bindir = bindir
+        self._run_as = run_as
+        self._base = base
+        self._timeout = startup_timeout
+        self._process: subprocess.Popen[bytes] | None = None
+        self.port = 0
+        self.log = base / "postgres.log"
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def start(self) -> None:
+        """Start the postmaster (again) on the same data directory and port."""
+        if self.running:
+            return
+        self._process, self.port, self.log = _start(
+            self._bindir, self._run_as, self._base, self._base / "data", self._timeout, {},
+            port=self.port or None)
+
+    def stop(self) -> None:
+        """Fast shutdown (SIGINT: sessions are disconnected, committed work is checkpointed),
+        by the PID we started; waits until the postmaster has exited."""
+        if self._process is not None:
+            _stop(self._process)
+            self._process = None
+
+
+@contextmanager
+def restartable_postgres(database: str = "exocorp", *, startup_timeout: float = 60.0,
+                         ) -> Iterator[tuple[PostgresServer, RestartablePostgres]]:
+    """Like :func:`running_postgres`, plus a handle to stop and start the server."""
+    bindir = find_bindir()
+    run_as = _RunAs.detect()
+    base = Path(tempfile.mkdtemp(prefix="exocorp-pg-"))
+    handle = RestartablePostgres(bindir, run_as, base, startup_timeout)
+    try:
+        run_as.chown(base)
+        run_as.check_reachable(base)
+        _initdb(bindir, run_as, base / "data")
+        handle.start()
+        try:
+            created = run_as.run([str(bindir / "createdb"), "-h", "127.0.0.1", "-p",
+                                  str(handle.port), "-U", SUPERUSER, _identifier(database)])
+            if created.returncode != 0:
+                raise PostgresUnavailableError(
+                    f"could not create database {database!r}: {created.stderr.strip()}")
+            assert handle._process is not None
+            yield PostgresServer(host="127.0.0.1", port=handle.port, user=SUPERUSER,
+                                 password=None, database=database, pid=handle._process.pid), handle
+        finally:
+            handle.stop()
     finally:
         shutil.rmtree(base, ignore_errors=True)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Integer, String
+from sqlalchemy import Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from exocorp.store.columns import ID_LENGTH, JSONType, UTCDateTime
@@ -13,13 +13,15 @@ from exocorp.store.schema.base import Base
 
 
 class IdempotencyRecord(Base):
-    """Keys are scoped per user: two users may pick the same key without meeting."""
+    """Keys are scoped per caller: two users may pick the same key without meeting.
+
+    ``user_id`` is the scope: the user a request acts for, or ``anonymous`` for requests without
+    credentials (whose keys are stored as digests; see ``exocorp.api_gateway.idempotency``). It
+    is not a foreign key, so anonymous records need no user."""
 
     __tablename__ = "idempotency_records"
 
-    user_id: Mapped[str] = mapped_column(
-        String(ID_LENGTH), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
-    )
+    user_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
     method: Mapped[str] = mapped_column(String(10))
     path: Mapped[str] = mapped_column(String(2048))
