@@ -22,9 +22,9 @@ from exocorp.testing.platform import (
     install_crds,
 )
 from exocorp.testing.waiting import eventually
+from tests.plugins.canary import CANARY_SECRET
 from tests.plugins.cluster import ClusterInfo
 
-CANARY_SECRET = "sk-canary-0f9d8c7b6a5e4d3c"  # a value the tests look for everywhere
 RELEASES = (
     samples.release("1.0.0"),
     samples.release("1.1.0"),
