@@ -431,7 +431,6 @@ OPERATOR_MAY = [
     ("create", "networkpolicies", "any-exocorp-ns"), ("create", "secrets", "any-exocorp-ns"),
     ("patch", "secrets", "any-exocorp-ns"), ("get", "secrets", "PLATFORM"),
     ("list", "secrets", "PLATFORM"), ("watch", "secrets", "PLATFORM"),
-    ("get", "certificates.cert-manager.io", "any-exocorp-ns"),
     ("create", "resourcequotas", "any-exocorp-ns"), ("list", "pods", "any-exocorp-ns"),
     ("create", "events", "any-exocorp-ns"), ("create", "events.events.k8s.io", "any-exocorp-ns"),
     ("list", "customresourcedefinitions", None), ("patch", "clusterkopfpeerings.kopf.dev", None),

@@ -31,6 +31,7 @@ import hypothesis.errors
 import pytest
 import requests
 import schemathesis
+from aiohttp import web
 from hypothesis import HealthCheck, Phase, given
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -80,8 +81,8 @@ class World:
             return {"Authorization": f"Bearer {creds['bearer']}"}
         return {}
 
-    def fresh_owner_session(self) -> dict[str, str]:
-        """A new session of the owner (for logout, which ends the one it is sent with)."""
+    def throwaway_session(self) -> dict[str, str]:
+        """A new session (the owner's) for logout, which ends the session it is sent with."""
         response = requests.post(self.base + "/api/auth/login", timeout=30,
                                  json={"email": self.ids["owner_email"], "password": PASSWORD})
         assert response.status_code == 200, response.text
@@ -103,8 +104,6 @@ class _ServedApp:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=120)
 
     async def _start(self) -> GatewaySettings:
-        from aiohttp import web
-
         template = self.workdir / "template.db"
         await upgrade_to_head(f"sqlite+aiosqlite:///{template}")
         path = self.workdir / "gateway.db"
@@ -231,7 +230,7 @@ def _send(world: World, role: str, case: schemathesis.Case, tally: Tally,
           session: requests.Session) -> None:
     headers = world.headers(role)
     if case.operation.path == "/api/auth/logout" and role in ("owner", "admin"):
-        headers = world.fresh_owner_session()  # logout must not end the run's own session
+        headers = world.throwaway_session()  # logout must not end the run's own session
     session.cookies.clear()
     # Who calls is the role's business: drop any credential the generator made up.
     if case.headers:
