@@ -577,11 +577,14 @@ def test_operator_does_its_runtime_writes_with_its_own_permissions(
         unreadable = kubectl.run("get", "secret", "providers", "-n", ns, as_=op, check=False)
         assert unreadable.returncode != 0
         assert "forbidden" in unreadable.stderr.lower()
-        # update: patch the workload and the copied credential
+        # update: patch the workload, re-apply the copied credential (kubectl patch would read
+        # it first, which the operator may not)
         kubectl.run("patch", "deployment", "agent", "-n", ns, "--type=merge", "-p",
                     '{"spec":{"replicas":2}}', as_=op)
-        kubectl.run("patch", "secret", "providers", "-n", ns, "--type=merge", "-p",
-                    '{"stringData":{"anthropic":"rotated"}}', as_=op)
+        rotated = {"apiVersion": "v1", "kind": "Secret",
+                   "metadata": {"name": "providers", "namespace": ns},
+                   "stringData": {"anthropic": "rotated"}}
+        kubectl.apply([rotated], "--server-side", "--field-manager=exocorp", as_=op)
         kubectl.run("get", "pods", "-n", ns, as_=op)
         event = {"apiVersion": "v1", "kind": "Event",
                  "metadata": {"name": "agent.rollout", "namespace": ns},

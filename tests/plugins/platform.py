@@ -44,7 +44,8 @@ def operator(cluster: ClusterInfo, crds: None,
     # Peering, as the chart runs it: a test that starts another operator with a higher
     # priority (the chart tests) pauses this one instead of racing it.
     proc = OperatorProcess(cluster.kubeconfig, tmp_path_factory.mktemp("operator"),
-                           resync_seconds=1.0, extra_args=("--peering", PEERING_NAME))
+                           resync_seconds=1.0, extra_args=("--peering", PEERING_NAME,
+                                                           "--secret-refresh-seconds", "3"))
     proc.start()
     try:
         yield proc
