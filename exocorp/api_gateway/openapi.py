@@ -130,6 +130,8 @@ def _operation(info: RouteInfo, components: dict[str, Any],
             else {"type": "string"}
         success["content"] = {info.content_type: {"schema": schema}}
     responses[str(info.status)] = success
+    for status in info.other_successes:
+        responses[str(status)] = {**success, "description": HTTPStatus(status).phrase}
     problem = {"application/problem+json": {"schema": refs[(ProblemDetails, "serialization")]}}
     for status in info.error_statuses:
         responses[str(status)] = {"description": HTTPStatus(status).phrase, "content": problem}

@@ -195,7 +195,7 @@ def _refuse_unless_pending(handoff: Handoff, status: str, user_id: str) -> None:
 
 @routes.post("/api/agents/handoffs/{id}/approve", summary="Approve an agent",
              auth=Auth.USER, body=ApproveRequest, body_required=False, response=HandoffApproved,
-             status=201, errors=(404, 409),
+             status=201, other_successes=(200,), errors=(404, 409),
              description="Approve the agent: its proposed exocorp is created, owned by you, with "
                          "the agent's draft saved (optionally under another ``slug`` or "
                          "``displayName``: 409 ``slug_taken`` when the slug is reserved), and the "
