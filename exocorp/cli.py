@@ -138,6 +138,7 @@ def cmd_operator(args: argparse.Namespace) -> int:
         tls_issuer=args.tls_issuer, ingress_namespace=args.ingress_namespace,
         storage_class=args.storage_class, max_concurrent_rollouts=args.max_concurrent_rollouts,
         resync_seconds=args.resync_seconds, workers=args.workers,
+        secret_refresh_seconds=args.secret_refresh_seconds,
     )
     operator_main.run(settings, kubeconfig=args.kubeconfig, metrics_port=args.metrics_port,
                       peering=args.peering or None, priority=args.priority)
@@ -173,6 +174,10 @@ def _add_operator(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     op.add_argument("--resync-seconds", type=float,
                     default=float(_env("RESYNC_SECONDS", str(d.resync_seconds))))
     op.add_argument("--workers", type=int, default=int(_env("WORKERS", str(d.workers))))
+    op.add_argument("--secret-refresh-seconds", type=float,
+                    default=float(_env("SECRET_REFRESH_SECONDS", str(d.secret_refresh_seconds))),
+                    help="re-apply each exocorp's credential copy at least this often (it is "
+                         "never read back)")
     op.add_argument("--log-level", default=_env("LOG_LEVEL", "info"),
                     choices=["debug", "info", "warning", "error"])
     op.set_defaults(func=cmd_operator)

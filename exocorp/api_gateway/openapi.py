@@ -142,8 +142,14 @@ def _operation(info: RouteInfo, components: dict[str, Any],
         success["content"] = {"application/json": {
             "schema": refs[(info.response, "serialization")]}}
     elif info.status != 204:
-        success["content"] = {info.content_type: {"schema": {"type": "string"}}}
+        # Without a model: a JSON answer is some object (e.g. this document), anything else a
+        # text (Markdown, HTML, the Prometheus exposition format).
+        schema = {"type": "object"} if info.content_type == "application/json" \
+            else {"type": "string"}
+        success["content"] = {info.content_type: {"schema": schema}}
     responses[str(info.status)] = success
+    for status in info.other_successes:
+        responses[str(status)] = {**success, "description": HTTPStatus(status).phrase}
     problem = {"application/problem+json": {"schema": refs[(ProblemDetails, "serialization")]}}
     for status in info.error_statuses:
         responses[str(status)] = {"description": HTTPStatus(status).phrase, "content": problem}

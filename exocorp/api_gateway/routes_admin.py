@@ -130,7 +130,7 @@ def _owner(record: ExocorpRecord | None, exocorp: Exocorp) -> str:
 
 
 @routes.get(_COMPANY + "/details", summary="One exocorp, in depth", auth=Auth.PLATFORM_OWNER,
-            response=AdminCompanyDetail)
+            response=AdminCompanyDetail, errors=(404,))
 async def admin_company_details(request: web.Request) -> web.Response:
     """Everything the fleet list shows, plus conditions, components (readiness and restarts),
     the revision history ("jobs"), domains, the applied configuration and bindings, the saved
@@ -156,7 +156,7 @@ async def admin_company_details(request: web.Request) -> web.Response:
 
 
 @routes.get(_COMPANY + "/runtime", summary="Runtime health of one exocorp",
-            auth=Auth.PLATFORM_OWNER, response=AdminRuntime)
+            auth=Auth.PLATFORM_OWNER, response=AdminRuntime, errors=(404,))
 async def admin_company_runtime(request: web.Request) -> web.Response:
     """Per-component health (``healthy``, ``progressing``, ``degraded``, ``down``,
     ``stopped``) with desired/ready/available replicas and restarts; the pods of its namespace

@@ -169,7 +169,7 @@ async def get_agent_draft(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/agents/handoffs/{id}", summary="What an agent asks for",
-            auth=Auth.USER, response=HandoffView,
+            auth=Auth.USER, response=HandoffView, errors=(404,),
             description="The agent's name, the exocorp it proposes (slug and display name), its "
                         "draft, and where the request stands. Needs a person's session (an "
                         "agent's bearer token: 403 ``human_session_required``). 404 for an "
@@ -195,7 +195,7 @@ def _refuse_unless_pending(handoff: Handoff, status: str, user_id: str) -> None:
 
 @routes.post("/api/agents/handoffs/{id}/approve", summary="Approve an agent",
              auth=Auth.USER, body=ApproveRequest, body_required=False, response=HandoffApproved,
-             status=201, errors=(404, 409),
+             status=201, other_successes=(200,), errors=(404, 409),
              description="Approve the agent: its proposed exocorp is created, owned by you, with "
                          "the agent's draft saved (optionally under another ``slug`` or "
                          "``displayName``: 409 ``slug_taken`` when the slug is reserved), and the "
@@ -413,7 +413,7 @@ async def connect_agent_skill(request: web.Request) -> web.Response:
 
 
 @routes.get("/connect/{id}", summary="Handoff page (for the human)", auth=Auth.PUBLIC,
-            content_type="text/html")
+            content_type="text/html", errors=(404,))
 async def connect_page(request: web.Request) -> web.Response:
     """The page an agent's handoff link opens: sign up or log in, see what the agent asks, and
     approve or deny it. It calls the JSON API from this origin (no third-party script)."""

@@ -92,6 +92,9 @@ class RouteInfo:
     errors: tuple[int, ...]
     content_type: str
     """Of a successful answer: application/json, or e.g. text/markdown."""
+    other_successes: tuple[int, ...] = ()
+    """Further success statuses with the same answer (e.g. 200 for an idempotent repeat of a
+    201)."""
 
     @property
     def operation_id(self) -> str:
@@ -132,6 +135,7 @@ class RouteTable:
               body_required: bool = True, query: type[BaseModel] | None = None,
               response: type[BaseModel] | None = None, status: int = 200,
               errors: Sequence[int] = (), content_type: str = "application/json",
+              other_successes: Sequence[int] = (),
               ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             self.routes.append(RouteInfo(
@@ -139,7 +143,7 @@ class RouteTable:
                 description=description or (handler.__doc__ or "").strip(), tag=self.tag,
                 auth=auth, body=body, body_required=body_required, query=query,
                 response=response, status=status, errors=tuple(errors),
-                content_type=content_type))
+                content_type=content_type, other_successes=tuple(other_successes)))
             return handler
         return register
 

@@ -14,6 +14,7 @@ from exocorp.k8s import Kube
 from exocorp.k8s import resources as r
 from exocorp.operator import metrics
 from exocorp.operator.cache import ObjectCache
+from exocorp.operator.platform_secrets import PlatformSecretWatch
 from exocorp.operator.reconciler import Reconciler
 from exocorp.operator.settings import OperatorSettings
 
@@ -28,6 +29,7 @@ class Operator:
     cache: ObjectCache
     reconciler: Reconciler
     settings: OperatorSettings
+    secrets: PlatformSecretWatch
 
 
 STATE = Operator()
@@ -55,9 +57,13 @@ def register(registry: kopf.OperatorRegistry, settings: OperatorSettings) -> Non
         metrics.EXOCORPS.phases = lambda: ((body.get("status") or {}).get("phase")
                                            for body in STATE.cache.of_kind("Exocorp"))
         await _ensure_platform_namespace(STATE.kube, settings.namespace)
+        STATE.secrets = PlatformSecretWatch(STATE.kube, STATE.cache, settings.namespace,
+                                            _secret_changed)
+        STATE.secrets.start()
 
     @kopf.on.cleanup(registry=registry)
     async def cleanup(**_: Any) -> None:
+        await STATE.secrets.stop()
         await STATE.reconciler.queue.stop()
         await STATE.kube.close()
 
@@ -77,15 +83,8 @@ def register(registry: kopf.OperatorRegistry, settings: OperatorSettings) -> Non
             if (body.get("spec", {}).get("release") or {}).get("version") == version:
                 STATE.reconciler.queue.add(body["metadata"]["name"])
 
-    # Provider credentials in the platform namespace: a rotation rolls the bound runtimes.
-    @kopf.on.event("", "v1", "secrets", registry=registry,
-                   when=lambda namespace, **_: namespace == settings.namespace)
-    async def platform_secret_event(event: kopf.RawEvent, name: str, **_: Any) -> None:
-        _observe("Secret", event)
-        for body in STATE.cache.of_kind("Exocorp"):
-            bindings = body.get("spec", {}).get("providerBindings") or []
-            if any(b.get("secretName") == name for b in bindings):
-                STATE.reconciler.queue.add(body["metadata"]["name"])
+    # Provider credentials in the platform namespace are watched there only (platform_secrets):
+    # Secrets are read in no other namespace, so there is no kopf handler for them.
 
     for group, version, plural, kind in (
         ("", "v1", "namespaces", "Namespace"),
@@ -101,17 +100,6 @@ def register(registry: kopf.OperatorRegistry, settings: OperatorSettings) -> Non
         ("apps", "v1", "controllerrevisions", "ControllerRevision"),
     ):
         _register_managed(registry, group, version, plural, kind)
-
-    # Runtime secrets (the copied credentials; TLS certificates issued into the namespace).
-    @kopf.on.event("", "v1", "secrets", registry=registry,
-                   when=lambda namespace, **_: bool(namespace)
-                   and namespace.startswith("exo-"))
-    async def runtime_secret_event(event: kopf.RawEvent, **_: Any) -> None:
-        _observe("Secret", event)
-        ns = (event.get("object") or {}).get("metadata", {}).get("namespace", "")
-        owner = _owner_of_namespace(ns)
-        if owner:
-            STATE.reconciler.queue.add(owner)
 
     # kopf's peering keep-alives arrive about once a minute: they keep the watch-freshness
     # metric meaningful on an idle cluster (no event for long means the watches are stuck).
@@ -136,12 +124,12 @@ def _register_managed(registry: kopf.OperatorRegistry, group: str, version: str,
             STATE.reconciler.queue.add(owner)
 
 
-def _owner_of_namespace(namespace: str) -> str | None:
-    body = STATE.cache.get("Namespace", namespace)
-    if body is None:
-        return None
-    owner = body.get("metadata", {}).get("labels", {}).get(names.LABEL_EXOCORP)
-    return str(owner) if owner else None
+def _secret_changed(name: str) -> None:
+    """A provider credential changed: a rotation rolls the runtimes bound to it."""
+    for body in STATE.cache.of_kind("Exocorp"):
+        bindings = body.get("spec", {}).get("providerBindings") or []
+        if any(b.get("secretName") == name for b in bindings):
+            STATE.reconciler.queue.add(body["metadata"]["name"])
 
 
 async def _ensure_platform_namespace(kube: Kube, namespace: str) -> None:

@@ -53,6 +53,8 @@ from exocorp.operator.settings import OperatorSettings
 from exocorp.operator.workqueue import WorkQueue
 
 log = logging.getLogger(__name__)
+# cert-manager's Certificates: TLS is issued when the one for an exocorp's domains is Ready.
+CERTIFICATES = r.Resource("cert-manager.io", "v1", "certificates", "Certificate", True)
 Obj = dict[str, Any]
 # Fields that change on every pass; alone they do not justify a status write.
 _VOLATILE = {"lastReconcileSeconds", "lastReconcileTime", "runningSeconds",
@@ -115,6 +117,7 @@ class Reconciler:
         self.settings = settings
         self.queue = WorkQueue(self.reconcile, settings.workers)
         self._applied: dict[tuple[str, str, str], tuple[str, str]] = {}
+        self._secret_written_at: dict[tuple[str, str, str], float] = {}
         self._starting: set[str] = set()
 
     # -- entry point ----------------------------------------------------------------------------
@@ -216,7 +219,8 @@ class Reconciler:
         observed = health.observe(exo, release, self.cache, ns, status.rollout.revision)
         status.components = [c.status for c in observed]
         rollback_to = await self._gate(ctx, observed)
-        self._summarise(ctx, release, observed)
+        tls_issued = await self._tls_issued(exo, ns)
+        self._summarise(ctx, release, observed, tls_issued)
         written = await self._write_status(ctx, body, started)
         if rollback_to is not None and written is not None:
             await self._rollback(exo, written, rollback_to, ctx.failure_reason)
@@ -338,6 +342,9 @@ class Reconciler:
         meta = body["metadata"]
         key = (resource.kind, meta.get("namespace", ""), meta["name"])
         desired = builders.stable_hash(body)
+        if resource.kind == "Secret":
+            await self._write_secret(key, body, desired)
+            return
         live = self.cache.get(resource.kind, meta["name"], meta.get("namespace", ""))
         recorded = self._applied.get(key)
         if live is not None and recorded == (desired, _version(live)):
@@ -352,6 +359,34 @@ class Reconciler:
         result = await self.kube.apply(resource, body)
         self.cache.store(resource.kind, result)
         self._applied[key] = (desired, _version(result))
+
+    async def _write_secret(self, key: tuple[str, str, str], body: Obj, desired: str) -> None:
+        """Secrets in exocorp namespaces are written, never read (the operator may not read
+        Secrets outside the platform namespace): server-side apply when the content changed, and
+        again every ``secret_refresh_seconds`` so a copy deleted or edited by hand comes back.
+        The API server's answer (which carries the data) is not kept."""
+        now = time.monotonic()
+        recorded = self._applied.get(key)
+        written_at = self._secret_written_at.get(key)
+        if (recorded is not None and recorded[0] == desired and written_at is not None
+                and now - written_at < self.settings.secret_refresh_seconds):
+            return
+        await self.kube.apply(r.SECRETS, body)
+        self._applied[key] = (desired, "")
+        self._secret_written_at[key] = now
+
+    async def _tls_issued(self, exo: Exocorp, ns: str) -> bool:
+        """cert-manager's Certificate for the exocorp's domains is Ready (the certificate Secret
+        itself is not read). Without a TLS issuer there is none: pending."""
+        if not self.settings.tls_issuer:
+            return False
+        try:
+            cert = await self.kube.get_or_none(CERTIFICATES, builders.tls_secret_name(exo), ns)
+        except ApiError as err:  # cert-manager not installed, or not allowed: not issued
+            log.debug("certificate of %s not readable: %s", exo.metadata.name, err.reason)
+            return False
+        conditions = ((cert or {}).get("status") or {}).get("conditions") or []
+        return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
 
     async def _delete(self, resource: r.Resource, name: str, namespace: str) -> None:
         if self.cache.get(resource.kind, name, namespace) is None:
@@ -532,7 +567,7 @@ class Reconciler:
                       "domains reserved, attached at provisioning")
 
     def _summarise(self, ctx: _Pass, release: ExocorpReleaseSpec,
-                   observed: list[health.ComponentHealth]) -> None:
+                   observed: list[health.ComponentHealth], tls_ready: bool) -> None:
         exo, status = ctx.exo, ctx.status
         ns = builders.runtime_namespace(exo.metadata.name)
         all_ready = all(c.status.ready >= c.status.desired for c in observed)
@@ -559,7 +594,6 @@ class Reconciler:
             ctx.condition(ConditionType.PAUSED, ConditionStatus.FALSE, Reason.AVAILABLE, "")
         hosts = builders.domains(exo, self.settings)
         route = self.cache.get("Ingress", builders.INGRESS, ns)
-        tls_ready = self.cache.get("Secret", builders.tls_secret_name(exo), ns) is not None
         portal_ready = any(c.status.ready > 0 for c in observed
                            if any(comp.portal and comp.name == c.status.name
                                   for comp in release.components))

@@ -50,6 +50,10 @@ class OperatorSettings:
     """How often each exocorp is re-evaluated without any event (deadlines, running time)."""
     workers: int = 16
     """Exocorps reconciled in parallel."""
+    secret_refresh_seconds: float = 60.0
+    """The credential copy in each exocorp's namespace is written, never read back (the operator
+    may not read Secrets there): it is re-applied at least this often, so a copy deleted or
+    edited by hand is restored within this time."""
     runtime_user: int = 65532
     """Numeric user the runtime containers run as."""
     sizes: dict[ComponentSize, SizeResources] = field(default_factory=lambda: dict(DEFAULT_SIZES))

@@ -406,6 +406,21 @@ def test_upgrade_to_postgresql_then_uninstall_keeps_crds_and_data(kubectl: Kubec
 
 # --- RBAC by impersonation -------------------------------------------------------------------
 
+# Creating, changing, binding or escalating any RBAC object, cluster-wide or in a namespace
+# (its own included): none of these may either process do.
+RBAC_WRITES = [
+    (verb, resource, ns)
+    for resource, namespaces in (("clusterroles", (None,)), ("clusterrolebindings", (None,)),
+                                 ("roles", ("PLATFORM", "any-exocorp-ns")),
+                                 ("rolebindings", ("PLATFORM", "any-exocorp-ns")))
+    for ns in namespaces
+    for verb in ("create", "update", "patch", "delete", "bind", "escalate")
+]
+# Reading Secrets anywhere but the platform namespace (cluster-wide lists included).
+SECRET_READS_OUTSIDE = [
+    (verb, "secrets", ns) for ns in (None, "kube-system", "default", "any-exocorp-ns")
+    for verb in ("get", "list", "watch")
+]
 OPERATOR_MAY = [
     ("get", "exocorps.exocorp.io", None), ("watch", "exocorps.exocorp.io", None),
     ("patch", "exocorps.exocorp.io/status", None), ("update", "exocorps.exocorp.io", None),
@@ -414,6 +429,8 @@ OPERATOR_MAY = [
     ("create", "namespaces", None), ("delete", "namespaces", None),
     ("create", "deployments.apps", "any-exocorp-ns"), ("delete", "ingresses", "any-exocorp-ns"),
     ("create", "networkpolicies", "any-exocorp-ns"), ("create", "secrets", "any-exocorp-ns"),
+    ("patch", "secrets", "any-exocorp-ns"), ("get", "secrets", "PLATFORM"),
+    ("list", "secrets", "PLATFORM"), ("watch", "secrets", "PLATFORM"),
     ("create", "resourcequotas", "any-exocorp-ns"), ("list", "pods", "any-exocorp-ns"),
     ("create", "events", "any-exocorp-ns"), ("create", "events.events.k8s.io", "any-exocorp-ns"),
     ("list", "customresourcedefinitions", None), ("patch", "clusterkopfpeerings.kopf.dev", None),
@@ -432,6 +449,11 @@ OPERATOR_MAY_NOT = [
     ("create", "exocorpreleases.exocorp.io", None), ("create", "customresourcedefinitions", None),
     ("create", "controllerrevisions.apps", "any-exocorp-ns"), ("create", "leases", "kube-system"),
     ("create", "statefulsets.apps", "any-exocorp-ns"), ("delete", "pods", "any-exocorp-ns"),
+    # RBAC: no verb on any RBAC object, anywhere
+    *RBAC_WRITES,
+    # Secrets: written into exocorp namespaces, read nowhere but the platform namespace
+    *SECRET_READS_OUTSIDE,
+    ("update", "secrets", "kube-system"), ("delete", "secrets", "kube-system"),
 ]
 GATEWAY_MAY = [
     ("create", "exocorps.exocorp.io", None), ("patch", "exocorps.exocorp.io", None),
@@ -448,6 +470,9 @@ GATEWAY_MAY_NOT = [
     ("create", "deployments.apps", "PLATFORM"), ("create", "controllerrevisions.apps", "PLATFORM"),
     ("create", "clusterroles", None), ("create", "rolebindings", "PLATFORM"),
     ("delete", "nodes", None), ("delete", "pods", "PLATFORM"), ("update", "leases", "kube-system"),
+    *RBAC_WRITES,
+    *SECRET_READS_OUTSIDE,
+    ("create", "secrets", "any-exocorp-ns"), ("patch", "secrets", "kube-system"),
 ]
 
 
@@ -469,13 +494,35 @@ def test_service_account_permissions(
     assert wrong == [], f"{component} {'denied' if allowed else 'allowed'}: {wrong}"
 
 
-def test_operator_reads_secrets_in_every_namespace_as_documented(
+def test_neither_service_account_reads_secrets_outside_the_platform_namespace(
     kubectl: Kubectl, release: Release,
 ) -> None:
-    """The trade-off of docs/deployment.md ("RBAC"): credential copies into exocorp namespaces
-    need Secrets cluster-wide, which includes kube-system. Pinned so it cannot change silently."""
-    assert kubectl.can_i(release.sa("operator"), "get", "secrets", "kube-system")
-    assert not kubectl.can_i(release.sa("gateway"), "get", "secrets", "kube-system")
+    """docs/deployment.md ("RBAC"): the operator writes credential copies into exocorp
+    namespaces but reads Secrets only in the platform namespace, like the gateway. Asked of the
+    API server with SubjectAccessReviews (what the authorizer itself answers for the
+    ServiceAccount, no impersonation)."""
+    for component in ("operator", "gateway"):
+        user = release.sa(component)
+        for verb in ("get", "list", "watch"):
+            for ns in ("kube-system", "default", "exo-anything", ""):
+                review = {"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+                          "spec": {"user": user,
+                                   "groups": ["system:serviceaccounts",
+                                              f"system:serviceaccounts:{release.namespace}",
+                                              "system:authenticated"],
+                                   "resourceAttributes": {"verb": verb, "resource": "secrets",
+                                                          "namespace": ns}}}
+                answer = json.loads(kubectl.run("create", "-o", "json", "-f", "-",
+                                                stdin=json.dumps(review)).stdout)
+                assert answer["status"].get("allowed") is not True, (component, verb, ns)
+            platform = {"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+                        "spec": {"user": user, "groups": ["system:serviceaccounts",
+                                                          "system:authenticated"],
+                                 "resourceAttributes": {"verb": verb, "resource": "secrets",
+                                                        "namespace": release.namespace}}}
+            answer = json.loads(kubectl.run("create", "-o", "json", "-f", "-",
+                                            stdin=json.dumps(platform)).stdout)
+            assert answer["status"].get("allowed") is True, (component, verb)
 
 
 def _runtime_objects(ns: str) -> list[Obj]:
@@ -523,13 +570,21 @@ def test_operator_does_its_runtime_writes_with_its_own_permissions(
     ns = f"exo-runtime-{uuid.uuid4().hex[:8]}"
     kubectl.run("create", "namespace", ns, as_=op)
     try:
-        created = kubectl.apply(_runtime_objects(ns), as_=op).stdout
-        assert created.count("created") == len(_runtime_objects(ns))
-        # update: patch the workload and the copied credential
+        # server-side apply, as the operator writes: no read first (Secrets are write-only)
+        created = kubectl.apply(_runtime_objects(ns), "--server-side",
+                                "--field-manager=exocorp", as_=op).stdout
+        assert created.count("serverside-applied") == len(_runtime_objects(ns))
+        unreadable = kubectl.run("get", "secret", "providers", "-n", ns, as_=op, check=False)
+        assert unreadable.returncode != 0
+        assert "forbidden" in unreadable.stderr.lower()
+        # update: patch the workload, re-apply the copied credential (kubectl patch would read
+        # it first, which the operator may not)
         kubectl.run("patch", "deployment", "agent", "-n", ns, "--type=merge", "-p",
                     '{"spec":{"replicas":2}}', as_=op)
-        kubectl.run("patch", "secret", "providers", "-n", ns, "--type=merge", "-p",
-                    '{"stringData":{"anthropic":"rotated"}}', as_=op)
+        rotated = {"apiVersion": "v1", "kind": "Secret",
+                   "metadata": {"name": "providers", "namespace": ns},
+                   "stringData": {"anthropic": "rotated"}}
+        kubectl.apply([rotated], "--server-side", "--field-manager=exocorp", as_=op)
         kubectl.run("get", "pods", "-n", ns, as_=op)
         event = {"apiVersion": "v1", "kind": "Event",
                  "metadata": {"name": "agent.rollout", "namespace": ns},

@@ -267,14 +267,20 @@ async def test_hand_edits_and_deletions_are_repaired(driver: Driver) -> None:
     await kube.patch(r.SERVICES, "portal", {"spec": {"ports": [
         {"name": "http", "port": 9999, "targetPort": "http", "protocol": "TCP"}]}},
         namespace=ns, patch_type="merge", field_manager="kubectl-edit")
+    # The credential copy is written, never read back: restored by its periodic re-apply.
+    await kube.delete(r.SECRETS, "provider-credentials", ns)
 
     async def repaired() -> bool:
         app = await kube.get_or_none(r.DEPLOYMENTS, "app", ns)
         deny = await kube.get_or_none(r.NETWORKPOLICIES, "default-deny", ns)
         agents = await kube.get(r.DEPLOYMENTS, "agents", ns)
         portal = await kube.get(r.SERVICES, "portal", ns)
+        credentials = await kube.get_or_none(r.SECRETS, "provider-credentials", ns)
         return app is not None and deny is not None and agents["spec"]["replicas"] == 2 \
-            and [p["port"] for p in portal["spec"]["ports"]] == [8080]
+            and [p["port"] for p in portal["spec"]["ports"]] == [8080] \
+            and credentials is not None \
+            and base64.b64decode(credentials["data"]["ANTHROPIC_API_KEY"]).decode() \
+            == CANARY_SECRET
 
     await eventually(repaired, what="drift repaired")
     await driver.wait(name, "Running")

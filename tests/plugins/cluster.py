@@ -40,16 +40,22 @@ class ClusterInfo:
 
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterInfo]:
+    from tests.plugins.canary import scan_cluster  # (imports this module's neighbours)
+
     external = os.environ.get("EXOCORP_TEST_KUBECONFIG")
     if external:
-        yield ClusterInfo(Path(external), None)
+        info = ClusterInfo(Path(external), None)
+        yield info
+        scan_cluster(info.kubectl, info.kubeconfig)
         return
     # Room for every exocorp the whole suite provisions (tests leave theirs running): 10 nodes
     # of 32 CPUs and 110 pods, and a claimable volume for each one.
     plane = ControlPlane(tmp_path_factory.mktemp("cluster"), nodes=10, volumes=400)
     plane.start()
     try:
-        yield ClusterInfo(plane.kubeconfig, plane)
+        info = ClusterInfo(plane.kubeconfig, plane)
+        yield info
+        scan_cluster(info.kubectl, info.kubeconfig)  # the canary check, while it still runs
     finally:
         plane.stop()
 

@@ -22,9 +22,9 @@ from exocorp.testing.platform import (
     install_crds,
 )
 from exocorp.testing.waiting import eventually
+from tests.plugins.canary import CANARY_SECRET
 from tests.plugins.cluster import ClusterInfo
 
-CANARY_SECRET = "sk-canary-0f9d8c7b6a5e4d3c"  # a value the tests look for everywhere
 RELEASES = (
     samples.release("1.0.0"),
     samples.release("1.1.0"),
@@ -44,7 +44,8 @@ def operator(cluster: ClusterInfo, crds: None,
     # Peering, as the chart runs it: a test that starts another operator with a higher
     # priority (the chart tests) pauses this one instead of racing it.
     proc = OperatorProcess(cluster.kubeconfig, tmp_path_factory.mktemp("operator"),
-                           resync_seconds=1.0, extra_args=("--peering", PEERING_NAME))
+                           resync_seconds=1.0, extra_args=("--peering", PEERING_NAME,
+                                                           "--secret-refresh-seconds", "3"))
     proc.start()
     try:
         yield proc

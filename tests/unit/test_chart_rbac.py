@@ -27,8 +27,11 @@ OPERATOR_CLUSTER: set[Grant] = (
     | grants(("exocorp.io", ("exocorps/status",)), verbs=("get", "patch", "update"))
     | grants(("exocorp.io", ("exocorps/finalizers",)), verbs=("update",))
     | grants(("", ("namespaces",)), verbs=CRUD)
-    | grants(("", ("serviceaccounts", "resourcequotas", "limitranges", "secrets", "configmaps",
+    | grants(("", ("serviceaccounts", "resourcequotas", "limitranges", "configmaps",
                    "services", "persistentvolumeclaims")), verbs=CRUD)
+    # Secrets outside the platform namespace: write-only (credential copies).
+    | grants(("", ("secrets",)), verbs=("create", "patch"))
+    | grants(("cert-manager.io", ("certificates",)), verbs=("get",))
     | grants(("apps", ("deployments",)), verbs=CRUD)
     | grants(("networking.k8s.io", ("networkpolicies", "ingresses")), verbs=CRUD)
     | grants(("", ("pods",)), verbs=READ)
@@ -39,7 +42,8 @@ OPERATOR_CLUSTER: set[Grant] = (
     | grants(("apps", ("controllerrevisions",)), verbs=READ)
 )
 OPERATOR_PLATFORM_NS: set[Grant] = (
-    grants(("apps", ("controllerrevisions",)), verbs=("create", "update", "patch", "delete"))
+    grants(("", ("secrets",)), verbs=READ)
+    | grants(("apps", ("controllerrevisions",)), verbs=("create", "update", "patch", "delete"))
     | grants(("coordination.k8s.io", ("leases",)),
              verbs=("get", "list", "watch", "create", "update", "patch"))
 )
@@ -103,6 +107,17 @@ def test_gateway_reads_secrets_only_in_the_platform_namespace(objects: list[Obj]
     role = one(objects, "Role", "exocorp-gateway")
     assert role["metadata"]["namespace"] == "exocorp-system"
     assert ("", "secrets", "get") in expand(role)
+
+
+def test_no_role_reads_secrets_outside_the_platform_namespace(objects: list[Obj]) -> None:
+    """Both processes may read Secrets in the platform namespace only: the operator writes the
+    credential copies in exocorp namespaces without ever reading them."""
+    for name in ("exocorp-operator", "exocorp-gateway"):
+        cluster = expand(one(objects, "ClusterRole", name))
+        assert not {g for g in cluster if g[1] == "secrets" and g[2] in READ}, name
+        role = one(objects, "Role", name)
+        assert role["metadata"]["namespace"] == "exocorp-system"
+        assert {("", "secrets", verb) for verb in READ} <= expand(role)
 
 
 def test_revision_writes_and_leases_are_confined_to_the_platform_namespace(
