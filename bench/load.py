@@ -107,6 +107,11 @@ async def drive(kubeconfig: Path, gateway: GatewayProcess, operator: OperatorPro
         summary = load.summarise(samples_, elapsed)
         say(f"{summary['requests']} requests, {summary['requests_per_second']} req/s, "
             f"statuses {summary['statuses']}; settling")
+        # Kept even if what follows fails (a saturated machine): the figures of the run itself.
+        Path(args.out).write_text(json.dumps({"partial": True, "load": summary,
+                                              "load_average_at_load_start": at_load_start,
+                                              "load_average_at_load_end": at_load_end},
+                                             indent=2) + "\n")
         settle_s = await load.settle(kube, names, within=args.settle_timeout, say=say)
         after = await load.snapshot(kube, names)
         token = await load.login_token(http, gateway.url, OWNER_EMAIL, owner_password)

@@ -39,7 +39,7 @@ from typing import Any
 
 import aiohttp
 
-from exocorp.k8s import Kube
+from exocorp.k8s import ApiError, Kube
 from exocorp.k8s import resources as r
 from exocorp.model import OPERATOR_ACTOR, Exocorp
 from exocorp.model.phase import rollout_in_progress
@@ -216,11 +216,20 @@ async def provision_fleet(kube: Kube, http: aiohttp.ClientSession, base: str, *,
     return fleet
 
 
-async def snapshot(kube: Kube, names: Sequence[str]) -> dict[str, Exocorp]:
+async def snapshot(kube: Kube, names: Sequence[str], *, attempts: int = 10) -> dict[str, Exocorp]:
+    """The named Exocorps as the API server has them. A saturated API server may time out or
+    answer 429/5xx for a while: that is retried, as any client of it would."""
     wanted = set(names)
+    for attempt in range(attempts):
+        try:
+            items = (await kube.list_all(r.EXOCORPS))["items"]
+            break
+        except (TimeoutError, aiohttp.ClientError, ApiError):
+            if attempt == attempts - 1:
+                raise
+            await asyncio.sleep(2.0 * (attempt + 1))
     return {item["metadata"]["name"]: Exocorp.model_validate(item)
-            for item in (await kube.list_all(r.EXOCORPS))["items"]
-            if item["metadata"]["name"] in wanted}
+            for item in items if item["metadata"]["name"] in wanted}
 
 
 def _phase(exo: Exocorp | None) -> str | None:
