@@ -108,7 +108,7 @@ async def drive(kubeconfig: Path, gateway: GatewayProcess, operator: OperatorPro
         say(f"{summary['requests']} requests, {summary['requests_per_second']} req/s, "
             f"statuses {summary['statuses']}; settling")
         # Kept even if what follows fails (a saturated machine): the figures of the run itself.
-        Path(args.out).write_text(json.dumps({"partial": True, "load": summary,
+        Path(args.out).write_text(json.dumps({"partial": True, "load": summary,  # noqa: ASYNC240
                                               "load_average_at_load_start": at_load_start,
                                               "load_average_at_load_end": at_load_end},
                                              indent=2) + "\n")
