@@ -22,7 +22,9 @@ from exocorp.testing.processes import ManagedProcess, spawn
 
 STATE_FILE = "state.json"
 KUBECONFIG_FILE = "admin.kubeconfig"
-SERVICE_CIDR = "10.0.0.0/24"
+SERVICE_CIDR = "10.0.0.0/16"
+"""Each exocorp's runtime has two Services (portal, app): a /24 (254 addresses) ran out at ~126
+exocorps (``failed to allocate a serviceIP ... range is full``, bench/load.py at 200)."""
 POD_CIDR = "10.244.0.0/16"
 
 

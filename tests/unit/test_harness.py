@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import signal
 import ssl
@@ -162,3 +163,11 @@ def test_binaries_dataclass_paths() -> None:
     bins = Binaries(*(Path(f"/x/{i}") for i in range(7)))
     assert bins.path("kube-apiserver") == Path("/x/1")
     assert replace(bins, helm=Path("/y")).helm == Path("/y")
+
+
+def test_the_service_range_holds_the_services_of_a_large_fleet() -> None:
+    # Regression: a /24 was full at ~126 exocorps (two Services each), so a 200-exocorp load run
+    # left the rest Provisioning with "failed to allocate a serviceIP: range is full".
+    network = ipaddress.ip_network(controlplane.SERVICE_CIDR)
+    assert network.num_addresses - 2 >= 2 * 5_000 + 1  # kubernetes.default + 5,000 exocorps
+    assert ipaddress.ip_address("10.0.0.1") in network  # the API server's certificate names it
