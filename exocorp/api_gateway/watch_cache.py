@@ -97,6 +97,10 @@ class Informer(Generic[T]):
     def __len__(self) -> int:
         return len(self._items)
 
+    def versions(self) -> dict[str, int | None]:
+        """Key -> resourceVersion of every object held (to compare with a fresh list)."""
+        return {key: entry.rv for key, entry in self._items.items()}
+
     # -- writing ---------------------------------------------------------------------------------
 
     def observe(self, obj: Obj, *, deleted: bool = False) -> None:
