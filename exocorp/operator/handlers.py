@@ -17,9 +17,22 @@ from exocorp.operator import destroy, metrics
 from exocorp.operator.cache import ObjectCache
 from exocorp.operator.reconciler import Reconciler
 from exocorp.operator.settings import OperatorSettings
+from exocorp.operator.sweep import Sweeper, Watched
 
 log = logging.getLogger(__name__)
 MANAGED = {names.LABEL_MANAGED_BY: names.MANAGER}
+MANAGED_RESOURCES = (r.NAMESPACES, r.SERVICEACCOUNTS, r.RESOURCEQUOTAS, r.LIMITRANGES,
+                     r.CONFIGMAPS, r.SERVICES, r.PVCS, r.DEPLOYMENTS, r.NETWORKPOLICIES,
+                     r.INGRESSES, r.CONTROLLERREVISIONS)
+# What the cache holds, listed as the handlers below watch it (for the sweeper).
+WATCHED = (
+    Watched("Exocorp", r.EXOCORPS),
+    Watched("ExocorpRelease", r.RELEASES),
+    Watched("Secret", r.SECRETS),
+    Watched("Pod", r.PODS, names.LABEL_EXOCORP),
+    *(Watched(resource.kind, resource, f"{names.LABEL_MANAGED_BY}={names.MANAGER}")
+      for resource in MANAGED_RESOURCES),
+)
 
 
 class Operator:
@@ -29,6 +42,7 @@ class Operator:
     cache: ObjectCache
     reconciler: Reconciler
     settings: OperatorSettings
+    sweeper: Sweeper
 
 
 STATE = Operator()
@@ -37,6 +51,8 @@ STATE = Operator()
 def _observe(kind: str, event: kopf.RawEvent) -> str | None:
     body: dict[str, Any] = dict(event.get("object") or {})
     STATE.cache.observe(kind, event.get("type"), body)
+    if event.get("type") is None:  # kopf is (re)listing: it reports no deletion
+        STATE.sweeper.listing_seen()
     metrics.LAST_WATCH_EVENT.set(STATE.cache.last_event_at)
     labels = body.get("metadata", {}).get("labels") or {}
     owner = labels.get(names.LABEL_EXOCORP)
@@ -53,10 +69,12 @@ def register(registry: kopf.OperatorRegistry, settings: OperatorSettings) -> Non
         STATE.cache = ObjectCache()
         STATE.reconciler = Reconciler(STATE.kube, STATE.cache, settings)
         STATE.reconciler.queue.start()
+        STATE.sweeper = Sweeper(STATE.kube, STATE.cache, WATCHED, STATE.reconciler.queue.add)
         await _ensure_platform_namespace(STATE.kube, settings.namespace)
 
     @kopf.on.cleanup(registry=registry)
     async def cleanup(**_: Any) -> None:
+        await STATE.sweeper.stop()
         await STATE.reconciler.queue.stop()
         await STATE.kube.close()
 
@@ -95,20 +113,9 @@ def register(registry: kopf.OperatorRegistry, settings: OperatorSettings) -> Non
             if any(b.get("secretName") == name for b in bindings):
                 STATE.reconciler.queue.add(body["metadata"]["name"])
 
-    for group, version, plural, kind in (
-        ("", "v1", "namespaces", "Namespace"),
-        ("", "v1", "serviceaccounts", "ServiceAccount"),
-        ("", "v1", "resourcequotas", "ResourceQuota"),
-        ("", "v1", "limitranges", "LimitRange"),
-        ("", "v1", "configmaps", "ConfigMap"),
-        ("", "v1", "services", "Service"),
-        ("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim"),
-        ("apps", "v1", "deployments", "Deployment"),
-        ("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy"),
-        ("networking.k8s.io", "v1", "ingresses", "Ingress"),
-        ("apps", "v1", "controllerrevisions", "ControllerRevision"),
-    ):
-        _register_managed(registry, group, version, plural, kind)
+    for resource in MANAGED_RESOURCES:
+        _register_managed(registry, resource.group, resource.version, resource.plural,
+                          resource.kind)
 
     # Runtime secrets (the copied credentials; TLS certificates issued into the namespace).
     @kopf.on.event("", "v1", "secrets", registry=registry,

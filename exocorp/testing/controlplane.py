@@ -94,6 +94,7 @@ class ControlPlane:
         self._t0 = 0.0
         self.state: ControlPlaneState | None = None
         self._recipes: dict[str, _Recipe] = {}
+        self.etcd_url = ""
 
     # -- public surface -------------------------------------------------------------------
 
@@ -173,6 +174,22 @@ class ControlPlane:
                 raise ControlPlaneError("kube-apiserver not ready 120s after etcd came back")
             time.sleep(0.2)
 
+    def compact_etcd(self) -> int:
+        """Compact etcd's history up to its current revision, as the API server does every
+        five minutes: a watch resuming from an older resourceVersion then gets 410 Gone and must
+        list again. Returns the revision."""
+        def post(path: str, body: dict[str, Any]) -> dict[str, Any]:
+            req = urllib.request.Request(  # noqa: S310 (our own loopback etcd)
+                self.etcd_url + path, data=json.dumps(body).encode(), method="POST",
+                headers={"Content-Type": "application/json"})
+            with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310
+                payload: dict[str, Any] = json.loads(resp.read())
+                return payload
+
+        revision = int(post("/v3/kv/range", {"key": "AA=="})["header"]["revision"])
+        post("/v3/kv/compaction", {"revision": revision, "physical": True})
+        return revision
+
     # -- steps ----------------------------------------------------------------------------
 
     def _say(self, message: str) -> None:
@@ -192,7 +209,7 @@ class ControlPlane:
         )
 
         etcd_port, peer_port = free_port(), free_port()
-        etcd_url = f"http://127.0.0.1:{etcd_port}"
+        etcd_url = self.etcd_url = f"http://127.0.0.1:{etcd_port}"
         self._launch("etcd", [
             str(bins.etcd), "--name=exocorp", f"--data-dir={self.workdir / 'etcd'}",
             f"--listen-client-urls={etcd_url}", f"--advertise-client-urls={etcd_url}",
