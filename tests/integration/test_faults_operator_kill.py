@@ -343,6 +343,8 @@ async def _check_revisions(kube: Kube, exo: Exocorp, case: Case) -> None:
     assert exo.status.current_revision is not None
     assert exo.status.current_revision.number == case.rollouts
     assert exo.status.current_revision.name in {rev["metadata"]["name"] for rev in revisions}
+    orphans = {rev["metadata"]["name"] for rev in revisions} - {h.name for h in exo.status.history}
+    assert orphans == set(), "revision objects no history entry refers to"
     assert exo.status.history[0].outcome == RevisionOutcome.SUCCEEDED
     assert exo.status.rollout is not None
     assert exo.status.rollout.outcome == RevisionOutcome.SUCCEEDED
