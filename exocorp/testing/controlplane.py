@@ -135,7 +135,9 @@ class ControlPlane:
 
     def stop_component(self, name: str) -> None:
         """SIGTERM (then SIGKILL) one running component, e.g. ``"etcd"``; its data stays."""
-        proc = next(p for p in self.started if p.name == name)
+        proc = next((p for p in self.started if p.name == name), None)
+        if proc is None:
+            raise ControlPlaneError(f"{name} is not running")
         proc.stop()
         self.started.remove(proc)
         if self.state is not None:
@@ -148,7 +150,9 @@ class ControlPlane:
         directory and ports), and wait until it is ready."""
         if any(p.name == name and p.alive() for p in self.started):
             raise ControlPlaneError(f"{name} is already running")
-        recipe = self._recipes[name]
+        recipe = self._recipes.get(name)
+        if recipe is None:
+            raise ControlPlaneError(f"{name} was never started here")
         self._launch(name, recipe.argv, recipe.logs, recipe.ready)
 
     def restart_apiserver(self) -> None:
