@@ -97,6 +97,10 @@ class Informer(Generic[T]):
     def __len__(self) -> int:
         return len(self._items)
 
+    def versions(self) -> dict[str, int | None]:
+        """Key -> resourceVersion of every object held (to compare with a fresh list)."""
+        return {key: entry.rv for key, entry in self._items.items()}
+
     # -- writing ---------------------------------------------------------------------------------
 
     def observe(self, obj: Obj, *, deleted: bool = False) -> None:
@@ -168,6 +172,14 @@ class Informer(Generic[T]):
                 backoff = min(backoff * 2, _BACKOFF_MAX)
                 if self.resource_version is None:
                     relist = True
+            except Exception:
+                # Anything else must not end the loop: a dead informer would leave the cache
+                # stale for ever while the gateway still reports ready. Start over from a list.
+                log.exception("%s watch failed unexpectedly; relisting in %.1fs",
+                              self.resource.plural, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, _BACKOFF_MAX)
+                relist = True
 
     async def _list(self) -> None:
         result = await self.kube.list_all(self.resource, self.namespace,

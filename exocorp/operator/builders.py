@@ -148,7 +148,10 @@ def resource_quota(exo: Exocorp, release: ExocorpReleaseSpec, settings: Operator
         "requests.memory": f"{round(totals['requests.memory'] * 2 / 2**20)}Mi",
         "limits.memory": f"{round(totals['limits.memory'] * 2 / 2**20)}Mi",
         "pods": str(pods * 2 + 2),
-        "persistentvolumeclaims": "1",
+        # One claim is used. Quota admission charges a create before it is stored, and a create
+        # cut short (the operator killed mid-request) stays charged until the quota controller
+        # recounts (every 5 minutes by default): room for one more keeps the claim re-creatable.
+        "persistentvolumeclaims": "2",
         "services.loadbalancers": "0",
         "services.nodeports": "0",
     }

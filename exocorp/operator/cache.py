@@ -1,5 +1,10 @@
 """In-memory copies of the objects the operator watches (an informer's store), fed by kopf's
-watch events, so a reconcile pass reads the world without a round trip per object."""
+watch events, so a reconcile pass reads the world without a round trip per object.
+
+A deletion leaves a tombstone (the resourceVersion it was seen at), so a body of the deleted
+object written or read earlier and stored late (an apply whose answer is processed after the
+DELETED event) cannot bring it back. ``sweep`` drops what a fresh list no longer has: kopf's
+relist reports only what exists, never what vanished (see ``sweep.py``)."""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ from exocorp import names
 
 Obj = dict[str, Any]
 Key = tuple[str, str, str]  # kind, namespace ('' when cluster-scoped), name
+MAX_TOMBSTONES = 10_000
 
 
 class ObjectCache:
@@ -22,6 +28,7 @@ class ObjectCache:
         # pods of a large fleet would otherwise make each scan cost the whole cache.
         self._by_kind: dict[str, dict[Key, Obj]] = defaultdict(dict)
         self._by_exocorp: dict[str, set[Key]] = defaultdict(set)
+        self._tombstones: dict[Key, int] = {}
         self.last_event_at: float = 0.0
 
     @staticmethod
@@ -33,14 +40,22 @@ class ObjectCache:
         """Record a watch event (``DELETED`` removes the object)."""
         self.last_event_at = time.time()
         key = self.key(kind, body)
-        owner = body.get("metadata", {}).get("labels", {}).get(names.LABEL_EXOCORP)
         if event_type == "DELETED":
-            self._objects.pop(key, None)
-            self._by_kind[kind].pop(key, None)
-            if owner:
-                self._by_exocorp[owner].discard(key)
+            self._drop(key, _rv(body))
             return
         self.store(kind, body)
+
+    def _drop(self, key: Key, rv: int | None) -> None:
+        body = self._objects.pop(key, None)
+        self._by_kind[key[0]].pop(key, None)
+        owner = ((body or {}).get("metadata", {}).get("labels") or {}).get(names.LABEL_EXOCORP)
+        if owner:
+            self._by_exocorp[owner].discard(key)
+        if rv is not None:
+            self._tombstones.pop(key, None)
+            self._tombstones[key] = rv
+            while len(self._tombstones) > MAX_TOMBSTONES:
+                del self._tombstones[next(iter(self._tombstones))]
 
     def store(self, kind: str, body: Obj) -> None:
         """Record a body we read or wrote ourselves, unless the cache already has a newer one."""
@@ -48,11 +63,27 @@ class ObjectCache:
         current = self._objects.get(key)
         if current is not None and _newer(current, body):
             return
+        rv = _rv(body)
+        tombstone = self._tombstones.get(key)
+        if tombstone is not None:
+            if rv is not None and rv <= tombstone:
+                return  # an older version of an object since deleted
+            del self._tombstones[key]
         self._objects[key] = body
         self._by_kind[kind][key] = body
         owner = body.get("metadata", {}).get("labels", {}).get(names.LABEL_EXOCORP)
         if owner:
             self._by_exocorp[owner].add(key)
+
+    def sweep(self, kind: str, listed: list[Obj], list_rv: int) -> list[Obj]:
+        """Drop the objects of ``kind`` a fresh list (taken at ``list_rv``) no longer has, unless
+        the cache holds a version newer than the list; return what was dropped."""
+        present = {self.key(kind, body) for body in listed}
+        gone = [(key, body) for key, body in self._by_kind.get(kind, {}).items()
+                if key not in present and (_rv(body) or 0) <= list_rv]
+        for key, _ in gone:
+            self._drop(key, list_rv)
+        return [body for _, body in gone]
 
     def forget(self, kind: str, namespace: str, name: str) -> None:
         self._objects.pop((kind, namespace, name), None)
@@ -68,6 +99,13 @@ class ObjectCache:
         """Objects of ``kind`` labelled as belonging to ``exocorp``."""
         keys = [key for key in self._by_exocorp.get(exocorp, ()) if key[0] == kind]
         return [self._objects[key] for key in keys if key in self._objects]
+
+
+def _rv(body: Obj) -> int | None:
+    try:
+        return int(body["metadata"]["resourceVersion"])
+    except (KeyError, ValueError, TypeError):
+        return None
 
 
 def _newer(a: Obj, b: Obj) -> bool:

@@ -17,9 +17,23 @@ from exocorp.operator.cache import ObjectCache
 from exocorp.operator.platform_secrets import PlatformSecretWatch
 from exocorp.operator.reconciler import Reconciler
 from exocorp.operator.settings import OperatorSettings
+from exocorp.operator.sweep import Sweeper, Watched
 
 log = logging.getLogger(__name__)
 MANAGED = {names.LABEL_MANAGED_BY: names.MANAGER}
+MANAGED_RESOURCES = (r.NAMESPACES, r.SERVICEACCOUNTS, r.RESOURCEQUOTAS, r.LIMITRANGES,
+                     r.CONFIGMAPS, r.SERVICES, r.PVCS, r.DEPLOYMENTS, r.NETWORKPOLICIES,
+                     r.INGRESSES, r.CONTROLLERREVISIONS)
+# What the cache holds through kopf, listed as the handlers below watch it (for the sweeper).
+# Not Secrets: platform_secrets lists and watches them in the platform namespace only, and
+# sweeps on its own relists.
+WATCHED = (
+    Watched("Exocorp", r.EXOCORPS),
+    Watched("ExocorpRelease", r.RELEASES),
+    Watched("Pod", r.PODS, names.LABEL_EXOCORP),
+    *(Watched(resource.kind, resource, f"{names.LABEL_MANAGED_BY}={names.MANAGER}")
+      for resource in MANAGED_RESOURCES),
+)
 
 
 class Operator:
@@ -30,6 +44,7 @@ class Operator:
     reconciler: Reconciler
     settings: OperatorSettings
     secrets: PlatformSecretWatch
+    sweeper: Sweeper
 
 
 STATE = Operator()
@@ -38,6 +53,8 @@ STATE = Operator()
 def _observe(kind: str, event: kopf.RawEvent) -> str | None:
     body: dict[str, Any] = dict(event.get("object") or {})
     STATE.cache.observe(kind, event.get("type"), body)
+    if event.get("type") is None:  # kopf is (re)listing: it reports no deletion
+        STATE.sweeper.listing_seen()
     metrics.LAST_WATCH_EVENT.set(STATE.cache.last_event_at)
     labels = body.get("metadata", {}).get("labels") or {}
     owner = labels.get(names.LABEL_EXOCORP)
@@ -56,6 +73,7 @@ def register(registry: kopf.OperatorRegistry, settings: OperatorSettings) -> Non
         STATE.reconciler.queue.start()
         metrics.EXOCORPS.phases = lambda: ((body.get("status") or {}).get("phase")
                                            for body in STATE.cache.of_kind("Exocorp"))
+        STATE.sweeper = Sweeper(STATE.kube, STATE.cache, WATCHED, STATE.reconciler.queue.add)
         await _ensure_platform_namespace(STATE.kube, settings.namespace)
         STATE.secrets = PlatformSecretWatch(STATE.kube, STATE.cache, settings.namespace,
                                             _secret_changed)
@@ -64,6 +82,7 @@ def register(registry: kopf.OperatorRegistry, settings: OperatorSettings) -> Non
     @kopf.on.cleanup(registry=registry)
     async def cleanup(**_: Any) -> None:
         await STATE.secrets.stop()
+        await STATE.sweeper.stop()
         await STATE.reconciler.queue.stop()
         await STATE.kube.close()
 
@@ -86,20 +105,9 @@ def register(registry: kopf.OperatorRegistry, settings: OperatorSettings) -> Non
     # Provider credentials in the platform namespace are watched there only (platform_secrets):
     # Secrets are read in no other namespace, so there is no kopf handler for them.
 
-    for group, version, plural, kind in (
-        ("", "v1", "namespaces", "Namespace"),
-        ("", "v1", "serviceaccounts", "ServiceAccount"),
-        ("", "v1", "resourcequotas", "ResourceQuota"),
-        ("", "v1", "limitranges", "LimitRange"),
-        ("", "v1", "configmaps", "ConfigMap"),
-        ("", "v1", "services", "Service"),
-        ("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim"),
-        ("apps", "v1", "deployments", "Deployment"),
-        ("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy"),
-        ("networking.k8s.io", "v1", "ingresses", "Ingress"),
-        ("apps", "v1", "controllerrevisions", "ControllerRevision"),
-    ):
-        _register_managed(registry, group, version, plural, kind)
+    for resource in MANAGED_RESOURCES:
+        _register_managed(registry, resource.group, resource.version, resource.plural,
+                          resource.kind)
 
     # kopf's peering keep-alives arrive about once a minute: they keep the watch-freshness
     # metric meaningful on an idle cluster (no event for long means the watches are stuck).

@@ -53,6 +53,10 @@ REVISIONS_FAILED = Counter(
 LAST_WATCH_EVENT = Gauge(
     "exocorp_operator_last_watch_event_timestamp_seconds",
     "Unix time of the last watch event the operator received.", registry=REGISTRY)
+CACHE_SWEPT = Counter(
+    "exocorp_operator_cache_swept",
+    "Cached objects dropped after a relist because they were deleted while a watch was down.",
+    registry=REGISTRY)
 RECONCILE_LATENCY = Histogram(
     "exocorp_operator_spec_to_observed_seconds",
     "Time from a spec change (lastAction.at) to the operator observing its generation.",

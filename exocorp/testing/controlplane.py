@@ -95,6 +95,8 @@ class ControlPlane:
         self.api_port = 0
         self._t0 = 0.0
         self.state: ControlPlaneState | None = None
+        self._recipes: dict[str, _Recipe] = {}
+        self.etcd_url = ""
 
     # -- public surface -------------------------------------------------------------------
 
@@ -131,6 +133,69 @@ class ControlPlane:
             self.state.processes = []
             self.state.save()
 
+    # -- faults (tests): stop and start one component on the same data and ports ------------
+
+    def stop_component(self, name: str) -> None:
+        """SIGTERM (then SIGKILL) one running component, e.g. ``"etcd"``; its data stays."""
+        proc = next((p for p in self.started if p.name == name), None)
+        if proc is None:
+            raise ControlPlaneError(f"{name} is not running")
+        proc.stop()
+        self.started.remove(proc)
+        if self.state is not None:
+            self.state.processes = [p for p in self.state.processes if p["pid"] != proc.pid]
+            self.state.save()
+        self._say(f"{name} stopped (pid {proc.pid})")
+
+    def start_component(self, name: str) -> None:
+        """Start a stopped component again with the arguments it first ran with (same data
+        directory and ports), and wait until it is ready."""
+        if any(p.name == name and p.alive() for p in self.started):
+            raise ControlPlaneError(f"{name} is already running")
+        recipe = self._recipes.get(name)
+        if recipe is None:
+            raise ControlPlaneError(f"{name} was never started here")
+        self._launch(name, recipe.argv, recipe.logs, recipe.ready)
+
+    def restart_apiserver(self) -> None:
+        """Stop the kube-apiserver and start it again: every watch breaks, and the new
+        process starts with an empty watch cache."""
+        self.stop_component("kube-apiserver")
+        self.start_component("kube-apiserver")
+
+    def stop_etcd(self) -> None:
+        """Take etcd down (the API server stays up and answers errors meanwhile)."""
+        self.stop_component("etcd")
+
+    def start_etcd(self) -> None:
+        """Bring etcd back on the same data directory and ports; wait until the API server is
+        ready again (it reconnects by itself)."""
+        self.start_component("etcd")
+        assert self.pki is not None
+        certs = self.pki
+        deadline = time.monotonic() + 120
+        while not _https_ok(f"{self.server}/readyz", certs):
+            self._check_alive()
+            if time.monotonic() > deadline:
+                raise ControlPlaneError("kube-apiserver not ready 120s after etcd came back")
+            time.sleep(0.2)
+
+    def compact_etcd(self) -> int:
+        """Compact etcd's history up to its current revision, as the API server does every
+        five minutes: a watch resuming from an older resourceVersion then gets 410 Gone and must
+        list again. Returns the revision."""
+        def post(path: str, body: dict[str, Any]) -> dict[str, Any]:
+            req = urllib.request.Request(  # noqa: S310 (our own loopback etcd)
+                self.etcd_url + path, data=json.dumps(body).encode(), method="POST",
+                headers={"Content-Type": "application/json"})
+            with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310
+                payload: dict[str, Any] = json.loads(resp.read())
+                return payload
+
+        revision = int(post("/v3/kv/range", {"key": "AA=="})["header"]["revision"])
+        post("/v3/kv/compaction", {"revision": revision, "physical": True})
+        return revision
+
     # -- steps ----------------------------------------------------------------------------
 
     def _say(self, message: str) -> None:
@@ -150,7 +215,7 @@ class ControlPlane:
         )
 
         etcd_port, peer_port = free_port(), free_port()
-        etcd_url = f"http://127.0.0.1:{etcd_port}"
+        etcd_url = self.etcd_url = f"http://127.0.0.1:{etcd_port}"
         self._launch("etcd", [
             str(bins.etcd), "--name=exocorp", f"--data-dir={self.workdir / 'etcd'}",
             f"--listen-client-urls={etcd_url}", f"--advertise-client-urls={etcd_url}",
@@ -210,6 +275,7 @@ class ControlPlane:
         self, name: str, argv: list[str], logs: Path, ready: Callable[[], bool] | None,
         timeout: float = 120.0,
     ) -> None:
+        self._recipes[name] = _Recipe(argv, logs, ready)
         proc = spawn(name, argv, logs / f"{name}.log")
         self.started.append(proc)
         assert self.state is not None
@@ -283,6 +349,15 @@ class ControlPlane:
             api_request(self.server, self.pki, "POST", "/api/v1/persistentvolumes",
                         _volume(f"local-pv-{i:04d}", self.workdir / "volumes" / str(i)),
                         ok_statuses=(201, 409))
+
+
+@dataclass(frozen=True)
+class _Recipe:
+    """How a component was launched, to launch it again identically."""
+
+    argv: list[str]
+    logs: Path
+    ready: Callable[[], bool] | None
 
 
 STORAGE_CLASS: dict[str, Any] = {

@@ -32,6 +32,7 @@ METRICS = {
     "exocorp_operator_rollbacks_total": "counter",
     "exocorp_operator_revisions_failed_total": "counter",
     "exocorp_operator_last_watch_event_timestamp_seconds": "gauge",
+    "exocorp_operator_cache_swept_total": "counter",
     "exocorp_gateway_http_requests_total": "counter",
     "exocorp_gateway_http_request_duration_seconds": "histogram",
     "exocorp_gateway_watch_cache_last_event_timestamp_seconds": "gauge",

@@ -221,3 +221,19 @@ async def test_own_writes_are_read_back_at_once(gateway: Gateway) -> None:
     assert (detail["phase"], detail["release"]["version"]) == ("Provisioning", "1.0.0")
     assert gateway.kube.objects[("exocorps", "", "acme")]["spec"]["provisioned"] is True
     assert r.EXOCORPS.plural == "exocorps"
+
+
+async def test_an_unexpected_error_relists_instead_of_ending_the_informer() -> None:
+    kube = ScriptedKube()
+    kube.list_items = [_exo("alpha", 5)]
+    kube.scripts = [[asyncio.IncompleteReadError(b"", 10)]]  # not a ClientError nor an OSError
+    kube.later_lists = [([_exo("alpha", 5), _exo("bravo", 7)], "8")]
+    cache = WatchCache(kube, platform_namespace="ns")
+    task = await _run(cache.exocorps)
+    try:
+        await eventually(lambda: _value(cache.exocorp("bravo")), lambda e: e is not None,
+                         within=5)
+        assert not task.done()
+        assert kube.lists == 2
+    finally:
+        await _stop(task)

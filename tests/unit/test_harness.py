@@ -87,6 +87,35 @@ def test_failed_component_start_shows_its_log_tail_and_leaves_nothing(tmp_path: 
     assert state.processes == []
 
 
+def test_a_component_restarts_with_its_first_arguments_and_faults_name_what_is_wrong(
+    tmp_path: Path,
+) -> None:
+    plane = ControlPlane(tmp_path / "work", progress=lambda line: None)
+    plane._t0 = time.monotonic()
+    plane.state = ControlPlaneState(workdir=str(plane.workdir), server="", kubeconfig="")
+    plane.workdir.mkdir(parents=True)
+    with pytest.raises(ControlPlaneError, match="etcd is not running"):
+        plane.stop_component("etcd")
+    with pytest.raises(ControlPlaneError, match="never started"):
+        plane.start_component("etcd")
+    plane._launch("sleeper", ["/bin/sleep", "300"], tmp_path / "logs", None)
+    first = plane.started[0]
+    with pytest.raises(ControlPlaneError, match="already running"):
+        plane.start_component("sleeper")
+    plane.stop_component("sleeper")
+    assert not first.alive()
+    assert plane.started == []
+    assert plane.state.processes == []
+    plane.start_component("sleeper")
+    try:
+        (again,) = plane.started
+        assert again.pid != first.pid
+        assert again.alive()
+        assert [p["pid"] for p in plane.state.processes] == [again.pid]
+    finally:
+        plane.stop()
+
+
 def test_ctrl_c_during_start_stops_what_was_started(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -100,6 +100,7 @@ def test_quota_leaves_room_for_a_rolling_update() -> None:
     # portal + app small (100m), agents medium (500m) x2 -> 1.2 CPU, doubled for the surge.
     assert quota["requests.cpu"] == "2400m"
     assert quota["pods"] == str(4 * 2 + 2)
+    assert quota["persistentvolumeclaims"] == "2"  # a killed create stays charged for a while
 
 
 def test_ingress_routes_both_domains_with_tls_and_none_while_stopped() -> None:
