@@ -54,5 +54,6 @@ INGRESSES = Resource("networking.k8s.io", "v1", "ingresses", "Ingress", True)
 LEASES = Resource("coordination.k8s.io", "v1", "leases", "Lease", True)
 CRDS = Resource("apiextensions.k8s.io", "v1", "customresourcedefinitions",
                 "CustomResourceDefinition", False)
+CLUSTER_PEERINGS = Resource("kopf.dev", "v1", "clusterkopfpeerings", "ClusterKopfPeering", False)
 EXOCORPS = Resource(names.GROUP, names.VERSION, names.EXOCORP_PLURAL, names.EXOCORP_KIND, False)
 RELEASES = Resource(names.GROUP, names.VERSION, names.RELEASE_PLURAL, names.RELEASE_KIND, False)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
 from typing import Any
@@ -13,6 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from exocorp import names
 from exocorp.k8s.client import load_configuration
 from exocorp.operator import handlers, metrics
+from exocorp.operator.peering import PeeringGate, own_identity
 from exocorp.operator.settings import OperatorSettings
 
 log = logging.getLogger(__name__)
@@ -97,6 +100,25 @@ def run(settings: OperatorSettings, *, kubeconfig: str | None, metrics_port: int
         if "metrics" in runner:
             await runner["metrics"].cleanup()
 
+    identity = own_identity()
+    gate: dict[str, asyncio.Task[None]] = {}
+    if peering:
+        # Registered after handlers.register, so the work queue exists when this runs.
+        @kopf.on.startup(registry=registry)
+        async def start_peering_gate(**_: Any) -> None:
+            queue = handlers.STATE.reconciler.queue
+            checker = PeeringGate(handlers.STATE.kube, peering, identity, priority, queue)
+            queue.pause()  # until the first check says this replica is the active one
+            gate["task"] = asyncio.create_task(checker.run(), name="peering-gate")
+
+        @kopf.on.cleanup(registry=registry)
+        async def stop_peering_gate(**_: Any) -> None:
+            if "task" in gate:
+                gate["task"].cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await gate["task"]
+
     kopf.run(registry=registry, settings=kopf_settings(peering, priority), clusterwide=True,
-             standalone=peering is None, peering_name=peering, priority=priority)
+             standalone=peering is None, peering_name=peering, priority=priority,
+             identity=identity)  # type: ignore[arg-type]  # kopf's NewType of str, not exported
 

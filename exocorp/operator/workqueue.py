@@ -25,6 +25,19 @@ class WorkQueue:
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._workers = workers
         self._tasks: list[asyncio.Task[None]] = []
+        self._open = asyncio.Event()
+        self._open.set()
+
+    @property
+    def open(self) -> bool:
+        return self._open.is_set()
+
+    def pause(self) -> None:
+        """Workers take nothing more (a pass under way finishes); names keep being queued."""
+        self._open.clear()
+
+    def resume(self) -> None:
+        self._open.set()
 
     def start(self) -> None:
         self._tasks = [asyncio.create_task(self._work(), name=f"reconcile-worker-{i}")
@@ -69,7 +82,12 @@ class WorkQueue:
 
     async def _work(self) -> None:
         while True:
+            await self._open.wait()
             name = await self._queue.get()
+            if not self._open.is_set():  # paused while this worker waited for work
+                self._queued.discard(name)
+                self.add(name)
+                continue
             self._queued.discard(name)
             self._active.add(name)
             try:

@@ -19,7 +19,7 @@ from exocorp.testing.waiting import eventually
 
 PLATFORM_NAMESPACE = "exocorp-system"
 PEERING_NAME = "exocorp"
-CLUSTER_PEERINGS = r.Resource("kopf.dev", "v1", "clusterkopfpeerings", "ClusterKopfPeering", False)
+CLUSTER_PEERINGS = r.CLUSTER_PEERINGS
 
 
 async def install_crds(kube: Kube) -> None:

@@ -3,6 +3,7 @@ rollout throttle, clean shutdown on SIGTERM, and the metrics on-call engineers w
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 from collections.abc import AsyncIterator, Iterator
@@ -95,6 +96,46 @@ async def test_only_the_highest_priority_peer_acts_and_a_standby_takes_over(
     finally:
         active.stop()
         standby.stop()
+
+
+async def test_a_replica_that_loses_the_active_role_stops_reconciling(
+    fleet_plane: ControlPlane, fleet_kube: Kube, tmp_path: Path
+) -> None:
+    """kopf pauses its watches when a higher-priority peer appears; the work queue, which
+    re-queues every exocorp on its own, must stop too, or the old replica keeps acting."""
+    old = _operator(fleet_plane, tmp_path, "old", "--peering", PEERING_NAME, "--priority", "1")
+    new = _operator(fleet_plane, tmp_path, "new", "--peering", PEERING_NAME, "--priority", "2")
+    old.start()
+    try:
+        driver = Driver(fleet_kube, "demote")
+        await driver.bind_secret()
+        name = await driver.create("dem")
+        await driver.wait(name, "Draft", within=180)
+        await driver.act(name, "provision")
+        await driver.wait(name, "Running", within=180)
+        new.start()
+        # The old replica's resync passes stop: its count stays put while the new one's grows.
+        counts = await eventually(
+            lambda: _settled_counts(old, new), lambda c: c[1] > 0 and c[0] == c[2],
+            within=120, what="the old replica stopped reconciling")
+        frozen = counts[0]
+        await driver.act(name, "restart")
+        restarted = await driver.settled(name, within=180)
+        assert restarted.status.rollout is not None
+        assert restarted.status.rollout.outcome.value == "Succeeded"
+        assert _reconciles(old) == frozen, "the paused replica reconciled"
+        assert "reconciling paused" in old.log.read_text()
+    finally:
+        new.stop()
+        old.stop()
+
+
+async def _settled_counts(old: OperatorProcess, new: OperatorProcess) -> tuple[float, float,
+                                                                                 float]:
+    """The old replica's count, the new one's, and the old one's again a few resyncs later."""
+    before = _reconciles(old)
+    await asyncio.sleep(3)  # three resync intervals of the old replica (1 s each)
+    return before, _reconciles(new), _reconciles(old)
 
 
 async def test_rollout_throttle_limits_concurrent_rollouts(
