@@ -46,9 +46,9 @@ from exocorp.testing import load, samples
 from exocorp.testing.controlplane import ControlPlane
 from exocorp.testing.platform import GatewayProcess, OperatorProcess, install_crds
 from exocorp.testing.postgres import running_postgres
+from exocorp.testing.processes import cpu_seconds, peak_rss_mib
 
 OWNER_EMAIL = "load-owner@example.com"
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 def say(line: str) -> None:
@@ -59,16 +59,6 @@ def loadavg() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
-def peak_rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return round(int(line.split()[1]) / 1024, 1)
-    return 0.0
 
 
 async def prepare(kubeconfig: Path) -> None:

@@ -29,20 +29,7 @@ from exocorp.model import ActionRequest
 from exocorp.testing import samples
 from exocorp.testing.controlplane import ControlPlane
 from exocorp.testing.platform import PLATFORM_NAMESPACE, OperatorProcess, install_crds
-
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
-def peak_rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+from exocorp.testing.processes import cpu_seconds, peak_rss_mib
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -34,7 +34,7 @@ from exocorp.k8s import resources as r
 from exocorp.model import Exocorp, ExocorpReleaseSpec, Phase, RevisionOutcome
 from exocorp.operator import builders
 from exocorp.operator.settings import OperatorSettings
-from exocorp.store import Database, open_database
+from exocorp.store import Database
 from exocorp.store.schema import AuditEvent
 from exocorp.testing.platform import (
     CLUSTER_PEERINGS,
@@ -88,15 +88,6 @@ CASES = [
     Case("destroy", (("provision", {}),), {}, None, 1),
 ]
 SETTLED_PHASE = {"provision": "Running", "update": "Running", "pause": "Paused"}
-
-
-@pytest.fixture
-async def sqlite_database(_sqlite_migrated_url: str) -> AsyncIterator[Database]:
-    db = open_database(_sqlite_migrated_url)
-    try:
-        yield db
-    finally:
-        await db.dispose()
 
 
 @pytest.fixture

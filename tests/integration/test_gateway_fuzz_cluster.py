@@ -18,22 +18,13 @@ from exocorp.api_gateway.main import bootstrap_platform_owner
 from exocorp.k8s import Kube
 from exocorp.k8s import resources as r
 from exocorp.security import PasswordHasher
-from exocorp.store import Database, open_database
+from exocorp.store import Database
 from exocorp.store.schema import ExocorpRecord
 from tests.integration.test_gateway_support import GatewayUnderTest, serve_gateway
 from tests.unit.test_gateway_fuzz import PASSWORD, ROLES, World, _populate, assert_clean, fuzz
 
 pytestmark = pytest.mark.integration
 MAX_EXAMPLES = 3
-
-
-@pytest.fixture
-async def sqlite_database(_sqlite_migrated_url: str) -> AsyncIterator[Database]:
-    db = open_database(_sqlite_migrated_url)
-    try:
-        yield db
-    finally:
-        await db.dispose()
 
 
 @pytest.fixture

@@ -122,6 +122,16 @@ async def database(database_url: str) -> AsyncIterator[Database]:
         await db.dispose()
 
 
+@pytest.fixture
+async def sqlite_database(_sqlite_migrated_url: str) -> AsyncIterator[Database]:
+    """A fresh migrated SQLite database, for tests that need only the embedded default."""
+    db = open_database(_sqlite_migrated_url)
+    try:
+        yield db
+    finally:
+        await db.dispose()
+
+
 class FakeClock:
     """A settable UTC clock: ``clock()`` reads it, ``clock.advance(minutes=5)`` moves it."""
 
