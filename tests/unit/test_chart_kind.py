@@ -20,7 +20,10 @@ SCRIPT = REPO / "hack" / "kind.sh"
 # created, helm knows the releases it installed.
 STUB = """#!/usr/bin/env bash
 tool=$(basename "$0")
-printf '%s' "$tool" >> "$STUB_LOG"; printf ' %q' "$@" >> "$STUB_LOG"; echo >> "$STUB_LOG"
+# The whole line in one write(2) to a file opened for append: stand-ins that run at once (the
+# two ends of a pipe) then never interleave their lines.
+printf -v line '%s' "$tool"; printf -v args ' %q' "$@"; [[ $# -gt 0 ]] || args=""
+printf '%s\n' "$line$args" >> "$STUB_LOG"
 state="$STUB_STATE"
 case "$tool $1" in
   "kind get") cat "$state/clusters" 2>/dev/null ;;
@@ -36,15 +39,20 @@ exit 0
 """
 
 
-def run_kind_sh(tmp_path: Path, **env: str) -> tuple[subprocess.CompletedProcess[str], list[
-    list[str]
-]]:
+def install_stubs(tmp_path: Path) -> Path:
     stubs = tmp_path / "bin"
     stubs.mkdir(exist_ok=True)
     for tool in ("docker", "podman", "kind", "helm", "kubectl"):
         path = stubs / tool
         path.write_text(STUB)
         path.chmod(0o755)
+    return stubs
+
+
+def run_kind_sh(tmp_path: Path, **env: str) -> tuple[subprocess.CompletedProcess[str], list[
+    list[str]
+]]:
+    stubs = install_stubs(tmp_path)
     state = tmp_path / "state"
     state.mkdir(exist_ok=True)
     log = tmp_path / "calls.log"
@@ -148,3 +156,24 @@ def test_script_is_valid_bash_and_executable() -> None:
     makefile = (REPO / "Makefile").read_text()
     assert "\nkind:" in makefile
     assert "hack/kind.sh" in makefile
+
+
+def test_stand_ins_in_one_pipeline_never_interleave_their_log_lines(tmp_path: Path) -> None:
+    """kind.sh pipes `kubectl create ... -o yaml` into `kubectl apply -f -`: both stand-ins run at
+    once and append to one log. Each line must arrive whole (issue 18: `kubectlkubectl ...`)."""
+    stubs = install_stubs(tmp_path)
+    log = tmp_path / "calls.log"
+    log.write_text("")
+    rounds = 300
+    pipeline = (f"for i in $(seq {rounds}); do kubectl --context c create namespace ns "
+                "--dry-run=client -o yaml | kubectl --context c apply -f -; done")
+    subprocess.run(["bash", "-c", pipeline], check=True, cwd=tmp_path, env={
+        "PATH": f"{stubs}:/usr/local/bin:/usr/bin:/bin", "STUB_LOG": str(log),
+        "STUB_STATE": str(tmp_path)})
+    lines = log.read_text().splitlines()
+    create = ["kubectl", "--context", "c", "create", "namespace", "ns", "--dry-run=client", "-o",
+              "yaml"]
+    apply = ["kubectl", "--context", "c", "apply", "-f", "-"]
+    broken = [line for line in lines if shlex.split(line) not in (create, apply)]
+    assert broken == [], f"{len(broken)} of {len(lines)} lines torn, e.g. {broken[:3]}"
+    assert len(lines) == 2 * rounds
