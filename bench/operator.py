@@ -22,9 +22,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from exocorp import actions
 from exocorp.k8s import Kube
 from exocorp.k8s import resources as r
+from exocorp.lifecycle import perform
 from exocorp.model import ActionRequest
 from exocorp.testing import samples
 from exocorp.testing.controlplane import ControlPlane
@@ -72,8 +72,8 @@ async def exocorps(kube: Kube, n: int) -> tuple[float, list[float]]:
         if sum(1 for i in items if (i.get("status") or {}).get("phase") == "Draft") >= n:
             break
         await asyncio.sleep(0.2)
-    catalog = await actions.releases(kube)
-    caller = actions.Caller(actor="user:bench", draft=samples.draft("1.0.0"))
+    catalog = await perform.releases(kube)
+    caller = perform.Caller(actor="user:bench", draft=samples.draft("1.0.0"))
     patched_at: dict[str, float] = {}
     latencies: dict[str, float] = {}
     running_at: float | None = None
@@ -100,7 +100,7 @@ async def exocorps(kube: Kube, n: int) -> tuple[float, list[float]]:
     observer = asyncio.create_task(observe())
     t0 = time.monotonic()
     for name in names:
-        await actions.perform(kube, PLATFORM_NAMESPACE, name,
+        await perform.perform(kube, PLATFORM_NAMESPACE, name,
                               ActionRequest.model_validate({"action": "provision"}),
                               caller, catalog=catalog)
         patched_at[name] = time.monotonic()

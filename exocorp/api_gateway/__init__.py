@@ -27,7 +27,7 @@ over a shared core, which never imports a group (only ``app`` and ``main`` wire 
 - ``middleware``, ``idempotency`` (``Idempotency-Key`` on every POST), ``metrics``.
 - ``audited``: ``audited(request, action, exocorp_id=...)``.
 - ``operations``: ``run_action(...)`` (lifecycle actions with the draft and billing standing),
-  ``billing_standing``, ``saved_draft``.
+  ``saved_draft``.
 - ``schemas``, ``views``: bodies and views shared by several groups.
 - ``watch_cache``: ``WatchCache`` (Exocorps, releases, credential metadata); ``credentials``:
   provider-credential Secrets <-> ``Credential``; ``throttle``: failed-login throttling.

@@ -25,7 +25,13 @@ from aiohttp.typedefs import Handler
 from pydantic import ValidationError
 
 from exocorp.api_gateway.keys import REQUEST_ID
-from exocorp.lifecycle import FieldError, LifecycleError
+from exocorp.lifecycle import (
+    ActionRefusedError,
+    ExocorpNotFoundError,
+    FieldError,
+    InvalidRequestError,
+    LifecycleError,
+)
 from exocorp.store.errors import (
     AccountDisabled,
     Conflict,
@@ -184,12 +190,23 @@ def _phrase(status: int) -> str:
         return "Error"
 
 
+_LIFECYCLE_STATUS: dict[type[LifecycleError], int] = {
+    InvalidRequestError: 400, ActionRefusedError: 409, ExocorpNotFoundError: 404}
+
+
+def _lifecycle_status(error: LifecycleError) -> int:
+    """The HTTP status of a refused action, by the kind of refusal."""
+    return next((status for kind, status in _LIFECYCLE_STATUS.items()
+                 if isinstance(error, kind)), 409)
+
+
 def as_problem(error: BaseException) -> Problem | None:
     """The problem an expected error stands for; None for an unexpected one (a 500)."""
     if isinstance(error, Problem):
         return error
     if isinstance(error, LifecycleError):
-        return Problem(error.status, error.code.value, error.detail, errors=error.field_errors)
+        return Problem(_lifecycle_status(error), error.code.value, error.detail,
+                       errors=error.field_errors)
     if isinstance(error, ValidationError):
         return bad_request("the request is invalid", field_errors(error))
     if isinstance(error, StoreError):

@@ -2,9 +2,9 @@
 owner endpoints here; the admin API's ``POST /api/admin/companies/:id/actions`` too).
 
 :func:`run_action` looks up what the lifecycle API needs (the saved draft, the owner's billing
-standing, the release catalog from the watch cache), calls :func:`exocorp.actions.perform`
+standing, the release catalog from the watch cache), calls :func:`exocorp.lifecycle.perform.perform`
 (which writes the spec change with the resourceVersion it planned from, so a concurrent
-conflicting action gets 409), feeds the written object back into the watch cache and, for
+conflicting action gets 409), feeds what it wrote back into the watch cache and, for
 destroy, marks the registry row destroyed. Audit it with ``audit.audited`` around the call.
 """
 
@@ -18,38 +18,19 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from exocorp import actions
 from exocorp.api_gateway.idempotency import claim_of, crash_point
 from exocorp.api_gateway.keys import ACCESS_CACHE, CACHE, CLOCK, DATABASE, KUBE, SETTINGS
 from exocorp.api_gateway.principal import Principal
 from exocorp.billing.enforcement import billing_state
-from exocorp.k8s import Kube, Obj
-from exocorp.k8s.client import PatchType
-from exocorp.k8s.resources import Resource
-from exocorp.lifecycle import ActionPlan, ErrorCode, LifecycleError
+from exocorp.lifecycle import ActionPlan, ErrorCode, LifecycleError, perform
 from exocorp.model import ActionRequest, Exocorp
 from exocorp.store import drafts, registry
 from exocorp.store.errors import NotFound
 
 _ROUNDS = 3
-"""Rounds of ``actions.perform`` (each re-plans on its own write conflicts) before a 409."""
+"""Rounds of ``perform.perform`` (each re-plans on its own write conflicts) before a 409."""
 
-__all__ = ["ActionResult", "BillingStanding", "billing_standing", "run_action", "saved_draft"]
-
-
-@dataclass(frozen=True)
-class BillingStanding:
-    active: bool
-    """The account is active and has credit left."""
-    has_price_book: bool
-    """A price book (the account's own, or the default) prices its runtime."""
-
-
-async def billing_standing(session: AsyncSession, user_id: str) -> BillingStanding:
-    """What the lifecycle API needs to know about the owner's account (SPEC section 6); the
-    rule itself lives in the billing package."""
-    active, has_price_book = await billing_state(session, user_id)
-    return BillingStanding(active=active, has_price_book=has_price_book)
+__all__ = ["ActionResult", "run_action", "saved_draft"]
 
 
 async def saved_draft(session: AsyncSession, exocorp_id: str) -> dict[str, Any] | None:
@@ -58,49 +39,6 @@ async def saved_draft(session: AsyncSession, exocorp_id: str) -> dict[str, Any] 
         return (await drafts.get_exocorp_draft(session, exocorp_id)).config
     except NotFound:
         return None
-
-
-class _RecordingKube(Kube):
-    """Delegates the verbs ``actions.perform`` uses to the gateway's client and remembers the
-    objects its writes returned."""
-
-    def __init__(self, inner: Kube) -> None:  # no ApiClient of its own: everything delegates
-        self._inner = inner
-        self.written: list[Obj] = []
-        self.deleted: list[Obj] = []
-
-    async def get(self, resource: Resource, name: str, namespace: str | None = None) -> Obj:
-        return await self._inner.get(resource, name, namespace)
-
-    async def list(self, resource: Resource, namespace: str | None = None, *,
-                   label_selector: str | None = None, field_selector: str | None = None,
-                   limit: int | None = None, continue_: str | None = None) -> Obj:
-        return await self._inner.list(resource, namespace, label_selector=label_selector,
-                                      field_selector=field_selector, limit=limit,
-                                      continue_=continue_)
-
-    async def list_all(self, resource: Resource, namespace: str | None = None, *,
-                       label_selector: str | None = None, page: int = 500) -> Obj:
-        return await self._inner.list_all(resource, namespace, label_selector=label_selector,
-                                          page=page)
-
-    async def patch(self, resource: Resource, name: str, patch: Any, *,
-                    namespace: str | None = None, patch_type: PatchType = "merge",
-                    subresource: str | None = None, force: bool = True,
-                    field_manager: str = "exocorp") -> Obj:
-        obj = await self._inner.patch(resource, name, patch, namespace=namespace,
-                                      patch_type=patch_type, subresource=subresource,
-                                      force=force, field_manager=field_manager)
-        self.written.append(obj)
-        return obj
-
-    async def delete(self, resource: Resource, name: str, namespace: str | None = None, *,
-                     propagation: str = "Background", missing_ok: bool = True) -> Obj | None:
-        obj = await self._inner.delete(resource, name, namespace, propagation=propagation,
-                                       missing_ok=missing_ok)
-        if obj is not None:
-            self.deleted.append(obj)
-        return obj
 
 
 @dataclass(frozen=True)
@@ -129,27 +67,25 @@ async def run_action(request: web.Request, principal: Principal, exocorp_id: str
                      owner_user_id: str, action: ActionRequest) -> ActionResult:
     """Plan and write one action for ``principal``; raises LifecycleError (400/404/409).
 
-    With an Idempotency-Key, its digest is written with the action (``actions.perform``); a
+    With an Idempotency-Key, its digest is written with the action (``perform.perform``); a
     retry whose key is already on the object gets the original result, and nothing is written
     again."""
     app = request.app
     claim = claim_of(request)
     async with app[DATABASE].sessionmaker.begin() as s:
         draft = await saved_draft(s, exocorp_id)
-        standing = await billing_standing(s, owner_user_id)
-    kube = _RecordingKube(app[KUBE])
+        standing = await billing_state(s, owner_user_id)
     cache = app[CACHE]
-    caller = actions.Caller(actor=principal.actor, billing_active=standing.active,
-                            has_price_book=standing.has_price_book, draft=draft)
+    caller = perform.Caller(actor=principal.actor, billing=standing, draft=draft)
     for attempt in range(_ROUNDS):
         try:
-            plan = await actions.perform(kube, app[SETTINGS].platform_namespace, exocorp_id,
-                                         action, caller, now=app[CLOCK](),
-                                         catalog=cache.release_specs(),
-                                         request_key=claim.digest if claim else None,
-                                         after_write=lambda: crash_point(request))
+            performed = await perform.perform(
+                app[KUBE], app[SETTINGS].platform_namespace, exocorp_id, action, caller,
+                now=app[CLOCK](), catalog=cache.release_specs(),
+                request_key=claim.digest if claim else None,
+                after_write=lambda: crash_point(request))
             break
-        except actions.AlreadyApplied as done:
+        except perform.AlreadyApplied as done:
             return await _recovered(request, exocorp_id, done)
         except LifecycleError as error:
             # perform re-plans on every write conflict; it gives up only when the object kept
@@ -158,28 +94,27 @@ async def run_action(request: web.Request, principal: Principal, exocorp_id: str
             if error.code is not ErrorCode.CONCURRENT_CHANGE or attempt == _ROUNDS - 1:
                 raise
             await asyncio.sleep(random.uniform(0.05, 0.25) * (attempt + 1))  # noqa: S311
-    for obj in kube.written:
-        cache.observe_exocorp(obj)
-    for obj in kube.deleted:
+    plan = performed.plan
+    cache.observe_exocorp(performed.written)
+    deleted = performed.deleted
+    if deleted is not None and deleted.get("kind") != "Status":
         # Held by a finalizer: the object stays (Destroying) until the operator lets it go.
         # Without one it is gone already, and the cache must not keep a ghost of it.
-        gone = not (obj.get("metadata") or {}).get("finalizers")
-        if obj.get("kind") != "Status":
-            cache.exocorps.observe(obj, deleted=gone)
+        held = bool((deleted.get("metadata") or {}).get("finalizers"))
+        cache.exocorps.observe(deleted, deleted=not held)
     if plan.delete:
         async with app[DATABASE].sessionmaker.begin() as s:
             await registry.mark_destroyed(s, exocorp_id, now=app[CLOCK]())
         app[ACCESS_CACHE].forget_exocorp(exocorp_id)
     current = cache.exocorp(exocorp_id)
     if current is None:  # a destroy whose object is already gone
-        last = kube.written[-1] if kube.written else kube.deleted[-1]
-        current = Exocorp.model_validate(last)
+        current = Exocorp.model_validate(performed.written)
     return ActionResult(plan=plan, exocorp=current, details=dict(plan.audit.details),
                         from_phase=plan.audit.phase.value)
 
 
 async def _recovered(request: web.Request, exocorp_id: str,
-                     done: actions.AlreadyApplied) -> ActionResult:
+                     done: perform.AlreadyApplied) -> ActionResult:
     app = request.app
     cache = app[CACHE]
     cache.observe_exocorp(done.exocorp)

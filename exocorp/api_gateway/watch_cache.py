@@ -1,6 +1,6 @@
-"""The gateway's watch cache: an informer per resource (list, then watch from the list's
-resourceVersion with bookmarks; relist on 410 Gone; reconnect with backoff on errors), so that
-reads never make an API-server round trip.
+"""The gateway's watch cache: an informer per resource (``exocorp.k8s.informer``: list, then watch
+from the list's resourceVersion with bookmarks; relist on 410 Gone; reconnect with backoff on
+errors), so that reads never make an API-server round trip.
 
 Three resources are kept: Exocorps (parsed into models), ExocorpReleases (parsed) and the
 *metadata* of provider-credential Secrets in the platform namespace (their values are dropped the
@@ -17,209 +17,21 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any
 
-import aiohttp
 from pydantic import ValidationError
 
 from exocorp.api_gateway.credentials import CREDENTIAL_SELECTOR, Credential, from_secret
-from exocorp.k8s import ApiError, Kube, Obj
+from exocorp.k8s import Kube, Obj
 from exocorp.k8s import resources as r
+from exocorp.k8s.informer import Informer
 from exocorp.model import Exocorp, ExocorpRelease, ExocorpReleaseSpec
 
-__all__ = ["CachedExocorp", "Informer", "WatchCache"]
+__all__ = ["CachedExocorp", "WatchCache"]
 
 log = logging.getLogger(__name__)
-
-T = TypeVar("T")
-_BACKOFF_START = 0.5
-_BACKOFF_MAX = 30.0
-
-
-def _rv(obj: Obj) -> int | None:
-    try:
-        return int(obj["metadata"]["resourceVersion"])
-    except (KeyError, TypeError, ValueError):
-        return None
-
-
-def _key(obj: Obj) -> str:
-    meta = obj.get("metadata") or {}
-    namespace = meta.get("namespace")
-    return f"{namespace}/{meta.get('name')}" if namespace else str(meta.get("name"))
-
-
-@dataclass(frozen=True)
-class _Entry(Generic[T]):
-    rv: int | None
-    value: T
-
-
-class Informer(Generic[T]):
-    """List + watch of one resource, holding ``convert(object)`` per object (None: not kept)."""
-
-    def __init__(self, kube: Kube, resource: r.Resource, convert: Callable[[Obj], T | None], *,
-                 namespace: str | None = None, label_selector: str | None = None,
-                 indexers: dict[str, Callable[[T], Iterable[str]]] | None = None,
-                 on_activity: Callable[[], None] = lambda: None,
-                 timeout_seconds: int = 300) -> None:
-        self.kube = kube
-        self.resource = resource
-        self.convert = convert
-        self.namespace = namespace
-        self.label_selector = label_selector
-        self.on_activity = on_activity
-        self.timeout_seconds = timeout_seconds
-        self.synced = asyncio.Event()
-        self.resource_version: str | None = None
-        self.generation = 0
-        """Bumped on every change: lets readers memoise derived views."""
-        self.relists = 0
-        self._items: dict[str, _Entry[T]] = {}
-        self._indexers = indexers or {}
-        self._indexes: dict[str, dict[str, set[str]]] = {name: {} for name in self._indexers}
-
-    # -- reading ---------------------------------------------------------------------------------
-
-    def get(self, key: str) -> T | None:
-        entry = self._items.get(key)
-        return entry.value if entry is not None else None
-
-    def values(self) -> list[T]:
-        return [entry.value for entry in self._items.values()]
-
-    def by_index(self, index: str, value: str) -> list[T]:
-        keys = self._indexes[index].get(value, ())
-        return [self._items[key].value for key in sorted(keys) if key in self._items]
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def versions(self) -> dict[str, int | None]:
-        """Key -> resourceVersion of every object held (to compare with a fresh list)."""
-        return {key: entry.rv for key, entry in self._items.items()}
-
-    # -- writing ---------------------------------------------------------------------------------
-
-    def observe(self, obj: Obj, *, deleted: bool = False) -> None:
-        """Apply one object version unless a newer one is already held."""
-        key = _key(obj)
-        rv = _rv(obj)
-        current = self._items.get(key)
-        if current is not None and current.rv is not None and rv is not None and current.rv > rv:
-            return
-        if deleted:
-            self._remove(key)
-            return
-        value = self.convert(obj)
-        if value is None:
-            self._remove(key)
-            return
-        self._put(key, _Entry(rv, value))
-
-    def forget(self, key: str) -> None:
-        self._remove(key)
-
-    def _put(self, key: str, entry: _Entry[T]) -> None:
-        self._remove(key)
-        self._items[key] = entry
-        for name, indexer in self._indexers.items():
-            for value in indexer(entry.value):
-                self._indexes[name].setdefault(value, set()).add(key)
-        self.generation += 1
-
-    def _remove(self, key: str) -> None:
-        entry = self._items.pop(key, None)
-        if entry is None:
-            return
-        for name, indexer in self._indexers.items():
-            for value in indexer(entry.value):
-                keys = self._indexes[name].get(value)
-                if keys is not None:
-                    keys.discard(key)
-                    if not keys:
-                        del self._indexes[name][value]
-        self.generation += 1
-
-    # -- the loop --------------------------------------------------------------------------------
-
-    async def run(self) -> None:
-        backoff = _BACKOFF_START
-        relist = True
-        while True:
-            try:
-                if relist:
-                    await self._list()
-                    relist = False
-                await self._watch()
-                backoff = _BACKOFF_START
-            except ApiError as error:
-                if error.gone:
-                    log.info("%s watch expired (410 Gone); relisting", self.resource.plural)
-                    relist = True
-                    self.relists += 1
-                    continue
-                log.warning("%s watch failed: %s; retrying in %.1fs", self.resource.plural,
-                            error, backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, _BACKOFF_MAX)
-            except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as error:
-                log.warning("%s watch connection lost: %r; retrying in %.1fs",
-                            self.resource.plural, error, backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, _BACKOFF_MAX)
-                if self.resource_version is None:
-                    relist = True
-            except Exception:
-                # Anything else must not end the loop: a dead informer would leave the cache
-                # stale for ever while the gateway still reports ready. Start over from a list.
-                log.exception("%s watch failed unexpectedly; relisting in %.1fs",
-                              self.resource.plural, backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, _BACKOFF_MAX)
-                relist = True
-
-    async def _list(self) -> None:
-        result = await self.kube.list_all(self.resource, self.namespace,
-                                          label_selector=self.label_selector)
-        list_rv = _rv(result)
-        fresh: dict[str, _Entry[T]] = {}
-        for obj in result.get("items", []):
-            value = self.convert(obj)
-            if value is not None:
-                fresh[_key(obj)] = _Entry(_rv(obj), value)
-        # Keep what this process wrote after the snapshot was taken.
-        for key, entry in self._items.items():
-            if key not in fresh and entry.rv is not None and list_rv is not None \
-                    and entry.rv > list_rv:
-                fresh[key] = entry
-        for key in list(self._items):
-            self._remove(key)
-        for key, entry in fresh.items():
-            self._put(key, entry)
-        self.resource_version = result.get("metadata", {}).get("resourceVersion")
-        self.on_activity()
-        self.synced.set()
-
-    async def _watch(self) -> None:
-        self.on_activity()
-        async for event in self.kube.watch(self.resource, self.namespace,
-                                           resource_version=self.resource_version,
-                                           label_selector=self.label_selector,
-                                           timeout_seconds=self.timeout_seconds):
-            kind = event.get("type")
-            obj: Obj = event.get("object") or {}
-            rv = (obj.get("metadata") or {}).get("resourceVersion")
-            if kind in ("ADDED", "MODIFIED"):
-                self.observe(obj)
-            elif kind == "DELETED":
-                self.observe(obj, deleted=True)
-            if rv:
-                self.resource_version = rv
-            self.on_activity()
-
 
 @dataclass(frozen=True)
 class CachedExocorp:

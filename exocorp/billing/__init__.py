@@ -9,7 +9,7 @@ Public surface::
     await service.start()   # every replica campaigns for the Lease; the holder meters
     ...
     async with database.sessionmaker() as s:
-        active, has_book = await billing_state(s, user_id)   # -> exocorp.actions.Caller
+        standing = await billing_state(s, user_id)   # -> exocorp.lifecycle.perform.Caller
     await service.stop()
 
 HTTP routes live in ``exocorp.api_gateway.billing.routes``; metrics on

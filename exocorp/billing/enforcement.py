@@ -4,7 +4,7 @@ exocorps are paused; nothing of it is resumed or provisioned again until it is t
 - **Suspend**: every active account with ``balance <= 0`` becomes ``suspended`` (a conditional
   update: a top-up that lands first wins), audited as ``billing.suspend`` by the billing actor.
 - **Pause**: every exocorp of a suspended account whose phase is ``Running`` is paused through
-  the lifecycle API (:func:`exocorp.actions.perform`, actor ``system:billing``, reason
+  the lifecycle API (:func:`exocorp.lifecycle.perform.perform`, actor ``system:billing``, reason
   ``billing: credit exhausted``); each pause is an audit event of the system actor. An exocorp
   still starting is paused on a later pass, once it runs.
 - **Refuse**: the gateway builds each action's ``Caller`` with :func:`billing_state`: resume and
@@ -23,10 +23,9 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from exocorp import actions
 from exocorp.billing import metrics
 from exocorp.k8s import Kube
-from exocorp.lifecycle import ErrorCode, LifecycleError
+from exocorp.lifecycle import NO_BILLING, BillingStanding, ErrorCode, LifecycleError, perform
 from exocorp.model import BILLING_ACTOR, Action, ActionRequest, Phase
 from exocorp.store import Database, NotFound, audit, billing
 from exocorp.store import metering as repo
@@ -55,16 +54,16 @@ def account_is_active(account: BillingAccount) -> bool:
     return account.state == AccountState.ACTIVE and account.balance > 0
 
 
-async def billing_state(session: AsyncSession, user_id: str) -> tuple[bool, bool]:
-    """(billing active, has a price book) for a user: the two billing fields of the
-    ``exocorp.actions.Caller`` the gateway builds for an action on one of their exocorps.
-    A user without a billing account is (False, False)."""
+async def billing_state(session: AsyncSession, user_id: str) -> BillingStanding:
+    """A user's billing standing: what the gateway gives the lifecycle for an action on one of
+    their exocorps (``Caller.billing``) and for the update handshake. A user without a billing
+    account has ``NO_BILLING``."""
     try:
         account = await billing.get_account_for_user(session, user_id)
     except NotFound:
-        return False, False
+        return NO_BILLING
     book = await billing.effective_price_book(session, account)
-    return account_is_active(account), book is not None
+    return BillingStanding(active=account_is_active(account), has_price_book=book is not None)
 
 
 @dataclass
@@ -120,9 +119,10 @@ class Enforcer:
     async def pause_one(self, exocorp_id: str, account: BillingAccount,
                         report: EnforcementReport) -> None:
         request = ActionRequest(action=Action.PAUSE, reason=PAUSE_REASON)
-        caller = actions.Caller(actor=BILLING_ACTOR, billing_active=False, has_price_book=True)
+        caller = perform.Caller(actor=BILLING_ACTOR,
+                                billing=BillingStanding(active=False, has_price_book=True))
         try:
-            await actions.perform(self.kube, self.namespace, exocorp_id, request, caller,
+            await perform.perform(self.kube, self.namespace, exocorp_id, request, caller,
                                   now=self.clock())
         except LifecycleError as err:
             # Not running any more, or changed meanwhile: the next pass looks again.

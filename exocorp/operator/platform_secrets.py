@@ -11,35 +11,37 @@ rolls the runtimes that use it. The copies in exocorp namespaces are written, ne
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Callable
 
-import aiohttp
-
-from exocorp.k8s import ApiError, Kube
+from exocorp.k8s import Kube, Obj
 from exocorp.k8s import resources as r
+from exocorp.k8s.informer import Informer
 from exocorp.operator.cache import ObjectCache
 
-log = logging.getLogger(__name__)
 KIND = "Secret"
-_BACKOFF_START = 0.5
-_BACKOFF_MAX = 30.0
+
+
+def _name(obj: Obj) -> str | None:
+    name = (obj.get("metadata") or {}).get("name")
+    return name if isinstance(name, str) else None
 
 
 class PlatformSecretWatch:
     """List + watch of the Secrets of ``namespace`` into ``cache``; ``on_change(name)`` for each
-    Secret that appeared, changed or went away."""
+    Secret that appeared, changed or went away. Built on ``exocorp.k8s.informer``, so that no
+    error (the stream's, the cache's or ``on_change``'s) ends it: it starts over from a list."""
 
     def __init__(self, kube: Kube, cache: ObjectCache, namespace: str,
                  on_change: Callable[[str], None], *, timeout_seconds: int = 300) -> None:
-        self.kube = kube
         self.cache = cache
         self.namespace = namespace
         self.on_change = on_change
-        self.timeout_seconds = timeout_seconds
-        self.synced = asyncio.Event()
+        # The informer keeps names only: the operator's cache holds the bodies.
+        self.informer: Informer[str] = Informer(kube, r.SECRETS, _name, namespace=namespace,
+                                                on_event=self._observe,
+                                                timeout_seconds=timeout_seconds)
+        self.synced = self.informer.synced
         self._task: asyncio.Task[None] | None = None
-        self._known: set[str] = set()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self.run(), name="platform-secret-watch")
@@ -51,56 +53,11 @@ class PlatformSecretWatch:
             self._task = None
 
     async def run(self) -> None:
-        backoff = _BACKOFF_START
-        resource_version: str | None = None
-        while True:
-            try:
-                if resource_version is None:
-                    resource_version = await self._list()
-                async for event in self.kube.watch(r.SECRETS, self.namespace,
-                                                   resource_version=resource_version,
-                                                   timeout_seconds=self.timeout_seconds):
-                    obj = event.get("object") or {}
-                    rv = (obj.get("metadata") or {}).get("resourceVersion")
-                    if event.get("type") in ("ADDED", "MODIFIED", "DELETED"):
-                        self._observe(event["type"], obj)
-                    if rv:
-                        resource_version = rv
-                backoff = _BACKOFF_START
-            except ApiError as error:
-                if error.gone:
-                    resource_version = None  # relist
-                    continue
-                log.warning("platform Secret watch failed: %s; retrying in %.1fs", error.reason,
-                            backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, _BACKOFF_MAX)
-            except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as error:
-                log.warning("platform Secret watch connection lost: %s; retrying in %.1fs",
-                            type(error).__name__, backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, _BACKOFF_MAX)
+        await self.informer.run()
 
-    async def _list(self) -> str | None:
-        result = await self.kube.list_all(r.SECRETS, self.namespace)
-        present = set()
-        for obj in result.get("items", []):
-            self._observe("ADDED", obj)
-            present.add(obj["metadata"]["name"])
-        for gone in self._known - present:  # deleted while the watch was down
-            self._observe("DELETED", {"metadata": {"name": gone, "namespace": self.namespace}})
-        self.synced.set()
-        rv: str | None = result.get("metadata", {}).get("resourceVersion")
-        return rv
-
-    def _observe(self, event_type: str, obj: dict[str, object]) -> None:
-        meta = obj.get("metadata")
-        name = meta.get("name") if isinstance(meta, dict) else None
-        if not isinstance(name, str):
+    def _observe(self, event_type: str, obj: Obj) -> None:
+        name = _name(obj)
+        if name is None:
             return
         self.cache.observe(KIND, event_type, obj)
-        if event_type == "DELETED":
-            self._known.discard(name)
-        else:
-            self._known.add(name)
         self.on_change(name)

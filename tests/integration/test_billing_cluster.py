@@ -19,7 +19,6 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from exocorp import actions
 from exocorp.api_gateway.billing import routes as routes_billing
 from exocorp.api_gateway.keys import DATABASE, KUBE
 from exocorp.billing import (
@@ -36,7 +35,7 @@ from exocorp.billing import (
 from exocorp.billing.metering import Counters
 from exocorp.k8s import Kube, Obj
 from exocorp.k8s import resources as r
-from exocorp.lifecycle import ErrorCode, LifecycleError
+from exocorp.lifecycle import BillingStanding, ErrorCode, LifecycleError, perform
 from exocorp.model import BILLING_ACTOR, ActionRequest, Exocorp
 from exocorp.security import PasswordHasher
 from exocorp.store import Database, accounts, audit, billing, registry
@@ -47,6 +46,10 @@ from tests.plugins.platform import Driver
 
 pytestmark = pytest.mark.integration
 ON_POSTGRESQL = pytest.mark.parametrize("database_backend", ["postgresql"])
+
+
+ACTIVE = BillingStanding(active=True, has_price_book=True)
+INACTIVE = BillingStanding(active=False, has_price_book=True)
 
 
 def _settings(identity: str, lease: str, **kw: Any) -> BillingSettings:
@@ -222,11 +225,10 @@ async def test_killing_the_leader_mid_window_bills_every_second_once(
         assert account.balance == 10**9 - sum(e.amount for e in events)
 
 
-async def _caller(db: Database, user_id: str) -> actions.Caller:
+async def _caller(db: Database, user_id: str) -> perform.Caller:
     async with db.sessionmaker() as s:
-        active, has_book = await billing_state(s, user_id)
-    return actions.Caller(actor=f"user:{user_id}", billing_active=active,
-                          has_price_book=has_book)
+        standing = await billing_state(s, user_id)
+    return perform.Caller(actor=f"user:{user_id}", billing=standing)
 
 
 @pytest.fixture
@@ -259,8 +261,8 @@ async def test_exhaustion_pauses_refuses_resume_and_a_top_up_allows_it(
     await driver.wait(name, "Draft")
     # Provisioning goes through the billing state like the gateway's actions do.
     caller = await _caller(database, owner.user_id)
-    assert (caller.billing_active, caller.has_price_book) == (True, True)
-    await actions.perform(driver.kube, PLATFORM_NAMESPACE, name,
+    assert caller.billing == ACTIVE
+    await perform.perform(driver.kube, PLATFORM_NAMESPACE, name,
                           ActionRequest.model_validate({"action": "provision"}),
                           dataclasses.replace(caller, draft=driver.draft))
 
@@ -284,12 +286,12 @@ async def test_exhaustion_pauses_refuses_resume_and_a_top_up_allows_it(
 
     # Resume and provision-from-stopped are refused while the account is suspended.
     with pytest.raises(LifecycleError) as refused:
-        await actions.perform(driver.kube, PLATFORM_NAMESPACE, name,
+        await perform.perform(driver.kube, PLATFORM_NAMESPACE, name,
                               ActionRequest.model_validate({"action": "resume"}),
                               await _caller(database, owner.user_id))
     assert (refused.value.status, refused.value.code) == (409, ErrorCode.BILLING_INACTIVE)
     async with database.sessionmaker() as s:
-        assert await billing_state(s, owner.user_id) == (False, True)
+        assert await billing_state(s, owner.user_id) == INACTIVE
 
     # A top-up re-activates the account (the exocorp stays paused) and resume goes through.
     async with database.sessionmaker.begin() as s:
@@ -297,7 +299,7 @@ async def test_exhaustion_pauses_refuses_resume_and_a_top_up_allows_it(
                                             reference=f"pay-{name}")
     assert (credit.account.state, credit.reactivated) == (AccountState.ACTIVE, True)
     assert (await driver.get(name)).spec.paused
-    await actions.perform(driver.kube, PLATFORM_NAMESPACE, name,
+    await perform.perform(driver.kube, PLATFORM_NAMESPACE, name,
                           ActionRequest.model_validate({"action": "resume"}),
                           await _caller(database, owner.user_id))
     await driver.wait(name, "Running")

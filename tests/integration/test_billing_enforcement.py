@@ -9,11 +9,10 @@ from typing import Any
 
 import pytest
 
-from exocorp import actions
 from exocorp.billing import PAUSE_REASON, EnforcementReport, Enforcer, admin, enforcement
 from exocorp.billing.enforcement import SUSPEND_ACTION
 from exocorp.billing.settings import DefaultPriceBook
-from exocorp.lifecycle import ErrorCode, LifecycleError
+from exocorp.lifecycle import ActionRefusedError, ErrorCode, LifecycleError, perform
 from exocorp.model import BILLING_ACTOR, Action
 from exocorp.security import PasswordHasher
 from exocorp.store import Conflict, Database, accounts, audit, billing, registry
@@ -25,14 +24,14 @@ WINDOW = datetime(2030, 1, 1, tzinfo=UTC)
 
 
 class Recorder:
-    """Stands in for ``actions.perform``: records pauses, refuses those named in ``refuse``."""
+    """Stands in for ``perform.perform``: records pauses, refuses those named in ``refuse``."""
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, str, str | None, str]] = []
         self.refuse: dict[str, LifecycleError] = {}
 
     async def __call__(self, kube: Any, namespace: str, name: str, request: Any,
-                       caller: actions.Caller, **kw: Any) -> None:
+                       caller: perform.Caller, **kw: Any) -> None:
         if name in self.refuse:
             raise self.refuse[name]
         self.calls.append((name, request.action.value, request.reason, caller.actor))
@@ -41,7 +40,7 @@ class Recorder:
 @pytest.fixture
 def recorder(monkeypatch: pytest.MonkeyPatch) -> Recorder:
     rec = Recorder()
-    monkeypatch.setattr(actions, "perform", rec)
+    monkeypatch.setattr(perform, "perform", rec)
     return rec
 
 
@@ -106,7 +105,7 @@ async def test_a_refused_pause_is_retried_and_not_audited(
     database: Database, fast_hasher: PasswordHasher, recorder: Recorder
 ) -> None:
     _, _, (name,) = await _user_with(database, fast_hasher, 0, 1)
-    recorder.refuse[name] = LifecycleError(409, ErrorCode.CONCURRENT_CHANGE, "changed")
+    recorder.refuse[name] = ActionRefusedError(ErrorCode.CONCURRENT_CHANGE, "changed")
     enforcer = Enforcer(None, database, "exocorp-system")  # type: ignore[arg-type]
     report = await enforcer.run_pass([_body(name, "Running")])
     assert report.paused == []

@@ -18,6 +18,7 @@ from exocorp.api_gateway.app import create_app
 from exocorp.api_gateway.settings import GatewaySettings
 from exocorp.api_gateway.watch_cache import WatchCache
 from exocorp.billing import DefaultPriceBook, admin, billing_state
+from exocorp.lifecycle import NO_BILLING, BillingStanding
 from exocorp.security import PasswordHasher
 from exocorp.store import Database, accounts, audit, billing, registry
 from exocorp.store import metering as repo
@@ -50,6 +51,10 @@ class World:
             if text and "json" in resp.headers.get("Content-Type", ""):
                 return resp.status, await resp.json(content_type=None)
             return resp.status, text
+
+
+ACTIVE = BillingStanding(active=True, has_price_book=True)
+INACTIVE = BillingStanding(active=False, has_price_book=True)
 
 
 @pytest.fixture
@@ -260,7 +265,7 @@ async def test_a_top_up_reactivates_a_suspended_account(world: World) -> None:
         account = await billing.get_account_for_user(s, world.member)  # balance 0
         assert await repo.suspend_if_exhausted(s, account.id)
     async with world.db.sessionmaker() as s:
-        assert await billing_state(s, world.member) == (False, True)
+        assert await billing_state(s, world.member) == INACTIVE
     path = f"/api/admin/billing/accounts/{account.id}/credits"
     _, listing = await world.call("GET", "/api/admin/billing/accounts", world.admin)
     row = next(a for a in listing["items"] if a["id"] == account.id)
@@ -270,15 +275,15 @@ async def test_a_top_up_reactivates_a_suspended_account(world: World) -> None:
     assert status == 201
     assert (credit["state"], credit["reactivated"], credit["balance"]) == ("active", True, 300)
     async with world.db.sessionmaker() as s:
-        assert await billing_state(s, world.member) == (True, True)
+        assert await billing_state(s, world.member) == ACTIVE
         assert (await billing.get_account(s, account.id)).state == AccountState.ACTIVE
 
 
 async def test_billing_state_for_the_gateway(world: World) -> None:
     async with world.db.sessionmaker() as s:
-        assert await billing_state(s, world.owner) == (True, True)
-        assert await billing_state(s, world.member) == (False, True)  # no credit
-        assert await billing_state(s, "usr_unknown") == (False, False)
+        assert await billing_state(s, world.owner) == ACTIVE
+        assert await billing_state(s, world.member) == INACTIVE  # no credit
+        assert await billing_state(s, "usr_unknown") == NO_BILLING
 
 
 async def _usage(world: World, start: datetime, n: int) -> None:

@@ -31,9 +31,9 @@ from typing import Any
 import pytest
 import yaml
 
-from exocorp import actions
 from exocorp.k8s import Kube
 from exocorp.k8s import resources as r
+from exocorp.lifecycle import perform
 from exocorp.model import ActionRequest, Exocorp
 from exocorp.names import runtime_namespace
 from exocorp.testing import samples
@@ -695,14 +695,14 @@ async def test_the_operator_with_the_chart_rbac_provisions_updates_rolls_back_an
     await kube.apply(r.SECRETS, samples.provider_secret(
         f"{account}-anthropic", release.namespace, account, "anthropic", "sk-chart-test"))
     name = f"chart-{uuid.uuid4().hex[:6]}"
-    caller = actions.Caller(actor=f"user:{account}", draft=samples.draft("1.0.0"))
+    caller = perform.Caller(actor=f"user:{account}", draft=samples.draft("1.0.0"))
 
     async def current() -> Exocorp:
         return Exocorp.model_validate(await kube.get(r.EXOCORPS, name))
 
     async def act(action: str, **fields: Any) -> None:
         request = ActionRequest.model_validate({"action": action, **fields})
-        await actions.perform(kube, release.namespace, name, request, caller)
+        await perform.perform(kube, release.namespace, name, request, caller)
 
     def settled_at(version: str) -> Any:
         def accept(exo: Exocorp) -> bool:

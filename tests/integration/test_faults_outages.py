@@ -23,9 +23,10 @@ from typing import Any
 import pytest
 
 from exocorp import names
-from exocorp.api_gateway.watch_cache import Informer, WatchCache
+from exocorp.api_gateway.watch_cache import WatchCache
 from exocorp.k8s import Kube
 from exocorp.k8s import resources as r
+from exocorp.k8s.informer import Informer
 from exocorp.model import Exocorp
 from exocorp.names import runtime_namespace
 from exocorp.testing.controlplane import ControlPlane

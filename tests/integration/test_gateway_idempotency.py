@@ -21,10 +21,10 @@ import aiohttp
 import pytest
 from sqlalchemy import func, select
 
-from exocorp import actions
 from exocorp.api_gateway.idempotency import CRASH_AFTER_KUBE_WRITE_ENV
 from exocorp.k8s import Kube
 from exocorp.k8s import resources as r
+from exocorp.lifecycle import perform
 from exocorp.store import open_database
 from exocorp.store.schema import AuditEvent, ExocorpRecord
 from exocorp.testing.platform import PLATFORM_NAMESPACE, GatewayProcess
@@ -224,7 +224,7 @@ async def test_a_gateway_killed_after_its_kubernetes_write_never_acts_twice(
         written = await platform.get(r.EXOCORPS, slug)
         assert written["metadata"]["generation"] == before["metadata"]["generation"] + 1
         assert written["spec"]["restartAt"] != before["spec"].get("restartAt")
-        assert actions.applied_requests(written)[-1]["action"] == "restart"
+        assert perform.applied_requests(written)[-1]["action"] == "restart"
         assert await events(url, "restart", slug) == []  # it died before auditing
 
         # 4. A new gateway, the client retries with its key: the original result, no 2nd action.

@@ -9,10 +9,9 @@ from typing import Any
 
 import pytest
 
-from exocorp import actions
 from exocorp.k8s import Kube
 from exocorp.k8s import resources as r
-from exocorp.lifecycle import ActionPlan
+from exocorp.lifecycle import perform
 from exocorp.model import ActionRequest, Exocorp
 from exocorp.testing import samples
 from exocorp.testing.platform import (
@@ -80,10 +79,10 @@ class Driver:
         await self.kube.create(r.EXOCORPS, samples.exocorp(name, self.account))
         return name
 
-    async def act(self, name: str, action: str, **fields: Any) -> ActionPlan:
+    async def act(self, name: str, action: str, **fields: Any) -> perform.Performed:
         request = ActionRequest.model_validate({"action": action, **fields})
-        return await actions.perform(self.kube, PLATFORM_NAMESPACE, name, request,
-                                     actions.Caller(actor=f"user:{self.account}",
+        return await perform.perform(self.kube, PLATFORM_NAMESPACE, name, request,
+                                     perform.Caller(actor=f"user:{self.account}",
                                                     draft=self.draft))
 
     async def get(self, name: str) -> Exocorp:

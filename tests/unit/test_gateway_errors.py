@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from exocorp.api_gateway.errors import PROBLEM_CONTENT_TYPE, as_problem
 from exocorp.k8s import ApiError
-from exocorp.lifecycle import ErrorCode, FieldError, LifecycleError
+from exocorp.lifecycle import ActionRefusedError, ErrorCode, FieldError
 from exocorp.store.errors import (
     AccountDisabled,
     Conflict,
@@ -120,7 +120,7 @@ async def test_unexpected_error_is_500_with_a_logged_trace_id_and_no_internals(
 
 
 def test_lifecycle_and_store_errors_map_to_their_statuses() -> None:
-    refused = as_problem(LifecycleError(409, ErrorCode.IN_PROGRESS, "rolling out",
+    refused = as_problem(ActionRefusedError(ErrorCode.IN_PROGRESS, "rolling out",
                                         [FieldError("x", "y")]))
     assert refused is not None
     assert (refused.status, refused.code, refused.errors) == (409, "in_progress",

@@ -13,11 +13,12 @@ import pytest
 from sqlalchemy import event, select, update
 from sqlalchemy import exc as sa_exc
 
-from exocorp import actions, names
+from exocorp import names
 from exocorp.api_gateway.errors import as_problem
 from exocorp.api_gateway.idempotency import IdempotencyClaim
 from exocorp.k8s import ApiError
 from exocorp.k8s import resources as r
+from exocorp.lifecycle import perform
 from exocorp.store import idempotency as records
 from exocorp.store.outage import database_unavailable
 from exocorp.store.schema import AuditEvent, IdempotencyRecord
@@ -173,7 +174,7 @@ async def test_an_action_is_recorded_on_the_object_with_its_key(gateway: Gateway
     assert status == 202, body
     obj = await gateway.kube.get(r.EXOCORPS, "acme")
     digest = IdempotencyClaim(scope=user_id, key=KEY, stored_key=KEY).digest
-    entry = actions.applied_request(obj, digest)
+    entry = perform.applied_request(obj, digest)
     assert entry is not None
     assert entry["action"] == "provision"
     assert KEY not in obj["metadata"]["annotations"][names.ANNOTATION_REQUEST_KEYS]
@@ -236,7 +237,7 @@ async def test_a_create_retried_after_the_object_but_before_the_commit_adopts_it
     await gateway.kube.create(r.EXOCORPS, {  # what the dead request left: object, no row
         "apiVersion": names.API_VERSION, "kind": names.EXOCORP_KIND,
         "metadata": {"name": "acme", "annotations": {
-            names.ANNOTATION_REQUEST_KEYS: actions.request_keys_annotation({}, entry)}},
+            names.ANNOTATION_REQUEST_KEYS: perform.request_keys_annotation({}, entry)}},
         "spec": {"owner": user_id, "displayName": "Acme", "slug": "acme"}})
     async with gateway.database.sessionmaker.begin() as s:
         await records.begin_request(

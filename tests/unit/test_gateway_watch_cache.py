@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from exocorp.api_gateway import watch_cache
-from exocorp.api_gateway.watch_cache import Informer, WatchCache
-from exocorp.k8s import ApiError
+from exocorp.api_gateway.watch_cache import WatchCache
+from exocorp.k8s import ApiError, informer
 from exocorp.k8s import resources as r
+from exocorp.k8s.informer import Informer
 from exocorp.k8s.resources import Resource
 from exocorp.testing import samples
 from exocorp.testing.waiting import eventually
@@ -75,7 +75,7 @@ class ScriptedKube(FakeKube):
 
 @pytest.fixture(autouse=True)
 def _fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(watch_cache, "_BACKOFF_START", 0.01)
+    monkeypatch.setattr(informer, "_BACKOFF_START", 0.01)
 
 
 async def _run(informer: Informer[Any]) -> asyncio.Task[None]:

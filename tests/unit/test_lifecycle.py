@@ -11,7 +11,10 @@ import pytest
 from exocorp.lifecycle import (
     ALLOWED_PHASES,
     ActionContext,
+    ActionRefusedError,
+    BillingStanding,
     ErrorCode,
+    InvalidRequestError,
     LifecycleError,
     evaluate_handshake,
     parse_action_request,
@@ -176,6 +179,11 @@ def make_exocorp(phase: Phase, **overrides: Any) -> Exocorp:
     return exocorp
 
 
+ACTIVE = BillingStanding(active=True, has_price_book=True)
+INACTIVE = BillingStanding(active=False, has_price_book=True)
+NO_BOOK = BillingStanding(active=True, has_price_book=False)
+
+
 def make_context(**overrides: Any) -> ActionContext:
     values: dict[str, Any] = {
         "actor": ACTOR,
@@ -183,8 +191,7 @@ def make_context(**overrides: Any) -> ActionContext:
         "releases": CATALOG,
         "draft": DRAFT,
         "revisions": {REV_1: CONTENT_1, REV_2: CONTENT_2},
-        "billing_active": True,
-        "has_price_book": True,
+        "billing": ACTIVE,
         "provider_secrets": SECRETS,
     }
     return ActionContext(**(values | overrides))
@@ -303,7 +310,7 @@ def test_every_action_from_every_phase(action: str, fields: dict[str, str], phas
     expected = EXPECTED[(action, tuple(fields.items()))].get(phase)
     if expected is None:
         error = refused(exocorp, request(action, **fields))
-        assert (error.status, error.code) == (409, ErrorCode.INVALID_PHASE)
+        assert (type(error), error.code) == (ActionRefusedError, ErrorCode.INVALID_PHASE)
         assert phase.value in error.detail
         return
     plan = plan_action(exocorp, request(action, **fields), make_context())
@@ -323,21 +330,21 @@ def test_every_action_from_every_phase(action: str, fields: dict[str, str], phas
 @pytest.mark.parametrize("phase", list(Phase))
 def test_pause_without_reason_is_400_in_every_phase(reason: str | None, phase: Phase) -> None:
     error = refused(make_exocorp(phase), request("pause", reason=reason))
-    assert (error.status, error.code) == (400, ErrorCode.REASON_REQUIRED)
+    assert (type(error), error.code) == (InvalidRequestError, ErrorCode.REASON_REQUIRED)
     assert [e.field for e in error.field_errors] == ["reason"]
 
 
 @pytest.mark.parametrize("confirm", [None, "", "ACME", "acme ", "other"])
 def test_destroy_without_the_slug_typed_back_is_400(confirm: str | None) -> None:
     error = refused(make_exocorp(Phase.RUNNING), request("destroy", confirm=confirm))
-    assert (error.status, error.code) == (400, ErrorCode.CONFIRMATION_MISMATCH)
+    assert (type(error), error.code) == (InvalidRequestError, ErrorCode.CONFIRMATION_MISMATCH)
 
 
 def test_destroy_confirmation_is_checked_before_the_phase() -> None:
     error = refused(make_exocorp(Phase.DESTROYING), request("destroy"))
-    assert error.status == 400
+    assert isinstance(error, InvalidRequestError)
     error = refused(make_exocorp(Phase.DESTROYING), request("destroy", confirm="acme"))
-    assert (error.status, error.code) == (409, ErrorCode.INVALID_PHASE)
+    assert (type(error), error.code) == (ActionRefusedError, ErrorCode.INVALID_PHASE)
 
 
 @pytest.mark.parametrize(
@@ -357,14 +364,15 @@ def test_destroy_confirmation_is_checked_before_the_phase() -> None:
 def test_malformed_requests_are_400_naming_the_field(body: dict[str, Any], field: str) -> None:
     with pytest.raises(LifecycleError) as caught:
         parse_action_request(body)
-    assert (caught.value.status, caught.value.code) == (400, ErrorCode.INVALID_REQUEST)
+    assert isinstance(caught.value, InvalidRequestError)
+    assert caught.value.code is ErrorCode.INVALID_REQUEST
     assert any(e.field.startswith(field) for e in caught.value.field_errors), caught.value
 
 
 def test_a_request_body_that_is_not_an_object_is_400() -> None:
     with pytest.raises(LifecycleError) as caught:
         parse_action_request(["stop"])
-    assert caught.value.status == 400
+    assert isinstance(caught.value, InvalidRequestError)
 
 
 @pytest.mark.parametrize(
@@ -378,7 +386,7 @@ def test_a_request_body_that_is_not_an_object_is_400() -> None:
 )
 def test_fields_of_another_action_are_400(action: str, fields: dict[str, Any]) -> None:
     error = refused(make_exocorp(Phase.RUNNING), request(action, **fields))
-    assert (error.status, error.code) == (400, ErrorCode.INVALID_REQUEST)
+    assert (type(error), error.code) == (InvalidRequestError, ErrorCode.INVALID_REQUEST)
 
 
 def test_request_fields_accept_snake_and_camel_case() -> None:
@@ -414,22 +422,22 @@ def test_request_fields_accept_snake_and_camel_case() -> None:
             {"draft": {"providerBindings": [{"provider": "anthropic", "secretName": "gone"}]}},
             ErrorCode.PROVIDER_MISSING,
         ),
-        ({"billing_active": False}, ErrorCode.BILLING_INACTIVE),
-        ({"has_price_book": False}, ErrorCode.NO_PRICE_BOOK),
+        ({"billing": INACTIVE}, ErrorCode.BILLING_INACTIVE),
+        ({"billing": NO_BOOK}, ErrorCode.NO_PRICE_BOOK),
     ],
 )
 def test_provision_from_draft_conflicts(context: dict[str, Any], code: ErrorCode) -> None:
     error = refused(make_exocorp(Phase.DRAFT), request("provision"), make_context(**context))
-    assert (error.status, error.code) == (409, code)
+    assert (type(error), error.code) == (ActionRefusedError, code)
 
 
 def test_provision_checks_come_in_the_spec_table_order() -> None:
     # No draft, no release, no provider, no billing: the draft is what is reported.
-    context = make_context(draft=None, releases=[], provider_secrets={}, billing_active=False)
+    context = make_context(draft=None, releases=[], provider_secrets={}, billing=INACTIVE)
     assert refused(make_exocorp(Phase.DRAFT), request("provision"), context).code == (
         ErrorCode.DRAFT_MISSING
     )
-    context = make_context(provider_secrets={}, billing_active=False)
+    context = make_context(provider_secrets={}, billing=INACTIVE)
     assert refused(make_exocorp(Phase.DRAFT), request("provision"), context).code == (
         ErrorCode.PROVIDER_MISSING
     )
@@ -470,15 +478,15 @@ def test_provision_binds_optional_providers_when_a_secret_exists() -> None:
 @pytest.mark.parametrize(
     ("context", "code"),
     [
-        ({"billing_active": False}, ErrorCode.BILLING_INACTIVE),
-        ({"has_price_book": False}, ErrorCode.NO_PRICE_BOOK),
+        ({"billing": INACTIVE}, ErrorCode.BILLING_INACTIVE),
+        ({"billing": NO_BOOK}, ErrorCode.NO_PRICE_BOOK),
         ({"provider_secrets": {}}, ErrorCode.PROVIDER_MISSING),
         ({"releases": [_release("1.1.0")]}, ErrorCode.RELEASE_NOT_FOUND),
     ],
 )
 def test_provision_from_stopped_conflicts(context: dict[str, Any], code: ErrorCode) -> None:
     error = refused(make_exocorp(Phase.STOPPED), request("provision"), make_context(**context))
-    assert (error.status, error.code) == (409, code)
+    assert (type(error), error.code) == (ActionRefusedError, code)
 
 
 def test_provision_from_stopped_does_not_need_a_draft() -> None:
@@ -505,7 +513,7 @@ def test_actions_are_409_while_a_revision_rolls_out(action: str, phase: Phase) -
         else make_exocorp(phase, status={"conditions": ROLLING["conditions"][1:]})
     )
     error = refused(exocorp, request(action))
-    assert (error.status, error.code) == (409, ErrorCode.IN_PROGRESS)
+    assert (type(error), error.code) == (ActionRefusedError, ErrorCode.IN_PROGRESS)
 
 
 @pytest.mark.parametrize("action", ["update", "restart", "reprovision", "rollback"])
@@ -517,7 +525,7 @@ def test_an_accepted_rollout_not_yet_observed_is_in_progress(action: str) -> Non
         spec={"lastAction": {"action": "update", "requestedBy": "user-2", "at": STAMP}},
     )
     error = refused(exocorp, request(action))
-    assert (error.status, error.code) == (409, ErrorCode.IN_PROGRESS)
+    assert (type(error), error.code) == (ActionRefusedError, ErrorCode.IN_PROGRESS)
 
 
 def test_an_unobserved_pause_is_not_a_rollout() -> None:
@@ -596,7 +604,7 @@ def test_update_without_any_successful_revision_keeps_the_spec_configuration() -
         ({"version": "1.0.0"}, {}, "up_to_date"),
         ({"version": "0.9.0"}, {}, "rollback"),
         ({"version": "2.0.0-beta.1"}, {}, "not on stable"),
-        ({}, {"billing_active": False}, "billing"),
+        ({}, {"billing": INACTIVE}, "billing"),
         (
             {},
             {"releases": [*CATALOG[:2], _release("1.1.0", minUpdateFrom="1.0.1")]},
@@ -626,18 +634,18 @@ def test_update_is_409_unless_the_handshake_offers_an_update(
     error = refused(
         make_exocorp(Phase.RUNNING), request("update", **fields), make_context(**context)
     )
-    assert (error.status, error.code) == (409, ErrorCode.UPDATE_NOT_AVAILABLE)
+    assert (type(error), error.code) == (ActionRefusedError, ErrorCode.UPDATE_NOT_AVAILABLE)
     assert detail in error.detail
 
 
 def test_update_to_an_unpublished_version_is_409() -> None:
     error = refused(make_exocorp(Phase.RUNNING), request("update", version="9.9.9"))
-    assert (error.status, error.code) == (409, ErrorCode.RELEASE_NOT_FOUND)
+    assert (type(error), error.code) == (ActionRefusedError, ErrorCode.RELEASE_NOT_FOUND)
 
 
 def test_update_needs_the_last_successful_revision_content() -> None:
     error = refused(make_exocorp(Phase.RUNNING), request("update"), make_context(revisions={}))
-    assert (error.status, error.code) == (409, ErrorCode.REVISION_NOT_FOUND)
+    assert (type(error), error.code) == (ActionRefusedError, ErrorCode.REVISION_NOT_FOUND)
 
 
 # --- restart ------------------------------------------------------------------------------------
@@ -660,16 +668,16 @@ def test_restart_reapplies_the_last_successful_revision() -> None:
 def test_restart_without_a_successful_revision_is_409(phase: Phase) -> None:
     exocorp = make_exocorp(phase, status={"lastSuccessfulRevision": None})
     error = refused(exocorp, request("restart"))
-    assert (error.status, error.code) == (409, ErrorCode.NO_SUCCESSFUL_REVISION)
+    assert (type(error), error.code) == (ActionRefusedError, ErrorCode.NO_SUCCESSFUL_REVISION)
 
 
 def test_restart_of_a_stopped_exocorp_needs_active_billing() -> None:
     error = refused(
-        make_exocorp(Phase.STOPPED), request("restart"), make_context(billing_active=False)
+        make_exocorp(Phase.STOPPED), request("restart"), make_context(billing=INACTIVE)
     )
-    assert (error.status, error.code) == (409, ErrorCode.BILLING_INACTIVE)
+    assert (type(error), error.code) == (ActionRefusedError, ErrorCode.BILLING_INACTIVE)
     # A running one restarts whatever the billing state (billing pauses it separately).
-    plan_action(make_exocorp(Phase.RUNNING), request("restart"), make_context(billing_active=False))
+    plan_action(make_exocorp(Phase.RUNNING), request("restart"), make_context(billing=INACTIVE))
 
 
 # --- pause and resume ---------------------------------------------------------------------------
@@ -685,9 +693,9 @@ def test_pause_trims_the_reason() -> None:
 
 def test_resume_with_an_inactive_billing_account_is_409() -> None:
     error = refused(
-        make_exocorp(Phase.PAUSED), request("resume"), make_context(billing_active=False)
+        make_exocorp(Phase.PAUSED), request("resume"), make_context(billing=INACTIVE)
     )
-    assert (error.status, error.code) == (409, ErrorCode.BILLING_INACTIVE)
+    assert (type(error), error.code) == (ActionRefusedError, ErrorCode.BILLING_INACTIVE)
 
 
 def test_resume_records_an_optional_reason() -> None:
@@ -713,7 +721,7 @@ def test_resume_records_an_optional_reason() -> None:
 )
 def test_reprovision_conflicts(context: dict[str, Any], code: ErrorCode) -> None:
     error = refused(make_exocorp(Phase.RUNNING), request("reprovision"), make_context(**context))
-    assert (error.status, error.code) == (409, code)
+    assert (type(error), error.code) == (ActionRefusedError, code)
 
 
 def test_reprovision_of_an_identical_configuration_still_makes_a_new_revision() -> None:
@@ -785,14 +793,14 @@ def test_rollback_target_must_exist_and_have_succeeded(
 ) -> None:
     fields = {} if selector is None else {"revision": selector}
     error = refused(make_exocorp(Phase.RUNNING, status=status), request("rollback", **fields))
-    assert (error.status, error.code) == (409, code)
+    assert (type(error), error.code) == (ActionRefusedError, code)
 
 
 def test_rollback_needs_the_target_content() -> None:
     error = refused(
         make_exocorp(Phase.RUNNING), request("rollback"), make_context(revisions={REV_2: CONTENT_2})
     )
-    assert (error.status, error.code) == (409, ErrorCode.REVISION_NOT_FOUND)
+    assert (type(error), error.code) == (ActionRefusedError, ErrorCode.REVISION_NOT_FOUND)
 
 
 def test_a_reused_revision_name_resolves_to_its_newest_entry() -> None:
@@ -855,7 +863,7 @@ def test_resolve_bindings_reports_required_optional_and_missing() -> None:
 def handshake(
     exocorp: Exocorp, releases: list[ExocorpReleaseSpec] | None = None, **kwargs: Any
 ) -> Any:
-    options: dict[str, Any] = {"provider_secrets": SECRETS, "billing_active": True} | kwargs
+    options: dict[str, Any] = {"provider_secrets": SECRETS, "billing": ACTIVE} | kwargs
     return evaluate_handshake(exocorp, CATALOG if releases is None else releases, **options)
 
 
@@ -924,7 +932,7 @@ def test_handshake_lists_every_blocking_reason() -> None:
         *CATALOG[:2],
         _release("1.1.0", minUpdateFrom="1.0.5", requiredProviders=["anthropic", "openai"]),
     ]
-    answer = handshake(make_exocorp(Phase.RUNNING, status=ROLLING), releases, billing_active=False)
+    answer = handshake(make_exocorp(Phase.RUNNING, status=ROLLING), releases, billing=INACTIVE)
     assert answer.status is HandshakeStatus.BLOCKED
     assert answer.available_version == "1.1.0"
     assert [r.code for r in answer.reasons] == [

@@ -12,7 +12,7 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from exocorp import actions, names
+from exocorp import names
 from exocorp.api_gateway.access import exocorp_access, require_user, user_fleet
 from exocorp.api_gateway.audited import audited
 from exocorp.api_gateway.errors import (
@@ -25,7 +25,7 @@ from exocorp.api_gateway.errors import (
 )
 from exocorp.api_gateway.idempotency import claim_of, complete_in, crash_point
 from exocorp.api_gateway.keys import ACCESS_CACHE, CACHE, CLOCK, DATABASE, KUBE, SETTINGS
-from exocorp.api_gateway.operations import billing_standing, run_action, saved_draft
+from exocorp.api_gateway.operations import run_action, saved_draft
 from exocorp.api_gateway.routing import (
     Auth,
     RouteTable,
@@ -57,9 +57,10 @@ from exocorp.api_gateway.views import (
     timestamp,
 )
 from exocorp.api_gateway.watch_cache import WatchCache
+from exocorp.billing.enforcement import billing_state
 from exocorp.k8s import ApiError, Obj
 from exocorp.k8s import resources as r
-from exocorp.lifecycle import ProviderNeed, evaluate_handshake, resolve_bindings
+from exocorp.lifecycle import ProviderNeed, evaluate_handshake, perform, resolve_bindings
 from exocorp.model import (
     Action,
     ActionRequest,
@@ -123,7 +124,7 @@ def _exocorp_object(body: CreateCompanyRequest, owner: str, request_key: str | N
     if request_key is not None:
         entry = {"key": request_key, "action": "company.create", "at": now.isoformat()}
         metadata["annotations"] = {
-            names.ANNOTATION_REQUEST_KEYS: actions.request_keys_annotation({}, entry)}
+            names.ANNOTATION_REQUEST_KEYS: perform.request_keys_annotation({}, entry)}
     return {
         "apiVersion": names.API_VERSION,
         "kind": names.EXOCORP_KIND,
@@ -139,7 +140,7 @@ async def _made_by(request: web.Request, slug: str, owner_user_id: str,
     if request_key is None:
         return None
     existing = await request.app[KUBE].get_or_none(r.EXOCORPS, slug)
-    if existing is None or actions.applied_request(existing, request_key) is None \
+    if existing is None or perform.applied_request(existing, request_key) is None \
             or (existing.get("spec") or {}).get("owner") != owner_user_id:
         return None
     return existing
@@ -482,9 +483,9 @@ async def update_handshake(request: web.Request) -> web.Response:
     cache = request.app[CACHE]
     exocorp = _cached(cache, access.record)
     async with request.app[DATABASE].sessionmaker.begin() as s:
-        standing = await billing_standing(s, access.record.owner_user_id)
+        standing = await billing_state(s, access.record.owner_user_id)
     answer = evaluate_handshake(
         exocorp, cache.release_specs(),
         provider_secrets=cache.provider_secrets(access.record.owner_user_id),
-        billing_active=standing.active, channel=query.channel, version=query.version)
+        billing=standing, channel=query.channel, version=query.version)
     return json_response(answer)

@@ -13,9 +13,17 @@ from typing import Any
 from pydantic import ValidationError
 
 from exocorp import names
-from exocorp.k8s import ApiError, Kube
+from exocorp.k8s import ApiError, Kube, Obj
 from exocorp.k8s import resources as r
-from exocorp.lifecycle import ActionContext, ActionPlan, ErrorCode, LifecycleError, plan_action
+from exocorp.lifecycle import (
+    ActionContext,
+    ActionPlan,
+    ActionRefusedError,
+    BillingStanding,
+    ErrorCode,
+    ExocorpNotFoundError,
+    plan_action,
+)
 from exocorp.model import ActionRequest, Exocorp, ExocorpReleaseSpec, RevisionContent
 
 _ATTEMPTS = 8
@@ -54,13 +62,27 @@ def request_keys_annotation(obj: Mapping[str, Any], entry: Mapping[str, Any]) ->
     return json.dumps(entries, separators=(",", ":"), sort_keys=True)
 
 
+GOOD_STANDING = BillingStanding(active=True, has_price_book=True)
+
+
+@dataclass(frozen=True)
+class Performed:
+    """What :func:`perform` wrote, as the API server answered it."""
+
+    plan: ActionPlan
+    written: Obj
+    """The Exocorp as the spec patch left it."""
+    deleted: Obj | None = None
+    """destroy: the answer to the delete (the object, held by its finalizer, or a Status)."""
+
+
 @dataclass(frozen=True)
 class Caller:
     """Who asks, and what the platform records say about their account."""
 
     actor: str
-    billing_active: bool = True
-    has_price_book: bool = True
+    billing: BillingStanding = GOOD_STANDING
+    """Callers that act on no user's behalf (tests, tools) default to good standing."""
     draft: Mapping[str, Any] | None = None
 
 
@@ -102,8 +124,9 @@ async def perform(kube: Kube, platform_namespace: str, name: str, request: Actio
                   caller: Caller, *, now: datetime | None = None,
                   catalog: Sequence[ExocorpReleaseSpec] | None = None,
                   request_key: str | None = None,
-                  after_write: Callable[[], None] | None = None) -> ActionPlan:
-    """Plan and write one action. Raises LifecycleError (400/404/409).
+                  after_write: Callable[[], None] | None = None) -> Performed:
+    """Plan and write one action; returns the plan and what was written. Raises LifecycleError
+    (400/404/409).
 
     The write carries the resourceVersion the plan was made from. When it is refused because
     the object changed meanwhile (the operator reporting status, say), the action is planned
@@ -123,7 +146,7 @@ async def perform(kube: Kube, platform_namespace: str, name: str, request: Actio
     for _ in range(_ATTEMPTS):
         body = await kube.get_or_none(r.EXOCORPS, name)
         if body is None:
-            raise LifecycleError(404, ErrorCode.NOT_FOUND, f"exocorp {name!r} does not exist")
+            raise ExocorpNotFoundError(ErrorCode.NOT_FOUND, f"exocorp {name!r} does not exist")
         if request_key is not None:
             done = applied_request(body, request_key)
             if done is not None:
@@ -138,7 +161,7 @@ async def perform(kube: Kube, platform_namespace: str, name: str, request: Actio
         context = ActionContext(
             actor=caller.actor, now=now or datetime.now(UTC), releases=releases_,
             draft=caller.draft, revisions=contents,
-            billing_active=caller.billing_active, has_price_book=caller.has_price_book,
+            billing=caller.billing,
             provider_secrets=secrets[owner],
         )
         plan = plan_action(exocorp, request, context)
@@ -149,18 +172,18 @@ async def perform(kube: Kube, platform_namespace: str, name: str, request: Actio
             patch.setdefault("metadata", {})["annotations"] = {
                 names.ANNOTATION_REQUEST_KEYS: request_keys_annotation(body, entry)}
         try:
-            await kube.patch(r.EXOCORPS, name, patch)
+            written = await kube.patch(r.EXOCORPS, name, patch)
         except ApiError as err:
             if err.conflict:
                 continue
             if err.not_found:
-                raise LifecycleError(404, ErrorCode.NOT_FOUND,
+                raise ExocorpNotFoundError(ErrorCode.NOT_FOUND,
                                      f"exocorp {name!r} does not exist") from None
             raise
         if after_write is not None:
             after_write()
-        if plan.delete:
-            await kube.delete(r.EXOCORPS, name, propagation="Background")
-        return plan
-    raise LifecycleError(409, ErrorCode.CONCURRENT_CHANGE,
+        deleted = await kube.delete(r.EXOCORPS, name, propagation="Background") \
+            if plan.delete else None
+        return Performed(plan, written, deleted)
+    raise ActionRefusedError(ErrorCode.CONCURRENT_CHANGE,
                          f"exocorp {name!r} kept changing while the action was planned; retry")

@@ -1,0 +1,226 @@
+"""An informer: list + watch of one Kubernetes resource into memory (list, then watch from the
+list's resourceVersion with bookmarks; relist on 410 Gone; reconnect with backoff on errors;
+start over from a list on anything unexpected). The gateway's watch cache holds one per resource;
+the operator watches provider-credential Secrets in the platform namespace with one."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+import aiohttp
+
+from exocorp.k8s import resources as r
+from exocorp.k8s.client import Kube, Obj
+from exocorp.k8s.errors import ApiError
+
+__all__ = ["Informer"]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+_BACKOFF_START = 0.5
+_BACKOFF_MAX = 30.0
+
+
+def _rv(obj: Obj) -> int | None:
+    try:
+        return int(obj["metadata"]["resourceVersion"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _key(obj: Obj) -> str:
+    meta = obj.get("metadata") or {}
+    namespace = meta.get("namespace")
+    return f"{namespace}/{meta.get('name')}" if namespace else str(meta.get("name"))
+
+
+@dataclass(frozen=True)
+class _Entry(Generic[T]):
+    rv: int | None
+    value: T
+
+
+class Informer(Generic[T]):
+    """List + watch of one resource, holding ``convert(object)`` per object (None: not kept).
+
+    ``on_event(type, object)`` (optional) sees every ADDED/MODIFIED/DELETED event, each listed
+    object as ADDED and each object a relist no longer has as DELETED. Whatever goes wrong,
+    in the stream or in a callback, the loop goes on (from a fresh list): a dead informer would
+    leave its readers stale for ever."""
+
+    def __init__(self, kube: Kube, resource: r.Resource, convert: Callable[[Obj], T | None], *,
+                 namespace: str | None = None, label_selector: str | None = None,
+                 indexers: dict[str, Callable[[T], Iterable[str]]] | None = None,
+                 on_activity: Callable[[], None] = lambda: None,
+                 on_event: Callable[[str, Obj], None] | None = None,
+                 timeout_seconds: int = 300) -> None:
+        self.kube = kube
+        self.resource = resource
+        self.convert = convert
+        self.namespace = namespace
+        self.label_selector = label_selector
+        self.on_activity = on_activity
+        self.on_event = on_event
+        self.timeout_seconds = timeout_seconds
+        self.synced = asyncio.Event()
+        self.resource_version: str | None = None
+        self.generation = 0
+        """Bumped on every change: lets readers memoise derived views."""
+        self.relists = 0
+        self._items: dict[str, _Entry[T]] = {}
+        self._indexers = indexers or {}
+        self._indexes: dict[str, dict[str, set[str]]] = {name: {} for name in self._indexers}
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def get(self, key: str) -> T | None:
+        entry = self._items.get(key)
+        return entry.value if entry is not None else None
+
+    def values(self) -> list[T]:
+        return [entry.value for entry in self._items.values()]
+
+    def by_index(self, index: str, value: str) -> list[T]:
+        keys = self._indexes[index].get(value, ())
+        return [self._items[key].value for key in sorted(keys) if key in self._items]
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def versions(self) -> dict[str, int | None]:
+        """Key -> resourceVersion of every object held (to compare with a fresh list)."""
+        return {key: entry.rv for key, entry in self._items.items()}
+
+    # -- writing ---------------------------------------------------------------------------------
+
+    def observe(self, obj: Obj, *, deleted: bool = False) -> None:
+        """Apply one object version unless a newer one is already held."""
+        key = _key(obj)
+        rv = _rv(obj)
+        current = self._items.get(key)
+        if current is not None and current.rv is not None and rv is not None and current.rv > rv:
+            return
+        if deleted:
+            self._remove(key)
+            return
+        value = self.convert(obj)
+        if value is None:
+            self._remove(key)
+            return
+        self._put(key, _Entry(rv, value))
+
+    def forget(self, key: str) -> None:
+        self._remove(key)
+
+    def _put(self, key: str, entry: _Entry[T]) -> None:
+        self._remove(key)
+        self._items[key] = entry
+        for name, indexer in self._indexers.items():
+            for value in indexer(entry.value):
+                self._indexes[name].setdefault(value, set()).add(key)
+        self.generation += 1
+
+    def _remove(self, key: str) -> None:
+        entry = self._items.pop(key, None)
+        if entry is None:
+            return
+        for name, indexer in self._indexers.items():
+            for value in indexer(entry.value):
+                keys = self._indexes[name].get(value)
+                if keys is not None:
+                    keys.discard(key)
+                    if not keys:
+                        del self._indexes[name][value]
+        self.generation += 1
+
+    # -- the loop --------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        backoff = _BACKOFF_START
+        relist = True
+        while True:
+            try:
+                if relist:
+                    await self._list()
+                    relist = False
+                await self._watch()
+                backoff = _BACKOFF_START
+            except ApiError as error:
+                if error.gone:
+                    log.info("%s watch expired (410 Gone); relisting", self.resource.plural)
+                    relist = True
+                    self.relists += 1
+                    continue
+                log.warning("%s watch failed: %s; retrying in %.1fs", self.resource.plural,
+                            error, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, _BACKOFF_MAX)
+            except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as error:
+                log.warning("%s watch connection lost: %r; retrying in %.1fs",
+                            self.resource.plural, error, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, _BACKOFF_MAX)
+                if self.resource_version is None:
+                    relist = True
+            except Exception:
+                # Anything else must not end the loop: a dead informer would leave the cache
+                # stale for ever while the gateway still reports ready. Start over from a list.
+                log.exception("%s watch failed unexpectedly; relisting in %.1fs",
+                              self.resource.plural, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, _BACKOFF_MAX)
+                relist = True
+
+    async def _list(self) -> None:
+        result = await self.kube.list_all(self.resource, self.namespace,
+                                          label_selector=self.label_selector)
+        list_rv = _rv(result)
+        fresh: dict[str, _Entry[T]] = {}
+        for obj in result.get("items", []):
+            value = self.convert(obj)
+            if value is not None:
+                fresh[_key(obj)] = _Entry(_rv(obj), value)
+        # Keep what this process wrote after the snapshot was taken.
+        for key, entry in self._items.items():
+            if key not in fresh and entry.rv is not None and list_rv is not None \
+                    and entry.rv > list_rv:
+                fresh[key] = entry
+        gone = [key for key in self._items if key not in fresh]
+        for key in list(self._items):
+            self._remove(key)
+        for key, entry in fresh.items():
+            self._put(key, entry)
+        self.resource_version = result.get("metadata", {}).get("resourceVersion")
+        if self.on_event is not None:  # a relist reports deletions missed while down
+            for key in gone:
+                namespace, _, name = key.rpartition("/")
+                self.on_event("DELETED", {"metadata": {"name": name, "namespace": namespace}
+                                          if namespace else {"name": name}})
+            for obj in result.get("items", []):
+                self.on_event("ADDED", obj)
+        self.on_activity()
+        self.synced.set()
+
+    async def _watch(self) -> None:
+        self.on_activity()
+        async for event in self.kube.watch(self.resource, self.namespace,
+                                           resource_version=self.resource_version,
+                                           label_selector=self.label_selector,
+                                           timeout_seconds=self.timeout_seconds):
+            kind = event.get("type")
+            obj: Obj = event.get("object") or {}
+            rv = (obj.get("metadata") or {}).get("resourceVersion")
+            if kind in ("ADDED", "MODIFIED"):
+                self.observe(obj)
+            elif kind == "DELETED":
+                self.observe(obj, deleted=True)
+            if self.on_event is not None and kind in ("ADDED", "MODIFIED", "DELETED"):
+                self.on_event(kind, obj)
+            if rv:
+                self.resource_version = rv
+            self.on_activity()
