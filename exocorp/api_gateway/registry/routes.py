@@ -13,14 +13,14 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from exocorp import actions, names
-from exocorp.api_gateway.audit import audited
-from exocorp.api_gateway.auth import (
+from exocorp.api_gateway.access import (
     exocorp_access,
     in_agent_scope,
     require_agent_grant,
     require_user,
     user_fleet,
 )
+from exocorp.api_gateway.audited import audited
 from exocorp.api_gateway.errors import (
     FieldError,
     Problem,
