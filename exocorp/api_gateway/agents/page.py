@@ -22,6 +22,7 @@ button{font:inherit;padding:.4rem 1rem;margin-right:.5rem;border-radius:6px;
 border:1px solid #889;background:#f6f7f9;cursor:pointer}
 button.primary{background:#1d4ed8;color:#fff;border-color:#1d4ed8}
 input{font:inherit;padding:.3rem;margin:.2rem 0 .6rem;width:100%;box-sizing:border-box}
+input[type=checkbox]{width:auto;margin-right:.4rem}label.grant{display:block}
 pre{background:#f6f7f9;padding:.6rem;overflow:auto;border-radius:4px;font-size:13px}
 .error{color:#b91c1c}.muted{color:#555}[hidden]{display:none}
 </style></head>
@@ -44,10 +45,17 @@ started it yourself.</p>
 <p>It proposes the exocorp <b id="company"></b> (<code id="slug"></code>) with this
 configuration:</p>
 <pre id="draft"></pre>
-<p class="muted">Approving creates that exocorp, owned by you, and lets the agent act for you on
-your exocorps until you revoke its token (in your account's agent tokens).</p>
-<div id="choices"><button class="primary" id="approve">Approve</button>
-<button id="deny">Deny</button></div>
+<div id="choices">
+<label>Pairing code your agent shows you (only your own agent knows it)
+<input id="code" autocomplete="off" spellcheck="false"></label>
+<p>Approving creates that exocorp, owned by you. The agent's token reaches that exocorp and
+the ones it creates later, nothing else of yours, and expires after {{TTL_DAYS}} days (renew or
+revoke it in your account's agent tokens). It may also:</p>
+<label class="grant"><input type="checkbox" id="allow-destroy">destroy those exocorps</label>
+<label class="grant"><input type="checkbox" id="allow-secrets">add, rotate and delete your
+provider credentials</label>
+<p><button class="primary" id="approve">Approve</button><button id="deny">Deny</button></p>
+</div>
 </section>
 <p id="message"></p>
 <script nonce="{{NONCE}}">
@@ -98,7 +106,9 @@ async function auth(path) {
 $("do-login").addEventListener("click", () => auth("/api/auth/login"));
 $("do-signup").addEventListener("click", () => auth("/api/auth/signup"));
 $("approve").addEventListener("click", async () => {
-  const result = await call("POST", "/api/agents/handoffs/" + id + "/approve", {});
+  const result = await call("POST", "/api/agents/handoffs/" + id + "/approve", {
+    pairingCode: $("code").value, allowDestroy: $("allow-destroy").checked,
+    allowProviderSecrets: $("allow-secrets").checked});
   if (result.status >= 300) { say((result.data && result.data.detail) || "Failed.", true); return; }
   say("Approved. The agent can continue now; you may close this page.");
   await show();
@@ -115,7 +125,8 @@ show();
 """
 
 
-def render(handoff_id: str, nonce: str) -> str:
+def render(handoff_id: str, nonce: str, token_ttl_days: int) -> str:
     """The page for one handoff. ``handoff_id`` must already match ``HANDOFF_ID`` (hex and an
     underscore only) and ``nonce`` be URL-safe base64: neither can break out of the script."""
-    return _PAGE.replace("{{NONCE}}", nonce).replace("{{HANDOFF_ID}}", handoff_id)
+    return (_PAGE.replace("{{NONCE}}", nonce).replace("{{HANDOFF_ID}}", handoff_id)
+            .replace("{{TTL_DAYS}}", str(int(token_ttl_days))))
