@@ -27,7 +27,7 @@ from exocorp.lifecycle.context import ActionContext, ActionPlan, AuditSummary
 from exocorp.lifecycle.errors import ErrorCode, FieldError, bad_request, conflict, field_errors_of
 from exocorp.lifecycle.handshake import evaluate_handshake
 from exocorp.model.actions import Action, ActionRequest
-from exocorp.model.base import format_timestamp
+from exocorp.model.base import WireModel, format_timestamp
 from exocorp.model.config import Draft
 from exocorp.model.handshake import (
     HandshakeStatus,
@@ -344,10 +344,22 @@ _PLANNERS: Mapping[Action, _Planner] = {
 
 
 def _content_changes(content: RevisionContent) -> dict[str, Any]:
+    """The spec fields a revision's content sets: what restart re-applies and a rollback
+    restores (the operator's automatic rollback too, through `rollback_spec`)."""
     return {
         "release": content.release,
         "config": content.config,
         "rebuild_nonce": content.rebuild_nonce,
+    }
+
+
+def rollback_spec(content: RevisionContent) -> dict[str, Any]:
+    """The spec fields a rollback to `content` writes, in wire form (a merge patch of the spec):
+    the same rule as the rollback planner, for the operator's automatic rollback."""
+    spec = ExocorpSpec.model_fields
+    return {
+        spec[name].alias or name: value.to_wire() if isinstance(value, WireModel) else value
+        for name, value in _content_changes(content).items()
     }
 
 

@@ -21,6 +21,7 @@ from exocorp.lifecycle import (
     plan_action,
     resolve_bindings,
 )
+from exocorp.lifecycle.plan import rollback_spec
 from exocorp.model import (
     Action,
     ActionRequest,
@@ -746,6 +747,19 @@ def test_rollback_to_a_named_revision(selector: int | str) -> None:
     )
     assert plan.spec_patch == ROLLBACK_TO_REV_1
     assert plan.audit.details["targetRevision"] == REV_1
+
+
+
+def test_the_operators_automatic_rollback_restores_what_a_requested_one_plans() -> None:
+    # The operator writes rollback_spec(content) into the spec; applied to the spec, it must
+    # give exactly the spec the planner's rollback gives (lastAction aside).
+    exocorp = make_exocorp(Phase.RUNNING)
+    plan = plan_action(exocorp, request("rollback", revision=REV_1), make_context())
+    automatic = apply_merge_patch(exocorp.spec.to_wire(), rollback_spec(CONTENT_1))
+    planned = plan.new_spec.to_wire()
+    assert automatic["release"] != exocorp.spec.to_wire()["release"]  # a real change
+    assert {k: v for k, v in automatic.items() if k != "lastAction"} == \
+        {k: v for k, v in planned.items() if k != "lastAction"}
 
 
 FAILED_AFTER_UPDATE = {

@@ -10,7 +10,9 @@ import pytest
 
 from exocorp.model import Exocorp, RevisionContent, RolloutStatus
 from exocorp.operator.cache import ObjectCache
-from exocorp.operator.reconciler import Reconciler, _edited_by_someone_else, rollout_key
+from exocorp.operator.reconciler import Reconciler
+from exocorp.operator.rollout import rollout_key
+from exocorp.operator.runtime_objects import _edited_by_someone_else
 from exocorp.operator.settings import OperatorSettings
 from exocorp.operator.workqueue import WorkQueue
 from exocorp.testing import samples
@@ -142,8 +144,8 @@ def test_throttle_counts_other_exocorps_rolling_out() -> None:
                                 "status": {"rollout": {"outcome": "Progressing"}}})
     reconciler = Reconciler(kube=None, cache=cache,  # type: ignore[arg-type]
                             settings=OperatorSettings(max_concurrent_rollouts=3))
-    assert reconciler._slot_available("e0")
-    assert not reconciler._slot_available("new")
+    assert reconciler.rollouts.slot_available("e0")
+    assert not reconciler.rollouts.slot_available("new")
 
 
 def test_drift_detection_ignores_control_plane_writers() -> None:
