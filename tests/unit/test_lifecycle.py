@@ -542,7 +542,10 @@ def test_an_unobserved_pause_is_not_a_rollout() -> None:
             }
         },
     )
-    plan_action(exocorp, request("update"), make_context())
+    plan = plan_action(exocorp, request("update"), make_context())
+    assert plan.action is Action.UPDATE
+    assert plan.spec_patch["lastAction"]["action"] == "update"
+    assert plan.new_spec.release != exocorp.spec.release  # the update goes through
 
 
 def test_progressing_true_after_a_completed_rollout_is_not_in_progress() -> None:
@@ -552,7 +555,10 @@ def test_progressing_true_after_a_completed_rollout_is_not_in_progress() -> None
             _condition("Progressing", "True", "RolloutComplete"),
         ]
     }
-    plan_action(make_exocorp(Phase.RUNNING, status=status), request("restart"), make_context())
+    plan = plan_action(make_exocorp(Phase.RUNNING, status=status), request("restart"),
+                       make_context())
+    assert plan.action is Action.RESTART
+    assert plan.spec_patch["restartAt"] == STAMP
 
 
 @pytest.mark.parametrize("action", ["stop", "destroy"])

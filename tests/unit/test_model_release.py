@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
 from exocorp.model import Channel, ExocorpReleaseSpec, find_release, newest_release
+from exocorp.model.quantity import parse_quantity
 
 pytestmark = pytest.mark.unit
 
@@ -125,7 +127,12 @@ def test_quantities_accept_kubernetes_forms() -> None:
             "limits": {"cpu": "1.5", "memory": "1G"},
         },
     }
-    ExocorpReleaseSpec.model_validate(release(components=[component]))
+    resources = ExocorpReleaseSpec.model_validate(release(components=[component])) \
+        .components[0].resources
+    assert resources.to_wire() == component["resources"]  # kept as written
+    assert [parse_quantity(q) for q in (resources.requests.cpu, resources.requests.memory,
+                                        resources.limits.cpu, resources.limits.memory)] == \
+        [Decimal("0.25"), 512 * 2**20, Decimal("1.5"), 10**9]
 
 
 def test_catalog_lookups() -> None:
