@@ -46,6 +46,7 @@ from exocorp.k8s import Kube
 from exocorp.k8s import resources as r
 from exocorp.model import DomainKind, canonical_domains
 from exocorp.security import PasswordHasher
+from exocorp.stats import percentile
 from exocorp.store import accounts, billing, open_database, registry, upgrade_to_head
 from exocorp.testing import samples
 from exocorp.testing.controlplane import ControlPlane, free_port
@@ -64,11 +65,6 @@ def rss_mib(pid: int) -> tuple[float, float]:
         key, _, value = line.partition(":")
         fields[key] = value.strip()
     return (int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024)
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 async def seed(kube: Kube, database_url: str, n: int) -> list[dict[str, Any]]:

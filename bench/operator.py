@@ -26,15 +26,11 @@ from exocorp.k8s import Kube
 from exocorp.k8s import resources as r
 from exocorp.lifecycle import perform
 from exocorp.model import ActionRequest
+from exocorp.stats import percentile
 from exocorp.testing import samples
 from exocorp.testing.controlplane import ControlPlane
 from exocorp.testing.platform import PLATFORM_NAMESPACE, OperatorProcess, install_crds
 from exocorp.testing.processes import cpu_seconds, peak_rss_mib
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 async def floor(kube: Kube, n: int) -> float:

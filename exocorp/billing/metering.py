@@ -37,12 +37,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from exocorp.billing import metrics
+from exocorp.model.base import parse_rfc3339
 from exocorp.store import Conflict, Database, NotFound, billing, registry
 from exocorp.store import metering as marks_repo
 from exocorp.store.clock import Clock, utcnow
@@ -81,12 +82,9 @@ def parse_timestamp(value: Any) -> datetime | None:
     if not isinstance(value, str):
         raise InvalidStatus(f"expected a timestamp, got {type(value).__name__}")
     try:
-        parsed = datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
-    except ValueError:
-        raise InvalidStatus(f"{value!r} is not an RFC 3339 timestamp") from None
-    if parsed.tzinfo is None:
-        raise InvalidStatus(f"{value!r} has no time zone")
-    return parsed.astimezone(UTC)
+        return parse_rfc3339(value)
+    except ValueError as error:
+        raise InvalidStatus(str(error)) from None
 
 
 @dataclass(frozen=True)

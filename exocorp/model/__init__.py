@@ -10,7 +10,13 @@ from exocorp.model.actions import (
     Action,
     ActionRequest,
 )
-from exocorp.model.base import SpecModel, WireModel, format_timestamp
+from exocorp.model.base import (
+    SpecModel,
+    WireModel,
+    format_timestamp,
+    parse_rfc3339,
+    parse_rfc3339_or_none,
+)
 from exocorp.model.conditions import (
     ROLLOUT_REASONS,
     Reason,
@@ -142,6 +148,8 @@ __all__ = [
     "is_semver",
     "merge_patch_diff",
     "newest_release",
+    "parse_rfc3339",
+    "parse_rfc3339_or_none",
     "phase_of",
     "revision_name",
     "rollout_in_progress",

@@ -69,7 +69,7 @@ def _check_rfc3339(value: str) -> str:
     if not _RFC3339.fullmatch(value):
         raise ValueError("must be an RFC 3339 timestamp, e.g. 2024-05-01T12:00:00Z")
     try:
-        datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
+        parse_rfc3339(value)
     except ValueError:
         raise ValueError(f"{value!r} is not a real date and time") from None
     return value
@@ -96,6 +96,28 @@ ProviderName = Annotated[str, Field(min_length=1, max_length=63, pattern=DNS_LAB
 
 ShortText = Annotated[str, Field(max_length=1024)]
 """A human-written sentence: a reason, a message."""
+
+
+def parse_rfc3339(value: str) -> datetime:
+    """An RFC 3339 timestamp ("Z" or an offset, either case) as an aware datetime in UTC; the one
+    parser of the platform's timestamps. ValueError when it is not one."""
+    try:
+        parsed = datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{value!r} is not an RFC 3339 timestamp") from None
+    if parsed.tzinfo is None:
+        raise ValueError(f"{value!r} has no time zone")
+    return parsed.astimezone(UTC)
+
+
+def parse_rfc3339_or_none(value: str | None) -> datetime | None:
+    """`parse_rfc3339` for optional or best-effort fields: None when absent or unreadable."""
+    if not value:
+        return None
+    try:
+        return parse_rfc3339(value)
+    except ValueError:
+        return None
 
 
 def format_timestamp(moment: datetime) -> str:

@@ -34,7 +34,7 @@ def paused_by_peers(status: Mapping[str, Any], identity: str, priority: int,
         if peer == identity or not isinstance(info, Mapping):
             continue
         try:
-            seen = datetime.fromisoformat(str(info["lastseen"]))
+            seen = datetime.fromisoformat(str(info["lastseen"]))  # kopf: naive UTC, not RFC 3339
             lifetime = timedelta(seconds=int(info.get("lifetime", 60)))
             peer_priority = int(info.get("priority", 0))
         except (KeyError, ValueError, TypeError):

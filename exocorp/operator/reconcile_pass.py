@@ -15,14 +15,14 @@ from exocorp.model import (
     format_timestamp,
     set_condition,
 )
+from exocorp.model.base import parse_rfc3339_or_none
 
 
 def now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
 
 
-def parse_time(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+parse_time = parse_rfc3339_or_none
 
 
 class Pass:

@@ -43,6 +43,7 @@ from exocorp.k8s import ApiError, Kube
 from exocorp.k8s import resources as r
 from exocorp.model import OPERATOR_ACTOR, Exocorp
 from exocorp.model.phase import rollout_in_progress
+from exocorp.stats import percentile
 from exocorp.testing import samples
 
 __all__ = [
@@ -380,10 +381,7 @@ async def run_load(http: aiohttp.ClientSession, base: str, fleet: Sequence[Accou
 
 
 def _percentile(values: Sequence[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+    return percentile(values, q) if values else None
 
 
 def _latency(samples_: Sequence[Sample]) -> dict[str, Any]:

@@ -10,10 +10,8 @@ audited the same way, with ``details.via = "admin"``.
 
 from __future__ import annotations
 
-import math
 import re
-from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 
 from aiohttp import web
 from pydantic import ValidationError
@@ -59,7 +57,9 @@ from exocorp.model import (
     phase_of,
     rollout_in_progress,
 )
+from exocorp.model.base import parse_rfc3339_or_none
 from exocorp.model.spec import SLUG_PATTERN
+from exocorp.stats import percentile
 from exocorp.store import accounts, audit, drafts, registry
 from exocorp.store.errors import NotFound
 from exocorp.store.schema import ExocorpRecord
@@ -238,21 +238,6 @@ async def admin_company_action(request: web.Request) -> web.Response:
 # -- fleet statistics ----------------------------------------------------------------------------
 
 
-def _percentile(values: Sequence[float], fraction: float) -> float:
-    """Nearest-rank percentile of sorted values."""
-    rank = max(1, math.ceil(fraction * len(values)))
-    return values[rank - 1]
-
-
-def _parse(moment: str | None) -> datetime | None:
-    if not moment:
-        return None
-    try:
-        return datetime.fromisoformat(moment.replace("Z", "+00:00")).astimezone(UTC)
-    except ValueError:
-        return None
-
-
 @routes.get("/api/admin/runtime-stats", summary="Fleet runtime statistics",
             auth=Auth.PLATFORM_OWNER, response=RuntimeStats)
 async def admin_runtime_stats(request: web.Request) -> web.Response:
@@ -281,7 +266,7 @@ async def admin_runtime_stats(request: web.Request) -> web.Response:
         rolling += rollout_in_progress(exocorp)
         if status.last_reconcile_seconds is not None:
             latencies.append((status.last_reconcile_seconds, exocorp.metadata.name))
-        visited = _parse(status.last_reconcile_time)
+        visited = parse_rfc3339_or_none(status.last_reconcile_time)
         if visited is not None and (oldest is None or visited < oldest):
             oldest = visited
     values = sorted(seconds for seconds, _ in latencies)
@@ -289,7 +274,7 @@ async def admin_runtime_stats(request: web.Request) -> web.Response:
     if values:
         latency = ReconcileLatency(
             samples=len(values), mean_seconds=round(sum(values) / len(values), 6),
-            p50_seconds=_percentile(values, 0.5), p95_seconds=_percentile(values, 0.95),
+            p50_seconds=percentile(values, 0.5), p95_seconds=percentile(values, 0.95),
             max_seconds=values[-1], slowest=max(latencies)[1],
             oldest_reconcile_age_seconds=round(max(0.0, (now - oldest).total_seconds()), 3)
             if oldest is not None else None)

@@ -27,6 +27,7 @@ from exocorp.api_gateway.schemas import CompanyDetail
 from exocorp.api_gateway.settings import GatewaySettings
 from exocorp.api_gateway.views import company_detail, timestamp
 from exocorp.model import DomainKind, Exocorp, canonical_domains
+from exocorp.model.base import parse_rfc3339_or_none
 from exocorp.names import runtime_namespace
 from exocorp.store.schema import Draft, ExocorpRecord, Membership, Role, User
 
@@ -74,15 +75,6 @@ async def access_of(session: AsyncSession, exocorps: Sequence[tuple[str, str]],
     return out
 
 
-def _parse(moment: str | None) -> datetime | None:
-    if not moment:
-        return None
-    try:
-        return datetime.fromisoformat(moment.replace("Z", "+00:00")).astimezone(UTC)
-    except ValueError:
-        return None
-
-
 def record_or_transient(record: ExocorpRecord | None, exocorp: Exocorp,
                         settings: GatewaySettings) -> ExocorpRecord:
     """The platform record, or a stand-in (never stored) for an Exocorp made with kubectl."""
@@ -97,7 +89,7 @@ def record_or_transient(record: ExocorpRecord | None, exocorp: Exocorp,
     return ExocorpRecord(id=exocorp.metadata.name, slug=spec.slug, owner_user_id=spec.owner,
                          display_name=spec.display_name, portal_domain=domains[DomainKind.PORTAL],
                          app_domain=domains[DomainKind.APP],
-                         created_at=_parse(exocorp.metadata.creation_timestamp)
+                         created_at=parse_rfc3339_or_none(exocorp.metadata.creation_timestamp)
                          or datetime.now(UTC), destroyed_at=None)
 
 
@@ -108,7 +100,7 @@ def last_update(exocorp: Exocorp) -> str | None:
         *((exocorp.status.history[0].created_at, exocorp.status.history[0].finished_at)
           if exocorp.status.history else ()),
     )
-    parsed = [p for p in map(_parse, moments) if p is not None]
+    parsed = [p for p in map(parse_rfc3339_or_none, moments) if p is not None]
     return timestamp(max(parsed)) if parsed else None
 
 

@@ -24,7 +24,7 @@ import hashlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Final
 
 from aiohttp import web
@@ -32,6 +32,7 @@ from sqlalchemy import select, text
 
 from exocorp.api_gateway.keys import CACHE, CLOCK, DATABASE
 from exocorp.model import OPERATOR_ACTOR, Exocorp, RevisionSummary
+from exocorp.model.base import parse_rfc3339_or_none
 from exocorp.store import audit
 from exocorp.store.schema import ActorKind, AuditEvent, Outcome
 
@@ -69,10 +70,7 @@ def _key(exocorp: str, entry: RevisionSummary) -> str:
 
 
 def _when(entry: RevisionSummary, fallback: datetime) -> datetime:
-    try:
-        return datetime.fromisoformat(entry.created_at.replace("Z", "+00:00")).astimezone(UTC)
-    except ValueError:
-        return fallback
+    return parse_rfc3339_or_none(entry.created_at) or fallback
 
 
 def _operator_entries(exocorp: Exocorp) -> list[RevisionSummary]:

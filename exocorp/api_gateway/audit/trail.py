@@ -28,6 +28,7 @@ from exocorp.api_gateway.audit.schemas import (
 )
 from exocorp.api_gateway.errors import FieldError, bad_request
 from exocorp.api_gateway.views import timestamp
+from exocorp.model.base import parse_rfc3339
 from exocorp.store import audit
 from exocorp.store.schema import ActorKind, AuditEvent, OperatorClient, Outcome, User
 
@@ -39,7 +40,7 @@ def parse_instant(value: str | None, field: str) -> datetime | None:
     if value is None:
         return None
     try:
-        return datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
+        return parse_rfc3339(value)
     except ValueError:  # the model checked the shape and the date already
         raise bad_request("the query string is invalid",
                           [FieldError(field, "not an RFC 3339 timestamp")]) from None
