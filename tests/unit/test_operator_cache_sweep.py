@@ -28,7 +28,7 @@ def test_a_late_write_of_a_deleted_object_does_not_bring_it_back() -> None:
     assert cache.owned("acme", "ServiceAccount") == []
     recreated = _obj("sa", 13)
     cache.store("ServiceAccount", recreated)
-    assert cache.get("ServiceAccount", "sa", "exo-acme") is recreated
+    assert cache.get("ServiceAccount", "sa", "exo-acme") == recreated
 
 
 def test_sweep_drops_what_the_list_no_longer_has_but_keeps_newer_writes() -> None:
@@ -39,8 +39,8 @@ def test_sweep_drops_what_the_list_no_longer_has_but_keeps_newer_writes() -> Non
     cache.store("Secret", _obj("other-kind", 7))
     dropped = cache.sweep("ConfigMap", [kept], list_rv=20)
     assert dropped == [gone]
-    assert cache.get("ConfigMap", "kept", "exo-acme") is kept
-    assert cache.get("ConfigMap", "newer", "exo-acme") is newer
+    assert cache.get("ConfigMap", "kept", "exo-acme") == kept
+    assert cache.get("ConfigMap", "newer", "exo-acme") == newer
     assert cache.get("Secret", "other-kind", "exo-acme") is not None
     cache.store("ConfigMap", _obj("gone", 6))  # the relisted body of before: still gone
     assert cache.get("ConfigMap", "gone", "exo-acme") is None
