@@ -138,7 +138,7 @@ def cmd_operator(args: argparse.Namespace) -> int:
         tls_issuer=args.tls_issuer, ingress_namespace=args.ingress_namespace,
         storage_class=args.storage_class, max_concurrent_rollouts=args.max_concurrent_rollouts,
         resync_seconds=args.resync_seconds, workers=args.workers,
-        secret_refresh_seconds=args.secret_refresh_seconds,
+        secret_refresh_seconds=args.secret_refresh_seconds, shard=args.shard,
     )
     operator_main.run(settings, kubeconfig=args.kubeconfig, metrics_port=args.metrics_port,
                       peering=args.peering or None, priority=args.priority)
@@ -160,6 +160,10 @@ def _add_operator(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
                     help="kopf peering name: one active replica among peers ('' = standalone)")
     op.add_argument("--priority", type=int, default=int(_env("PRIORITY", "0")),
                     help="peering priority (the highest active replica acts)")
+    op.add_argument("--shard", default=_env("SHARD", d.shard),
+                    help="reconcile only Exocorps labelled exocorp.io/shard=SHARD ('' = the "
+                         "default shard: Exocorps without the label); give each shard its own "
+                         "--peering")
     op.add_argument("--portal-base-domain", default=_env("PORTAL_BASE_DOMAIN",
                                                          d.portal_base_domain))
     op.add_argument("--app-base-domain", default=_env("APP_BASE_DOMAIN", d.app_base_domain))

@@ -3,8 +3,8 @@ watch events, so a reconcile pass reads the world without a round trip per objec
 
 A deletion leaves a tombstone (the resourceVersion it was seen at), so a body of the deleted
 object written or read earlier and stored late (an apply whose answer is processed after the
-DELETED event) cannot bring it back. ``sweep`` drops what a fresh list no longer has: kopf's
-relist reports only what exists, never what vanished (see ``sweep.py``).
+DELETED event) cannot bring it back. ``sweep`` drops what a fresh list no longer has: a
+relist reports only what exists, never what vanished (see ``informer.py``).
 
 Every body is compacted on the way in (``compact``), like controller-runtime's cache transforms:
 the cache keeps only the fields the operator reads. A runtime object's spec is ours (we apply

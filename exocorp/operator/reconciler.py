@@ -150,8 +150,8 @@ class Reconciler:
         body = self.cache.get("Exocorp", name)
         if body is None:
             body = await self.kube.get_or_none(r.EXOCORPS, name)
-            if body is None:
-                return None
+            if body is None or not self.settings.owns(body):
+                return None  # gone, or moved to another shard: its watch dropped it
             self.cache.store("Exocorp", body)
         if body["metadata"].get("deletionTimestamp"):
             return await self._destroy(name, body)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
+from exocorp import names
 from exocorp.model import ComponentSize
 
 
@@ -58,3 +60,16 @@ class OperatorSettings:
     """Numeric user the runtime containers run as."""
     sizes: dict[ComponentSize, SizeResources] = field(default_factory=lambda: dict(DEFAULT_SIZES))
     """Resources per component size."""
+    shard: str = ""
+    """The operator shard this process is: it watches and reconciles only the Exocorps whose
+    ``exocorp.io/shard`` label has this value ('' = the default shard: Exocorps without the
+    label). Each shard runs its own Deployment and peering."""
+
+    def shard_selector(self, *others: str) -> str:
+        """Label selector of this shard's objects, ANDed with ``others``."""
+        mine = f"{names.LABEL_SHARD}={self.shard}" if self.shard else f"!{names.LABEL_SHARD}"
+        return ",".join((*others, mine))
+
+    def owns(self, body: dict[str, Any]) -> bool:
+        labels = (body.get("metadata") or {}).get("labels") or {}
+        return str(labels.get(names.LABEL_SHARD) or "") == self.shard
