@@ -48,8 +48,11 @@ class OperatorSettings:
     """StorageClass of the state volumes ('' = the cluster default)."""
     max_concurrent_rollouts: int = 10
     """Rollouts allowed at once across the fleet; the rest wait for a slot."""
-    resync_seconds: float = 15.0
-    """How often each exocorp is re-evaluated without any event (deadlines, running time)."""
+    resync_seconds: float = 300.0
+    """How often a settled exocorp is re-evaluated without any event (±10 % jitter): flushes
+    its running time and re-applies its credential copy. Every change the operator watches
+    (spec, pods, runtime objects) triggers a pass at once and a rollout is re-checked every
+    second, so this costs O(N / resync) passes per second on an idle fleet, not O(N)."""
     workers: int = 16
     """Exocorps reconciled in parallel."""
     secret_refresh_seconds: float = 60.0

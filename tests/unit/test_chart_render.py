@@ -126,7 +126,7 @@ def test_operator_runs_one_peered_instance_with_the_contract_flags(defaults: lis
     args = dict(a.removeprefix("--").split("=", 1) for a in c["args"][1:])
     assert args == {
         "metrics-port": "8080", "peering": "exocorp", "max-concurrent-rollouts": "10",
-        "workers": "8", "resync-seconds": "15", "log-level": "info",
+        "workers": "8", "resync-seconds": "300", "log-level": "info",
         "portal-base-domain": "portal.exocorp.localhost",
         "app-base-domain": "app.exocorp.localhost",
         "ingress-class": "nginx", "ingress-namespace": "ingress-nginx",
