@@ -25,11 +25,10 @@ import statistics
 import sys
 import tempfile
 import time
-import zlib
 from pathlib import Path
 from typing import Any
 
-from exocorp import actions
+from exocorp import actions, shards
 from exocorp.k8s import ApiError, Kube
 from exocorp.k8s import resources as r
 from exocorp.model import ActionRequest
@@ -56,8 +55,9 @@ class TracedOperator(OperatorProcess):
         return [argv[0], str(Path(__file__).parent / "traced.py"), str(self.profile), *argv[3:]]
 
 
-def shard_of(name: str, shards: int) -> str | None:
-    return None if shards <= 1 else f"shard-{zlib.crc32(name.encode()) % shards}"
+def shard_of(name: str, count: int) -> str | None:
+    """As the gateway assigns them (exocorp.shards), among shard-0 .. shard-<count - 1>."""
+    return None if count <= 1 else shards.assign(name, [f"shard-{i}" for i in range(count)])
 
 
 def percentile(values: list[float], q: float) -> float:

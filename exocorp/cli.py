@@ -128,8 +128,16 @@ def _env(name: str, default: str) -> str:
 
 
 def cmd_operator(args: argparse.Namespace) -> int:
+    from exocorp import shards
     from exocorp.operator import main as operator_main
     from exocorp.operator.settings import OperatorSettings
+
+    if args.shard:
+        try:
+            shards.parse(args.shard)
+        except ValueError as err:
+            print(f"exocorp operator: --shard: {err}", file=sys.stderr)
+            return 2
 
     _configure_logging(args.log_level)
     settings = OperatorSettings(
@@ -138,7 +146,8 @@ def cmd_operator(args: argparse.Namespace) -> int:
         tls_issuer=args.tls_issuer, ingress_namespace=args.ingress_namespace,
         storage_class=args.storage_class, max_concurrent_rollouts=args.max_concurrent_rollouts,
         resync_seconds=args.resync_seconds, workers=args.workers,
-        secret_refresh_seconds=args.secret_refresh_seconds, shard=args.shard,
+        secret_refresh_seconds=args.secret_refresh_seconds,
+        shard="" if args.shard == shards.DEFAULT else args.shard,
     )
     operator_main.run(settings, kubeconfig=args.kubeconfig, metrics_port=args.metrics_port,
                       peering=args.peering or None, priority=args.priority)
