@@ -220,6 +220,7 @@ def cmd_gateway(args: argparse.Namespace) -> int:
         portal_base_domain=args.portal_base_domain, app_base_domain=args.app_base_domain,
         public_base_url=args.public_base_url, max_body_bytes=args.max_body_bytes,
         idempotency_stale_after=timedelta(seconds=args.idempotency_stale_seconds),
+        shards=args.shards,
     )
     try:
         gateway_main.run(settings, kubeconfig=args.kubeconfig)
@@ -256,6 +257,15 @@ def cmd_platform_owner(args: argparse.Namespace) -> int:
 
     asyncio.run(bootstrap())
     return 0
+
+
+def _shard_list(value: str) -> tuple[str, ...]:
+    from exocorp import shards
+
+    try:
+        return shards.parse(value)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def _add_gateway(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -296,6 +306,9 @@ def _add_gateway(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     gw.add_argument("--app-base-domain", default=_env("APP_BASE_DOMAIN", d.app_base_domain))
     gw.add_argument("--public-base-url", default=_env("PUBLIC_BASE_URL", d.public_base_url),
                     help="URL browsers use, e.g. https://exocorp.example.com (CSRF origin check)")
+    gw.add_argument("--shards", type=_shard_list, default=_shard_list(_env("SHARDS", "")),
+                    help="operator shards new exocorps are assigned among, e.g. "
+                         "default,blue,green ('' = all to the default shard)")
     gw.add_argument("--max-body-bytes", type=int,
                     default=int(_env("MAX_BODY_BYTES", str(d.max_body_bytes))))
     gw.add_argument("--idempotency-stale-seconds", type=float,

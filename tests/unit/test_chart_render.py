@@ -205,6 +205,8 @@ def test_operator_shards_each_run_their_own_peered_deployments_with_a_standby() 
     }
     peerings = sorted(o["metadata"]["name"] for o in find(objects, "ClusterKopfPeering"))
     assert peerings == ["exocorp", "exocorp-blue", "exocorp-green"]
+    gateway = deployment(objects, "gateway")["spec"]["template"]["spec"]["containers"][0]
+    assert build_parser().parse_args(gateway["args"]).shards == ("default", "blue", "green")
 
 
 def test_operator_gets_ingress_class_tls_issuer_and_storage_class_when_set() -> None:
