@@ -6,11 +6,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from exocorp import names
 from exocorp.k8s import Kube
 from exocorp.k8s import resources as r
 from exocorp.model import Condition, ConditionStatus, ConditionType, Phase
 from exocorp.model.conditions import Reason, set_condition
-from exocorp.operator import builders, events, revisions
+from exocorp.operator import events, revisions
 from exocorp.operator.settings import OperatorSettings
 
 
@@ -32,7 +33,7 @@ async def tear_down(kube: Kube, settings: OperatorSettings, name: str,
         await events.post(kube, body, "Normal", "Destroying",
                           "deleting the runtime namespace, volumes, routes and revisions",
                           action=events.DESTROY)
-    ns = builders.runtime_namespace(name)
+    ns = names.runtime_namespace(name)
     for rev in await revisions.list_revisions(kube, settings.namespace, name):
         await kube.delete(r.CONTROLLERREVISIONS, rev["metadata"]["name"], settings.namespace)
     if await kube.get_or_none(r.NAMESPACES, ns) is not None:

@@ -17,8 +17,6 @@ from exocorp.k8s import ApiError, Kube
 from exocorp.k8s import resources as r
 
 log = logging.getLogger(__name__)
-# Events about cluster-scoped objects live in the default namespace, as kubectl expects.
-EVENT_NAMESPACE = "default"
 # events.k8s.io/v1 limits the note to 1 KiB (bytes, not characters).
 NOTE_BYTES = 1024
 RECONCILE = "Reconcile"
@@ -39,7 +37,7 @@ def event_body(exocorp: dict[str, object], event_type: str, reason: str, message
     return {
         "apiVersion": r.EVENTS_V1.api_version, "kind": "Event",
         "metadata": {"generateName": f"{meta.get('name', 'exocorp')}.",
-                     "namespace": EVENT_NAMESPACE},
+                     "namespace": names.EVENT_NAMESPACE},
         "eventTime": micro_time(now),
         "regarding": {"apiVersion": names.API_VERSION, "kind": names.EXOCORP_KIND,
                       "name": meta.get("name"), "uid": meta.get("uid"),
@@ -54,6 +52,6 @@ async def post(kube: Kube, exocorp: dict[str, object], event_type: str, reason: 
     body = event_body(exocorp, event_type, reason, message, action=action,
                       now=datetime.now(UTC), instance=socket.gethostname()[:128])
     try:
-        await kube.create(r.EVENTS_V1, body, EVENT_NAMESPACE)
+        await kube.create(r.EVENTS_V1, body, names.EVENT_NAMESPACE)
     except ApiError as err:  # an event is best effort; never fail a reconcile over it
         log.warning("could not post event %s on %s: %s", reason, body["regarding"], err)
