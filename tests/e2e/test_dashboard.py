@@ -21,7 +21,7 @@ from tests.plugins.browser import DESKTOP, base_url, screenshot
 pytestmark = pytest.mark.e2e
 CANARY = "sk-ui-canary-7f3e1d2c"
 RUNNING_WITHIN = 180_000
-PASSWORD = "correct horse battery"  # noqa: S105 - a test account's
+PASSWORD = "correct horse battery"
 
 
 def publish(platform: DevPlatform, version: str) -> None:
