@@ -16,7 +16,7 @@ from exocorp.k8s import Kube
 from exocorp.k8s import resources as r
 from exocorp.testing import samples
 from exocorp.testing.dev import OWNER_EMAIL, DevPlatform
-from tests.plugins.browser import DESKTOP, base_url, screenshot
+from tests.plugins.browser import DESKTOP, axe_violations, base_url, screenshot
 
 pytestmark = pytest.mark.e2e
 CANARY = "sk-ui-canary-7f3e1d2c"
@@ -272,3 +272,129 @@ def test_agent_handoff_approved_in_the_browser(dashboard_platform: DevPlatform, 
     screenshot(page, "account-agents")
     page.get_by_role("button", name="Revoke test-agent").click()
     expect(page.get_by_role("cell", name="revoked")).to_be_visible()
+
+
+def tab_to(page: Page, selector: str, limit: int = 80) -> None:
+    """Press Tab until the focused element matches `selector` (keyboard-only use)."""
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        if page.evaluate("s => !!document.activeElement && document.activeElement.matches(s)",
+                         selector):
+            return
+    raise AssertionError(f"Tab never reached {selector}")
+
+
+def test_keyboard_only_owner_journey(dashboard_platform: DevPlatform, page: Page) -> None:
+    page.goto("/signup")
+    tab_to(page, "input[type=email]")
+    page.keyboard.type(f"keys-{uuid.uuid4().hex[:6]}@example.com")
+    tab_to(page, "input[type=password]")
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
+    expect(page.get_by_test_id("recovery-kit")).to_be_visible()
+    tab_to(page, "input[type=checkbox]")
+    page.keyboard.press("Space")
+    tab_to(page, "button.primary")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Your exocorps")).to_be_visible()
+
+    tab_to(page, "a[href='/account']")
+    page.keyboard.press("Enter")
+    tab_to(page, "#credentials button.primary")
+    page.keyboard.press("Enter")
+    # The dialog takes the focus; fields in order: provider, name, value.
+    for _ in range(2):
+        page.keyboard.press("Tab")
+    page.keyboard.type("sk-keyboard-only")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("cell", name="main", exact=True)).to_be_visible()
+
+    tab_to(page, "a[href='/']")
+    page.keyboard.press("Enter")
+    tab_to(page, ".page-head button.primary")
+    page.keyboard.press("Enter")
+    slug = f"keys-{uuid.uuid4().hex[:6]}"
+    page.keyboard.type("Keys Corp")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Control+A")
+    page.keyboard.type(slug)
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Keys Corp")).to_be_visible()
+
+    tab_to(page, "button[data-action=provision]")
+    page.keyboard.press("Enter")
+    expect(hero_phase(page)).to_have_text("Running", timeout=RUNNING_WITHIN)
+    tab_to(page, "button[data-action=pause]")
+    page.keyboard.press("Enter")
+    page.keyboard.type("keyboard pause")  # the reason field has the focus
+    page.keyboard.press("Enter")
+    expect(hero_phase(page)).to_have_text("Paused", timeout=RUNNING_WITHIN)
+    # Escape closes a dialog and gives the focus back.
+    tab_to(page, "button[data-action=destroy]")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("dialog")).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(page.get_by_role("dialog")).to_have_count(0)
+
+
+def test_no_serious_accessibility_violation_on_any_page(
+        dashboard_platform: DevPlatform, browser: Browser) -> None:
+    # axe is injected as a script, which the dashboard's CSP forbids: this context bypasses it.
+    ctx = browser.new_context(base_url=base_url(dashboard_platform), viewport=DESKTOP,
+                              bypass_csp=True)
+    try:
+        page = ctx.new_page()
+        found: dict[str, object] = {}
+
+        def check(name: str) -> None:
+            page.wait_for_load_state("networkidle")
+            violations = axe_violations(page)
+            if violations:
+                found[name] = violations
+
+        page.goto("/login")
+        check("login")
+        page.goto("/signup")
+        check("signup")
+        signup(page, f"axe-{uuid.uuid4().hex[:6]}@example.com")
+        check("fleet-empty")
+        page.get_by_role("link", name="Account").click()
+        check("account")
+        slug = f"axe-{uuid.uuid4().hex[:6]}"
+        create_company(page, slug, "Axe Corp")
+        check("company")
+        page.get_by_role("link", name="Exocorps").click()
+        expect(page.locator(f"tr[data-company='{slug}']")).to_be_visible()
+        check("fleet")
+        page.get_by_role("button", name="Log out").click()
+        password = (dashboard_platform.workdir / "platform-owner.password").read_text()
+        login(page, OWNER_EMAIL, password)
+        for path in ("/admin", "/admin/companies", "/admin/billing", "/admin/audit"):
+            page.goto(path)
+            check(path)
+        assert found == {}
+    finally:
+        ctx.close()
+
+
+def test_live_stream_survives_a_gateway_restart(dashboard_platform: DevPlatform,
+                                                page: Page) -> None:
+    signup(page, f"restart-{uuid.uuid4().hex[:6]}@example.com")
+    slug = f"restart-{uuid.uuid4().hex[:6]}"
+    create_company(page, slug, "Restart Corp")
+    page.evaluate("window.__sameDocument = true")
+    live = page.locator(".hero .live")
+    expect(live).to_have_text("Live")
+
+    gateway = dashboard_platform.gateway
+    assert gateway is not None
+    gateway.stop()
+    expect(live).to_have_text("Reconnecting…")
+    gateway.start()
+    expect(live).to_have_text("Live", timeout=30_000)
+    # A change after the restart reaches the open page over the new stream.
+    assert page.request.post("/api/registry/provider-secrets", data={
+        "provider": "anthropic", "name": "main", "value": "sk-restart"}).ok
+    assert page.request.post(f"/api/registry/companies/{slug}/provision", data={}).ok
+    expect(hero_phase(page)).not_to_have_text("Draft", timeout=30_000)
+    assert page.evaluate("window.__sameDocument") is True

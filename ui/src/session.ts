@@ -40,8 +40,16 @@ export function useSession(): Me | null | undefined {
   useEffect(() => {
     const l = () => tick((t) => t + 1);
     listeners.add(l);
-    if (current === undefined) refreshSession().catch(() => set(null));
-    return () => listeners.delete(l);
+    // API down: keep "unknown" (the banner says so) and try again, rather than log them out.
+    let timer: number | undefined;
+    const attempt = () => {
+      refreshSession().catch(() => { timer = window.setTimeout(attempt, 3000); });
+    };
+    if (current === undefined) attempt();
+    return () => {
+      listeners.delete(l);
+      window.clearTimeout(timer);
+    };
   }, []);
   return current;
 }

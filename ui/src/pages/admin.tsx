@@ -228,7 +228,7 @@ export function AdminAudit() {
     <main id="main">
       <h1>Audit trail</h1>
       <form class="filters" onSubmit={(e) => { e.preventDefault(); void load(); }}>
-        <Field label="Actor" placeholder="e-mail or id" value={filters.actor} onInput={set("actor")} />
+        <Field label="Actor id" placeholder="user or agent client id" value={filters.actor} onInput={set("actor")} />
         <Field label="Exocorp" value={filters.company} onInput={set("company")} />
         <Field label="Action" value={filters.action} onInput={set("action")} />
         <div class="field">
