@@ -56,7 +56,7 @@ export function AdminHome() {
 }
 
 type SortKey = "slug" | "owner" | "phase" | "channel" | "version" | "lastUpdate";
-const ROW_ACTIONS: readonly ActionName[] = ["restart", "pause", "resume", "stop"];
+const ROW_ACTIONS: readonly ActionName[] = ["provision", "restart", "pause", "resume", "stop"];
 
 export function AdminCompanies() {
   const [list, setList] = useState<AdminCompanyList | null>(null);
