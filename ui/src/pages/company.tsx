@@ -8,7 +8,7 @@ import { DraftEditor } from "../components/draft";
 import { Alert, Loading, PhaseBadge, money, phaseExplanation, when } from "../components/ui";
 import { useLive } from "../live";
 
-export function CompanyPage({ id }: { id: string; me: Me }) {
+export function CompanyPage({ id, me }: { id: string; me: Me }) {
   const base = `/api/registry/companies/${encodeURIComponent(id)}`;
   const [company, setCompany] = useState<Company | null>(null);
   const [gone, setGone] = useState(false);
@@ -143,7 +143,7 @@ export function CompanyPage({ id }: { id: string; me: Me }) {
 
         <section class="card" aria-labelledby="h-usage">
           <h2 id="h-usage">Usage and cost</h2>
-          <p><span class="num">{money(spent)}</span> so far</p>
+          <p><span class="num">{money(spent, me.account?.currency)}</span> so far</p>
           <p class="muted">{usage ? `${usage.items.length} metered windows${usage.nextCursor ? " (first 500)" : ""}` : "—"}</p>
         </section>
       </div>
