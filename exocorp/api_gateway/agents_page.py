@@ -23,7 +23,7 @@ background:var(--bg)}
 @media (prefers-color-scheme: dark){:root{--bg:#0f131a;--fg:#e6e9ef;--muted:#a0a8b8;
 --card:#171c25;--line:#2a3140;--accent:#7c95ff;--accent-fg:#0b0f16;--danger:#ff8a80;
 --ok:#6ee7a0}}
-*{box-sizing:border-box}body{margin:0}
+*{box-sizing:border-box}body{margin:0}a{color:var(--accent)}
 header{display:flex;align-items:center;padding:.6rem 1.2rem;background:var(--card);
 border-bottom:1px solid var(--line)}
 header a{font-weight:700;font-size:1.15rem;text-decoration:none;color:var(--fg)}
