@@ -105,6 +105,13 @@ def test_owner_journey_from_signup_to_destroy(dashboard_platform: DevPlatform, p
     # The draft the create form wrote pins the current stable release at the time, 1.1.0;
     # choose 1.0.0 in the editor so that there is an update to make later.
     page.get_by_label("Version").select_option("1.0.0")
+    # A field the API refuses is marked at the field, with the API's message, and nothing saved.
+    name = page.get_by_label("Agent 1 name")
+    name.fill("Not A Valid Name")
+    page.get_by_role("button", name="Save configuration").click()
+    expect(page.locator(".agent-row .has-error .field-error")).to_be_visible()
+    expect(name).to_have_attribute("aria-invalid", "true")
+    name.fill("ceo")
     page.get_by_role("button", name="Save configuration").click()
     expect(page.get_by_text("Saved (version")).to_be_visible()
     screenshot(page, "company-draft")
