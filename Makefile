@@ -26,6 +26,7 @@ ui: ## build the dashboard (ui/) into exocorp/api_gateway/ui_dist/; skipped when
 
 lint: python-deps
 	$(UV) run ruff check .
+	$(UV) run lint-imports
 
 typecheck: python-deps
 	$(UV) run mypy
