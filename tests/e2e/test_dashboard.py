@@ -361,8 +361,10 @@ def test_no_serious_accessibility_violation_on_any_page(
 
         page.goto("/login")
         check("login")
+        screenshot(page, "login")
         page.goto("/signup")
         check("signup")
+        screenshot(page, "signup")
         signup(page, f"axe-{uuid.uuid4().hex[:6]}@example.com")
         check("fleet-empty")
         page.get_by_role("link", name="Account").click()
@@ -373,6 +375,7 @@ def test_no_serious_accessibility_violation_on_any_page(
         page.get_by_role("link", name="Exocorps").click()
         expect(page.locator(f"tr[data-company='{slug}']")).to_be_visible()
         check("fleet")
+        screenshot(page, "fleet")
         page.get_by_role("button", name="Log out").click()
         password = (dashboard_platform.workdir / "platform-owner.password").read_text()
         login(page, OWNER_EMAIL, password)
