@@ -49,7 +49,9 @@ class Informer(Generic[T]):
     """List + watch of one resource, holding ``convert(object)`` per object (None: not kept).
 
     ``on_event(type, object)`` (optional) sees every ADDED/MODIFIED/DELETED event, each listed
-    object as ADDED and each object a relist no longer has as DELETED. Whatever goes wrong,
+    object as ADDED and each object a relist no longer has as DELETED; ``on_list(items,
+    resourceVersion)`` (optional) sees each complete list, for a caller that keeps the objects
+    itself (``convert`` returning None keeps nothing here). Whatever goes wrong,
     in the stream or in a callback, the loop goes on (from a fresh list): a dead informer would
     leave its readers stale for ever."""
 
@@ -58,6 +60,7 @@ class Informer(Generic[T]):
                  indexers: dict[str, Callable[[T], Iterable[str]]] | None = None,
                  on_activity: Callable[[], None] = lambda: None,
                  on_event: Callable[[str, Obj], None] | None = None,
+                 on_list: Callable[[list[Obj], str | None], None] | None = None,
                  timeout_seconds: int = 300) -> None:
         self.kube = kube
         self.resource = resource
@@ -66,6 +69,7 @@ class Informer(Generic[T]):
         self.label_selector = label_selector
         self.on_activity = on_activity
         self.on_event = on_event
+        self.on_list = on_list
         self.timeout_seconds = timeout_seconds
         self.synced = asyncio.Event()
         self.resource_version: str | None = None
@@ -146,7 +150,7 @@ class Informer(Generic[T]):
         while True:
             try:
                 if relist:
-                    await self._list()
+                    await self.list()
                     relist = False
                 await self._watch()
                 backoff = _BACKOFF_START
@@ -176,7 +180,8 @@ class Informer(Generic[T]):
                 backoff = min(backoff * 2, _BACKOFF_MAX)
                 relist = True
 
-    async def _list(self) -> None:
+    async def list(self) -> str | None:
+        """List (replacing what is held); returns the list's resourceVersion."""
         result = await self.kube.list_all(self.resource, self.namespace,
                                           label_selector=self.label_selector)
         list_rv = _rv(result)
@@ -203,8 +208,11 @@ class Informer(Generic[T]):
                                           if namespace else {"name": name}})
             for obj in result.get("items", []):
                 self.on_event("ADDED", obj)
+        if self.on_list is not None:
+            self.on_list(result.get("items", []), self.resource_version)
         self.on_activity()
         self.synced.set()
+        return self.resource_version
 
     async def _watch(self) -> None:
         self.on_activity()

@@ -82,6 +82,9 @@ def summarise(ctx: Pass, release: ExocorpReleaseSpec, observed: list[health.Comp
     elif stalled:
         ctx.condition(ConditionType.READY, ConditionStatus.FALSE, "RolloutFailed",
                       "the last rollout failed")
+    elif exo.spec.paused:  # Ready means "serving as asked": a paused exocorp does no work
+        ctx.condition(ConditionType.READY, ConditionStatus.FALSE, Reason.PAUSED,
+                      "paused: agents at zero, the portal stays reachable")
     elif all_ready:
         ctx.condition(ConditionType.READY, ConditionStatus.TRUE, Reason.AVAILABLE,
                       "every component is available")

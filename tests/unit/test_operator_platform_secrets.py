@@ -1,6 +1,6 @@
-"""The operator's watch of provider-credential Secrets survives anything: after an unexpected
-error (in the stream or in handling an event) it still sees a rotated credential, so the
-runtimes bound to it are rolled."""
+"""The operator's watch of provider-credential Secrets (an informer of the platform namespace)
+survives anything: after an unexpected error, in the stream or in handling an event, it still
+sees a rotated credential, so the runtimes bound to it are rolled."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 
 from exocorp.k8s import resources as r
 from exocorp.operator.cache import ObjectCache
-from exocorp.operator.platform_secrets import PlatformSecretWatch
+from exocorp.operator.informer import Informer
 
 Obj = dict[str, Any]
 NAMESPACE = "exocorp-system"
@@ -55,7 +55,8 @@ async def test_an_unexpected_error_does_not_stop_credential_rotation(failure: st
     changed: list[str] = []
     rotated = asyncio.Event()
 
-    def on_change(name: str) -> None:
+    def on_change(event_type: str, obj: Obj) -> None:
+        name = obj["metadata"]["name"]
         body = cache.get("Secret", name, NAMESPACE) or {}
         if body.get("data", {}).get("value") == "djI=":
             if failure == "in handling an event" and "failed once" not in changed:
@@ -64,7 +65,8 @@ async def test_an_unexpected_error_does_not_stop_credential_rotation(failure: st
             rotated.set()
         changed.append(name)
 
-    watch = PlatformSecretWatch(cluster, cache, NAMESPACE, on_change)  # type: ignore[arg-type]
+    watch = Informer(cluster, cache, "Secret", r.SECRETS, on_change,  # type: ignore[arg-type]
+                     namespace=NAMESPACE)
     task = asyncio.create_task(watch.run())
     seen = asyncio.create_task(rotated.wait())
     done, _ = await asyncio.wait({task, seen}, timeout=30, return_when=asyncio.FIRST_COMPLETED)
