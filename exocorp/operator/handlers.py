@@ -5,8 +5,10 @@ process: login, peering, start-up and cleanup. All decisions live in the reconci
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import kopf
@@ -28,7 +30,8 @@ MANAGED_RESOURCES = (r.NAMESPACES, r.SERVICEACCOUNTS, r.RESOURCEQUOTAS, r.LIMITR
 
 
 class Operator:
-    """The operator's shared state, set up at start-up."""
+    """The operator's shared state, set up at start-up. Passed to kopf as its ``memo`` (see
+    ``main.run``), so every handler gets it as ``memo`` and nothing lives in a module global."""
 
     kube: Kube
     cache: ObjectCache
@@ -37,21 +40,24 @@ class Operator:
     informers: list[Informer]
 
 
-STATE = Operator()
-
-
-def informers(kube: Kube, cache: ObjectCache, settings: OperatorSettings) -> list[Informer]:
+def informers(state: Operator) -> list[Informer]:
     """One informer per watched kind. Provider credentials (Secrets) are watched in the
     platform namespace only: the operator may read Secrets nowhere else, and the copies in
     exocorp namespaces are written, never read."""
+    kube, cache, settings = state.kube, state.cache, state.settings
+
+    def on(change: Callable[[Operator, str, Obj], None]) -> Callable[[str, Obj], None]:
+        return functools.partial(change, state)
+
     return [
-        Informer(kube, cache, "Exocorp", r.EXOCORPS, _exocorp_changed,
+        Informer(kube, cache, "Exocorp", r.EXOCORPS, on(_exocorp_changed),
                  label_selector=settings.shard_selector()),
-        Informer(kube, cache, "ExocorpRelease", r.RELEASES, _release_changed),
-        Informer(kube, cache, "Pod", r.PODS, _owned_changed,
+        Informer(kube, cache, "ExocorpRelease", r.RELEASES, on(_release_changed)),
+        Informer(kube, cache, "Pod", r.PODS, on(_owned_changed),
                  label_selector=settings.shard_selector(names.LABEL_EXOCORP)),
-        Informer(kube, cache, "Secret", r.SECRETS, _secret_changed, namespace=settings.namespace),
-        *(Informer(kube, cache, resource.kind, resource, _owned_changed,
+        Informer(kube, cache, "Secret", r.SECRETS, on(_secret_changed),
+                 namespace=settings.namespace),
+        *(Informer(kube, cache, resource.kind, resource, on(_owned_changed),
                    label_selector=settings.shard_selector(MANAGED_SELECTOR))
           for resource in MANAGED_RESOURCES),
     ]
@@ -61,59 +67,59 @@ def register(registry: kopf.OperatorRegistry, settings: OperatorSettings) -> Non
     """Register every handler on ``registry`` (kept explicit so tests can build their own)."""
 
     @kopf.on.startup(registry=registry)
-    async def startup(**_: Any) -> None:
-        STATE.settings = settings
-        STATE.kube = await Kube.connect(None)
-        STATE.cache = ObjectCache()
-        STATE.reconciler = Reconciler(STATE.kube, STATE.cache, settings)
-        STATE.reconciler.queue.start()
+    async def startup(memo: Operator, **_: Any) -> None:
+        memo.settings = settings
+        memo.kube = await Kube.connect(None)
+        memo.cache = cache = ObjectCache()
+        memo.reconciler = Reconciler(memo.kube, cache, settings)
+        memo.reconciler.queue.start()
         metrics.EXOCORPS.phases = lambda: ((body.get("status") or {}).get("phase")
-                                           for body in STATE.cache.of_kind("Exocorp"))
-        await _ensure_platform_namespace(STATE.kube, settings.namespace)
-        STATE.informers = informers(STATE.kube, STATE.cache, settings)
-        for informer in STATE.informers:
+                                           for body in cache.of_kind("Exocorp"))
+        await _ensure_platform_namespace(memo.kube, settings.namespace)
+        memo.informers = informers(memo)
+        for informer in memo.informers:
             informer.start()
 
     @kopf.on.cleanup(registry=registry)
-    async def cleanup(**_: Any) -> None:
-        await asyncio.gather(*(informer.stop() for informer in STATE.informers))
-        await STATE.reconciler.queue.stop()
-        await STATE.kube.close()
+    async def cleanup(memo: Operator, **_: Any) -> None:
+        await asyncio.gather(*(informer.stop() for informer in memo.informers))
+        await memo.reconciler.queue.stop()
+        await memo.kube.close()
 
     # kopf's peering keep-alives arrive about once a minute: they keep the watch-freshness
     # metric meaningful on an idle cluster (no event for long means the watches are stuck).
     @kopf.on.event("kopf.dev", "v1", "clusterkopfpeerings", registry=registry)
-    async def peering_event(**_: Any) -> None:
-        STATE.cache.last_event_at = time.time()
-        metrics.LAST_WATCH_EVENT.set(STATE.cache.last_event_at)
+    async def peering_event(memo: Operator, **_: Any) -> None:
+        memo.cache.last_event_at = time.time()
+        metrics.LAST_WATCH_EVENT.set(memo.cache.last_event_at)
 
 
 # No periodic timer for the resync: every pass re-queues its exocorp in the work queue.
-def _exocorp_changed(event_type: str, body: Obj) -> None:
+def _exocorp_changed(state: Operator, event_type: str, body: Obj) -> None:
     if event_type != "DELETED":  # a deletion in progress is the pass's job too
-        STATE.reconciler.queue.add(body["metadata"]["name"])
+        state.reconciler.queue.add(body["metadata"]["name"])
 
 
-def _release_changed(event_type: str, body: Obj) -> None:
+def _release_changed(state: Operator, event_type: str, body: Obj) -> None:
     version = (body.get("spec") or {}).get("version")
-    for exocorp in STATE.cache.of_kind("Exocorp"):
+    for exocorp in state.cache.of_kind("Exocorp"):
         if (exocorp.get("spec", {}).get("release") or {}).get("version") == version:
-            STATE.reconciler.queue.add(exocorp["metadata"]["name"])
+            state.reconciler.queue.add(exocorp["metadata"]["name"])
 
 
-def _owned_changed(event_type: str, body: Obj) -> None:
+def _owned_changed(state: Operator, event_type: str, body: Obj) -> None:
     owner = ((body.get("metadata") or {}).get("labels") or {}).get(names.LABEL_EXOCORP)
     if owner:
-        STATE.reconciler.queue.add(str(owner))
+        state.reconciler.queue.add(str(owner))
 
 
-def _secret_changed(event_type: str, body: Obj) -> None:
+def _secret_changed(state: Operator, event_type: str, body: Obj) -> None:
     """A provider credential changed: a rotation rolls the runtimes bound to it."""
     name = body["metadata"]["name"]
-    for exocorp in STATE.cache.of_kind("Exocorp"):
+    for exocorp in state.cache.of_kind("Exocorp"):
         bindings = exocorp.get("spec", {}).get("providerBindings") or []
         if any(b.get("secretName") == name for b in bindings):
-            STATE.reconciler.queue.add(exocorp["metadata"]["name"])
+            state.reconciler.queue.add(exocorp["metadata"]["name"])
 
 
 async def _ensure_platform_namespace(kube: Kube, namespace: str) -> None:

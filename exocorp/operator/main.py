@@ -50,7 +50,7 @@ def kopf_settings(peering: str | None, priority: int) -> kopf.OperatorSettings:
 READY_TIMEOUT_SECONDS = 3.0
 
 
-async def serve_metrics(port: int) -> web.AppRunner:
+async def serve_metrics(port: int, state: handlers.Operator) -> web.AppRunner:
     """/metrics, /healthz and /readyz on one port.
 
     /healthz (liveness): the work queue's workers run; when they died, only a restart helps.
@@ -63,15 +63,15 @@ async def serve_metrics(port: int) -> web.AppRunner:
                             headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def healthz(request: web.Request) -> web.Response:
-        state = getattr(handlers.STATE, "reconciler", None)
-        alive = state is not None and state.queue.alive()
+        reconciler = getattr(state, "reconciler", None)
+        alive = reconciler is not None and reconciler.queue.alive()
         return web.json_response({"status": "ok" if alive else "starting"},
                                  status=200 if alive else 503)
 
     async def readyz(request: web.Request) -> web.Response:
-        state = getattr(handlers.STATE, "reconciler", None)
-        kube = getattr(handlers.STATE, "kube", None)
-        if state is None or kube is None or not state.queue.alive():
+        reconciler = getattr(state, "reconciler", None)
+        kube = getattr(state, "kube", None)
+        if reconciler is None or kube is None or not reconciler.queue.alive():
             return web.json_response({"status": "starting"}, status=503)
         try:
             async with asyncio.timeout(READY_TIMEOUT_SECONDS):
@@ -116,8 +116,8 @@ def run(settings: OperatorSettings, *, kubeconfig: str | None, metrics_port: int
         return await connection_info(kubeconfig)
 
     @kopf.on.startup(registry=registry)
-    async def start_metrics(**_: Any) -> None:
-        runner["metrics"] = await serve_metrics(metrics_port)
+    async def start_metrics(memo: handlers.Operator, **_: Any) -> None:
+        runner["metrics"] = await serve_metrics(metrics_port, memo)
 
     @kopf.on.cleanup(registry=registry)
     async def stop_metrics(**_: Any) -> None:
@@ -129,9 +129,9 @@ def run(settings: OperatorSettings, *, kubeconfig: str | None, metrics_port: int
     if peering:
         # Registered after handlers.register, so the work queue exists when this runs.
         @kopf.on.startup(registry=registry)
-        async def start_peering_gate(**_: Any) -> None:
-            queue = handlers.STATE.reconciler.queue
-            checker = PeeringGate(handlers.STATE.kube, peering, identity, priority, queue)
+        async def start_peering_gate(memo: handlers.Operator, **_: Any) -> None:
+            queue = memo.reconciler.queue
+            checker = PeeringGate(memo.kube, peering, identity, priority, queue)
             queue.pause()  # until the first check says this replica is the active one
             gate["task"] = asyncio.create_task(checker.run(), name="peering-gate")
 
@@ -143,6 +143,7 @@ def run(settings: OperatorSettings, *, kubeconfig: str | None, metrics_port: int
                     await gate["task"]
 
     kopf.run(registry=registry, settings=kopf_settings(peering, priority), clusterwide=True,
+             memo=handlers.Operator(),
              standalone=peering is None, peering_name=peering, priority=priority,
              identity=identity)  # type: ignore[arg-type]  # kopf's NewType of str, not exported
 
