@@ -32,6 +32,7 @@ from exocorp.names import runtime_namespace
 from exocorp.testing.controlplane import ControlPlane
 from exocorp.testing.platform import PLATFORM_NAMESPACE, OperatorProcess, install_crds
 from exocorp.testing.waiting import eventually
+from tests.plugins.cluster import private_plane
 from tests.plugins.platform import RELEASES, Driver
 
 pytestmark = pytest.mark.integration
@@ -41,13 +42,8 @@ ETCD_DOWN_SECONDS = 4.0  # how long the fault lasts (not a threshold of any asse
 
 @pytest.fixture(scope="module")
 def outage_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
-    plane = ControlPlane(tmp_path_factory.mktemp("outage"), nodes=1, volumes=16,
-                         progress=lambda line: None)
-    plane.start()
-    try:
+    with private_plane(tmp_path_factory, "outage", nodes=1) as plane:
         yield plane
-    finally:
-        plane.stop()
 
 
 @pytest.fixture(scope="module")

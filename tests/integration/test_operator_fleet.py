@@ -21,6 +21,7 @@ from exocorp.testing.platform import (
     install_crds,
 )
 from exocorp.testing.waiting import eventually
+from tests.plugins.cluster import private_plane
 from tests.plugins.platform import RELEASES, Driver
 
 pytestmark = pytest.mark.integration
@@ -28,13 +29,8 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def fleet_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
-    plane = ControlPlane(tmp_path_factory.mktemp("fleet"), nodes=2, volumes=16,
-                         progress=lambda line: None)
-    plane.start()
-    try:
+    with private_plane(tmp_path_factory, "fleet", nodes=2) as plane:
         yield plane
-    finally:
-        plane.stop()
 
 
 @pytest.fixture

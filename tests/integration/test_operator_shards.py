@@ -13,10 +13,11 @@ import pytest
 from exocorp import names
 from exocorp.k8s import Kube
 from exocorp.k8s import resources as r
-from exocorp.operator.peering import peering_object
+from exocorp.k8s.peering import peering_object
 from exocorp.testing.controlplane import ControlPlane
 from exocorp.testing.platform import CLUSTER_PEERINGS, OperatorProcess, install_crds
 from exocorp.testing.waiting import eventually
+from tests.plugins.cluster import private_plane
 from tests.plugins.platform import RELEASES, Driver
 
 pytestmark = pytest.mark.integration
@@ -25,13 +26,8 @@ BLUE = "blue"
 
 @pytest.fixture(scope="module")
 def shard_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
-    plane = ControlPlane(tmp_path_factory.mktemp("shards"), nodes=2, volumes=16,
-                         progress=lambda line: None)
-    plane.start()
-    try:
+    with private_plane(tmp_path_factory, "shards", nodes=2) as plane:
         yield plane
-    finally:
-        plane.stop()
 
 
 @pytest.fixture

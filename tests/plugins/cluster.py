@@ -1,9 +1,12 @@
 """The real control plane for integration and e2e tests: one per test session, started by the
-harness (or reused from ``EXOCORP_TEST_KUBECONFIG``); tests isolate themselves by namespace."""
+harness (or reused from ``EXOCORP_TEST_KUBECONFIG``); tests isolate themselves by namespace.
+A module that needs a plane of its own (a fault that would disturb the others, a fleet of nodes)
+takes one from :func:`private_plane`."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -36,6 +39,19 @@ class ClusterInfo:
         out, err = await proc.communicate()
         assert proc.returncode == 0, f"kubectl {' '.join(args)}: {err.decode()}"
         return out.decode()
+
+
+@contextlib.contextmanager
+def private_plane(tmp_path_factory: pytest.TempPathFactory, name: str, *, nodes: int,
+                  volumes: int = 16) -> Iterator[ControlPlane]:
+    """A control plane of a test module's own, started quietly and stopped after."""
+    plane = ControlPlane(tmp_path_factory.mktemp(name), nodes=nodes, volumes=volumes,
+                         progress=lambda line: None)
+    plane.start()
+    try:
+        yield plane
+    finally:
+        plane.stop()
 
 
 @pytest.fixture(scope="session")
