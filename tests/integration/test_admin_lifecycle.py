@@ -13,8 +13,7 @@ import pytest
 from exocorp.api_gateway.main import bootstrap_platform_owner
 from exocorp.security import PasswordHasher
 from exocorp.testing.waiting import eventually
-from tests.integration import test_gateway_support as support
-from tests.integration.test_gateway_support import (
+from tests.plugins.gateway_cluster import (
     PASSWORD,
     Api,
     GatewayUnderTest,
@@ -24,7 +23,6 @@ from tests.integration.test_gateway_support import (
 from tests.plugins.platform import CANARY_SECRET
 
 pytestmark = pytest.mark.integration
-gateway = support.gateway
 WITHIN = 180
 
 

@@ -28,18 +28,17 @@ from exocorp.store import billing, open_database, upgrade_to_head
 from exocorp.store.schema import OperatorToken
 from exocorp.testing.controlplane import free_port
 from exocorp.testing.waiting import eventually
-from tests.integration import test_gateway_support as support
-from tests.integration.test_gateway_support import (
+from tests.plugins import gateway_cluster as support
+from tests.plugins.cluster import ClusterInfo
+from tests.plugins.gateway_cluster import (
     PASSWORD,
     GatewayUnderTest,
     sample_draft,
     unique_slug,
 )
-from tests.plugins.cluster import ClusterInfo
 from tests.plugins.platform import CANARY_SECRET
 
 pytestmark = pytest.mark.integration
-gateway = support.gateway
 WITHIN = 180
 
 

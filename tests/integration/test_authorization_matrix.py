@@ -30,8 +30,7 @@ from exocorp.k8s import resources as r
 from exocorp.security import PasswordHasher
 from exocorp.store import billing, registry
 from exocorp.store.schema import Role
-from tests.integration import test_gateway_support as support
-from tests.integration.test_gateway_support import (
+from tests.plugins.gateway_cluster import (
     PASSWORD,
     GatewayUnderTest,
     sample_draft,
@@ -39,7 +38,6 @@ from tests.integration.test_gateway_support import (
 )
 
 pytestmark = pytest.mark.integration
-gateway = support.gateway
 
 CALLERS = ("anonymous", "user", "member", "owner", "other", "admin", "draft", "bearer",
            "revoked")

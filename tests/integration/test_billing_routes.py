@@ -23,7 +23,7 @@ from exocorp.security import PasswordHasher
 from exocorp.store import Database, accounts, audit, billing, registry
 from exocorp.store import metering as repo
 from exocorp.store.schema import AccountState, Role
-from tests.unit.test_gateway_support import FakeKube
+from tests.plugins.gateway import FakeKube
 
 pytestmark = pytest.mark.integration
 

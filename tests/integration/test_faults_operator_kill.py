@@ -43,7 +43,7 @@ from exocorp.testing.platform import (
     OperatorProcess,
 )
 from exocorp.testing.waiting import eventually
-from tests.integration.test_gateway_support import (
+from tests.plugins.gateway_cluster import (
     Api,
     GatewayUnderTest,
     sample_draft,

@@ -23,8 +23,7 @@ from exocorp.store.schema import (
     UserSession,
 )
 from exocorp.testing.platform import PLATFORM_NAMESPACE
-from tests.integration import test_gateway_support as support
-from tests.integration.test_gateway_support import (
+from tests.plugins.gateway_cluster import (
     PASSWORD,
     GatewayUnderTest,
     sample_draft,
@@ -33,7 +32,6 @@ from tests.integration.test_gateway_support import (
 from tests.plugins.platform import CANARY_SECRET
 
 pytestmark = pytest.mark.integration
-gateway = support.gateway
 
 OVERSIZED = {"padding": "x" * 70_000}  # the default limit is 64 KiB
 ACTIONS = ("provision", "update", "restart", "stop", "pause", "resume", "reprovision", "rollback")

@@ -16,17 +16,15 @@ from exocorp.store.schema import Role
 from exocorp.testing import samples
 from exocorp.testing.platform import PLATFORM_NAMESPACE
 from exocorp.testing.waiting import eventually
-from tests.integration import test_gateway_support as support
-from tests.integration.test_gateway_support import (
+from tests.plugins.cluster import ClusterInfo
+from tests.plugins.gateway_cluster import (
     GatewayUnderTest,
     sample_draft,
     serve_gateway,
     unique_slug,
 )
-from tests.plugins.cluster import ClusterInfo
 
 pytestmark = pytest.mark.integration
-gateway = support.gateway
 
 
 class CountingKube(Kube):

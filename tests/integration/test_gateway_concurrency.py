@@ -9,12 +9,11 @@ import pytest
 from sqlalchemy import func, select
 
 from exocorp.store.schema import ExocorpRecord
-from tests.integration import test_gateway_support as support
-from tests.integration.test_gateway_support import GatewayUnderTest, sample_draft, unique_slug
+from tests.plugins import gateway_cluster as support
+from tests.plugins.gateway_cluster import GatewayUnderTest, sample_draft, unique_slug
 from tests.plugins.platform import CANARY_SECRET
 
 pytestmark = pytest.mark.integration
-gateway = support.gateway
 
 
 def _one_winner(results: list[tuple[int, object]]) -> tuple[int, object]:

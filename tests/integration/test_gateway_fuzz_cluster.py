@@ -20,7 +20,7 @@ from exocorp.k8s import resources as r
 from exocorp.security import PasswordHasher
 from exocorp.store import Database
 from exocorp.store.schema import ExocorpRecord
-from tests.integration.test_gateway_support import GatewayUnderTest, serve_gateway
+from tests.plugins.gateway_cluster import GatewayUnderTest, serve_gateway
 from tests.unit.test_gateway_fuzz import PASSWORD, ROLES, World, _populate, assert_clean, fuzz
 
 pytestmark = pytest.mark.integration

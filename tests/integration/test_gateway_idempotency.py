@@ -30,8 +30,8 @@ from exocorp.store.schema import AuditEvent, ExocorpRecord
 from exocorp.testing.platform import PLATFORM_NAMESPACE, GatewayProcess
 from exocorp.testing.postgres import restartable_postgres
 from exocorp.testing.waiting import eventually
-from tests.integration.test_gateway_support import PASSWORD, Api, sample_draft, unique_slug
 from tests.plugins.cluster import ClusterInfo
+from tests.plugins.gateway_cluster import PASSWORD, Api, sample_draft, unique_slug
 from tests.plugins.platform import CANARY_SECRET
 
 pytestmark = pytest.mark.integration

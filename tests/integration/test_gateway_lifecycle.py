@@ -11,8 +11,7 @@ from sqlalchemy import select
 
 from exocorp.store.schema import AuditEvent
 from exocorp.testing.waiting import eventually
-from tests.integration import test_gateway_support as support
-from tests.integration.test_gateway_support import (
+from tests.plugins.gateway_cluster import (
     PASSWORD,
     GatewayUnderTest,
     sample_draft,
@@ -21,7 +20,6 @@ from tests.integration.test_gateway_support import (
 from tests.plugins.platform import CANARY_SECRET
 
 pytestmark = pytest.mark.integration
-gateway = support.gateway
 
 
 async def test_a_new_user_runs_an_exocorp_from_signup_to_destroy(

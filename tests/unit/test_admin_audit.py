@@ -10,8 +10,8 @@ import pytest
 
 from exocorp.api_gateway.audit.rollback_worker import SYSTEM_AUDIT, record_operator_actions
 from exocorp.model import OPERATOR_ACTOR
-from tests.unit import test_gateway_support as support
-from tests.unit.test_admin_support import (
+from tests.plugins.gateway import Gateway
+from tests.plugins.gateway_admin import (
     add_member,
     generation,
     platform_owner,
@@ -19,11 +19,8 @@ from tests.unit.test_admin_support import (
     set_status,
     user,
 )
-from tests.unit.test_gateway_support import Gateway
 
 pytestmark = pytest.mark.unit
-gateway, make_gateway, _gateway_db_template = (support.gateway, support.make_gateway,
-                                               support._gateway_db_template)
 
 
 async def _page(client: Any, path: str, status: int = 200) -> Any:

@@ -14,8 +14,8 @@ from exocorp.k8s import resources as r
 from exocorp.store import drafts, tokens
 from exocorp.store.schema import AuditEvent, User
 from exocorp.testing import samples
-from tests.unit import test_gateway_support as support
-from tests.unit.test_admin_support import (
+from tests.plugins.gateway import Gateway
+from tests.plugins.gateway_admin import (
     add_member,
     generation,
     platform_owner,
@@ -23,11 +23,8 @@ from tests.unit.test_admin_support import (
     set_status,
     user,
 )
-from tests.unit.test_gateway_support import Gateway
 
 pytestmark = pytest.mark.unit
-gateway, make_gateway, _gateway_db_template = (support.gateway, support.make_gateway,
-                                               support._gateway_db_template)
 
 ADMIN_GETS = ("/api/admin/companies", "/api/admin/companies/acme/details",
               "/api/admin/companies/acme/runtime", "/api/admin/runtime-stats",

@@ -18,13 +18,10 @@ from exocorp.model import Draft
 from exocorp.security import hash_token
 from exocorp.store.schema import AuditEvent, OperatorToken, User
 from exocorp.testing import samples
-from tests.unit import test_gateway_support as support
-from tests.unit.test_admin_support import PASSWORD, user
-from tests.unit.test_gateway_support import Gateway
+from tests.plugins.gateway import Gateway
+from tests.plugins.gateway_admin import PASSWORD, user
 
 pytestmark = pytest.mark.unit
-gateway, make_gateway, _gateway_db_template = (support.gateway, support.make_gateway,
-                                               support._gateway_db_template)
 
 
 def _ask(slug: str = "agent-co", **extra: Any) -> dict[str, Any]:

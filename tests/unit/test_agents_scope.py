@@ -15,14 +15,11 @@ from typing import Any
 
 import pytest
 
-from tests.unit import test_gateway_support as support
-from tests.unit.test_admin_support import user
+from tests.plugins.gateway import Gateway
+from tests.plugins.gateway_admin import user
 from tests.unit.test_agents_flow import _bearer, _request
-from tests.unit.test_gateway_support import Gateway
 
 pytestmark = pytest.mark.unit
-gateway, make_gateway, _gateway_db_template = (support.gateway, support.make_gateway,
-                                               support._gateway_db_template)
 
 
 async def _approve(client: Any, created: dict[str, Any], **body: Any) -> Any:

@@ -12,12 +12,10 @@ from exocorp.api_gateway.main import bootstrap_platform_owner
 from exocorp.security import PasswordHasher
 from exocorp.store import drafts, registry, tokens
 from exocorp.store.schema import AuditEvent, RecoveryKit, Role, User
-from tests.unit import test_gateway_support as support
-from tests.unit.test_gateway_support import Gateway
+from tests.plugins import gateway as support
+from tests.plugins.gateway import Gateway
 
 pytestmark = pytest.mark.unit
-gateway, make_gateway, _gateway_db_template = (support.gateway, support.make_gateway,
-                                               support._gateway_db_template)
 
 PASSWORD = "correct horse battery"
 

@@ -18,12 +18,10 @@ from exocorp.store.errors import (
     NotFound,
     StaleVersion,
 )
-from tests.unit import test_gateway_support as support
-from tests.unit.test_gateway_support import Gateway
+from tests.plugins import gateway as support
+from tests.plugins.gateway import Gateway
 
 pytestmark = pytest.mark.unit
-gateway, make_gateway, _gateway_db_template = (support.gateway, support.make_gateway,
-                                               support._gateway_db_template)
 
 
 async def _problem(response: object) -> dict:

@@ -49,7 +49,7 @@ from exocorp.security import PasswordHasher
 from exocorp.store import billing, open_database, upgrade_to_head
 from exocorp.testing import samples
 from exocorp.testing.controlplane import free_port
-from tests.unit.test_gateway_support import RELEASE_RESOURCE, RELEASES, FakeKube
+from tests.plugins.gateway import RELEASE_RESOURCE, RELEASES, FakeKube
 
 pytestmark = pytest.mark.unit
 

@@ -39,12 +39,10 @@ from exocorp.api_gateway.throttle import LoginThrottle
 from exocorp.store import billing
 from exocorp.store.schema.base import Base
 from exocorp.testing import samples
-from tests.unit import test_gateway_support as support
-from tests.unit.test_gateway_support import Gateway
+from tests.plugins import gateway as support
+from tests.plugins.gateway import Gateway
 
 pytestmark = pytest.mark.unit
-gateway, make_gateway, _gateway_db_template = (support.gateway, support.make_gateway,
-                                               support._gateway_db_template)
 
 DOCUMENT = json.loads((Path(__file__).resolve().parents[2] / "docs" / "openapi.json")
                       .read_text())

@@ -23,12 +23,9 @@ from exocorp.store import idempotency as records
 from exocorp.store.outage import database_unavailable
 from exocorp.store.schema import AuditEvent, IdempotencyRecord
 from exocorp.testing import samples
-from tests.unit import test_gateway_support as support
-from tests.unit.test_gateway_support import Gateway
+from tests.plugins.gateway import Gateway
 
 pytestmark = pytest.mark.unit
-gateway, make_gateway, _gateway_db_template = (support.gateway, support.make_gateway,
-                                               support._gateway_db_template)
 
 COMPANY = {"slug": "acme", "displayName": "Acme"}
 KEY = "3f0e4d9a-6a53-4c51-9a0b-5d1c2e7f8a90"

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from tests.unit import test_gateway_support as support
-from tests.unit.test_gateway_support import Gateway
+from tests.plugins import gateway as support
+from tests.plugins.gateway import Gateway
 
 pytestmark = pytest.mark.unit
-gateway, make_gateway, _gateway_db_template = (support.gateway, support.make_gateway,
-                                               support._gateway_db_template)
 
 COMPANY = {"slug": "acme", "displayName": "Acme"}
 

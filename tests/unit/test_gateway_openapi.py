@@ -16,12 +16,9 @@ from exocorp.api_gateway.openapi import REGENERATE_COMMAND, build_document, docu
 from exocorp.api_gateway.settings import GatewaySettings
 from exocorp.api_gateway.watch_cache import WatchCache
 from exocorp.store import open_database
-from tests.unit import test_gateway_support as support
-from tests.unit.test_gateway_support import FakeKube, Gateway
+from tests.plugins.gateway import FakeKube, Gateway
 
 pytestmark = pytest.mark.unit
-gateway, make_gateway, _gateway_db_template = (support.gateway, support.make_gateway,
-                                               support._gateway_db_template)
 
 REPO = Path(__file__).resolve().parents[2]
 

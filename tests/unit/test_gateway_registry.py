@@ -16,12 +16,10 @@ from exocorp.k8s import resources as r
 from exocorp.store import billing
 from exocorp.store.schema import AccountState, AuditEvent, ExocorpRecord, User
 from exocorp.testing import samples
-from tests.unit import test_gateway_support as support
-from tests.unit.test_gateway_support import Gateway
+from tests.plugins import gateway as support
+from tests.plugins.gateway import Gateway
 
 pytestmark = pytest.mark.unit
-gateway, make_gateway, _gateway_db_template = (support.gateway, support.make_gateway,
-                                               support._gateway_db_template)
 
 SECRET_VALUE = "sk-ant-unit-0123456789abcdef"
 

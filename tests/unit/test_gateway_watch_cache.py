@@ -19,12 +19,9 @@ from exocorp.k8s.informer import Informer
 from exocorp.k8s.resources import Resource
 from exocorp.testing import samples
 from exocorp.testing.waiting import eventually
-from tests.unit import test_gateway_support as support
-from tests.unit.test_gateway_support import FakeKube, Gateway
+from tests.plugins.gateway import FakeKube, Gateway
 
 pytestmark = pytest.mark.unit
-gateway, make_gateway, _gateway_db_template = (support.gateway, support.make_gateway,
-                                               support._gateway_db_template)
 
 Obj = dict[str, Any]
 

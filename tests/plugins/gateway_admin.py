@@ -13,7 +13,7 @@ from exocorp.k8s import resources as r
 from exocorp.security import PasswordHasher
 from exocorp.store import registry
 from exocorp.store.schema import Role
-from tests.unit.test_gateway_support import Gateway
+from tests.plugins.gateway import Gateway
 
 Obj = dict[str, Any]
 PASSWORD = "correct horse battery"

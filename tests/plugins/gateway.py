@@ -1,6 +1,7 @@
 """Shared fixtures of the gateway's unit tests: the real app on a migrated SQLite database, with
 an in-memory stand-in for the Kubernetes API (unit tests only; the integration tests use the real
-control plane). Imported by the ``test_gateway_*`` modules."""
+control plane). Its fixtures (``gateway``, ``make_gateway``, ``gateway_db_template``) are bound
+for the unit tier by tests/unit/conftest.py; its helpers are imported."""
 
 from __future__ import annotations
 
@@ -174,7 +175,7 @@ class Gateway:
 
 
 @pytest.fixture(scope="session")
-async def _gateway_db_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+async def gateway_db_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("gateway-db") / "template.db"
     await upgrade_to_head(f"sqlite+aiosqlite:///{path}")
     return path
@@ -185,13 +186,13 @@ GatewayFactory = Callable[..., Awaitable[Gateway]]
 
 @pytest.fixture
 async def make_gateway(tmp_path: Path,
-                       _gateway_db_template: Path) -> AsyncIterator[GatewayFactory]:
+                       gateway_db_template: Path) -> AsyncIterator[GatewayFactory]:
     """Build the app under test with settings overrides (several per test if needed)."""
     built: list[Gateway] = []
 
     async def build(**overrides: Any) -> Gateway:
         path = tmp_path / f"gateway-{uuid.uuid4().hex[:8]}.db"
-        shutil.copyfile(_gateway_db_template, path)
+        shutil.copyfile(gateway_db_template, path)
         database = open_database(f"sqlite+aiosqlite:///{path}")
         async with database.sessionmaker.begin() as s:
             await billing.create_price_book(s, name="default", currency="USD", rates={"*": 1},

@@ -1,6 +1,8 @@
 """Fixtures of the gateway's integration tests: the real app, in process, served over real HTTP
 on loopback, on the session's control plane (with the real operator running) and a real database
-(SQLite or PostgreSQL). Imported by the ``test_gateway_*`` modules."""
+(SQLite or PostgreSQL). Its ``gateway`` fixture is bound for the integration tier by
+tests/integration/conftest.py (the unit tier has a ``gateway`` of its own); its helpers are
+imported."""
 
 from __future__ import annotations
 
