@@ -217,6 +217,7 @@ def cmd_gateway(args: argparse.Namespace) -> int:
         session_absolute_timeout=timedelta(hours=args.session_absolute_hours),
         auth_cache_seconds=args.auth_cache_seconds,
         signup_credit=args.signup_credit, login_max_failures=args.login_max_failures,
+        agent_token_ttl=timedelta(days=args.agent_token_days),
         portal_base_domain=args.portal_base_domain, app_base_domain=args.app_base_domain,
         public_base_url=args.public_base_url, max_body_bytes=args.max_body_bytes,
         idempotency_stale_after=timedelta(seconds=args.idempotency_stale_seconds),
@@ -295,6 +296,10 @@ def _add_gateway(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     gw.add_argument("--auth-cache-seconds", type=float,
                     default=float(_env("AUTH_CACHE_SECONDS", str(d.auth_cache_seconds))),
                     help="reuse resolved sessions and memberships this long (0: never)")
+    gw.add_argument("--agent-token-days", type=int,
+                    default=int(_env("AGENT_TOKEN_DAYS", str(d.agent_token_ttl.days))),
+                    help="days an agent's bearer token works after it is issued or renewed "
+                         "($EXOCORP_AGENT_TOKEN_DAYS)")
     gw.add_argument("--signup-credit", type=int,
                     default=int(_env("SIGNUP_CREDIT", str(d.signup_credit))),
                     help="credit of every new account, in minor units ($EXOCORP_SIGNUP_CREDIT)")

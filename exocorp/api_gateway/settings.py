@@ -30,6 +30,8 @@ class GatewaySettings:
     """A session unused for this long ends."""
     session_absolute_timeout: timedelta = timedelta(days=7)
     """A session ends this long after login, however busy."""
+    agent_token_ttl: timedelta = timedelta(days=30)
+    """An agent's bearer token expires this long after it is issued or renewed by its human."""
     signup_credit: int = 1000
     """Credit (minor units of the account currency) given to every new account."""
     login_max_failures: int = 5
