@@ -186,9 +186,9 @@ def _exocorp_status(name: str) -> Obj:
                      "action": "provision", "requestedBy": "user:owner",
                      "outcome": "Succeeded", "createdAt": now, "finishedAt": now}],
         "domains": [{"host": f"{name}.portal.exocorp.localhost", "kind": "portal",
-                     "routing": "Attached", "tls": "Pending"},
+                     "routing": "attached", "tls": "pending"},
                     {"host": f"{name}.app.exocorp.localhost", "kind": "app",
-                     "routing": "Attached", "tls": "Pending"}],
+                     "routing": "attached", "tls": "pending"}],
     }
 
 
