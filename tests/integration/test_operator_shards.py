@@ -13,7 +13,7 @@ import pytest
 from exocorp import names
 from exocorp.k8s import Kube
 from exocorp.k8s import resources as r
-from exocorp.operator.peering import peering_object
+from exocorp.k8s.peering import peering_object
 from exocorp.testing.controlplane import ControlPlane
 from exocorp.testing.platform import CLUSTER_PEERINGS, OperatorProcess, install_crds
 from exocorp.testing.waiting import eventually
