@@ -19,7 +19,15 @@ session token of one of the accounts), for a fixed duration each:
 Reported per scenario: requests per second, p50 and p99 latency, non-2xx answers; the ratios of
 the API-server GET's latency to the cached GET's; the gateway's RSS (now and peak).
 
-Run: uv run python bench/gateway.py [--duration 8] [--exocorps 1000]
+Then the same reads again with a native load generator (`hey`, pinned, installed by this
+script with `go install` into ~/.cache/exocorp/bench-tools), so the client is not the floor:
+cached GETs at 1 and 50 clients, `my-companies` at 50, `/healthz`, and the API server's own GET
+(with a service-account token) in the same run; the gateway's CPU per request. Writes keep the
+Python generator (each request differs): a lifecycle action (`POST .../restart`) against the
+API server's own merge PATCH of the same Exocorps (`spec.restartAt`, a real write each time),
+at 1 and 50 clients.
+
+Run: uv run python bench/gateway.py [--duration 8] [--exocorps 1000] [--native-only]
      (writes bench/results/gateway.json)
 """
 
@@ -27,11 +35,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import csv
+import io
 import json
 import os
 import platform
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -51,12 +62,159 @@ from exocorp.store import accounts, billing, open_database, registry, upgrade_to
 from exocorp.testing import samples
 from exocorp.testing.controlplane import ControlPlane, free_port
 from exocorp.testing.platform import PLATFORM_NAMESPACE, install_crds
-from exocorp.testing.processes import spawn
+from exocorp.testing.processes import cpu_seconds, spawn
 from exocorp.testing.waiting import eventually
 
 ACCOUNTS = 20
 PASSWORD = "bench password 123"  # noqa: S105 (a throwaway bench account)
 CONCURRENCY = (1, 50, 200)
+HEY = "github.com/rakyll/hey@v0.1.4"
+CLUSTERROLEBINDINGS = r.Resource("rbac.authorization.k8s.io", "v1", "clusterrolebindings",
+                                 "ClusterRoleBinding", False)
+TOOLS = Path.home() / ".cache" / "exocorp" / "bench-tools"
+
+
+def hey_binary() -> Path:
+    """The pinned native load generator, built once from the Go module proxy."""
+    binary = TOOLS / "hey"
+    if not binary.exists():
+        TOOLS.mkdir(parents=True, exist_ok=True)
+        print(f"installing {HEY} (go install)", file=sys.stderr)
+        subprocess.run(["go", "install", HEY], check=True, env={**os.environ, "GOBIN": str(TOOLS)})
+    return binary
+
+
+def hey(url: str, concurrency: int, duration: float, headers: dict[str, str],
+        pid: int | None = None) -> dict[str, Any]:
+    """``concurrency`` hey workers on ``url`` for ``duration`` seconds; per-request times from
+    its CSV output; the CPU seconds process ``pid`` used per request."""
+    argv = [str(hey_binary()), "-c", str(concurrency), "-z", f"{duration}s", "-o", "csv",
+            "-disable-compression"]
+    for key, value in headers.items():
+        argv += ["-H", f"{key}: {value}"]
+    cpu0 = cpu_seconds(pid) if pid else 0.0
+    out = subprocess.run([*argv, url], check=True, capture_output=True, text=True).stdout
+    cpu = cpu_seconds(pid) - cpu0 if pid else 0.0
+    rows = list(csv.DictReader(io.StringIO(out)))
+    latencies = [float(row["response-time"]) for row in rows]
+    statuses = Counter(row["status-code"] for row in rows)
+    elapsed = max(float(row["offset"]) + float(row["response-time"]) for row in rows)
+    result: dict[str, Any] = {
+        "generator": HEY, "concurrency": concurrency, "requests": len(rows),
+        "rps": round(len(rows) / elapsed, 1),
+        "p50_ms": round(percentile(latencies, 0.50) * 1000, 3),
+        "p99_ms": round(percentile(latencies, 0.99) * 1000, 3),
+        "non_2xx": sum(v for k, v in statuses.items() if not k.startswith("2")),
+        "statuses": dict(statuses),
+    }
+    if pid:
+        result["server_cpu_ms_per_request"] = round(1000 * cpu / max(len(rows), 1), 3)
+    return result
+
+
+async def service_account_token(kube: Kube) -> str:
+    """A bearer token allowed to read Exocorps, so hey can call the API server too."""
+    name, ns = "bench-reader", PLATFORM_NAMESPACE
+    await kube.apply(r.SERVICEACCOUNTS, {"apiVersion": "v1", "kind": "ServiceAccount",
+                                         "metadata": {"name": name, "namespace": ns}})
+    await kube.apply(CLUSTERROLEBINDINGS, {
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+        "metadata": {"name": name},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                    "name": "cluster-admin"},
+        "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": ns}]})
+    answer = await kube.request(
+        "POST", r.SERVICEACCOUNTS.path(ns, name, "token"),
+        body={"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+              "spec": {"expirationSeconds": 3600}})
+    token: str = answer["status"]["token"]
+    return token
+
+
+async def native(kube: Kube, base: str, owners: list[dict[str, Any]], duration: float,
+                 gateway_pid: int) -> dict[str, Any]:
+    """The read scenarios with hey (one account's token: hey sends one header set)."""
+    async with aiohttp.ClientSession() as http, http.post(f"{base}/api/auth/login", json={
+            "email": owners[0]["email"], "password": PASSWORD}) as response:
+        assert response.status == 200, await response.text()
+        token = response.cookies["exocorp_session"].value
+    slug = owners[0]["slugs"][0]
+    auth = {"Authorization": f"Bearer {token}"}
+    api_auth = {"Authorization": f"Bearer {await service_account_token(kube)}"}
+    api_url = kube.host + r.EXOCORPS.path(None, slug)
+    loop = asyncio.get_running_loop()
+
+    async def run(url: str, c: int, headers: dict[str, str], pid: int | None) -> dict[str, Any]:
+        return await loop.run_in_executor(None, hey, url, c, duration, headers, pid)
+
+    out: dict[str, list[dict[str, Any]]] = {
+        "get_company": [], "get_my_companies": [], "gateway_floor_healthz": [],
+        "apiserver_get_exocorp": []}
+    for c in (1, 50):
+        out["get_company"].append(await run(f"{base}/api/registry/companies/{slug}", c, auth,
+                                            gateway_pid))
+        out["get_my_companies"].append(await run(f"{base}/api/registry/my-companies", c, auth,
+                                                 gateway_pid))
+        out["gateway_floor_healthz"].append(await run(f"{base}/healthz", c, {}, gateway_pid))
+        out["apiserver_get_exocorp"].append(await run(api_url, c, api_auth, None))
+        for name, runs in out.items():
+            last = runs[-1]
+            print(f"  hey {name:<22} c={c:<3} {last['rps']:>8} req/s  p50 {last['p50_ms']:>7} "
+                  f"ms  p99 {last['p99_ms']:>7} ms  {last['statuses']}", file=sys.stderr)
+    ratios = {str(c): round(out["apiserver_get_exocorp"][i]["p50_ms"]
+                            / out["get_company"][i]["p50_ms"], 2)
+              for i, c in enumerate((1, 50))}
+    return {"scenarios": out, "apiserver_get_p50_over_cached_get_p50": ratios}
+
+
+async def writes(kube: Kube, base: str, owners: list[dict[str, Any]],
+                 duration: float) -> dict[str, Any]:
+    """A lifecycle action through the gateway against the API server's own PATCH of the same
+    Exocorps, at 1 and 50 clients (Python generator: every request differs)."""
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
+        tokens = []
+        for owner in owners:
+            async with http.post(f"{base}/api/auth/login", json={
+                    "email": owner["email"], "password": PASSWORD}) as response:
+                tokens.append(response.cookies["exocorp_session"].value)
+
+        def own(w: int) -> tuple[str, str]:
+            owner = owners[w % len(owners)]
+            return tokens[w % len(owners)], owner["slugs"][(w // len(owners)) % len(owner["slugs"])]
+
+        async def restart(w: int, i: int) -> int:
+            token, slug = own(w)
+            async with http.post(f"{base}/api/registry/companies/{slug}/restart",
+                                 headers={"Authorization": f"Bearer {token}"},
+                                 json={"reason": f"bench {w} {i}"}) as response:
+                await response.read()
+                return response.status
+
+        async def patch(w: int, i: int) -> int:
+            _, slug = own(w)
+            await kube.patch(r.EXOCORPS, slug, {"spec": {"restartAt": _stamp(w, i)}})
+            return 200
+
+        out: dict[str, list[dict[str, Any]]] = {"post_restart": [], "apiserver_patch": []}
+        for c in (1, 50):
+            out["apiserver_patch"].append(await run_load(c, duration, patch))
+            out["post_restart"].append(await run_load(c, duration, restart))
+            for name, runs in out.items():
+                last = runs[-1]
+                print(f"  {name:<22} c={c:<3} {last['rps']:>8} req/s  p50 {last['p50_ms']:>7} "
+                      f"ms  {last['statuses']}", file=sys.stderr)
+    return {"scenarios": out, "ratios": {str(c): {
+        "action_p50_over_patch_p50": round(out["post_restart"][i]["p50_ms"]
+                                           / out["apiserver_patch"][i]["p50_ms"], 2),
+        "action_rps_over_patch_rps": round(out["post_restart"][i]["rps"]
+                                           / out["apiserver_patch"][i]["rps"], 2)}
+        for i, c in enumerate((1, 50))}}
+
+
+def _stamp(w: int, i: int) -> str:
+    """A distinct RFC 3339 time per request, so every PATCH is a real write."""
+    t = time.time() + w * 1e-3 + i * 1e-6
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t * 1e6) % 10**6:06d}Z"
 
 
 def rss_mib(pid: int) -> tuple[float, float]:
@@ -230,7 +388,8 @@ async def measure(kube: Kube, base: str, owners: list[dict[str, Any]], duration:
             "gateway_rss_mib": round(rss_now, 1), "gateway_peak_rss_mib": round(rss_peak, 1)}
 
 
-async def bench(workdir: Path, n: int, duration: float, keep_log: str | None) -> dict[str, Any]:
+async def bench(workdir: Path, n: int, duration: float, keep_log: str | None,
+                native_only: bool = False) -> dict[str, Any]:
     load_at_start = [round(x, 2) for x in os.getloadavg()]
     plane = ControlPlane(workdir / "cluster", nodes=1, progress=lambda line: None)
     plane.start()
@@ -260,7 +419,11 @@ async def bench(workdir: Path, n: int, duration: float, keep_log: str | None) ->
             ready_s = time.monotonic() - t1
             print(f"gateway ready in {ready_s:.1f}s with {n} exocorps", file=sys.stderr)
             idle_rss, _ = rss_mib(gateway.pid)
-            results = await measure(kube, base, owners, duration, gateway.pid)
+            results = {} if native_only else await measure(kube, base, owners, duration,
+                                                           gateway.pid)
+            results["native"] = await native(kube, base, owners, duration, gateway.pid)
+            results["writes"] = await writes(kube, base, owners, duration)
+            results["gateway_rss_after_native_mib"] = round(rss_mib(gateway.pid)[0], 1)
     finally:
         if gateway is not None:
             gateway.stop()
@@ -289,11 +452,18 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=8.0)
     parser.add_argument("--out", default="bench/results/gateway.json")
     parser.add_argument("--keep-log", help="copy the gateway's log here")
+    parser.add_argument("--native-only", action="store_true",
+                        help="skip the Python-generator read scenarios")
     args = parser.parse_args()
+    hey_binary()  # before the control plane starts: a failed install fails fast
     with tempfile.TemporaryDirectory() as tmp:
-        result = asyncio.run(bench(Path(tmp), args.exocorps, args.duration, args.keep_log))
+        result = asyncio.run(bench(Path(tmp), args.exocorps, args.duration, args.keep_log,
+                                   args.native_only))
+    result["command"] = " ".join(["uv run python bench/gateway.py", *sys.argv[1:]])
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result["ratios"], indent=2))
+    print(json.dumps({k: result.get(k) for k in ("ratios",)}, indent=2))
+    print(json.dumps(result["native"]["apiserver_get_p50_over_cached_get_p50"]))
+    print(json.dumps(result["writes"]["ratios"]))
     print(f"wrote {args.out}")
 
 

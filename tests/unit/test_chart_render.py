@@ -200,11 +200,11 @@ def test_operator_shards_each_run_their_own_peered_deployments_with_a_standby() 
             assert not any(selects(dep["spec"]["selector"]["matchLabels"],
                                    o["spec"]["template"]["metadata"]["labels"]) for o in others)
     assert seen == {
-        "exocorp-operator": ("", "exocorp", 100),
+        "exocorp-operator": ("", "exocorp", 1),
         "exocorp-operator-standby": ("", "exocorp", 0),
-        "exocorp-operator-blue": ("blue", "exocorp-blue", 100),
+        "exocorp-operator-blue": ("blue", "exocorp-blue", 1),
         "exocorp-operator-blue-standby": ("blue", "exocorp-blue", 0),
-        "exocorp-operator-green": ("green", "exocorp-green", 100),
+        "exocorp-operator-green": ("green", "exocorp-green", 1),
         "exocorp-operator-green-standby": ("green", "exocorp-green", 0),
     }
     peerings = sorted(o["metadata"]["name"] for o in find(objects, "ClusterKopfPeering"))
