@@ -11,7 +11,7 @@ CONTAINER_ENGINE ?= $(shell docker info >/dev/null 2>&1 && echo docker || echo p
 # The base image: any Python 3.11 with venv (docs/deployment.md)
 PYTHON_IMAGE ?= python:3.11-slim-bookworm
 
-.PHONY: image dev test unit integration e2e lint typecheck bootstrap system-deps python-deps control-plane crds clean
+.PHONY: version image dev test unit integration e2e lint typecheck bootstrap system-deps python-deps control-plane crds clean
 
 dev: bootstrap ## run the platform locally (control plane, operator, gateway); Ctrl-C stops it
 	$(UV) run exocorp dev
@@ -57,6 +57,9 @@ crds: python-deps
 
 clean:
 	rm -rf .venv .mypy_cache .ruff_cache .pytest_cache
+
+version: ## print the version (single source: exocorp/__init__.py)
+	@echo $(VERSION)
 
 image: ## build the container image $(IMAGE) with Docker or podman
 	$(CONTAINER_ENGINE) build -t $(IMAGE) \
