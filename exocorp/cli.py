@@ -140,7 +140,8 @@ def cmd_operator(args: argparse.Namespace) -> int:
         resync_seconds=args.resync_seconds, workers=args.workers,
         secret_refresh_seconds=args.secret_refresh_seconds,
     )
-    operator_main.run(settings, kubeconfig=args.kubeconfig, metrics_port=args.metrics_port,
+    operator_main.run(settings, kubeconfig=args.kubeconfig, metrics_host=args.metrics_host,
+                      metrics_port=args.metrics_port,
                       peering=args.peering or None, priority=args.priority)
     return 0
 
@@ -154,6 +155,8 @@ def _add_operator(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
                     help="kubeconfig file (default: $KUBECONFIG, else in-cluster)")
     op.add_argument("--namespace", default=_env("NAMESPACE", d.namespace),
                     help="platform namespace ($EXOCORP_NAMESPACE)")
+    op.add_argument("--metrics-host", default=_env("METRICS_HOST", "127.0.0.1"),
+                    help="address of /metrics, /healthz and /readyz (like the gateway's --host)")
     op.add_argument("--metrics-port", type=int, default=int(_env("METRICS_PORT", "8080")),
                     help="port serving /metrics and /healthz")
     op.add_argument("--peering", default=_env("PEERING", ""),

@@ -128,6 +128,7 @@ def test_operator_runs_one_peered_instance_with_the_contract_flags(defaults: lis
     assert c["args"][0] == "operator"
     args = dict(a.removeprefix("--").split("=", 1) for a in c["args"][1:])
     assert args == {
+        "metrics-host": "0.0.0.0",  # noqa: S104 (scraped in-cluster)
         "metrics-port": "8080", "peering": "exocorp", "max-concurrent-rollouts": "10",
         "workers": "8", "resync-seconds": "15", "log-level": "info",
         "portal-base-domain": "portal.exocorp.localhost",
