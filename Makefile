@@ -11,7 +11,7 @@ CONTAINER_ENGINE ?= $(shell docker info >/dev/null 2>&1 && echo docker || echo p
 # The base image: any Python 3.11 with venv (docs/deployment.md)
 PYTHON_IMAGE ?= python:3.11-slim-bookworm
 
-.PHONY: version image dev test unit integration e2e lint typecheck bootstrap system-deps python-deps control-plane crds clean
+.PHONY: openapi-lint version image dev test unit integration e2e lint typecheck bootstrap system-deps python-deps control-plane crds clean
 
 dev: bootstrap ## run the platform locally (control plane, operator, gateway); Ctrl-C stops it
 	$(UV) run exocorp dev
@@ -28,9 +28,15 @@ integration: bootstrap
 e2e: bootstrap
 	$(UV) run pytest tests/e2e
 
-lint: python-deps
+lint: python-deps openapi-lint
 	$(UV) run ruff check .
 	$(UV) run lint-imports
+
+OPENAPI_LINT := tools/openapi-lint
+openapi-lint: python-deps ## docs/openapi.json: openapi-spec-validator and redocly lint (pinned), zero errors
+	$(UV) run openapi-spec-validator docs/openapi.json
+	@test -x $(OPENAPI_LINT)/node_modules/.bin/redocly || npm ci --prefix $(OPENAPI_LINT) --no-audit --no-fund --ignore-scripts
+	$(OPENAPI_LINT)/node_modules/.bin/redocly lint docs/openapi.json --config $(OPENAPI_LINT)/redocly.yaml
 
 typecheck: python-deps
 	$(UV) run mypy
