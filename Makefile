@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 UV_VERSION := 0.13.8
 # podman, buildah, mmdebstrap, runc: the image test builds and runs the Dockerfile without Docker
-DEBIAN_PACKAGES := postgresql-15 prometheus openssl procps podman buildah mmdebstrap runc
+DEBIAN_PACKAGES := postgresql-15 prometheus openssl procps chromium podman buildah mmdebstrap runc
 UV := python3 -m uv
 VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"$$/\1/p' exocorp/__init__.py)
 IMAGE ?= exocorp:dev
@@ -11,12 +11,12 @@ CONTAINER_ENGINE ?= $(shell docker info >/dev/null 2>&1 && echo docker || echo p
 # The base image: any Python 3.11 with venv (docs/deployment.md)
 PYTHON_IMAGE ?= python:3.11-slim-bookworm
 
-.PHONY: openapi-lint version image dev test unit integration e2e lint typecheck bootstrap system-deps python-deps control-plane crds clean
+.PHONY: openapi-lint version image dev test ui unit integration e2e lint typecheck bootstrap system-deps python-deps control-plane crds clean
 
-dev: bootstrap ## run the platform locally (control plane, operator, gateway); Ctrl-C stops it
+dev: bootstrap ui ## run the platform locally (control plane, operator, gateway); Ctrl-C stops it
 	$(UV) run exocorp dev
 
-test: bootstrap lint typecheck ## the whole suite: unit, integration, e2e
+test: bootstrap lint typecheck ui ## the whole suite: unit, integration, e2e
 	$(UV) run pytest tests
 
 unit: python-deps
@@ -25,8 +25,11 @@ unit: python-deps
 integration: bootstrap
 	$(UV) run pytest tests/integration
 
-e2e: bootstrap
+e2e: bootstrap ui
 	$(UV) run pytest tests/e2e
+
+ui: ## build the dashboard (ui/) into exocorp/api_gateway/ui_dist/; skipped when its inputs are unchanged
+	bash hack/build-ui.sh
 
 lint: python-deps openapi-lint
 	$(UV) run ruff check .
@@ -43,7 +46,7 @@ typecheck: python-deps
 
 bootstrap: system-deps python-deps control-plane
 
-system-deps: ## Debian packages the tests start (PostgreSQL) or call (openssl)
+system-deps: ## Debian packages the tests start (PostgreSQL), call (openssl) or drive (chromium)
 	@missing=""; for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
@@ -67,7 +70,7 @@ clean:
 version: ## print the version (single source: exocorp/__init__.py)
 	@echo $(VERSION)
 
-image: ## build the container image $(IMAGE) with Docker or podman
+image: ui ## build the container image $(IMAGE) with Docker or podman (the dashboard built first)
 	$(CONTAINER_ENGINE) build -t $(IMAGE) \
 	  --build-arg PYTHON_IMAGE=$(PYTHON_IMAGE) \
 	  --build-arg VERSION=$(VERSION) \
@@ -77,7 +80,10 @@ image: ## build the container image $(IMAGE) with Docker or podman
 kind: ## laptop path with Docker or Podman: kind cluster, image build and load, chart install (hack/kind.sh)
 	bash hack/kind.sh
 
-helm-lint: python-deps ## lint the Helm chart with every documented values file, check generated manifests
+helm-ui: ## build the dashboard (ui/) into exocorp/api_gateway/ui_dist/; skipped when its inputs are unchanged
+	bash hack/build-ui.sh
+
+lint: python-deps ## lint the Helm chart with every documented values file, check generated manifests
 	@helm=$$($(UV) run python -c 'from exocorp.testing import binaries; print(binaries.ensure().helm)') && \
 	$$helm lint --strict charts/exocorp && \
 	for f in charts/exocorp/ci/*-values.yaml; do $$helm lint --strict charts/exocorp -f $$f || exit 1; done && \
