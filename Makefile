@@ -11,7 +11,7 @@ CONTAINER_ENGINE ?= $(shell docker info >/dev/null 2>&1 && echo docker || echo p
 # The base image: any Python 3.11 with venv (docs/deployment.md)
 PYTHON_IMAGE ?= python:3.11-slim-bookworm
 
-.PHONY: image dev test ui unit integration e2e lint typecheck bootstrap system-deps python-deps control-plane crds clean
+.PHONY: openapi-lint version image dev test ui unit integration e2e lint typecheck bootstrap system-deps python-deps control-plane crds clean
 
 dev: bootstrap ui ## run the platform locally (control plane, operator, gateway); Ctrl-C stops it
 	$(UV) run exocorp dev
@@ -31,9 +31,15 @@ e2e: bootstrap ui
 ui: ## build the dashboard (ui/) into exocorp/api_gateway/ui_dist/; skipped when its inputs are unchanged
 	bash hack/build-ui.sh
 
-lint: python-deps
+lint: python-deps openapi-lint
 	$(UV) run ruff check .
 	$(UV) run lint-imports
+
+OPENAPI_LINT := tools/openapi-lint
+openapi-lint: python-deps ## docs/openapi.json: openapi-spec-validator and redocly lint (pinned), zero errors
+	$(UV) run openapi-spec-validator docs/openapi.json
+	@test -x $(OPENAPI_LINT)/node_modules/.bin/redocly || npm ci --prefix $(OPENAPI_LINT) --no-audit --no-fund --ignore-scripts
+	$(OPENAPI_LINT)/node_modules/.bin/redocly lint docs/openapi.json --config $(OPENAPI_LINT)/redocly.yaml
 
 typecheck: python-deps
 	$(UV) run mypy
@@ -61,7 +67,10 @@ crds: python-deps
 clean:
 	rm -rf .venv .mypy_cache .ruff_cache .pytest_cache
 
-image: ## build the container image $(IMAGE) with Docker or podman
+version: ## print the version (single source: exocorp/__init__.py)
+	@echo $(VERSION)
+
+image: ui ## build the container image $(IMAGE) with Docker or podman (the dashboard built first)
 	$(CONTAINER_ENGINE) build -t $(IMAGE) \
 	  --build-arg PYTHON_IMAGE=$(PYTHON_IMAGE) \
 	  --build-arg VERSION=$(VERSION) \

@@ -149,7 +149,8 @@ def cmd_operator(args: argparse.Namespace) -> int:
         secret_refresh_seconds=args.secret_refresh_seconds,
         shard="" if args.shard == shards.DEFAULT else args.shard,
     )
-    operator_main.run(settings, kubeconfig=args.kubeconfig, metrics_port=args.metrics_port,
+    operator_main.run(settings, kubeconfig=args.kubeconfig, metrics_host=args.metrics_host,
+                      metrics_port=args.metrics_port,
                       peering=args.peering or None, priority=args.priority)
     return 0
 
@@ -163,6 +164,8 @@ def _add_operator(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
                     help="kubeconfig file (default: $KUBECONFIG, else in-cluster)")
     op.add_argument("--namespace", default=_env("NAMESPACE", d.namespace),
                     help="platform namespace ($EXOCORP_NAMESPACE)")
+    op.add_argument("--metrics-host", default=_env("METRICS_HOST", "127.0.0.1"),
+                    help="address of /metrics, /healthz and /readyz (like the gateway's --host)")
     op.add_argument("--metrics-port", type=int, default=int(_env("METRICS_PORT", "8080")),
                     help="port serving /metrics and /healthz")
     op.add_argument("--peering", default=_env("PEERING", ""),

@@ -11,6 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 from prometheus_client.exposition import generate_latest
 
 from exocorp.billing import metrics as billing_metrics
+from exocorp.build_info import register_process_metrics
 
 UNMATCHED_ROUTE = "unmatched"
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -19,6 +20,7 @@ _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"
 class GatewayMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        register_process_metrics(self.registry, "gateway")
         self.requests = Counter(
             "exocorp_gateway_http_requests", "HTTP requests answered.",
             ["method", "route", "status"], registry=self.registry)

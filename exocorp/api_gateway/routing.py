@@ -107,6 +107,10 @@ class RouteInfo:
             statuses |= {400, 413, 415}
         if self.query is not None:
             statuses.add(400)
+        if "{" in self.path:  # an unknown id in the path
+            statuses.add(404)
+        if self.method not in ("GET", "HEAD", "OPTIONS"):  # a cross-origin cookie write
+            statuses.add(403)
         if self.path.startswith("/api/"):
             statuses |= {500, 503}
         if idempotent(self):

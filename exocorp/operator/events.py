@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import uuid
 from datetime import UTC, datetime
 
 from exocorp import names
@@ -36,7 +37,9 @@ def event_body(exocorp: dict[str, object], event_type: str, reason: str, message
     note = message.encode()[:NOTE_BYTES].decode(errors="ignore")
     return {
         "apiVersion": r.EVENTS_V1.api_version, "kind": "Event",
-        "metadata": {"generateName": f"{meta.get('name', 'exocorp')}.",
+        # An explicit name: events.k8s.io/v1 refuses a generateName ending in "." (core/v1
+        # accepted it); the suffix is unique, as client-go's event recorder makes it.
+        "metadata": {"name": f"{meta.get('name', 'exocorp')}.{uuid.uuid4().hex[:16]}",
                      "namespace": names.EVENT_NAMESPACE},
         "eventTime": micro_time(now),
         "regarding": {"apiVersion": names.API_VERSION, "kind": names.EXOCORP_KIND,

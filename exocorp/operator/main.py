@@ -50,7 +50,7 @@ def kopf_settings(peering: str | None, priority: int) -> kopf.OperatorSettings:
 READY_TIMEOUT_SECONDS = 3.0
 
 
-async def serve_metrics(port: int, state: handlers.Operator) -> web.AppRunner:
+async def serve_metrics(host: str, port: int, state: handlers.Operator) -> web.AppRunner:
     """/metrics, /healthz and /readyz on one port.
 
     /healthz (liveness): the work queue's workers run; when they died, only a restart helps.
@@ -87,7 +87,7 @@ async def serve_metrics(port: int, state: handlers.Operator) -> web.AppRunner:
     app.router.add_get("/readyz", readyz)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, "0.0.0.0", port).start()  # noqa: S104 (scraped in-cluster)
+    await web.TCPSite(runner, host, port).start()
     return runner
 
 
@@ -102,7 +102,8 @@ async def connection_info(kubeconfig: str | None) -> kopf.ConnectionInfo:
     )
 
 
-def run(settings: OperatorSettings, *, kubeconfig: str | None, metrics_port: int,
+def run(settings: OperatorSettings, *, kubeconfig: str | None, metrics_host: str,
+        metrics_port: int,
         peering: str | None, priority: int = 0) -> None:
     if kubeconfig:
         os.environ["KUBECONFIG"] = kubeconfig  # for our own client, created at start-up
@@ -117,7 +118,7 @@ def run(settings: OperatorSettings, *, kubeconfig: str | None, metrics_port: int
 
     @kopf.on.startup(registry=registry)
     async def start_metrics(memo: handlers.Operator, **_: Any) -> None:
-        runner["metrics"] = await serve_metrics(metrics_port, memo)
+        runner["metrics"] = await serve_metrics(metrics_host, metrics_port, memo)
 
     @kopf.on.cleanup(registry=registry)
     async def stop_metrics(**_: Any) -> None:

@@ -8,9 +8,11 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from exocorp.build_info import register_process_metrics
 from exocorp.model import Phase
 
 REGISTRY = CollectorRegistry()
+register_process_metrics(REGISTRY, "operator")
 
 RECONCILES = Counter(
     "exocorp_operator_reconciles", "Reconcile passes by result.", ["result"], registry=REGISTRY)

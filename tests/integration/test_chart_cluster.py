@@ -667,7 +667,8 @@ def chart_operator(kubectl: Kubectl, release: Release, tmp_path: Path) -> Iterat
                              release.namespace)
     args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
     assert args[0] == "operator"
-    chart_args = [a for a in args[1:] if not a.startswith("--metrics-port=")]
+    chart_args = [a for a in args[1:]
+                  if not a.startswith(("--metrics-port=", "--metrics-host="))]
     config = service_account_kubeconfig(
         kubectl.cluster.kubectl, kubectl.cluster.kubeconfig, release.namespace,
         f"{release.fullname}-operator", tmp_path / "operator.kubeconfig")

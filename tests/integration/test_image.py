@@ -148,8 +148,9 @@ def _container(release: Release, component: str, image: str, workdir: Path, *,
     spec = release.container(component)
     port = free_port()
     args = _with_port(spec["args"], option, port)
-    if component == "gateway":  # loopback: nothing outside this machine reaches the test
-        args = [a.replace("--host=0.0.0.0", "--host=127.0.0.1") for a in args]
+    # Loopback instead of every address: nothing outside this machine reaches the test.
+    args = [{"--host=0.0.0.0": "--host=127.0.0.1",
+             "--metrics-host=0.0.0.0": "--metrics-host=127.0.0.1"}.get(a, a) for a in args]
     kubeconfig = _token_kubeconfig(cluster, release, component, workdir)
     return ContainerService(
         component, image, [*args, *extra_args], workdir / component, port,
@@ -165,7 +166,7 @@ def operator_container(cluster: ClusterInfo, release: Release, image: str,
     # A higher peering priority than any operator this session started: they pause meanwhile,
     # so whatever reconciles exocorps now is the container.
     service = _container(release, "operator", image, tmp_path_factory.mktemp("operator"),
-                         option="--metrics-port", health="/healthz",
+                         option="--metrics-port", health="/readyz",
                          extra_args=("--priority=200",), cluster=cluster)
     service.start(timeout=180)
     try:

@@ -38,7 +38,11 @@ METRICS = {
     "exocorp_gateway_watch_cache_last_event_timestamp_seconds": "gauge",
     "exocorp_metering_last_run_timestamp_seconds": "gauge",
     "exocorp_metering_usage_events_total": "counter",
+    "exocorp_build_info": "gauge",
 }
+# Both processes: prometheus_client's process collector (documented as a family).
+PROCESS_METRICS = {"process_cpu_seconds_total", "process_resident_memory_bytes",
+                   "process_start_time_seconds", "process_open_fds"}
 METRIC_TOKEN = re.compile(r"\bexocorp_[a-z_]+\b")
 
 
@@ -148,7 +152,9 @@ def test_chart_crd_copies_equal_the_generated_crds() -> None:
 
 def test_kustomize_base_equals_the_chart_defaults_plus_a_restricted_namespace() -> None:
     base = kustomize(REPO / "manifests" / "base")
-    rendered = helm_template()
+    # `helm test` hooks are not part of an installation.
+    rendered = [o for o in helm_template()
+                if (o["metadata"].get("annotations") or {}).get("helm.sh/hook") != "test"]
     namespaces = [o for o in base if o["kind"] == "Namespace"]
     assert [n["metadata"]["name"] for n in namespaces] == ["exocorp-system"]
     labels = namespaces[0]["metadata"]["labels"]
@@ -202,8 +208,20 @@ def test_the_operator_exports_exactly_the_documented_operator_metrics() -> None:
     # prometheus_client's `<name>_created` companions are client metadata, not metrics of ours.
     exported = {name: kind for name, kind in types if not name.endswith("_created")}
     documented = {name: kind for name, kind in METRICS.items()
-                  if name.startswith(("exocorp_operator_", "exocorp_exocorps"))}
-    assert exported == documented
+                  if name.startswith(("exocorp_operator_", "exocorp_exocorps", "exocorp_build"))}
+    assert {n: k for n, k in exported.items() if not n.startswith("process_")} == documented
+    assert exported.keys() >= PROCESS_METRICS
+    assert _build_info(generate_latest(metrics.REGISTRY).decode()) == "operator"
+
+
+def _build_info(exposition: str) -> str:
+    """The component label of the one exocorp_build_info sample, checking its version."""
+    from exocorp import __version__
+
+    (labels,) = re.findall(r"^exocorp_build_info\{(.*)\} 1\.0$", exposition, flags=re.M)
+    assert f'version="{__version__}"' in labels
+    (component,) = re.findall(r'component="(\w+)"', labels)
+    return component
 
 
 def test_the_gateway_exports_the_documented_gateway_metrics() -> None:
@@ -220,6 +238,8 @@ def test_the_gateway_exports_the_documented_gateway_metrics() -> None:
                 if name.startswith("exocorp_metering_")}
     assert metering
     assert metering.items() <= exported.items()
+    assert exported.keys() >= PROCESS_METRICS
+    assert _build_info(GatewayMetrics().exposition().decode()) == "gateway"
 
 
 def test_alerts_and_dashboard_use_only_documented_metrics() -> None:

@@ -1,7 +1,7 @@
 """The chart's options for operators of the platform (issue 16): every command-line setting of
-both processes, extra args, volumes, containers and objects, common annotations, RBAC on or off
-with aggregated view/edit roles, probes, strategy and history, ephemeral storage, and the
-`helm test` hook."""
+both processes (the operator's peering priority follows operator.standby), extra args, volumes,
+containers and objects, common annotations, RBAC on or off with aggregated view/edit roles,
+probes, strategy and history, ephemeral storage, and the `helm test` hook."""
 
 from __future__ import annotations
 
@@ -24,7 +24,6 @@ SETTINGS = {
     "gateway.loginMaxFailures": ("gateway", "login_max_failures"),
     "gateway.maxBodyBytes": ("gateway", "max_body_bytes"),
     "gateway.idempotencyStaleSeconds": ("gateway", "idempotency_stale_seconds"),
-    "operator.priority": ("operator", "priority"),
     "operator.secretRefreshSeconds": ("operator", "secret_refresh_seconds"),
 }
 
@@ -52,12 +51,12 @@ def test_each_setting_reaches_its_process_with_the_cli_default_as_the_chart_defa
         "gateway.sessionIdleMinutes=30", "gateway.sessionAbsoluteHours=12",
         "gateway.authCacheSeconds=0", "gateway.loginMaxFailures=9",
         "gateway.maxBodyBytes=1048576", "gateway.idempotencyStaleSeconds=90",
-        "operator.priority=7", "operator.secretRefreshSeconds=15"])
+        "operator.secretRefreshSeconds=15"])
     gw, op = parsed(changed, "gateway"), parsed(changed, "operator")
     assert (gw.session_idle_minutes, gw.session_absolute_hours, gw.auth_cache_seconds,
             gw.login_max_failures, gw.max_body_bytes, gw.idempotency_stale_seconds) == (
         30, 12, 0, 9, 1048576, 90)
-    assert (op.priority, op.secret_refresh_seconds) == (7, 15)
+    assert op.secret_refresh_seconds == 15
 
 
 def test_extra_args_come_last_so_they_override_the_charts() -> None:
@@ -211,4 +210,15 @@ def test_helm_test_pod_checks_both_processes_through_their_services() -> None:
     assert check["securityContext"]["readOnlyRootFilesystem"] is True
     assert pod["spec"]["securityContext"]["runAsNonRoot"] is True
     assert pod["spec"]["automountServiceAccountToken"] is False
-    assert find(helm_template(sets=["helmTest.enabled=false"]), "Pod") == []
+    policy = one(objects, "NetworkPolicy", "exocorp-test")
+    assert policy["metadata"]["annotations"]["helm.sh/hook"] == "test"
+    assert policy["spec"]["podSelector"]["matchLabels"] == {
+        k: v for k, v in pod["metadata"]["labels"].items()
+        if k in policy["spec"]["podSelector"]["matchLabels"]}
+    assert "ingress" not in policy["spec"]  # nothing reaches it
+    reachable = {(rule["to"][0]["podSelector"]["matchLabels"]["app.kubernetes.io/component"],
+                  rule["ports"][0]["port"]) for rule in policy["spec"]["egress"] if "to" in rule}
+    assert reachable == {("gateway", 8000), ("operator", 9090)}
+    off = helm_template(sets=["helmTest.enabled=false"])
+    assert find(off, "Pod") == []
+    assert not find(off, "NetworkPolicy", "exocorp-test")

@@ -154,6 +154,37 @@ def test_the_document_is_consistent() -> None:
                 assert "401" in op["responses"], path
 
 
+def test_the_document_names_its_server_license_and_contact_and_has_no_unused_schema() -> None:
+    document = build_document(route_tables())
+    assert document["servers"] == [{"url": "/",
+                                    "description": "the gateway serving this document"}]
+    assert document["info"]["license"]["identifier"] == "Apache-2.0"
+    assert document["info"]["contact"]["url"].startswith("https://")
+    schemas = document["components"]["schemas"]
+    used = {ref.rsplit("/", 1)[-1] for ref in _refs(document["paths"])}
+    # transitively: a schema used only inside another used schema counts
+    frontier = set(used)
+    while frontier:
+        frontier = {r.rsplit("/", 1)[-1] for name in frontier for r in _refs(schemas[name])}
+        frontier -= used
+        used |= frontier
+    assert set(schemas) == used
+
+
+def test_client_errors_are_documented_where_they_can_happen() -> None:
+    """An id in the path can be unknown (404); a write can be a cross-origin cookie request
+    (403); a body can be malformed (400), too large (413) or not JSON (415)."""
+    for path, operations in build_document(route_tables())["paths"].items():
+        for method, op in operations.items():
+            codes = set(op["responses"])
+            if "{" in path:
+                assert "404" in codes, (method, path)
+            if method not in ("get", "head"):
+                assert "403" in codes, (method, path)
+            if "requestBody" in op:
+                assert {"400", "413", "415"} <= codes, (method, path)
+
+
 def test_request_schemas_mark_secrets_write_only() -> None:
     schemas = build_document(route_tables())["components"]["schemas"]
     value = schemas["ProviderSecretRequest"]["properties"]["value"]

@@ -3,6 +3,7 @@ describe orders by it), a note within the API's 1 KiB, and what kubectl shows as
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -33,6 +34,9 @@ def test_the_body_is_an_events_v1_event_without_second_precision_timestamps() ->
     assert (body["reportingController"], body["reportingInstance"], body["action"]) == (
         names.MANAGER, "operator-0", "Reconcile")
     assert not {"lastTimestamp", "firstTimestamp", "deprecatedLastTimestamp"} & set(body)
+    meta = body["metadata"]
+    assert isinstance(meta, dict)
+    assert re.fullmatch(r"acme\.[0-9a-f]{16}", meta["name"])  # a valid name, no generateName
 
 
 def test_a_long_note_is_cut_to_the_api_limit_in_bytes_not_characters() -> None:

@@ -29,6 +29,7 @@ __all__ = ["REGENERATE_COMMAND", "build_document", "docs_html", "document_json",
 
 REGENERATE_COMMAND = "python -m exocorp.api_gateway.openapi --write docs/openapi.json"
 _REF = "#/components/schemas/{model}"
+_PROJECT_URL = "https://github.com/exocorp/exocorp"
 _Refs = Mapping[Any, dict[str, Any]]
 _PATH_PARAM = re.compile(r"\{([^}/:]+)(?::[^}]*)?\}")
 
@@ -168,11 +169,15 @@ def build_document(tables: Sequence[RouteTable]) -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {"title": "Exocorp platform API", "version": __version__,
-                 "description": _DESCRIPTION},
+                 "description": _DESCRIPTION,
+                 "contact": {"name": "Exocorp maintainers", "url": _PROJECT_URL + "/issues"},
+                 "license": {"name": "Apache 2.0", "identifier": "Apache-2.0"}},
+        # Relative: the API is served by whichever gateway answered for this document.
+        "servers": [{"url": "/", "description": "the gateway serving this document"}],
         "tags": [{"name": table.tag, "description": table.description} for table in tables],
         "paths": paths,
         "components": {
-            "schemas": dict(sorted(components.items())),
+            "schemas": dict(sorted(_used(components, paths).items())),
             "securitySchemes": {
                 "sessionCookie": {"type": "apiKey", "in": "cookie",
                                   "name": "__Host-exocorp_session",
@@ -184,6 +189,27 @@ def build_document(tables: Sequence[RouteTable]) -> dict[str, Any]:
             },
         },
     }
+
+
+def _used(components: dict[str, Any], paths: dict[str, Any]) -> dict[str, Any]:
+    """The schemas the paths refer to, directly or through other schemas: pydantic also emits
+    definitions no operation uses (e.g. a model only nested in an unused variant)."""
+    prefix = _REF.format(model="")
+    found: set[str] = set()
+    todo = [paths]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith(prefix):
+                name = ref.removeprefix(prefix)
+                if name not in found and name in components:
+                    found.add(name)
+                    todo.append(components[name])
+            todo.extend(node.values())
+        elif isinstance(node, list):
+            todo.extend(node)
+    return {name: schema for name, schema in components.items() if name in found}
 
 
 def document_json(tables: Sequence[RouteTable]) -> str:
