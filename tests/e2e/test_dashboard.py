@@ -292,6 +292,10 @@ def tab_to(page: Page, selector: str, limit: int = 80) -> None:
     raise AssertionError(f"Tab never reached {selector}")
 
 
+def focus_in_dialog(page: Page) -> None:
+    page.wait_for_function("!!document.activeElement?.closest('dialog[open]')")
+
+
 def test_keyboard_only_owner_journey(dashboard_platform: DevPlatform, page: Page) -> None:
     page.goto("/signup")
     tab_to(page, "input[type=email]")
@@ -310,6 +314,7 @@ def test_keyboard_only_owner_journey(dashboard_platform: DevPlatform, page: Page
     page.keyboard.press("Enter")
     tab_to(page, "#credentials button.primary")
     page.keyboard.press("Enter")
+    focus_in_dialog(page)
     # The dialog takes the focus; fields in order: provider, name, value.
     for _ in range(2):
         page.keyboard.press("Tab")
@@ -321,6 +326,7 @@ def test_keyboard_only_owner_journey(dashboard_platform: DevPlatform, page: Page
     page.keyboard.press("Enter")
     tab_to(page, ".page-head button.primary")
     page.keyboard.press("Enter")
+    focus_in_dialog(page)
     slug = f"keys-{uuid.uuid4().hex[:6]}"
     page.keyboard.type("Keys Corp")
     page.keyboard.press("Tab")
@@ -338,7 +344,9 @@ def test_keyboard_only_owner_journey(dashboard_platform: DevPlatform, page: Page
     expect(page.get_by_role("dialog")).to_be_visible()
     page.keyboard.press("Escape")
     expect(page.get_by_role("dialog")).to_have_count(0)
+    page.wait_for_function("document.activeElement?.dataset.action === 'pause'")
     page.keyboard.press("Enter")
+    focus_in_dialog(page)
     page.keyboard.type("keyboard pause")  # the reason field has the focus
     page.keyboard.press("Enter")
     expect(hero_phase(page)).to_have_text("Paused", timeout=RUNNING_WITHIN)
