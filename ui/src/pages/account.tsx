@@ -59,7 +59,7 @@ export function Account() {
         )}
         {secrets && secrets.length === 0 && <p>No credential yet.</p>}
         {secrets && secrets.length > 0 && (
-          <div class="table-wrap">
+          <div class="table-wrap" tabIndex={0} role="region" aria-label="Table (scrolls sideways)">
             <table>
               <thead><tr><th scope="col">Name</th><th scope="col">Provider</th><th scope="col">Fingerprint</th><th scope="col">Rotated</th><th scope="col">Used by</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead>
               <tbody>
@@ -83,7 +83,7 @@ export function Account() {
         <p class="muted">Coding agents you approved act for you with these tokens. Revoke one to cut it off at once.</p>
         {tokens && tokens.length === 0 && <p>No agent connected.</p>}
         {tokens && tokens.length > 0 && (
-          <div class="table-wrap">
+          <div class="table-wrap" tabIndex={0} role="region" aria-label="Table (scrolls sideways)">
             <table>
               <thead><tr><th scope="col">Agent</th><th scope="col">Status</th><th scope="col">Created</th><th scope="col">Last used</th><th scope="col"><span class="sr-only">Revoke</span></th></tr></thead>
               <tbody>
