@@ -1,10 +1,17 @@
 # Entry points for people and CI. `make dev` runs the platform; `make test` runs every test.
 SHELL := /bin/bash
 UV_VERSION := 0.13.8
-DEBIAN_PACKAGES := postgresql-15 prometheus openssl procps chromium
+# podman, buildah, mmdebstrap, runc: the image test builds and runs the Dockerfile without Docker
+DEBIAN_PACKAGES := postgresql-15 prometheus openssl procps chromium podman buildah mmdebstrap runc
 UV := python3 -m uv
+VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"$$/\1/p' exocorp/__init__.py)
+IMAGE ?= exocorp:dev
+# Docker when its daemon answers, otherwise podman; override with CONTAINER_ENGINE=...
+CONTAINER_ENGINE ?= $(shell docker info >/dev/null 2>&1 && echo docker || echo podman)
+# The base image: any Python 3.11 with venv (docs/deployment.md)
+PYTHON_IMAGE ?= python:3.11-slim-bookworm
 
-.PHONY: dev test ui unit integration e2e lint typecheck bootstrap system-deps python-deps control-plane crds clean
+.PHONY: image dev test ui unit integration e2e lint typecheck bootstrap system-deps python-deps control-plane crds clean
 
 dev: bootstrap ui ## run the platform locally (control plane, operator, gateway); Ctrl-C stops it
 	$(UV) run exocorp dev
@@ -53,6 +60,13 @@ crds: python-deps
 
 clean:
 	rm -rf .venv .mypy_cache .ruff_cache .pytest_cache
+
+image: ## build the container image $(IMAGE) with Docker or podman
+	$(CONTAINER_ENGINE) build -t $(IMAGE) \
+	  --build-arg PYTHON_IMAGE=$(PYTHON_IMAGE) \
+	  --build-arg VERSION=$(VERSION) \
+	  --build-arg REVISION=$$(git rev-parse HEAD 2>/dev/null || echo unknown) \
+	  --build-arg CREATED=$$(date -u +%Y-%m-%dT%H:%M:%SZ) .
 
 kind: ## laptop path with Docker or Podman: kind cluster, image build and load, chart install (hack/kind.sh)
 	bash hack/kind.sh

@@ -45,6 +45,7 @@ code{font-family:ui-monospace,Menlo,monospace}
 .badge{display:inline-block;padding:.05rem .55rem;border-radius:999px;font-size:.85rem;
 border:1px solid var(--line)}
 .error{color:var(--danger)}.ok{color:var(--ok)}.muted{color:var(--muted)}[hidden]{display:none}
+input[type=checkbox]{display:inline;width:auto;margin-right:.4rem}label.grant{font-weight:400}
 </style></head>
 <body>
 <header><a href="/">Exocorp</a></header>
@@ -67,11 +68,17 @@ started it yourself.</p>
 <p>It proposes the exocorp <b id="company"></b> (<code id="slug"></code>) with this
 configuration:</p>
 <pre id="draft"></pre>
-<p class="muted">Approving creates that exocorp, owned by you, and lets the agent act for you on
-your exocorps until you revoke its token (in your <a href="/account#agents">account's connected
-agents</a>).</p>
-<div id="choices"><button class="primary" id="approve">Approve</button>
-<button id="deny">Deny</button></div>
+<div id="choices">
+<label>Pairing code your agent shows you (only your own agent knows it)
+<input id="code" autocomplete="off" spellcheck="false"></label>
+<p>Approving creates that exocorp, owned by you. The agent's token reaches that exocorp and
+the ones it creates later, nothing else of yours, and expires after {{TTL_DAYS}} days (renew or
+revoke it in your <a href="/account#agents">account's connected agents</a>). It may also:</p>
+<label class="grant"><input type="checkbox" id="allow-destroy">destroy those exocorps</label>
+<label class="grant"><input type="checkbox" id="allow-secrets">add, rotate and delete your
+provider credentials</label>
+<p><button class="primary" id="approve">Approve</button><button id="deny">Deny</button></p>
+</div>
 </section>
 <p id="message" role="status"></p>
 </main>
@@ -123,7 +130,9 @@ async function auth(path) {
 $("do-login").addEventListener("click", () => auth("/api/auth/login"));
 $("do-signup").addEventListener("click", () => auth("/api/auth/signup"));
 $("approve").addEventListener("click", async () => {
-  const result = await call("POST", "/api/agents/handoffs/" + id + "/approve", {});
+  const result = await call("POST", "/api/agents/handoffs/" + id + "/approve", {
+    pairingCode: $("code").value, allowDestroy: $("allow-destroy").checked,
+    allowProviderSecrets: $("allow-secrets").checked});
   if (result.status >= 300) { say((result.data && result.data.detail) || "Failed.", true); return; }
   say("Approved. The agent can continue now; you may close this page.");
   await show();
@@ -140,7 +149,8 @@ show();
 """
 
 
-def render(handoff_id: str, nonce: str) -> str:
+def render(handoff_id: str, nonce: str, token_ttl_days: int) -> str:
     """The page for one handoff. ``handoff_id`` must already match ``HANDOFF_ID`` (hex and an
     underscore only) and ``nonce`` be URL-safe base64: neither can break out of the script."""
-    return _PAGE.replace("{{NONCE}}", nonce).replace("{{HANDOFF_ID}}", handoff_id)
+    return (_PAGE.replace("{{NONCE}}", nonce).replace("{{HANDOFF_ID}}", handoff_id)
+            .replace("{{TTL_DAYS}}", str(int(token_ttl_days))))
