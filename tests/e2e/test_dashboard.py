@@ -262,6 +262,7 @@ def test_agent_handoff_approved_in_the_browser(dashboard_platform: DevPlatform, 
     page.goto(asked["handoffUrl"])
     expect(page.get_by_text("test-agent")).to_be_visible()
     screenshot(page, "connect-agent")
+    page.get_by_label("Pairing code").fill(asked["pairingCode"])
     page.get_by_role("button", name="Approve").click()
     expect(page.locator("#status")).to_have_text("approved")
 
