@@ -3,7 +3,6 @@ control plane): what an owner, a second owner and the platform owner see and can
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import urllib.request
@@ -16,7 +15,7 @@ from exocorp.k8s import Kube
 from exocorp.k8s import resources as r
 from exocorp.testing import samples
 from exocorp.testing.dev import OWNER_EMAIL, DevPlatform
-from tests.plugins.browser import DESKTOP, axe_violations, base_url, screenshot
+from tests.plugins.browser import DESKTOP, axe_violations, base_url, in_thread, screenshot
 
 pytestmark = pytest.mark.e2e
 CANARY = "sk-ui-canary-7f3e1d2c"
@@ -28,7 +27,7 @@ def publish(platform: DevPlatform, version: str) -> None:
     async def apply() -> None:
         async with await Kube.connect(platform.plane.kubeconfig) as kube:
             await kube.apply(r.RELEASES, samples.release(version))
-    asyncio.run(apply())
+    in_thread(apply)
 
 
 def hero_phase(page: Page) -> Locator:
