@@ -101,6 +101,7 @@ def test_owner_journey_from_signup_to_destroy(dashboard_platform: DevPlatform, p
     screenshot(page, "account")
     slug = f"journey-{uuid.uuid4().hex[:6]}"
     create_company(page, slug, "Journey Corp")
+    expect(page.get_by_text(re.compile(r"^Draft version \d+, saved"))).to_be_visible()
     # The draft the create form wrote pins the current stable release at the time, 1.1.0;
     # choose 1.0.0 in the editor so that there is an update to make later.
     page.get_by_label("Version").select_option("1.0.0")
