@@ -277,7 +277,7 @@ def test_agent_handoff_approved_in_the_browser(dashboard_platform: DevPlatform, 
         assert slug in {c["id"] for c in json.loads(answer.read())["companies"]}
 
     page.goto("/account")
-    expect(page.get_by_role("cell", name="test-agent")).to_be_visible()
+    expect(page.get_by_role("cell", name="test-agent", exact=True)).to_be_visible()
     screenshot(page, "account-agents")
     page.get_by_role("button", name="Revoke test-agent").click()
     expect(page.get_by_role("cell", name="revoked")).to_be_visible()
@@ -381,7 +381,7 @@ def test_no_serious_accessibility_violation_on_any_page(
         slug = f"axe-{uuid.uuid4().hex[:6]}"
         create_company(page, slug, "Axe Corp")
         check("company")
-        page.get_by_role("link", name="Exocorps").click()
+        page.get_by_role("navigation", name="Main").get_by_role("link", name="Exocorps").click()
         expect(page.locator(f"tr[data-company='{slug}']")).to_be_visible()
         check("fleet")
         screenshot(page, "fleet")
