@@ -3,7 +3,6 @@ control plane): what an owner, a second owner and the platform owner see and can
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import urllib.request
@@ -16,7 +15,7 @@ from exocorp.k8s import Kube
 from exocorp.k8s import resources as r
 from exocorp.testing import samples
 from exocorp.testing.dev import OWNER_EMAIL, DevPlatform
-from tests.plugins.browser import DESKTOP, axe_violations, base_url, screenshot
+from tests.plugins.browser import DESKTOP, axe_violations, base_url, in_thread, screenshot
 
 pytestmark = pytest.mark.e2e
 CANARY = "sk-ui-canary-7f3e1d2c"
@@ -28,7 +27,7 @@ def publish(platform: DevPlatform, version: str) -> None:
     async def apply() -> None:
         async with await Kube.connect(platform.plane.kubeconfig) as kube:
             await kube.apply(r.RELEASES, samples.release(version))
-    asyncio.run(apply())
+    in_thread(apply)
 
 
 def hero_phase(page: Page) -> Locator:
@@ -102,6 +101,7 @@ def test_owner_journey_from_signup_to_destroy(dashboard_platform: DevPlatform, p
     screenshot(page, "account")
     slug = f"journey-{uuid.uuid4().hex[:6]}"
     create_company(page, slug, "Journey Corp")
+    expect(page.get_by_text(re.compile(r"^Draft version \d+, saved"))).to_be_visible()
     # The draft the create form wrote pins the current stable release at the time, 1.1.0;
     # choose 1.0.0 in the editor so that there is an update to make later.
     page.get_by_label("Version").select_option("1.0.0")
@@ -262,6 +262,7 @@ def test_agent_handoff_approved_in_the_browser(dashboard_platform: DevPlatform, 
     page.goto(asked["handoffUrl"])
     expect(page.get_by_text("test-agent")).to_be_visible()
     screenshot(page, "connect-agent")
+    page.get_by_label("Pairing code").fill(asked["pairingCode"])
     page.get_by_role("button", name="Approve").click()
     expect(page.locator("#status")).to_have_text("approved")
 
@@ -276,7 +277,7 @@ def test_agent_handoff_approved_in_the_browser(dashboard_platform: DevPlatform, 
         assert slug in {c["id"] for c in json.loads(answer.read())["companies"]}
 
     page.goto("/account")
-    expect(page.get_by_role("cell", name="test-agent")).to_be_visible()
+    expect(page.get_by_role("cell", name="test-agent", exact=True)).to_be_visible()
     screenshot(page, "account-agents")
     page.get_by_role("button", name="Revoke test-agent").click()
     expect(page.get_by_role("cell", name="revoked")).to_be_visible()
@@ -290,6 +291,10 @@ def tab_to(page: Page, selector: str, limit: int = 80) -> None:
                          selector):
             return
     raise AssertionError(f"Tab never reached {selector}")
+
+
+def focus_in_dialog(page: Page) -> None:
+    page.wait_for_function("!!document.activeElement?.closest('dialog[open]')")
 
 
 def test_keyboard_only_owner_journey(dashboard_platform: DevPlatform, page: Page) -> None:
@@ -310,6 +315,7 @@ def test_keyboard_only_owner_journey(dashboard_platform: DevPlatform, page: Page
     page.keyboard.press("Enter")
     tab_to(page, "#credentials button.primary")
     page.keyboard.press("Enter")
+    focus_in_dialog(page)
     # The dialog takes the focus; fields in order: provider, name, value.
     for _ in range(2):
         page.keyboard.press("Tab")
@@ -321,6 +327,7 @@ def test_keyboard_only_owner_journey(dashboard_platform: DevPlatform, page: Page
     page.keyboard.press("Enter")
     tab_to(page, ".page-head button.primary")
     page.keyboard.press("Enter")
+    focus_in_dialog(page)
     slug = f"keys-{uuid.uuid4().hex[:6]}"
     page.keyboard.type("Keys Corp")
     page.keyboard.press("Tab")
@@ -338,7 +345,9 @@ def test_keyboard_only_owner_journey(dashboard_platform: DevPlatform, page: Page
     expect(page.get_by_role("dialog")).to_be_visible()
     page.keyboard.press("Escape")
     expect(page.get_by_role("dialog")).to_have_count(0)
+    page.wait_for_function("document.activeElement?.dataset.action === 'pause'")
     page.keyboard.press("Enter")
+    focus_in_dialog(page)
     page.keyboard.type("keyboard pause")  # the reason field has the focus
     page.keyboard.press("Enter")
     expect(hero_phase(page)).to_have_text("Paused", timeout=RUNNING_WITHIN)
@@ -372,7 +381,7 @@ def test_no_serious_accessibility_violation_on_any_page(
         slug = f"axe-{uuid.uuid4().hex[:6]}"
         create_company(page, slug, "Axe Corp")
         check("company")
-        page.get_by_role("link", name="Exocorps").click()
+        page.get_by_role("navigation", name="Main").get_by_role("link", name="Exocorps").click()
         expect(page.locator(f"tr[data-company='{slug}']")).to_be_visible()
         check("fleet")
         screenshot(page, "fleet")

@@ -1,6 +1,6 @@
 // Small shared pieces: phase badge, alerts, labelled fields, the confirm dialog, dates.
 import type { ComponentChildren, JSX } from "preact";
-import { useEffect, useRef } from "preact/hooks";
+import { useLayoutEffect, useRef } from "preact/hooks";
 import { describe } from "../api/client";
 import type { Phase } from "../api/types";
 
@@ -51,9 +51,17 @@ export function Field({ label, error, hint, id, ...rest }: InputProps) {
 /** A modal built on <dialog>: the browser traps focus and closes it on Escape. */
 export function Modal({ title, onClose, children }: { title: string; onClose: () => void; children: ComponentChildren }) {
   const ref = useRef<HTMLDialogElement>(null);
-  useEffect(() => {
+  useLayoutEffect(() => {
+    // The dialog is unmounted rather than closed, so the browser's own focus return does not
+    // happen: give the focus back to what opened it (keyboard users continue from there).
+    const opener = document.activeElement as HTMLElement | null;
     const d = ref.current;
     if (d && !d.open) d.showModal();
+    return () => {
+      // Still modal when unmounted from a cancel handler: close first, or the page is inert.
+      if (d?.open) d.close();
+      if (opener?.isConnected) opener.focus();
+    };
   }, []);
   return (
     <dialog ref={ref} class="modal" aria-label={title} onClose={onClose} onCancel={onClose}>

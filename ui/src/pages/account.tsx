@@ -29,6 +29,15 @@ export function Account() {
       setError(err);
     }
   };
+  const renew = async (t: Token) => {
+    setError(undefined);
+    try {
+      await post(`/api/auth/tokens/${encodeURIComponent(t.id)}/renew`);
+      load();
+    } catch (err) {
+      setError(err);
+    }
+  };
   const revoke = async (t: Token) => {
     setError(undefined);
     try {
@@ -59,7 +68,7 @@ export function Account() {
         )}
         {secrets && secrets.length === 0 && <p>No credential yet.</p>}
         {secrets && secrets.length > 0 && (
-          <div class="table-wrap">
+          <div class="table-wrap" tabIndex={0} role="region" aria-label="Table (scrolls sideways)">
             <table>
               <thead><tr><th scope="col">Name</th><th scope="col">Provider</th><th scope="col">Fingerprint</th><th scope="col">Rotated</th><th scope="col">Used by</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead>
               <tbody>
@@ -83,14 +92,19 @@ export function Account() {
         <p class="muted">Coding agents you approved act for you with these tokens. Revoke one to cut it off at once.</p>
         {tokens && tokens.length === 0 && <p>No agent connected.</p>}
         {tokens && tokens.length > 0 && (
-          <div class="table-wrap">
+          <div class="table-wrap" tabIndex={0} role="region" aria-label="Table (scrolls sideways)">
             <table>
-              <thead><tr><th scope="col">Agent</th><th scope="col">Status</th><th scope="col">Created</th><th scope="col">Last used</th><th scope="col"><span class="sr-only">Revoke</span></th></tr></thead>
+              <thead><tr><th scope="col">Agent</th><th scope="col">Status</th><th scope="col">May act on</th><th scope="col">Last used</th><th scope="col">Expires</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead>
               <tbody>
                 {tokens.map((t) => (
                   <tr>
-                    <td>{t.agentName}</td><td>{t.status}</td><td>{when(t.createdAt)}</td><td>{when(t.lastUsedAt)}</td>
-                    <td>{t.status === "active" && <button type="button" class="small danger" onClick={() => void revoke(t)} aria-label={`Revoke ${t.agentName}`}>Revoke</button>}</td>
+                    <td>{t.agentName}</td><td>{t.status}</td>
+                    <td>{t.scope.companies.join(", ") || "—"}{t.scope.destroy ? " · may destroy" : ""}{t.scope.providerSecrets ? " · credentials" : ""}</td>
+                    <td>{when(t.lastUsedAt)}</td><td>{t.expiresAt ? t.expiresAt.slice(0, 10) : "never"}</td>
+                    <td class="row">{t.status !== "revoked" && <>
+                      <button type="button" class="small" onClick={() => void renew(t)} aria-label={`Renew ${t.agentName}`}>Renew</button>
+                      {t.status === "active" && <button type="button" class="small danger" onClick={() => void revoke(t)} aria-label={`Revoke ${t.agentName}`}>Revoke</button>}
+                    </>}</td>
                   </tr>
                 ))}
               </tbody>

@@ -8,7 +8,7 @@ import { Alert, Field, Loading, Modal, PhaseBadge, money, when } from "../compon
 
 function AuditTable({ events }: { events: AuditEvent[] }) {
   return (
-    <div class="table-wrap">
+    <div class="table-wrap" tabIndex={0} role="region" aria-label="Table (scrolls sideways)">
       <table>
         <thead><tr><th scope="col">When</th><th scope="col">Actor</th><th scope="col">Action</th><th scope="col">Exocorp</th><th scope="col">Outcome</th><th scope="col">Reason / error</th></tr></thead>
         <tbody>
@@ -109,7 +109,7 @@ export function AdminCompanies() {
         </div>
       </div>
       {list ? (
-        <div class="table-wrap">
+        <div class="table-wrap" tabIndex={0} role="region" aria-label="Table (scrolls sideways)">
           <table>
             <thead><tr>{th("slug", "Exocorp")}{th("owner", "Owner")}<th scope="col">Members</th>{th("phase", "Phase")}<th scope="col">Latest job</th>{th("channel", "Channel")}{th("version", "Version")}{th("lastUpdate", "Last update")}<th scope="col">Actions</th></tr></thead>
             <tbody>
@@ -150,7 +150,7 @@ export function AdminBilling() {
       <section class="card" aria-labelledby="h-accounts">
         <h2 id="h-accounts">Accounts</h2>
         {accounts ? (
-          <div class="table-wrap">
+          <div class="table-wrap" tabIndex={0} role="region" aria-label="Table (scrolls sideways)">
             <table>
               <thead><tr><th scope="col">Account</th><th scope="col">Balance</th><th scope="col">State</th><th scope="col">Price book</th><th scope="col">Updated</th><th scope="col"><span class="sr-only">Top up</span></th></tr></thead>
               <tbody>

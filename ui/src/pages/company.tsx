@@ -156,7 +156,7 @@ export function CompanyPage({ id, me }: { id: string; me: Me }) {
       <section class="card" aria-labelledby="h-history">
         <h2 id="h-history">Revision history</h2>
         {company.history.length ? (
-          <div class="table-wrap">
+          <div class="table-wrap" tabIndex={0} role="region" aria-label="Table (scrolls sideways)">
             <table>
               <thead><tr><th scope="col">#</th><th scope="col">Version</th><th scope="col">Action</th><th scope="col">Outcome</th><th scope="col">By</th><th scope="col">When</th><th scope="col"><span class="sr-only">Rollback</span></th></tr></thead>
               <tbody>

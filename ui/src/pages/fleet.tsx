@@ -116,7 +116,7 @@ export function Fleet({ me }: { me: Me }) {
               </select>
             </div>
           </div>
-          <div class="table-wrap">
+          <div class="table-wrap" tabIndex={0} role="region" aria-label="Table (scrolls sideways)">
             <table class="fleet">
               <thead><tr><th scope="col">Exocorp</th><th scope="col">Phase</th><th scope="col">Release</th><th scope="col">Providers</th><th scope="col">Last action</th></tr></thead>
               <tbody>
