@@ -7,7 +7,7 @@ UV := python3 -m uv
 .PHONY: dev test unit integration e2e lint typecheck bootstrap system-deps python-deps control-plane crds clean
 
 dev: bootstrap ## run the platform locally (control plane, operator, gateway); Ctrl-C stops it
-	$(UV) run exocorp dev
+	$(UV) run exocorp dev $(DEV_ARGS)
 
 test: bootstrap lint typecheck ## the whole suite: unit, integration, e2e
 	$(UV) run pytest tests
