@@ -13,7 +13,7 @@ from exocorp.store.schema.billing import (
 )
 from exocorp.store.schema.clients import OperatorClient, OperatorToken, TokenKind
 from exocorp.store.schema.idempotency import IdempotencyRecord
-from exocorp.store.schema.registry import Draft, ExocorpRecord, Membership, Role
+from exocorp.store.schema.registry import Draft, ExocorpRecord, Invitation, Membership, Role
 
 __all__ = [
     "NAMING_CONVENTION",
@@ -27,6 +27,7 @@ __all__ = [
     "Draft",
     "ExocorpRecord",
     "IdempotencyRecord",
+    "Invitation",
     "Membership",
     "OperatorClient",
     "OperatorToken",
