@@ -22,6 +22,7 @@ from exocorp.api_gateway import (
     routes_billing,
     routes_dashboard,
     routes_health,
+    routes_members,
     routes_registry,
     routes_releases,
     routes_runtime,
@@ -70,6 +71,7 @@ EXTENSION_ROUTE_TABLES: list[RouteTable] = [
     routes_runtime.routes,
     routes_agents.routes,
     routes_billing.routes,
+    routes_members.routes,
 ]
 
 

@@ -57,7 +57,7 @@ exactly one is accepted; the other gets 409.
 _AUTH_TEXT = {
     Auth.PUBLIC: "Public.",
     Auth.USER: "Any logged-in user.",
-    Auth.MEMBER: "Owner or member of the exocorp (others: 404).",
+    Auth.MEMBER: "Owner, member or viewer of the exocorp (others: 404; writes: viewers 403).",
     Auth.OWNER: "Owner of the exocorp (members: 403, others: 404).",
     Auth.PLATFORM_OWNER: "Platform owner (others: 403).",
     Auth.DRAFT_TOKEN: "An operator client's draft access token.",

@@ -282,7 +282,7 @@ async def save_draft(request: web.Request) -> web.Response:
     exocorp_id = request.match_info["id"]
     app = request.app
     async with audited(request, "draft.save", exocorp_id=exocorp_id) as note:
-        access = await exocorp_access(request, exocorp_id)
+        access = await exocorp_access(request, exocorp_id, write=True)
         body = await json_body(request, SaveDraftRequest)
         config = body.draft.to_wire()
         async with app[DATABASE].sessionmaker.begin() as s:
@@ -328,7 +328,7 @@ async def _action_body(request: web.Request, action: Action, model: type[BaseMod
 async def _act(request: web.Request, action: Action, model: type[BaseModel]) -> web.Response:
     exocorp_id = request.match_info["id"]
     async with audited(request, action.value, exocorp_id=exocorp_id) as note:
-        access = await exocorp_access(request, exocorp_id,
+        access = await exocorp_access(request, exocorp_id, write=True,
                                       owner_only=action is Action.DESTROY)
         body = await _action_body(request, action, model)
         fields = body.model_dump(exclude_none=True)

@@ -56,7 +56,8 @@ class Auth(StrEnum):
     USER = "user"
     """Any logged-in user (or an agent's bearer token acting for one)."""
     MEMBER = "member"
-    """An owner or member of the exocorp named in the path; others get 404."""
+    """An owner, member or viewer of the exocorp named in the path; others get 404. Writes
+    (draft, lifecycle) refuse a viewer with 403."""
     OWNER = "owner"
     """The exocorp's owner; members get 403, others 404."""
     PLATFORM_OWNER = "platform_owner"
@@ -155,6 +156,9 @@ class RouteTable:
 
     def put(self, path: str, **kwargs: Any) -> Callable[[Handler], Handler]:
         return self.route("PUT", path, **kwargs)
+
+    def patch(self, path: str, **kwargs: Any) -> Callable[[Handler], Handler]:
+        return self.route("PATCH", path, **kwargs)
 
     def delete(self, path: str, **kwargs: Any) -> Callable[[Handler], Handler]:
         return self.route("DELETE", path, **kwargs)

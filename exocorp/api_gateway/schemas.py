@@ -80,9 +80,61 @@ class UserView(WireModel):
     created_at: str
 
 
+RoleName = Literal["owner", "member", "viewer"]
+GrantableRole = Literal["member", "viewer"]
+"""What an owner may give: ``member`` (read, save the draft, drive the lifecycle, never
+destroy) or ``viewer`` (read only). Nobody but the owner manages members or credentials."""
+
+
 class Membership(WireModel):
     exocorp_id: str
-    role: Literal["owner", "member"]
+    role: RoleName
+
+
+class InvitationView(WireModel):
+    """An open invitation to an exocorp."""
+
+    id: str
+    exocorp_id: str
+    display_name: str
+    email: str
+    role: GrantableRole
+    invited_by: str
+    """The inviting owner's e-mail address."""
+    created_at: str
+
+
+class InviteRequest(SpecModel):
+    """Invite a person by e-mail address (they need not have an account yet)."""
+
+    email: Email
+    role: GrantableRole = "member"
+
+
+class RoleChangeRequest(SpecModel):
+    role: GrantableRole
+
+
+class MemberView(WireModel):
+    user_id: str
+    email: str
+    role: RoleName
+    since: str
+
+
+class MembersResponse(WireModel):
+    """The owner first; open invitations are listed for the owner only (others: empty)."""
+
+    members: list[MemberView]
+    invitations: list[InvitationView]
+
+
+class MembershipAnswer(WireModel):
+    """An accepted invitation or a changed role."""
+
+    exocorp_id: str
+    user_id: str
+    role: RoleName
 
 
 class AccountView(WireModel):
@@ -117,6 +169,8 @@ class MeResponse(WireModel):
     """``operator_client`` when an agent's bearer token acts for the user."""
     memberships: list[Membership]
     """Exocorps the user owns or is a member of, with the role in each."""
+    invitations: list[InvitationView] = []
+    """Open invitations to the user's e-mail address: accept or decline them."""
     account: AccountView | None = None
 
 
