@@ -29,7 +29,7 @@ from exocorp.model import (
     SpecModel,
     WireModel,
 )
-from exocorp.model.base import DNS_LABEL_PATTERN, SEMVER_PATTERN
+from exocorp.model.base import DNS_LABEL_PATTERN, SEMVER_PATTERN, Printable
 from exocorp.model.spec import SLUG_MAX_LENGTH, SLUG_MIN_LENGTH, SLUG_PATTERN
 
 Email = Annotated[str, Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
@@ -38,8 +38,8 @@ Password = Annotated[SecretStr, Field(min_length=10, max_length=256)]
 RecoveryKitText = Annotated[SecretStr, Field(min_length=30, max_length=100)]
 Slug = Annotated[str, Field(min_length=SLUG_MIN_LENGTH, max_length=SLUG_MAX_LENGTH,
                             pattern=SLUG_PATTERN, examples=["acme-robotics"])]
-DisplayName = Annotated[str, Field(min_length=1, max_length=100)]
-Reason = Annotated[str, Field(max_length=1024)]
+DisplayName = Annotated[str, Field(min_length=1, max_length=100), Printable]
+Reason = Annotated[str, Field(max_length=1024), Printable]
 CredentialName = Annotated[str, Field(min_length=1, max_length=63, pattern=DNS_LABEL_PATTERN,
                                       examples=["main"])]
 Provider = Annotated[str, Field(min_length=1, max_length=63, pattern=DNS_LABEL_PATTERN,
@@ -262,7 +262,7 @@ class ActionBody(SpecModel):
 
 
 class PauseBody(SpecModel):
-    reason: Annotated[str, Field(min_length=1, max_length=1024)]
+    reason: Annotated[str, Field(min_length=1, max_length=1024), Printable]
     """Required: shown to members and kept in the audit trail."""
 
 
