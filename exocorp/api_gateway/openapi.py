@@ -44,6 +44,9 @@ send the session token, or an operator client's token, as `Authorization: Bearer
 Cookie-authenticated writes must come from the site itself (`Sec-Fetch-Site` / `Origin` are
 checked); bearer requests are not subject to that check.
 
+**Query parameters.** Every route refuses a query parameter it does not list (400
+`invalid_request` naming it), so a typo never silently means the default.
+
 **Errors** are `application/problem+json` with a machine-readable `code`: 400 validation (with
 `errors[]` naming each field), 401 unauthenticated, 403 wrong role, 404 unknown (or not yours),
 409 state conflict, 413 body too large, 415 not JSON, 429 rate limited (with `Retry-After`),

@@ -43,6 +43,7 @@ from exocorp.api_gateway.schemas import (
     CompanyList,
     CreateCompanyRequest,
     DestroyBody,
+    DestroyQuery,
     DraftView,
     HandshakeQuery,
     PauseBody,
@@ -316,6 +317,9 @@ _FIELD_CODES = {(Action.PAUSE, "reason"): "reason_required",
 
 async def _action_body(request: web.Request, action: Action, model: type[BaseModel]) -> BaseModel:
     data = await read_json_object(request, required=False)
+    if action is Action.DESTROY:
+        given = query_params(request, DestroyQuery).model_dump(by_alias=True, exclude_none=True)
+        data = {**given, **data}
     try:
         return model.model_validate(data)
     except ValidationError as error:
@@ -393,10 +397,12 @@ for _action, _model, _summary, _description in _ACTIONS:
 
 
 @routes.delete(_COMPANY, summary="Destroy an exocorp", auth=Auth.OWNER, body=DestroyBody,
-               response=ActionAccepted, status=202, errors=(409,))
+               body_required=False, query=DestroyQuery, response=ActionAccepted, status=202,
+               errors=(409,))
 async def destroy_company(request: web.Request) -> web.Response:
     """Delete the runtime, its data and its domains: irreversible. The body must confirm the slug
-    (``{"confirm": "<slug>"}``; 400 ``confirmation_mismatch`` otherwise). Owner only. The
+    (``{"confirm": "<slug>"}``; 400 ``confirmation_mismatch`` otherwise), or, for clients that
+    cannot send a body with DELETE, the query string (``?confirm=<slug>``). Owner only. The
     exocorp shows phase Destroying until the operator has removed everything; its slug and
     domains stay reserved."""
     return await _act(request, Action.DESTROY, DestroyBody)
@@ -462,7 +468,8 @@ async def get_bindings(request: web.Request) -> web.Response:
         credential = cache.credential(need.secret_name, namespace) if need.secret_name else None
         views.append(BindingView(
             provider=need.provider, required=need.required,
-            status="bound" if need.secret_name else "missing", secret_id=need.secret_name,
+            status="bound" if need.secret_name else "missing" if need.required else "unbound",
+            secret_id=need.secret_name,
             secret_name=credential.name if credential else None,
             fingerprint=credential.fingerprint if credential else None, chosen=need.chosen))
     return json_response(BindingsResponse(

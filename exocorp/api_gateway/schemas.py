@@ -287,6 +287,15 @@ class DestroyBody(SpecModel):
     reason: Reason | None = None
 
 
+class DestroyQuery(SpecModel):
+    """For HTTP clients that cannot send a body with DELETE: the same fields as the body (a
+    field in the body wins)."""
+
+    confirm: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    """The exocorp's slug typed back."""
+    reason: Reason | None = None
+
+
 class ActionAccepted(WireModel):
     """The action became desired state; the operator now does the work (watch ``phase``)."""
 
@@ -305,7 +314,9 @@ class ActionAccepted(WireModel):
 class BindingView(WireModel):
     provider: str
     required: bool
-    status: Literal["bound", "missing"]
+    status: Literal["bound", "missing", "unbound"]
+    """``bound``: a credential serves it; ``missing``: a required provider has none (provision
+    is refused); ``unbound``: an optional provider without a credential (fine: it is unused)."""
     secret_id: str | None = None
     """The credential serving the provider (a provider-secret id)."""
     secret_name: str | None = None

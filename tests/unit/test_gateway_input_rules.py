@@ -1,5 +1,6 @@
-"""Free text a person types (names, reasons) refuses control and format characters, with a 400
-naming the field, and changes nothing."""
+"""Input rules of every route: free text a person types (names, reasons) refuses control and
+format characters with a 400 naming the field; unknown query parameters are refused; destroy
+takes its confirmation from the query string too. Bad input changes nothing."""
 
 from __future__ import annotations
 
@@ -47,3 +48,32 @@ async def test_ordinary_unicode_is_welcome(gateway: Gateway) -> None:
     await gateway.signup("ada@example.com")
     created = await gateway.company("acme", displayName="Ærø Café — 東京 🚀")
     assert created["displayName"] == "Ærø Café — 東京 🚀"
+
+
+@pytest.mark.parametrize("path", ["/api/registry/my-companies?foo=bar",
+                                  "/api/registry/companies/acme?verbose=1",
+                                  "/api/admin/audit?bogus=1",
+                                  "/api/registry/company-releases/current?chanel=beta",
+                                  "/healthz?x=1"])
+async def test_every_route_refuses_a_query_parameter_it_does_not_take(
+        gateway: Gateway, path: str) -> None:
+    await gateway.signup("ada@example.com")
+    await gateway.company("acme")
+    response = await gateway.client.get(path)
+    assert response.status == 400
+    body = await response.json()
+    assert body["code"] == "invalid_request"
+    name = path.split("?")[1].split("=")[0]
+    assert [e["field"] for e in body["errors"]] == [name]
+
+
+async def test_destroy_takes_its_confirmation_from_the_query_string_too(
+        gateway: Gateway) -> None:
+    await gateway.signup("ada@example.com")
+    await gateway.company("acme")
+    wrong = await gateway.client.delete("/api/registry/companies/acme?confirm=acm")
+    assert (wrong.status, (await wrong.json())["code"]) == (400, "confirmation_mismatch")
+    accepted = await gateway.client.delete(
+        "/api/registry/companies/acme?confirm=acme&reason=done%20testing")
+    assert accepted.status == 202, await accepted.text()
+    assert (await accepted.json())["phase"] == "Destroying"
