@@ -13,8 +13,8 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from exocorp import actions, names
-from exocorp.api_gateway.audit import audited
-from exocorp.api_gateway.auth import exocorp_access, require_user, user_fleet
+from exocorp.api_gateway.access import exocorp_access, require_user, user_fleet
+from exocorp.api_gateway.audited import audited
 from exocorp.api_gateway.errors import (
     FieldError,
     Problem,

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from exocorp.api_gateway.audit import audited
-from exocorp.api_gateway.auth import exocorp_access
+from exocorp.api_gateway.access import exocorp_access
+from exocorp.api_gateway.agents.routes import require_human
+from exocorp.api_gateway.audited import audited
 from exocorp.api_gateway.errors import conflict, forbidden, not_found
 from exocorp.api_gateway.keys import ACCESS_CACHE, CLOCK, DATABASE
-from exocorp.api_gateway.routes_agents import require_human
 from exocorp.api_gateway.routing import Auth, RouteTable, json_body, json_response
 from exocorp.api_gateway.schemas import (
     InvitationView,
