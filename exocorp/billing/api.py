@@ -193,3 +193,7 @@ class UsagePage(WireModel):
     items: list[UsageEventView]
     next_cursor: str | None
     """Pass back as ?cursor= for the next page; null on the last page."""
+    usage_as_of: datetime | None = None
+    """The instant the exocorp's running time is billed up to (its oldest component's mark);
+    null before the first metering pass. Later running time is not billed yet: it trails the
+    operator's counter by up to its status flush (a minute) plus one metering interval."""

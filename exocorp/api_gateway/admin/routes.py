@@ -208,7 +208,7 @@ async def admin_company_action(request: web.Request) -> web.Response:
         data, body_error = {}, error
     named = data.get("action")
     valid = isinstance(named, str) and named in _ACTIONS
-    label = named if valid else "admin.action"
+    label = named if isinstance(named, str) and valid else "admin.action"
     # A request that never named a valid action did nothing to the exocorp: it stays out of the
     # exocorp's (its owner's) trail, and the platform trail keeps the id in its details.
     async with audited(request, label, exocorp_id=exocorp_id if valid else None) as note:
