@@ -194,7 +194,7 @@ class CompanySummary(WireModel):
     display_name: str
     owner: str
     """User id of the owner."""
-    role: Literal["owner", "member"]
+    role: RoleName
     """The caller's role."""
     phase: Phase
     """Display phase: reflects an accepted action at once, then the operator's progress."""

@@ -109,6 +109,9 @@ async def test_what_each_role_may_do(gateway: Gateway) -> None:
         assert answer["code"] == "owner_required", path
 
     # A viewer only reads.
+    assert (await _call(bob, "GET", ACME, 200))["role"] == "viewer"
+    fleet = await _call(bob, "GET", "/api/registry/my-companies", 200)
+    assert [(c["id"], c["role"]) for c in fleet["companies"]] == [("acme", "viewer")]
     await _call(bob, "GET", ACME + "/draft", 200)
     await _call(bob, "GET", ACME + "/bindings", 200)
     viewer_writes: list[tuple[str, Any]] = [
