@@ -166,9 +166,9 @@ def watch(args: argparse.Namespace) -> int:
         else:
             revision = (company.get("currentRevision") or {}).get("number", "-")
             version = (company.get("release") or {}).get("version", "-")
+            rolling = ", rollout in progress" if company.get("rolloutInProgress") else ""
             print(f"{company['id']}: {company['phase']} (version {version}, revision "
-                  f"{revision}{', rollout in progress' if company.get('rolloutInProgress') else ''})",
-                  flush=True)
+                  f"{revision}{rolling})", flush=True)
         if args.until and company.get("phase") == args.until:
             return OK
     return OK

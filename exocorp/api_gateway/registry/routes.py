@@ -12,8 +12,14 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from exocorp import actions, names
-from exocorp.api_gateway.access import exocorp_access, require_user, user_fleet
+from exocorp import actions, names, shards
+from exocorp.api_gateway.access import (
+    exocorp_access,
+    in_agent_scope,
+    require_agent_grant,
+    require_user,
+    user_fleet,
+)
 from exocorp.api_gateway.audited import audited
 from exocorp.api_gateway.errors import (
     FieldError,
@@ -26,6 +32,7 @@ from exocorp.api_gateway.errors import (
 from exocorp.api_gateway.idempotency import claim_of, complete_in, crash_point
 from exocorp.api_gateway.keys import ACCESS_CACHE, CACHE, CLOCK, DATABASE, KUBE, SETTINGS
 from exocorp.api_gateway.operations import billing_standing, run_action, saved_draft
+from exocorp.api_gateway.principal import Principal
 from exocorp.api_gateway.routing import (
     Auth,
     RouteTable,
@@ -74,7 +81,7 @@ from exocorp.model import (
     find_release,
     newest_release,
 )
-from exocorp.store import drafts, registry
+from exocorp.store import drafts, registry, tokens
 from exocorp.store.errors import Conflict, NotFound
 from exocorp.store.schema import ExocorpRecord, Role
 
@@ -111,7 +118,7 @@ async def my_companies(request: web.Request) -> web.Response:
     parts = []
     for row in rows:
         entry = cache.exocorp_entry(row.exocorp.id)
-        if entry is not None:
+        if entry is not None and in_agent_scope(principal, row.exocorp.id):
             parts.append(company_summary_json(row.exocorp, row.role, entry))
     # CompanyList, assembled from renderings memoised per object version.
     return web.Response(body=b'{"companies":[' + b",".join(parts) + b"]}",
@@ -119,8 +126,11 @@ async def my_companies(request: web.Request) -> web.Response:
 
 
 def _exocorp_object(body: CreateCompanyRequest, owner: str, request_key: str | None,
-                    now: datetime) -> Obj:
+                    now: datetime, shard_names: Sequence[str]) -> Obj:
     metadata: dict[str, Any] = {"name": body.slug, "labels": {names.LABEL_PART_OF: "exocorp"}}
+    shard = shards.assign(body.slug, shard_names)
+    if shard is not None:  # the operator shard that reconciles it (docs/scaling.md)
+        metadata["labels"][names.LABEL_SHARD] = shard
     if request_key is not None:
         entry = {"key": request_key, "action": "company.create", "at": now.isoformat()}
         metadata["annotations"] = {
@@ -158,12 +168,25 @@ async def create_company(request: web.Request) -> web.Response:
     async with audited(request, "company.create") as note:
         body = await json_body(request, CreateCompanyRequest)
         note.exocorp_id = body.slug
-        record = await create_exocorp(request, principal.user_id, body)
+        record = await create_exocorp(request, principal.user_id, body,
+                                      attach=_agent_grant(principal, body.slug))
         detail = company_detail(record, Role.OWNER, _cached(request.app[CACHE], record))
         note.details["portalDomain"] = record.portal_domain
         note.details["appDomain"] = record.app_domain
         return json_response(detail, status=201,
                              headers={"Location": f"/api/registry/companies/{body.slug}"})
+
+
+def _agent_grant(principal: Principal, slug: str,
+                 ) -> Callable[[AsyncSession], Awaitable[None]] | None:
+    """An exocorp an agent creates with its token joins the token's scope."""
+    if principal.agent_scope is None or principal.client_id is None:
+        return None
+    client_id = principal.client_id
+
+    async def grant(s: AsyncSession) -> None:
+        await tokens.grant_exocorp(s, client_id, slug)
+    return grant
 
 
 async def create_exocorp(request: web.Request, owner_user_id: str, body: CreateCompanyRequest,
@@ -203,7 +226,7 @@ async def create_exocorp(request: web.Request, owner_user_id: str, body: CreateC
             # request's commit point.
             try:
                 created = await app[KUBE].create(r.EXOCORPS, _exocorp_object(
-                    body, owner_user_id, request_key, app[CLOCK]()))
+                    body, owner_user_id, request_key, app[CLOCK](), app[SETTINGS].shards))
             except ApiError as error:
                 if not error.conflict:
                     raise
@@ -334,6 +357,8 @@ async def _act(request: web.Request, action: Action, model: type[BaseModel]) -> 
     async with audited(request, action.value, exocorp_id=exocorp_id) as note:
         access = await exocorp_access(request, exocorp_id, write=True,
                                       owner_only=action is Action.DESTROY)
+        if action is Action.DESTROY:
+            require_agent_grant(access.principal, "destroy")
         body = await _action_body(request, action, model)
         fields = body.model_dump(exclude_none=True)
         note.reason = fields.get("reason")
