@@ -9,6 +9,7 @@ import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import NoReturn
 
 from exocorp import __version__
 
@@ -184,7 +185,7 @@ def _add_operator(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
                     help="kubeconfig file (default: $KUBECONFIG, else in-cluster)")
     op.add_argument("--namespace", default=_env("NAMESPACE", d.namespace),
                     help="platform namespace ($EXOCORP_NAMESPACE)")
-    op.add_argument("--metrics-port", type=int, default=int(_env("METRICS_PORT", "8080")),
+    op.add_argument("--metrics-port", type=_port, default=int(_env("METRICS_PORT", "8080")),
                     help="port serving /metrics and /healthz")
     op.add_argument("--peering", default=_env("PEERING", ""),
                     help="kopf peering name: one active replica among peers ('' = standalone)")
@@ -306,7 +307,7 @@ def _add_gateway(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     d = GatewaySettings()
     gw = sub.add_parser("gateway", help="run the REST gateway (API, /healthz, /readyz, /metrics)")
     gw.add_argument("--host", default=_env("HOST", d.host), help="address to listen on")
-    gw.add_argument("--port", type=int, default=int(_env("PORT", str(d.port))))
+    gw.add_argument("--port", type=_port, default=int(_env("PORT", str(d.port))))
     gw.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG"),
                     help="kubeconfig file (default: $KUBECONFIG, else in-cluster)")
     gw.add_argument("--database-url", default=database_url_from_env(),
@@ -386,6 +387,12 @@ class _Help(argparse.HelpFormatter):
         return text
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        """One line (argparse prints the whole usage first)."""
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 # Options of the service commands whose help is not written next to them.
 _OPTION_HELP = {
     "--port": "port to listen on ($EXOCORP_PORT)",
@@ -420,7 +427,9 @@ def _complete_help(parser: argparse.ArgumentParser) -> None:
             action.help = next((_OPTION_HELP[o] for o in action.option_strings
                                 if o in _OPTION_HELP), None)
         if isinstance(action, argparse._SubParsersAction):
-            for child in action.choices.values():
+            summaries = {choice.dest: choice.help for choice in action._choices_actions}
+            for name, child in action.choices.items():
+                child.description = child.description or summaries.get(name)
                 _complete_help(child)
 
 
@@ -441,8 +450,8 @@ def _command_of(argv: list[str]) -> str | None:
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     """The whole command line. ``argv`` (default: every command) names the command whose
     service options to build; the others show only their description."""
-    wanted = _command_of(argv) if argv is not None else None
-    parser = argparse.ArgumentParser(prog="exocorp", description=__doc__, formatter_class=_Help)
+    wanted = None if argv is None else (_command_of(argv) or "")
+    parser = _Parser(prog="exocorp", description=__doc__, formatter_class=_Help)
     parser.add_argument("--version", action="version", version=f"exocorp {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
