@@ -9,7 +9,7 @@ import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import NoReturn
+from typing import NoReturn, cast
 
 from exocorp import __version__
 
@@ -453,7 +453,8 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     wanted = None if argv is None else (_command_of(argv) or "")
     parser = _Parser(prog="exocorp", description=__doc__, formatter_class=_Help)
     parser.add_argument("--version", action="version", version=f"exocorp {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = cast("argparse._SubParsersAction[argparse.ArgumentParser]", parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND"))
 
     def command(name: str, summary: str, description: str = "") -> argparse.ArgumentParser:
         return sub.add_parser(name, help=summary, description=description or summary,
