@@ -67,8 +67,16 @@ def test_make_dev_runs_the_platform_and_ctrl_c_stops_everything(tmp_path: Path) 
     """As the README says: `make dev`, try it, Ctrl-C. The terminal sends SIGINT to the whole
     foreground group (make, uv, the platform), twice here as an impatient user would, and the
     terminal (or `| tee`) is gone by then, so the platform's output pipe is broken."""
-    env = dict(os.environ, EXOCORP_STATE=str(tmp_path / "state"))
-    proc = subprocess.Popen(["make", "--no-print-directory", "dev", "DEV_ARGS=--port 0"],
+    # A person's shell: no virtual environment on PATH (make's `python3 -m uv` is the
+    # system's). The dashboard build and the Debian packages are prerequisites other tests
+    # cover: `-o` takes them as done.
+    venv = Path(sys.prefix)
+    path = [p for p in os.environ["PATH"].split(os.pathsep)
+            if p and not Path(p).resolve().is_relative_to(venv.resolve())]
+    env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
+    env |= {"EXOCORP_STATE": str(tmp_path / "state"), "PATH": os.pathsep.join(path)}
+    proc = subprocess.Popen(["make", "--no-print-directory", "-o", "ui", "-o", "system-deps",
+                             "dev", "DEV_ARGS=--port 0"],
                             cwd=REPO, env=env, start_new_session=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
