@@ -174,6 +174,55 @@ def watch(args: argparse.Namespace) -> int:
     return OK
 
 
+def members(args: argparse.Namespace) -> int:
+    data = _api().call("GET", f"{_COMPANY}{quote(args.id)}/members")
+    if args.output in ("json", "yaml"):
+        _print(data, args.output, [])
+        return OK
+    rows = [[m["email"], m["role"], m["userId"], m["since"]] for m in data["members"]]
+    rows += [[i["email"], f"{i['role']} (invited)", i["id"], i["createdAt"]]
+             for i in data["invitations"]]
+    print(_table(rows, ["EMAIL", "ROLE", "ID", "SINCE"]))
+    return OK
+
+
+def invite(args: argparse.Namespace) -> int:
+    sent = _api().call("POST", f"{_COMPANY}{quote(args.id)}/invitations",
+                       {"email": args.email, "role": args.role})
+    print(f"invited {sent['email']} to {args.id} as {sent['role']} (invitation {sent['id']})")
+    return OK
+
+
+def invitations(args: argparse.Namespace) -> int:
+    mine = _api().call("GET", "/api/auth/me")["invitations"]
+    print(_table([[i["id"], i["exocorpId"], i["role"], i["invitedBy"]] for i in mine],
+                 ["INVITATION", "EXOCORP", "ROLE", "INVITED BY"]))
+    return OK
+
+
+def answer(args: argparse.Namespace) -> int:
+    verb = "accept" if args.command == "accept" else "decline"
+    _api().call("POST", f"/api/registry/invitations/{quote(args.invitation)}/{verb}")
+    print(f"invitation {args.invitation} {verb}ed")
+    return OK
+
+
+def set_role(args: argparse.Namespace) -> int:
+    _api().call("PATCH", f"{_COMPANY}{quote(args.id)}/members/{quote(args.user)}",
+                {"role": args.role})
+    print(f"{args.user} is now {args.role} of {args.id}")
+    return OK
+
+
+def remove_member(args: argparse.Namespace) -> int:
+    api = _api()
+    user = args.user if args.command == "remove-member" else api.call(
+        "GET", "/api/auth/me")["user"]["id"]
+    api.call("DELETE", f"{_COMPANY}{quote(args.id)}/members/{quote(user)}")
+    print(f"left {args.id}" if args.command == "leave" else f"removed {user} from {args.id}")
+    return OK
+
+
 Handler = Callable[[argparse.Namespace], int]
 
 

@@ -115,3 +115,39 @@ async def test_an_unreachable_server_and_a_wrong_password_are_one_line(
     code, _, err = await _exocorp(capsys, "login", "--server", server, "--email",
                                   "ada@example.com", "--password-file", str(tmp_path / "none"))
     assert (code, err.count("\n")) == (http.USAGE, 1)
+
+
+async def test_members_from_the_command_line(
+        gateway: Gateway, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    await gateway.signup("owner@example.com")
+    await gateway.company("acme")
+    ann = gateway.new_client()
+    await ann.post("/api/auth/signup", json={"email": "ann@example.com", "password": PASSWORD})
+    server = str(gateway.client.make_url("")).rstrip("/")
+    secret = tmp_path / "password"
+    secret.write_text(PASSWORD)
+
+    async def as_(who: str, *args: str) -> tuple[int, str, str]:
+        monkeypatch.setenv("EXOCORP_CONFIG", str(tmp_path / who / "credentials.json"))
+        return await _exocorp(capsys, *args)
+
+    for who in ("owner", "ann"):
+        assert (await as_(who, "login", "--server", server, "--email", f"{who}@example.com",
+                          "--password-file", str(secret)))[0] == 0
+    code, out, _ = await as_("owner", "invite", "acme", "ann@example.com", "--role", "viewer")
+    assert (code, out.startswith("invited ann@example.com to acme as viewer")) == (0, True)
+    code, out, _ = await as_("ann", "invitations")
+    invitation = out.splitlines()[1].split()[0]
+    assert out.splitlines()[1].split()[1:] == ["acme", "viewer", "owner@example.com"]
+    assert (await as_("ann", "accept", invitation))[0] == 0
+    code, _, err = await as_("ann", "stop", "acme")
+    assert (code, "viewer_read_only" in err) == (http.UNAUTHENTICATED, True)
+    code, out, _ = await as_("ann", "members", "acme", "-o", "json")
+    ann_id = next(m["userId"] for m in json.loads(out)["members"] if m["role"] == "viewer")
+    assert (await as_("owner", "set-role", "acme", ann_id, "member"))[0] == 0
+    code, out, _ = await as_("owner", "members", "acme")
+    assert [line.split()[:2] for line in out.splitlines()[1:]] == [
+        ["owner@example.com", "owner"], ["ann@example.com", "member"]]
+    assert (await as_("ann", "leave", "acme"))[0] == 0
+    assert (await as_("ann", "get", "acme"))[0] == http.NOT_FOUND
