@@ -159,7 +159,8 @@ def test_children_die_with_a_killed_dev_command(tmp_path: Path) -> None:
         state = json.loads((tmp_path / "state" / "clusters" / "dev" / "state.json").read_text())
         pids = [p["pid"] for p in state["processes"]]
         assert all(_alive(pid) for pid in pids)
-        assert subprocess.run(["pgrep", "-f", f"{tmp_path}.*operator"], capture_output=True,
+        assert subprocess.run(["pgrep", "-f", f"operator --kubeconfig {tmp_path}"],
+                              capture_output=True,
                               check=False).returncode == 0
         proc.kill()
         proc.wait(timeout=30)
