@@ -162,6 +162,9 @@ ROWS: dict[tuple[str, str], Row] = {
     ("GET", "/api/auth/tokens"): Row(humans(200)),
     ("DELETE", "/api/auth/tokens/{id}"): Row(
         but(humans(404), owner=204), path={"id": "token_spare"}),
+    # runs after the DELETE above revoked the spare token: its owner hears why
+    ("POST", "/api/auth/tokens/{id}/renew"): Row(
+        but(humans(404), owner=409), path={"id": "token_spare"}),
     # registry
     ("GET", "/api/registry/my-companies"): Row(users(200)),
     ("POST", "/api/registry/companies"): Row(users(400), body={}),
