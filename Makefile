@@ -14,7 +14,7 @@ PYTHON_IMAGE ?= python:3.11-slim-bookworm
 .PHONY: openapi-lint version image dev test ui unit integration e2e lint typecheck bootstrap system-deps python-deps control-plane crds clean
 
 dev: bootstrap ui ## run the platform locally (control plane, operator, gateway); Ctrl-C stops it
-	$(UV) run exocorp dev
+	$(UV) run exocorp dev $(DEV_ARGS)
 
 test: bootstrap lint typecheck ui ## the whole suite: unit, integration, e2e
 	$(UV) run pytest tests

@@ -18,10 +18,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from operator_cache import fleet  # noqa: E402 (a sibling bench script)
+from operator_cache import fleet
 
-from exocorp.api_gateway.app import create_app  # noqa: E402,F401 (the gateway's imports)
-from exocorp.api_gateway.watch_cache import WatchCache  # noqa: E402
+from exocorp.api_gateway.app import create_app  # noqa: F401 (the gateway's imports)
+from exocorp.api_gateway.watch_cache import WatchCache
 
 
 def main() -> None:

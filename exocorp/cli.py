@@ -1,4 +1,5 @@
-"""The ``exocorp`` command."""
+"""exocorp: run the platform (operator, gateway, a local dev platform) and drive exocorps
+through the REST API (login, ls, get, lifecycle actions, watch). Exit codes: docs/cli.md."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import NoReturn, cast
 
 from exocorp import __version__
 
@@ -127,11 +129,31 @@ def _env(name: str, default: str) -> str:
     return os.environ.get(f"EXOCORP_{name}", default)
 
 
+def _kubeconfig_problem(kubeconfig: str | None) -> str | None:
+    """Why the services cannot reach a cluster, checked before they start (they would retry
+    for ever otherwise)."""
+    if kubeconfig:
+        path = Path(kubeconfig)
+        if not path.is_file():
+            return f"--kubeconfig {kubeconfig}: no such file"
+        if not os.access(path, os.R_OK):
+            return f"--kubeconfig {kubeconfig}: not readable"
+        return None
+    if not os.environ.get("KUBERNETES_SERVICE_HOST"):
+        return ("no cluster: pass --kubeconfig (or set $KUBECONFIG), or run inside a "
+                "Kubernetes pod")
+    return None
+
+
 def cmd_operator(args: argparse.Namespace) -> int:
     from exocorp import shards
     from exocorp.operator import main as operator_main
     from exocorp.operator.settings import OperatorSettings
 
+    problem = _kubeconfig_problem(args.kubeconfig)
+    if problem:
+        print(f"exocorp operator: {problem}", file=sys.stderr)
+        return 2
     if args.shard:
         try:
             shards.parse(args.shard)
@@ -166,7 +188,7 @@ def _add_operator(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
                     help="platform namespace ($EXOCORP_NAMESPACE)")
     op.add_argument("--metrics-host", default=_env("METRICS_HOST", "127.0.0.1"),
                     help="address of /metrics, /healthz and /readyz (like the gateway's --host)")
-    op.add_argument("--metrics-port", type=int, default=int(_env("METRICS_PORT", "8080")),
+    op.add_argument("--metrics-port", type=_port, default=int(_env("METRICS_PORT", "8080")),
                     help="port serving /metrics and /healthz")
     op.add_argument("--peering", default=_env("PEERING", ""),
                     help="kopf peering name: one active replica among peers ('' = standalone)")
@@ -226,6 +248,10 @@ def cmd_gateway(args: argparse.Namespace) -> int:
         idempotency_stale_after=timedelta(seconds=args.idempotency_stale_seconds),
         shards=args.shards,
     )
+    problem = _kubeconfig_problem(args.kubeconfig)
+    if problem:
+        print(f"exocorp gateway: {problem}", file=sys.stderr)
+        return 2
     try:
         gateway_main.run(settings, kubeconfig=args.kubeconfig)
     except gateway_main.StartupError as error:
@@ -240,7 +266,12 @@ def cmd_platform_owner(args: argparse.Namespace) -> int:
     from exocorp.api_gateway import main as gateway_main
     from exocorp.store import open_database, upgrade_to_head
 
-    password = Path(args.password_file).read_text().strip()
+    try:
+        password = Path(args.password_file).read_text().strip()
+    except OSError as error:
+        print(f"exocorp platform-owner: cannot read --password-file {args.password_file}: "
+              f"{error.strerror}", file=sys.stderr)
+        return 2
     if len(password) < 10:
         print("the password must have at least 10 characters", file=sys.stderr)
         return 2
@@ -279,7 +310,7 @@ def _add_gateway(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     d = GatewaySettings()
     gw = sub.add_parser("gateway", help="run the REST gateway (API, /healthz, /readyz, /metrics)")
     gw.add_argument("--host", default=_env("HOST", d.host), help="address to listen on")
-    gw.add_argument("--port", type=int, default=int(_env("PORT", str(d.port))))
+    gw.add_argument("--port", type=_port, default=int(_env("PORT", str(d.port))))
     gw.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG"),
                     help="kubeconfig file (default: $KUBECONFIG, else in-cluster)")
     gw.add_argument("--database-url", default=database_url_from_env(),
@@ -338,27 +369,125 @@ def _add_gateway(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     owner.set_defaults(func=cmd_platform_owner)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="exocorp", description=__doc__)
-    parser.add_argument("--version", action="version", version=f"exocorp {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
+def _port(value: str) -> int:
+    try:
+        port = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a port number") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is out of range (0 to 65535)")
+    return port
 
-    dev = sub.add_parser("dev", help="run the whole platform locally (foreground; Ctrl-C stops)")
-    dev.add_argument("--nodes", type=int, default=2, help="fake kwok nodes (default 2)")
-    dev.add_argument("--port", type=int, default=8000,
-                     help="gateway port on 127.0.0.1 (default 8000; 0 picks a free one)")
+
+class _Help(argparse.HelpFormatter):
+    """Shows each option's default (unless it has none, or the help already says it)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if (action.option_strings and action.default not in (None, False, argparse.SUPPRESS)
+                and "default" not in text):
+            text += " (default: %(default)s)"
+        return text
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        """One line (argparse prints the whole usage first)."""
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+# Options of the service commands whose help is not written next to them.
+_OPTION_HELP = {
+    "--port": "port to listen on ($EXOCORP_PORT)",
+    "--portal-base-domain": "portals live at <slug>.<this domain> ($EXOCORP_PORTAL_BASE_DOMAIN)",
+    "--app-base-domain": "applications live at <slug>.<this domain> "
+                         "($EXOCORP_APP_BASE_DOMAIN)",
+    "--ingress-class": "IngressClass of the exocorps' routes ($EXOCORP_INGRESS_CLASS)",
+    "--ingress-namespace": "namespace of the ingress controller, for network policies "
+                           "($EXOCORP_INGRESS_NAMESPACE)",
+    "--storage-class": "StorageClass of the exocorps' volumes ('' = the cluster default; "
+                       "$EXOCORP_STORAGE_CLASS)",
+    "--max-concurrent-rollouts": "rollouts running at once across the fleet "
+                                 "($EXOCORP_MAX_CONCURRENT_ROLLOUTS)",
+    "--resync-seconds": "reconcile every exocorp at least this often "
+                        "($EXOCORP_RESYNC_SECONDS)",
+    "--workers": "exocorps reconciled in parallel ($EXOCORP_WORKERS)",
+    "--log-level": "log verbosity ($EXOCORP_LOG_LEVEL)",
+    "--session-idle-minutes": "a session ends after this long unused "
+                              "($EXOCORP_SESSION_IDLE_MINUTES)",
+    "--session-absolute-hours": "a session ends this long after login, used or not "
+                                "($EXOCORP_SESSION_ABSOLUTE_HOURS)",
+    "--max-body-bytes": "larger request bodies get 413 ($EXOCORP_MAX_BODY_BYTES)",
+    "--email": "the user's e-mail address",
+    "--directory": "where --write puts the CRD files",
+}
+
+
+def _complete_help(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = _Help
+    for action in parser._actions:
+        if action.help is None:
+            action.help = next((_OPTION_HELP[o] for o in action.option_strings
+                                if o in _OPTION_HELP), None)
+        if isinstance(action, argparse._SubParsersAction):
+            summaries = {choice.dest: choice.help for choice in action._choices_actions}
+            for name, child in action.choices.items():
+                child.description = child.description or summaries.get(name)
+                _complete_help(child)
+
+
+# Built only when asked for: their defaults come from modules that import the database and
+# Kubernetes libraries, which would make every `exocorp --help` slow.
+_SERVICES: dict[str, tuple[str, Callable[[argparse._SubParsersAction[argparse.ArgumentParser]],
+                                         None]]] = {
+    "operator": ("run the operator (reconciles Exocorp resources)", _add_operator),
+    "gateway": ("run the REST gateway (API, /healthz, /readyz, /metrics)", _add_gateway),
+    "platform-owner": ("create (or promote) a platform owner in the database", _add_gateway),
+}
+
+
+def _command_of(argv: list[str]) -> str | None:
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The whole command line. ``argv`` (default: every command) names the command whose
+    service options to build; the others show only their description."""
+    wanted = None if argv is None else (_command_of(argv) or "")
+    parser = _Parser(prog="exocorp", description=__doc__, formatter_class=_Help)
+    parser.add_argument("--version", action="version", version=f"exocorp {__version__}")
+    sub = cast("argparse._SubParsersAction[argparse.ArgumentParser]", parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND"))
+
+    def command(name: str, summary: str, description: str = "") -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=summary, description=description or summary,
+                              formatter_class=_Help)
+
+    dev = command("dev", "run the whole platform locally (foreground; Ctrl-C stops)",
+                  "Run a local control plane, the operator and the gateway in the foreground; "
+                  "Ctrl-C stops everything it started.")
+    dev.add_argument("--nodes", type=int, default=2, help="fake kwok nodes")
+    dev.add_argument("--port", type=_port, default=8000,
+                     help="gateway port on 127.0.0.1 (0 picks a free one)")
     dev.set_defaults(func=cmd_dev)
 
-    crds = sub.add_parser("crds", help="print (or --write) the generated CRDs")
+    crds = command("crds", "print (or --write) the generated CRDs")
     crds.add_argument("--write", action="store_true", help="write them into --directory")
     crds.add_argument("--directory", default="manifests/crds")
     crds.set_defaults(func=cmd_crds)
 
-    _add_operator(sub)
-    _add_gateway(sub)
+    built: set[Callable[..., None]] = set()
+    for name, (summary, add) in _SERVICES.items():
+        if wanted in (None, name, *[n for n, (_s, a) in _SERVICES.items() if a is add]):
+            if add not in built:
+                add(sub)
+                built.add(add)
+        else:
+            command(name, summary, summary + " (run `exocorp " + name + " --help` for its "
+                    "options)")
 
-    cluster = sub.add_parser("cluster", help="the local Kubernetes control plane")
-    csub = cluster.add_subparsers(dest="cluster_command", required=True)
+    cluster = command("cluster", "the local Kubernetes control plane")
+    csub = cluster.add_subparsers(dest="cluster_command", required=True, metavar="COMMAND")
     commands: dict[str, Callable[[argparse.Namespace], int]] = {
         "up": cmd_cluster_up, "down": cmd_cluster_down, "status": cmd_cluster_status,
         "build": cmd_cluster_build,
@@ -370,20 +499,125 @@ def build_parser() -> argparse.ArgumentParser:
         "build": "build the control-plane binaries into the cache",
     }
     for name, func in commands.items():
-        p = csub.add_parser(name, help=helps[name])
-        p.add_argument("--name", default="default", help="cluster name (default: default)")
+        p = csub.add_parser(name, help=helps[name], description=helps[name],
+                            formatter_class=_Help)
+        p.add_argument("--name", default="default", help="cluster name")
         if name == "up":
-            p.add_argument("--nodes", type=int, default=2, help="fake kwok nodes (default 2)")
+            p.add_argument("--nodes", type=int, default=2, help="fake kwok nodes")
         if name == "down":
             p.add_argument("--purge", action="store_true", help="also delete its data")
         p.set_defaults(func=func)
+
+    _add_client(command)
+    _complete_help(parser)
     return parser
 
 
+def _add_client(command: Callable[..., argparse.ArgumentParser]) -> None:
+    from exocorp.client import commands as client
+
+    def output(p: argparse.ArgumentParser) -> None:
+        p.add_argument("-o", "--output", choices=["table", "wide", "json", "yaml"],
+                       default="table", help="output format")
+
+    login = command("login", "log in to a gateway and keep the session (file mode 0600)",
+                    "Log in and keep the session token in ~/.config/exocorp/credentials.json "
+                    "($EXOCORP_CONFIG), readable by you only. The password is asked for, or "
+                    "read from --password-file or standard input.")
+    login.add_argument("--server", default=client.env_server(),
+                       help="the gateway's URL ($EXOCORP_SERVER)")
+    login.add_argument("--email", required=True, help="your e-mail address")
+    login.add_argument("--password-file", help="read the password from this file")
+    login.set_defaults(func=client.login, client=True)
+    command("logout", "end the session and forget it").set_defaults(func=client.logout,
+                                                                   client=True)
+    ls = command("ls", "list your exocorps")
+    output(ls)
+    ls.set_defaults(func=client.ls, client=True)
+    get = command("get", "show one exocorp")
+    get.add_argument("id", help="the exocorp's id (its slug)")
+    output(get)
+    get.set_defaults(func=client.get, client=True)
+    summaries = {
+        "provision": "provision a draft, or start a stopped exocorp",
+        "update": "update to a newer release",
+        "restart": "restart from the last successful revision",
+        "pause": "pause the agents (the portal stays up)",
+        "resume": "resume a paused exocorp",
+        "stop": "stop everything (data kept)",
+        "rollback": "roll back to an earlier successful revision",
+    }
+    for action in client.ACTIONS:
+        p = command(action, summaries[action])
+        p.add_argument("id", help="the exocorp's id (its slug)")
+        p.add_argument("--reason", required=action == "pause",
+                       help="why (kept in the audit trail" +
+                            ("; required)" if action == "pause" else ")"))
+        if action == "update":
+            p.add_argument("--version", dest="version", help="the release to update to "
+                           "(default: the newest on the channel)")
+            p.add_argument("--channel", choices=["stable", "beta", "canary"],
+                           help="switch to this channel (default: the current one)")
+        if action == "rollback":
+            p.add_argument("--to", help="revision name or number (default: the previous "
+                           "successful one)")
+        output(p)
+        p.set_defaults(func=client.act, client=True)
+    destroy = command("destroy", "destroy an exocorp for good (asks for its slug)")
+    destroy.add_argument("id", help="the exocorp's id (its slug)")
+    destroy.add_argument("--confirm", help="the slug typed back, for scripts (default: ask)")
+    destroy.add_argument("--reason", help="why (kept in the audit trail)")
+    destroy.set_defaults(func=client.destroy, client=True)
+    listing = command("members", "list an exocorp's members (and, for its owner, invitations)")
+    listing.add_argument("id", help="the exocorp's id (its slug)")
+    output(listing)
+    listing.set_defaults(func=client.members, client=True)
+    inviting = command("invite", "invite a person to an exocorp by e-mail (owner)")
+    inviting.add_argument("id", help="the exocorp's id (its slug)")
+    inviting.add_argument("email", help="their e-mail address")
+    inviting.add_argument("--role", choices=["member", "viewer"], default="member",
+                          help="member: reads, edits the draft, drives the lifecycle; "
+                               "viewer: reads")
+    inviting.set_defaults(func=client.invite, client=True)
+    command("invitations", "your open invitations").set_defaults(func=client.invitations,
+                                                                 client=True)
+    for verb in ("accept", "decline"):
+        p = command(verb, f"{verb} an invitation")
+        p.add_argument("invitation", help="the invitation's id (see `exocorp invitations`)")
+        p.set_defaults(func=client.answer, client=True)
+    role = command("set-role", "change a member's role (owner)")
+    role.add_argument("id", help="the exocorp's id (its slug)")
+    role.add_argument("user", help="the member's user id (see `exocorp members`)")
+    role.add_argument("role", choices=["member", "viewer"], help="the new role")
+    role.set_defaults(func=client.set_role, client=True)
+    removing = command("remove-member", "remove a member from an exocorp (owner)")
+    removing.add_argument("id", help="the exocorp's id (its slug)")
+    removing.add_argument("user", help="the member's user id (see `exocorp members`)")
+    removing.set_defaults(func=client.remove_member, client=True)
+    leaving = command("leave", "leave an exocorp you are a member of")
+    leaving.add_argument("id", help="the exocorp's id (its slug)")
+    leaving.set_defaults(func=client.remove_member, client=True)
+    watch = command("watch", "follow an exocorp's changes live")
+    watch.add_argument("id", help="the exocorp's id (its slug)")
+    watch.add_argument("--until", choices=["Draft", "Provisioning", "Starting", "Running",
+                                           "Paused", "Stopped", "Failed"],
+                       help="exit 0 once this phase is reached")
+    output(watch)
+    watch.set_defaults(func=client.watch, client=True)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    arguments = sys.argv[1:] if argv is None else argv
+    args = build_parser(arguments).parse_args(arguments)
     func: Callable[[argparse.Namespace], int] = args.func
-    return func(args)
+    if getattr(args, "client", False):
+        from exocorp.client.commands import run
+
+        return run(func, args)
+    try:
+        return func(args)
+    except KeyboardInterrupt:
+        return 130
 
 
 if __name__ == "__main__":

@@ -175,9 +175,10 @@ class ExocorpAccess:
 
 
 async def exocorp_access(request: web.Request, exocorp_id: str, *,
-                         owner_only: bool = False) -> ExocorpAccess:
-    """The caller's access to ``exocorp_id``: 404 unless owner or member (or when it is unknown
-    or destroyed), 403 for a member when ``owner_only``."""
+                         owner_only: bool = False, write: bool = False) -> ExocorpAccess:
+    """The caller's access to ``exocorp_id``: 404 unless owner, member or viewer (or when it is
+    unknown or destroyed), 403 for a member when ``owner_only``, 403 for a viewer when
+    ``write`` (saving the draft, lifecycle actions)."""
     principal = require_user(request)
     missing = not_found(f"exocorp {exocorp_id!r} not found")
     if not _SLUG.fullmatch(exocorp_id) or len(exocorp_id) > 63:
@@ -205,6 +206,9 @@ async def exocorp_access(request: web.Request, exocorp_id: str, *,
         raise missing
     if owner_only and role is not Role.OWNER:
         raise forbidden(f"only the owner of {exocorp_id!r} may do this", code="owner_required")
+    if write and role is Role.VIEWER:
+        raise forbidden(f"your role in {exocorp_id!r} is viewer (read only); ask its owner for "
+                        "the member role", code="viewer_read_only")
     return ExocorpAccess(principal, record, role)
 
 

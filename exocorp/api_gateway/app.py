@@ -34,6 +34,7 @@ from exocorp.api_gateway.keys import (
     SETTINGS,
     THROTTLE,
 )
+from exocorp.api_gateway.members import routes as members
 from exocorp.api_gateway.metrics import GatewayMetrics
 from exocorp.api_gateway.middleware import MIDDLEWARES
 from exocorp.api_gateway.registry import routes as registry
@@ -67,6 +68,7 @@ EXTENSION_ROUTE_TABLES: list[RouteTable] = [
     runtime.routes,
     agents.routes,
     billing.routes,
+    members.routes,
 ]
 
 

@@ -16,11 +16,13 @@ A route module looks like this::
 
 and is registered by adding ``admin.routes`` to ``EXTENSION_ROUTE_TABLES`` in ``app.py``.
 Request bodies are read with :func:`json_body` (400 for malformed JSON or invalid fields, 415 for
-a non-JSON content type), query strings with :func:`query_params`.
+a non-JSON content type), query strings with :func:`query_params`; a query parameter the
+route's ``query`` model does not name is refused before the handler runs (one rule for all).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -30,7 +32,7 @@ from typing import Any, Final, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from exocorp.api_gateway.errors import Problem, bad_request, field_errors
+from exocorp.api_gateway.errors import FieldError, Problem, bad_request, field_errors
 
 __all__ = [
     "Auth",
@@ -56,7 +58,8 @@ class Auth(StrEnum):
     USER = "user"
     """Any logged-in user (or an agent's bearer token acting for one)."""
     MEMBER = "member"
-    """An owner or member of the exocorp named in the path; others get 404."""
+    """An owner, member or viewer of the exocorp named in the path; others get 404. Writes
+    (draft, lifecycle) refuse a viewer with 403."""
     OWNER = "owner"
     """The exocorp's owner; members get 403, others 404."""
     PLATFORM_OWNER = "platform_owner"
@@ -103,10 +106,9 @@ class RouteInfo:
     @property
     def error_statuses(self) -> list[int]:
         statuses = set(self.errors) | set(_AUTH_ERRORS[self.auth])
+        statuses.add(400)  # an unknown query parameter, on every route
         if self.body is not None:
-            statuses |= {400, 413, 415}
-        if self.query is not None:
-            statuses.add(400)
+            statuses |= {413, 415}
         if "{" in self.path:  # an unknown id in the path
             statuses.add(404)
         if self.method not in ("GET", "HEAD", "OPTIONS"):  # a cross-origin cookie write
@@ -161,6 +163,9 @@ class RouteTable:
     def put(self, path: str, **kwargs: Any) -> Callable[[Handler], Handler]:
         return self.route("PUT", path, **kwargs)
 
+    def patch(self, path: str, **kwargs: Any) -> Callable[[Handler], Handler]:
+        return self.route("PATCH", path, **kwargs)
+
     def delete(self, path: str, **kwargs: Any) -> Callable[[Handler], Handler]:
         return self.route("DELETE", path, **kwargs)
 
@@ -172,12 +177,40 @@ class RouteTable:
 
     def register(self, app: web.Application) -> None:
         for info in self.routes:
-            app.router.add_route(info.method, info.path, info.handler, name=info.operation_id)
+            app.router.add_route(info.method, info.path, _known_query_only(info),
+                                 name=info.operation_id)
         for hook in self.setup_hooks:
             hook(app)
 
 
 # -- request bodies, query strings, responses ----------------------------------------------------
+
+
+def query_names(info: RouteInfo) -> frozenset[str]:
+    """The query parameters a route takes (its query model's wire names)."""
+    if info.query is None:
+        return frozenset()
+    return frozenset(field.alias or name for name, field in info.query.model_fields.items())
+
+
+def _known_query_only(info: RouteInfo) -> Handler:
+    """One rule for every route: a query parameter the route does not take is a 400 naming it,
+    so a typo (``?chanel=beta``) never silently means the default."""
+    allowed = query_names(info)
+    handler = info.handler
+
+    @functools.wraps(handler)
+    async def checked(request: web.Request) -> web.StreamResponse:
+        unknown = sorted(set(request.query) - allowed)
+        if unknown:
+            raise bad_request(
+                "unknown query parameter: " + ", ".join(unknown)
+                + (f" (this route takes {', '.join(sorted(allowed))})" if allowed else
+                   " (this route takes none)"),
+                [FieldError(name, "unknown query parameter") for name in unknown])
+        return await handler(request)
+
+    return checked
 
 _JSON_TYPES = ("application/json", "application/merge-patch+json")
 

@@ -29,7 +29,7 @@ from exocorp.model import (
     SpecModel,
     WireModel,
 )
-from exocorp.model.base import DNS_LABEL_PATTERN, SEMVER_PATTERN
+from exocorp.model.base import DNS_LABEL_PATTERN, SEMVER_PATTERN, Printable
 from exocorp.model.spec import SLUG_MAX_LENGTH, SLUG_MIN_LENGTH, SLUG_PATTERN
 
 Email = Annotated[str, Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
@@ -38,8 +38,8 @@ Password = Annotated[SecretStr, Field(min_length=10, max_length=256)]
 RecoveryKitText = Annotated[SecretStr, Field(min_length=30, max_length=100)]
 Slug = Annotated[str, Field(min_length=SLUG_MIN_LENGTH, max_length=SLUG_MAX_LENGTH,
                             pattern=SLUG_PATTERN, examples=["acme-robotics"])]
-DisplayName = Annotated[str, Field(min_length=1, max_length=100)]
-Reason = Annotated[str, Field(max_length=1024)]
+DisplayName = Annotated[str, Field(min_length=1, max_length=100), Printable]
+Reason = Annotated[str, Field(max_length=1024), Printable]
 CredentialName = Annotated[str, Field(min_length=1, max_length=63, pattern=DNS_LABEL_PATTERN,
                                       examples=["main"])]
 Provider = Annotated[str, Field(min_length=1, max_length=63, pattern=DNS_LABEL_PATTERN,
@@ -80,9 +80,61 @@ class UserView(WireModel):
     created_at: str
 
 
+RoleName = Literal["owner", "member", "viewer"]
+GrantableRole = Literal["member", "viewer"]
+"""What an owner may give: ``member`` (read, save the draft, drive the lifecycle, never
+destroy) or ``viewer`` (read only). Nobody but the owner manages members or credentials."""
+
+
 class Membership(WireModel):
     exocorp_id: str
-    role: Literal["owner", "member"]
+    role: RoleName
+
+
+class InvitationView(WireModel):
+    """An open invitation to an exocorp."""
+
+    id: str
+    exocorp_id: str
+    display_name: str
+    email: str
+    role: GrantableRole
+    invited_by: str
+    """The inviting owner's e-mail address."""
+    created_at: str
+
+
+class InviteRequest(SpecModel):
+    """Invite a person by e-mail address (they need not have an account yet)."""
+
+    email: Email
+    role: GrantableRole = "member"
+
+
+class RoleChangeRequest(SpecModel):
+    role: GrantableRole
+
+
+class MemberView(WireModel):
+    user_id: str
+    email: str
+    role: RoleName
+    since: str
+
+
+class MembersResponse(WireModel):
+    """The owner first; open invitations are listed for the owner only (others: empty)."""
+
+    members: list[MemberView]
+    invitations: list[InvitationView]
+
+
+class MembershipAnswer(WireModel):
+    """An accepted invitation or a changed role."""
+
+    exocorp_id: str
+    user_id: str
+    role: RoleName
 
 
 class AccountView(WireModel):
@@ -117,6 +169,8 @@ class MeResponse(WireModel):
     """``operator_client`` when an agent's bearer token acts for the user."""
     memberships: list[Membership]
     """Exocorps the user owns or is a member of, with the role in each."""
+    invitations: list[InvitationView] = []
+    """Open invitations to the user's e-mail address: accept or decline them."""
     account: AccountView | None = None
 
 
@@ -140,7 +194,7 @@ class CompanySummary(WireModel):
     display_name: str
     owner: str
     """User id of the owner."""
-    role: Literal["owner", "member"]
+    role: RoleName
     """The caller's role."""
     phase: Phase
     """Display phase: reflects an accepted action at once, then the operator's progress."""
@@ -208,7 +262,7 @@ class ActionBody(SpecModel):
 
 
 class PauseBody(SpecModel):
-    reason: Annotated[str, Field(min_length=1, max_length=1024)]
+    reason: Annotated[str, Field(min_length=1, max_length=1024), Printable]
     """Required: shown to members and kept in the audit trail."""
 
 
@@ -233,6 +287,15 @@ class DestroyBody(SpecModel):
     reason: Reason | None = None
 
 
+class DestroyQuery(SpecModel):
+    """For HTTP clients that cannot send a body with DELETE: the same fields as the body (a
+    field in the body wins)."""
+
+    confirm: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    """The exocorp's slug typed back."""
+    reason: Reason | None = None
+
+
 class ActionAccepted(WireModel):
     """The action became desired state; the operator now does the work (watch ``phase``)."""
 
@@ -251,7 +314,9 @@ class ActionAccepted(WireModel):
 class BindingView(WireModel):
     provider: str
     required: bool
-    status: Literal["bound", "missing"]
+    status: Literal["bound", "missing", "unbound"]
+    """``bound``: a credential serves it; ``missing``: a required provider has none (provision
+    is refused); ``unbound``: an optional provider without a credential (fine: it is unused)."""
     secret_id: str | None = None
     """The credential serving the provider (a provider-secret id)."""
     secret_name: str | None = None

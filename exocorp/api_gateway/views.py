@@ -9,6 +9,7 @@ from exocorp.api_gateway.credentials import Credential
 from exocorp.api_gateway.schemas import (
     CompanyDetail,
     CompanySummary,
+    InvitationView,
     ProviderSecretView,
     UserView,
 )
@@ -24,7 +25,7 @@ from exocorp.model import (
     phase_of,
     rollout_in_progress,
 )
-from exocorp.store.schema import ExocorpRecord, Role, User
+from exocorp.store.schema import ExocorpRecord, Invitation, Role, User
 
 
 def timestamp(moment: datetime | None) -> str | None:
@@ -123,3 +124,12 @@ def secret_view(credential: Credential, bound: list[str]) -> ProviderSecretView:
         id=credential.id, provider=credential.provider, name=credential.name,
         fingerprint=credential.fingerprint, created_at=credential.created_at,
         rotated_at=credential.rotated_at, bound_exocorps=bound)
+
+
+def invitation_view(invitation: Invitation, record: ExocorpRecord,
+                    invited_by: str) -> InvitationView:
+    """An open invitation as its invitee (on `me`) and the owner see it."""
+    return InvitationView(id=invitation.id, exocorp_id=record.id,
+                          display_name=record.display_name, email=invitation.email,
+                          role=invitation.role.value,
+                          invited_by=invited_by, created_at=timestamp(invitation.created_at) or "")

@@ -10,7 +10,7 @@ from typing import Annotated
 from pydantic import Field, field_validator
 
 from exocorp.billing.admin import AccountSummary, CreditOutcome
-from exocorp.model.base import DNS_LABEL_PATTERN, SpecModel, WireModel
+from exocorp.model.base import DNS_LABEL_PATTERN, Printable, SpecModel, WireModel
 from exocorp.store.billing import FALLBACK_RATE_KEY
 from exocorp.store.schema import PriceBook, UsageEvent
 
@@ -49,7 +49,7 @@ def _check_rate_keys(rates: dict[str, int]) -> dict[str, int]:
 class PriceBookBody(SpecModel):
     """A new price book."""
 
-    name: Annotated[str, Field(min_length=1, max_length=200)]
+    name: Annotated[str, Field(min_length=1, max_length=200), Printable]
     """Unique name."""
     currency: Annotated[str, Field(pattern=r"^[A-Za-z]{3}$")]
     """ISO 4217 code; amounts are integers in its minor units."""
@@ -85,7 +85,7 @@ class TopUpBody(SpecModel):
     """Minor units of the account's currency."""
     reference: Annotated[str, Field(min_length=1, max_length=200)]
     """A payment reference: the same reference again is applied once (idempotent)."""
-    reason: Annotated[str, Field(max_length=500)] | None = None
+    reason: Annotated[str, Field(max_length=500), Printable] | None = None
     """Why (recorded with the credit)."""
 
 
@@ -193,3 +193,7 @@ class UsagePage(WireModel):
     items: list[UsageEventView]
     next_cursor: str | None
     """Pass back as ?cursor= for the next page; null on the last page."""
+    usage_as_of: datetime | None = None
+    """The instant the exocorp's running time is billed up to (its oldest component's mark);
+    null before the first metering pass. Later running time is not billed yet: it trails the
+    operator's counter by up to its status flush (a minute) plus one metering interval."""

@@ -127,7 +127,8 @@ class Enforcer:
         except LifecycleError as err:
             # Not running any more, or changed meanwhile: the next pass looks again.
             report.refused[exocorp_id] = err.detail
-            if err.code not in (ErrorCode.INVALID_PHASE, ErrorCode.CONCURRENT_CHANGE):
+            if err.code not in (ErrorCode.INVALID_PHASE, ErrorCode.IN_PROGRESS,
+                                ErrorCode.CONCURRENT_CHANGE):
                 log.warning("billing pause of %s refused: %s", exocorp_id, err.detail)
             return
         async with self.database.sessionmaker.begin() as session:

@@ -65,6 +65,8 @@ _REFUSED_IN_PROGRESS = frozenset(
     {Action.UPDATE, Action.RESTART, Action.REPROVISION, Action.ROLLBACK}
 )
 
+_CANCEL_ROLLOUT = frozenset({Action.STOP, Action.DESTROY})
+
 # Request fields that only some actions take; sending one to another action is a 400.
 _ACTION_FIELDS: Mapping[str, frozenset[Action]] = {
     "version": frozenset({Action.UPDATE}),
@@ -89,18 +91,23 @@ def plan_action(exocorp: Exocorp, request: ActionRequest, context: ActionContext
     _check_request(exocorp, request)
     phase = phase_of(exocorp)
     allowed = ALLOWED_PHASES[request.action]
+    # One code for "wait for the rollout": also when the rollout's phase (Provisioning,
+    # Starting) is what refuses the action. Stop and destroy cancel a rollout instead.
+    if (request.action in _REFUSED_IN_PROGRESS or phase not in allowed) and (
+        request.action not in _CANCEL_ROLLOUT and rollout_in_progress(exocorp)
+    ):
+        raise conflict(
+            ErrorCode.IN_PROGRESS,
+            f"a revision of {exocorp.metadata.name!r} is rolling out (it is {phase.value}); "
+            f"wait for it to finish before {request.action.value} "
+            "(or stop the exocorp to cancel it)",
+        )
     if phase not in allowed:
         raise conflict(
             ErrorCode.INVALID_PHASE,
             f"cannot {request.action.value} exocorp {exocorp.metadata.name!r}: it is {phase.value}"
             f"; {request.action.value} is allowed from "
             + ", ".join(sorted(p.value for p in allowed)),
-        )
-    if request.action in _REFUSED_IN_PROGRESS and rollout_in_progress(exocorp):
-        raise conflict(
-            ErrorCode.IN_PROGRESS,
-            f"a revision of {exocorp.metadata.name!r} is rolling out; wait for it to finish "
-            "(or stop the exocorp to cancel it)",
         )
     changes, details = _PLANNERS[request.action](exocorp, request, context, phase)
     reason = request.reason.strip() if request.reason and request.reason.strip() else None
@@ -181,7 +188,7 @@ def _plan_provision(
             )
         bindings = bindings_or_conflict(release, spec.config, spec.provider_bindings, context)
         _require_billing(context)
-        return {"stopped": False, "provider_bindings": bindings}, {}
+        return {"stopped": False, "provider_bindings": bindings, **_UNPAUSED}, {}
     draft, release = _draft_and_release(context)
     bindings = bindings_or_conflict(release, draft.config, draft.provider_bindings, context)
     _require_billing(context)
@@ -248,8 +255,10 @@ def _plan_restart(
             f"{exocorp.metadata.name!r} has no successful revision to restart from; "
             "update, reprovision or fix the draft",
         )
+    started: Mapping[str, Any] = {}
     if phase is Phase.STOPPED:
         _require_billing(context)  # restart brings a stopped exocorp back up
+        started = _UNPAUSED
     last = exocorp.status.last_successful_revision
     assert last is not None
     return (
@@ -257,9 +266,15 @@ def _plan_restart(
             **_content_changes(content),
             "restart_at": format_timestamp(context.now),
             "stopped": False,
+            **started,
         },
         {"targetRevision": last.name, "toVersion": content.release.version},
     )
+
+
+# Starting a stopped exocorp (provision, restart) runs it: a pause set before the stop ends with
+# it. A billing pause ends too, but only once the account is active again (_require_billing).
+_UNPAUSED: Mapping[str, Any] = {"paused": False, "pause_reason": None}
 
 
 def _plan_stop(
@@ -281,7 +296,7 @@ def _plan_resume(
     # Not in the SPEC 3 table, but SPEC 6 pauses exocorps whose credit ran out: resuming one
     # must not bypass that, just as provisioning may not.
     _require_billing(context)
-    return {"paused": False, "pause_reason": None}, {}
+    return dict(_UNPAUSED), {}
 
 
 def _plan_reprovision(

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import Field
 
-from exocorp.model.base import SemVer, ShortText, SpecModel
+from exocorp.model.base import ReasonText, SemVer, SpecModel
 from exocorp.model.release import Channel
 
 
@@ -42,7 +42,7 @@ class ActionRequest(SpecModel):
 
     action: Action
     """The action to perform."""
-    reason: ShortText | None = None
+    reason: ReasonText | None = None
     """Why; required for pause, recorded in the audit trail for every action."""
     confirm: Annotated[str, Field(max_length=64)] | None = None
     """destroy only: the exocorp's slug typed back, to confirm an irreversible delete."""

@@ -7,6 +7,7 @@ Python. Field docstrings become schema descriptions, so `kubectl explain` shows 
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -118,6 +119,23 @@ def parse_rfc3339_or_none(value: str | None) -> datetime | None:
         return parse_rfc3339(value)
     except ValueError:
         return None
+
+
+def _printable(value: str) -> str:
+    # Control (Cc: NUL, newline, escape ...) and format (Cf: bidi overrides, zero-width ...)
+    # characters hide or garble what a name or reason shows in the dashboard, logs and kubectl.
+    bad = next((c for c in value if unicodedata.category(c) in ("Cc", "Cf")), None)
+    if bad is not None:
+        raise ValueError(f"must not contain control or format characters (U+{ord(bad):04X})")
+    return value
+
+
+Printable = AfterValidator(_printable)
+"""Refuses control and format characters: add it to every free-text field a person types
+(names, reasons); the 400 names the field."""
+
+ReasonText = Annotated[str, Field(max_length=1024), Printable]
+"""A reason typed by a person (input only: what is read back from the cluster is ShortText)."""
 
 
 def format_timestamp(moment: datetime) -> str:

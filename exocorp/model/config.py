@@ -10,6 +10,7 @@ from pydantic import Field, model_validator
 from exocorp.model.base import (
     DNS_SUBDOMAIN_PATTERN,
     DnsLabel,
+    Printable,
     ProviderName,
     SemVer,
     SpecModel,
@@ -19,7 +20,7 @@ from exocorp.model.release import MAX_COMPONENTS, MAX_PROVIDERS, Channel, Exocor
 MAX_AGENTS = 100
 MAX_TEAMS = 50
 
-_Text = Annotated[str, Field(min_length=1, max_length=200)]
+_Text = Annotated[str, Field(min_length=1, max_length=200), Printable]
 
 
 class ComponentSize(StrEnum):

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, String, and_, select, update
+from sqlalchemy import BigInteger, ForeignKey, String, and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -40,6 +40,7 @@ __all__ = [
     "reactivate_if_funded",
     "suspend_if_exhausted",
     "suspended_accounts_exocorps",
+    "usage_as_of",
 ]
 
 INCARNATION_LENGTH = 64
@@ -90,6 +91,15 @@ async def list_marks(session: AsyncSession) -> dict[tuple[str, str], MarkValue]:
     """Every mark, keyed by (exocorp id, component): one query per metering pass."""
     rows = (await session.execute(select(MeteringMark))).scalars().all()
     return {(m.exocorp_id, m.component): MarkValue.of(m) for m in rows}
+
+
+async def usage_as_of(session: AsyncSession, exocorp_id: str) -> datetime | None:
+    """The instant an exocorp's usage is billed up to: the oldest of its components' marks
+    (None before its first metering pass)."""
+    result = await session.execute(
+        select(func.min(MeteringMark.accrued_at)).where(MeteringMark.exocorp_id == exocorp_id))
+    oldest: datetime | None = result.scalar_one_or_none()
+    return oldest
 
 
 async def lock_marks(session: AsyncSession, exocorp_id: str) -> dict[str, MarkValue]:

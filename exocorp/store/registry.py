@@ -97,6 +97,11 @@ async def _reservation_conflict(session: AsyncSession, wanted: ExocorpRecord) ->
     if taken is None:
         return Conflict("the exocorp's names were taken concurrently; retry")
     if taken.slug == wanted.slug:
+        if taken.destroyed_at is not None:
+            # The user sees no such exocorp: say why the name is still not free.
+            return Conflict(f"slug {wanted.slug!r} belonged to an exocorp that was destroyed; "
+                            "names are never reused, so old links and audit entries cannot "
+                            "point at a new owner: choose another", field="slug")
         return Conflict(f"slug {wanted.slug!r} is already taken", field="slug")
     if taken.id == wanted.id:
         return Conflict(f"exocorp id {wanted.id!r} is already taken", field="id")

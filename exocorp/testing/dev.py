@@ -1,12 +1,14 @@
 """`exocorp dev`: the whole platform on this machine, in the foreground, until Ctrl-C.
 
-Starts a local control plane, installs the CRDs, publishes a stable release, runs the operator
-(and the gateway, with an embedded SQLite database and a platform owner), and stops exactly what
-it started when interrupted."""
+Starts a local control plane, installs the CRDs, publishes releases on every channel, runs the
+operator (and the gateway, with an embedded SQLite database, a platform owner and generous
+signup credit), and stops exactly what it started when interrupted, whatever signals arrive."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import secrets
 import signal
 import sys
@@ -14,28 +16,47 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
+from typing import TextIO
 
+from exocorp import names
 from exocorp.k8s import Kube
 from exocorp.k8s import resources as r
 from exocorp.testing import samples
 from exocorp.testing.controlplane import ControlPlane
 from exocorp.testing.platform import GatewayProcess, OperatorProcess, install_crds
+from exocorp.testing.processes import tie_children_to_this_process
 
-SEEDED_RELEASE = "1.0.0"
 OWNER_EMAIL = "admin@exocorp.localhost"
+# Enough to try every channel: update (1.0.0 -> 1.1.0), the channel selector (beta), and an
+# automatic rollback (the canary's agents crash-loop, so its health gate fails).
+SEEDED_RELEASES = (
+    samples.release("1.0.0", ("stable",)),
+    samples.release("1.1.0", ("stable",)),
+    samples.release("1.2.0", ("beta",)),
+    samples.release("1.3.0", ("canary",), behaviour=names.SIM_CRASHLOOP),
+)
+# Minor units: days of running time for a few exocorps on the default price book (one unit per
+# replica-second), where production's signup credit lasts minutes. Only `exocorp dev` sets it.
+DEV_SIGNUP_CREDIT = 10_000_000
+
+
+def _seeded() -> str:
+    return ", ".join(f"{rel['spec']['version']} ({'/'.join(rel['spec']['channels'])})"
+                     for rel in SEEDED_RELEASES)
 
 
 async def _seed(kubeconfig: Path) -> None:
     async with await Kube.connect(kubeconfig) as kube:
         await install_crds(kube)
-        await kube.apply(r.RELEASES, samples.release(SEEDED_RELEASE))
+        for release in SEEDED_RELEASES:
+            await kube.apply(r.RELEASES, release)
 
 
 class DevPlatform:
     def __init__(self, workdir: Path, *, nodes: int = 2, gateway_port: int = 0,
                  say: Callable[[str], None] | None = None) -> None:
         self.workdir = workdir
-        self.say = say or (lambda line: print(line, file=sys.stderr, flush=True))
+        self.say = say or _say
         self.plane = ControlPlane(workdir, nodes=nodes, progress=self.say)
         self.operator: OperatorProcess | None = None
         self.gateway: GatewayProcess | None = None
@@ -46,7 +67,7 @@ class DevPlatform:
     def start(self) -> None:
         self.started_at = time.monotonic()
         self.plane.start()
-        self._step("installing CRDs and publishing release " + SEEDED_RELEASE)
+        self._step("installing CRDs and publishing releases " + _seeded())
         asyncio.run(_seed(self.plane.kubeconfig))
         self._step("starting the operator")
         self.operator = OperatorProcess(self.plane.kubeconfig, self.workdir)
@@ -63,7 +84,8 @@ class DevPlatform:
             self.plane.kubeconfig, self.workdir,
             f"sqlite+aiosqlite:///{self.workdir / 'exocorp.db'}",
             env={"EXOCORP_PLATFORM_OWNER_EMAIL": OWNER_EMAIL,
-                 "EXOCORP_PLATFORM_OWNER_PASSWORD_FILE": str(password_file)},
+                 "EXOCORP_PLATFORM_OWNER_PASSWORD_FILE": str(password_file),
+                 "EXOCORP_SIGNUP_CREDIT": str(DEV_SIGNUP_CREDIT)},
             port=self.gateway_port or None)
         self.gateway.start()
         self._step(f"gateway ready at {self.gateway.url} (log {self.gateway.log})")
@@ -81,19 +103,45 @@ class DevPlatform:
         self.plane.stop()
 
 
+def _write(stream: TextIO, text: str) -> None:
+    """Print without depending on the stream: a closed pipe (`| tee` stopped by the same
+    Ctrl-C) or a vanished terminal must not interrupt the clean-up. Once writing fails the
+    stream's descriptor points at /dev/null, so the interpreter's final flush is silent too."""
+    try:
+        stream.write(text)
+        stream.flush()
+    except (OSError, ValueError):
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, stream.fileno())
+            os.close(devnull)
+
+
+def _say(line: str) -> None:
+    _write(sys.stderr, line + "\n")
+
+
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def _stop_requested(signum: int, frame: FrameType | None) -> None:
+    # The terminal sends Ctrl-C to the whole foreground group (make, uv, us) and uv forwards
+    # it once more: from the first one on, further signals are ignored, so nothing interrupts
+    # the clean-up. Each child still gets SIGKILL if it does not stop in time
+    # (ManagedProcess.stop), and dies with us if we are killed (tie_children_to_this_process).
+    for sig in _STOP_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
 def run(workdir: Path, *, nodes: int, port: int,
         kubectl_hint: Callable[[Path], str]) -> int:
-    platform = DevPlatform(workdir, nodes=nodes, gateway_port=port)
-    stopping = False
-
-    def _terminate(signum: int, frame: FrameType | None) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGTERM, _terminate)
-    # A shell starts background jobs with SIGINT ignored, and Python then leaves it ignored:
-    # restore it, so Ctrl-C (or a SIGINT from a supervisor) always stops the platform.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    # Installed before anything starts, so a signal during start-up also stops what started.
+    # (A shell starts background jobs with SIGINT ignored; this restores it as well.)
+    for sig in _STOP_SIGNALS:
+        signal.signal(sig, _stop_requested)
+    tie_children_to_this_process()
+    platform = DevPlatform(workdir, nodes=nodes, gateway_port=port, say=_say)
     try:
         platform.start()
         assert platform.gateway is not None
@@ -104,16 +152,20 @@ def run(workdir: Path, *, nodes: int, port: int,
         else:
             owner = (f"  platform owner: {OWNER_EMAIL} (password in "
                      f"{workdir / 'platform-owner.password'})")
-        print("\nExocorp dev platform is up.\n\n"
-              f"API gateway: {platform.gateway.url}  (docs: {platform.gateway.url}/api/docs)\n"
-              f"{owner}\n\nkubectl:\n"
-              f"{kubectl_hint(platform.plane.kubeconfig)}\n  kubectl get exocorps,exocorpreleases\n"
-              "\nPress Ctrl-C to stop everything.", flush=True)
-        while not stopping:
-            time.sleep(0.5)
+        _write(sys.stdout, "\nExocorp dev platform is up.\n\n"
+               f"API gateway: {platform.gateway.url}  (docs: {platform.gateway.url}/api/docs)\n"
+               f"{owner}\n\nkubectl:\n"
+               f"{kubectl_hint(platform.plane.kubeconfig)}\n"
+               "  kubectl get exocorps,exocorpreleases\n"
+               "\nPress Ctrl-C to stop everything.\n")
+        while True:
+            signal.pause()
     except KeyboardInterrupt:
         pass
     finally:
-        print("\nstopping everything this command started...", file=sys.stderr, flush=True)
+        for sig in _STOP_SIGNALS:
+            signal.signal(sig, signal.SIG_IGN)
+        _say("\nstopping everything this command started...")
         platform.stop()
+        _say("stopped.")
     return 0

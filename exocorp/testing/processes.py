@@ -4,10 +4,12 @@ stopped by the PID we recorded, never by name, so nothing else on the machine is
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,16 +95,41 @@ def _reap(pid: int) -> None:
         os.waitpid(pid, os.WNOHANG)
 
 
+_PR_SET_PDEATHSIG = 1
+_tied_to: int | None = None
+
+
+def tie_children_to_this_process() -> None:
+    """From now on every child started by :func:`spawn` gets SIGKILL from the kernel when this
+    process dies, however it dies (even SIGKILL, where no clean-up of ours can run).
+
+    For foreground commands such as `exocorp dev`; `exocorp cluster up` leaves its children
+    running on purpose, so this is opt-in. The kernel ties a child to the *thread* that forked
+    it: call spawn from the main thread only after this."""
+    global _tied_to
+    _tied_to = os.getpid()
+
+
+def _die_with(parent: int) -> Callable[[], None]:
+    def preexec() -> None:  # runs in the child between fork and exec
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before prctl: the signal never comes
+            os._exit(1)
+    return preexec
+
+
 def spawn(name: str, argv: list[str], log: Path, env: dict[str, str] | None = None) -> (
     ManagedProcess
 ):
     """Start ``argv`` in its own session so a Ctrl-C at the terminal reaches only us; we then
     stop the children ourselves, in order."""
     log.parent.mkdir(parents=True, exist_ok=True)
+    preexec = _die_with(_tied_to) if _tied_to == os.getpid() else None
     with open(log, "ab") as out:
         proc = subprocess.Popen(
             argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True, env=env,
+            start_new_session=True, env=env, preexec_fn=preexec,
         )
     return ManagedProcess(name=name, pid=proc.pid, executable=argv[0], log=log)
 

@@ -2,11 +2,12 @@
 endpoint without a row here fails) called by every kind of caller, each of which must get
 exactly the status in its row. On the real control plane and operator, both databases.
 
-Callers: ``anonymous``; ``user`` (logged in, unrelated to the exocorp in the path); ``member``
-and ``owner`` of that exocorp; ``other`` (an account with an exocorp of its own); the
-``admin`` (a platform owner, not a member); ``draft`` (a pending agent's draft access token);
-``bearer`` (an agent's bearer token approved by the owner); ``revoked`` (a bearer token the owner
-revoked). Session callers send their cookie, agents ``Authorization: Bearer``.
+Callers: ``anonymous``; ``user`` (logged in, unrelated to the exocorp in the path); ``member``,
+``viewer`` (read-only member) and ``owner`` of that exocorp; ``other`` (an account with an
+exocorp of its own); the ``admin`` (a platform owner, not a member); ``draft`` (a pending
+agent's draft access token); ``bearer`` (an agent's bearer token approved by the owner);
+``revoked`` (a bearer token the owner revoked). Session callers send their cookie, agents
+``Authorization: Bearer``.
 
 Requests are chosen so that nothing the next row needs changes: writes carry a body that an
 authorized caller gets a 400 for (authorization is checked before the body, everywhere), or
@@ -39,8 +40,8 @@ from tests.plugins.gateway_cluster import (
 
 pytestmark = pytest.mark.integration
 
-CALLERS = ("anonymous", "user", "member", "owner", "other", "admin", "draft", "bearer",
-           "revoked")
+CALLERS = ("anonymous", "user", "member", "viewer", "owner", "other", "admin", "draft",
+           "bearer", "revoked")
 Expect = dict[str, int]
 
 
@@ -59,11 +60,24 @@ def humans(ok: int) -> Expect:
     return users(ok, bearer=403)
 
 
-def members(ok: int, *, owner: int | None = None, member: int | None = None) -> Expect:
-    """Owner and members of the exocorp (the owner's agent too); others 404."""
-    return {**users(404), "owner": ok if owner is None else owner,
-            "member": ok if member is None else member,
+def members(ok: int, *, owner: int | None = None, member: int | None = None,
+            viewer: int | None = None) -> Expect:
+    """Owner, members and viewers of the exocorp (the owner's agent too); others 404. A viewer
+    gets what a member gets unless ``viewer`` says otherwise."""
+    member_gets = ok if member is None else member
+    return {**users(404), "owner": ok if owner is None else owner, "member": member_gets,
+            "viewer": member_gets if viewer is None else viewer,
             "bearer": ok if owner is None else owner}
+
+
+def writes(ok: int) -> Expect:
+    """Draft and lifecycle writes: members yes, viewers 403."""
+    return members(ok, viewer=403)
+
+
+def owners(ok: int) -> Expect:
+    """The owner (and their agent) alone; members and viewers 403."""
+    return members(ok, member=403)
 
 
 def platform_owners(ok: int) -> Expect:
@@ -100,6 +114,8 @@ class World:
     handoff: str = ""
     handoff_to_deny: str = ""
     account: str = "acc_matrix"
+    nothing: str = "inv_00000000000000000000000000"
+    nobody: str = "usr_00000000000000000000000000"
     price_book: str = ""
     credentials: dict[str, dict[str, str]] = field(default_factory=dict)
     created: list[str] = field(default_factory=list)
@@ -144,15 +160,31 @@ ROWS: dict[tuple[str, str], Row] = {
     ("GET", "/api/auth/tokens"): Row(humans(200)),
     ("DELETE", "/api/auth/tokens/{id}"): Row(
         but(humans(404), owner=204), path={"id": "token_spare"}),
+    # runs after the DELETE above revoked the spare token: its owner hears why
+    ("POST", "/api/auth/tokens/{id}/renew"): Row(
+        but(humans(404), owner=409), path={"id": "token_spare"}),
     # registry
     ("GET", "/api/registry/my-companies"): Row(users(200)),
     ("POST", "/api/registry/companies"): Row(users(400), body={}),
     ("GET", COMPANY): Row(members(200), path=_company),
-    ("DELETE", COMPANY): Row(members(400, member=403), body={"confirm": 5}, path=_company),
+    ("DELETE", COMPANY): Row(owners(400), body={"confirm": 5}, path=_company),
     ("GET", COMPANY + "/draft"): Row(members(200), path=_company),
-    ("POST", COMPANY + "/draft"): Row(members(400), body={"draft": 5}, path=_company),
-    **{("POST", f"{COMPANY}/{action}"): Row(members(400), body=_BAD_REASON, path=_company)
+    ("POST", COMPANY + "/draft"): Row(writes(400), body={"draft": 5}, path=_company),
+    **{("POST", f"{COMPANY}/{action}"): Row(writes(400), body=_BAD_REASON, path=_company)
        for action in ACTIONS},
+    # members: the owner manages them; anyone may remove themself (here: a stranger, so 403)
+    ("GET", COMPANY + "/members"): Row(members(200), path=_company),
+    ("POST", COMPANY + "/invitations"): Row(owners(400), body={"email": 5}, path=_company),
+    ("DELETE", COMPANY + "/invitations/{invitation_id}"): Row(
+        owners(404), path={"id": "company", "invitation_id": "nothing"}),
+    ("PATCH", COMPANY + "/members/{user_id}"): Row(
+        owners(400), body={"role": 5}, path={"id": "company", "user_id": "nobody"}),
+    ("DELETE", COMPANY + "/members/{user_id}"): Row(
+        owners(404), path={"id": "company", "user_id": "nobody"}),
+    ("POST", "/api/registry/invitations/{invitation_id}/accept"): Row(
+        humans(404), path={"invitation_id": "nothing"}),
+    ("POST", "/api/registry/invitations/{invitation_id}/decline"): Row(
+        humans(404), path={"invitation_id": "nothing"}),
     ("GET", COMPANY + "/bindings"): Row(members(200), path=_company),
     ("GET", COMPANY + "/update-handshake"): Row(members(200), path=_company),
     ("GET", COMPANY + "/audit"): Row(members(200), path=_company),
@@ -289,7 +321,7 @@ async def world(gateway: GatewayUnderTest) -> AsyncIterator[tuple[Http, World]]:
                                        hasher=PasswordHasher.for_tests())
         creds["admin"] = await http.session_of(
             "/api/auth/login", {"email": "root@example.com", "password": PASSWORD})
-        for caller in ("owner", "member", "user", "other"):
+        for caller in ("owner", "member", "viewer", "user", "other"):
             creds[caller] = await http.session_of("/api/auth/signup", _signup(caller, world))
         world.company = unique_slug("mx")
         await http.ok("POST", "/api/registry/companies", creds["owner"], expect=201,
@@ -303,6 +335,8 @@ async def world(gateway: GatewayUnderTest) -> AsyncIterator[tuple[Http, World]]:
         async with gateway.database.sessionmaker.begin() as s:
             await registry.add_member(s, exocorp_id=world.company,
                                       user_id=creds["member"]["id"], role=Role.MEMBER)
+            await registry.add_member(s, exocorp_id=world.company,
+                                      user_id=creds["viewer"]["id"], role=Role.VIEWER)
         for name in ("main", "spare"):
             saved = await http.ok("POST", "/api/registry/provider-secrets", creds["owner"],
                                   expect=201, json={"provider": "anthropic", "name": name,

@@ -307,6 +307,17 @@ async def test_usage_for_owner_member_and_platform_owner_only(world: World) -> N
     assert (first["companyId"], first["component"], first["seconds"], first["rate"],
             first["amount"]) == (world.exocorp, "portal", 60, 2, 120)
     assert first["windowStart"].startswith("2030-01-01T00:00:00")
+    assert "usageAsOf" not in page  # never metered yet
+    # Billed up to the oldest component's mark: the agents lag the portal here.
+    async with world.db.sessionmaker.begin() as s:
+        for component, accrued in (("portal", start + timedelta(minutes=3)),
+                                   ("agents", start + timedelta(minutes=2))):
+            assert await repo.advance_mark(
+                s, exocorp_id=world.exocorp, component=component, expected=None,
+                new=repo.MarkValue(incarnation="uid-1", incarnation_created_at=start,
+                                       counter=180, accrued_at=accrued))
+    status, page = await world.call("GET", path, world.owner)
+    assert page["usageAsOf"].startswith("2030-01-01T00:02:00")
     status, problem = await world.call("GET", path, world.stranger)
     assert (status, problem["status"]) == (404, 404)
     status, _ = await world.call("GET", "/api/runtime/billing/usage?company=nope", world.owner)

@@ -156,7 +156,7 @@ async def test_destroyed_exocorps_keep_their_names(
         clock.advance(hours=1)
         again = await registry.mark_destroyed(s, "acme-1", now=clock())
     assert first.destroyed_at == again.destroyed_at != clock()
-    with pytest.raises(Conflict):
+    with pytest.raises(Conflict, match="belonged to an exocorp that was destroyed"):
         await _create(database, owner, exocorp_id="acme-2")
     async with database.sessionmaker() as s:
         assert await registry.list_exocorps(s) == []

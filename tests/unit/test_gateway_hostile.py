@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from collections.abc import Mapping
 from datetime import timedelta
 from http.cookies import SimpleCookie
@@ -166,7 +167,20 @@ async def test_every_id_bearing_endpoint_refuses_another_account_and_changes_not
         account = await billing.get_account_for_user(s, me["user"]["id"])
         book = await billing.get_default_price_book(s)
     assert book is not None
+    invited = await (await victim.post("/api/registry/companies/acme/invitations",
+                                       json={"email": "later@example.com"})).json()
+    friend = gateway.new_client()
+    await friend.post("/api/auth/signup", json={"email": "friend@example.com",
+                                                "password": PASSWORD})
+    await victim.post("/api/registry/companies/acme/invitations",
+                      json={"email": "friend@example.com"})
+    friend_me = await (await friend.get("/api/auth/me")).json()
+    joined = await friend.post(
+        f"/api/registry/invitations/{friend_me['invitations'][0]['id']}/accept")
+    assert joined.status == 200
     world = {"companies/id": "acme", "provider-secrets/id": secret["id"],
+             "invitations/invitation_id": invited["id"],
+             "members/user_id": friend_me["user"]["id"],
              "tokens/id": victims_agent["token_id"], "handoffs/id": victims_agent["handoff"],
              "connect/id": victims_agent["handoff"], "accounts/account_id": account.id,
              "price-books/price_book_id": book.id}
@@ -267,8 +281,7 @@ async def test_after_logout_the_old_session_is_401_on_every_authenticated_endpoi
     assert len(endpoints) >= 40
     wrong = []
     for method, template in endpoints:
-        path = template.replace("{id}", "acme").replace("{account_id}", "acct_x").replace(
-            "{price_book_id}", "pb_x")
+        path = re.sub(r"\{[a-z_]+\}", "x_1", template.replace("{id}", "acme"))
         for headers in ({"Cookie": f"{name}={token}"}, _bearer(token)):
             response = await replay.request(method, path, headers=headers, json={})
             if response.status != 401:
@@ -313,7 +326,8 @@ async def test_a_write_from_a_foreign_origin_is_refused_on_every_write_endpoint(
     await gateway.company("acme", draft=samples.draft("1.0.0"))
     world = {"companies/id": "acme", "provider-secrets/id": "pc_x", "tokens/id": "tok_x",
              "handoffs/id": "h_x", "connect/id": "h_x", "accounts/account_id": "acct_x",
-             "price-books/price_book_id": "pb_x"}
+             "price-books/price_book_id": "pb_x", "invitations/invitation_id": "inv_x",
+             "members/user_id": "usr_x"}
     before = await snapshot(gateway)
     endpoints = writes()
     assert len(endpoints) >= 25

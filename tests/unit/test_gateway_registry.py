@@ -238,7 +238,7 @@ async def test_bindings_follow_the_draft_and_the_account(gateway: Gateway) -> No
     await gateway.company("acme", draft=samples.draft("1.0.0"))
     bindings = await (await gateway.client.get("/api/registry/companies/acme/bindings")).json()
     assert [(b["provider"], b["required"], b["status"]) for b in bindings["bindings"]] == [
-        ("anthropic", True, "missing"), ("openai", False, "missing")]
+        ("anthropic", True, "missing"), ("openai", False, "unbound")]
     summary = await (await gateway.client.get("/api/dashboard/summary")).json()
     assert summary["providerCoverage"]["configured"] == 0
     assert summary["providerCoverage"]["missing"] == [{"exocorpId": "acme",

@@ -311,7 +311,10 @@ def test_every_action_from_every_phase(action: str, fields: dict[str, str], phas
     expected = EXPECTED[(action, tuple(fields.items()))].get(phase)
     if expected is None:
         error = refused(exocorp, request(action, **fields))
-        assert (type(error), error.code) == (ActionRefusedError, ErrorCode.INVALID_PHASE)
+        # Provisioning is a rollout: what it refuses, it refuses as "wait" (one code).
+        waits = phase is Phase.PROVISIONING
+        assert (type(error), error.code) == (
+            ActionRefusedError, ErrorCode.IN_PROGRESS if waits else ErrorCode.INVALID_PHASE)
         assert phase.value in error.detail
         return
     plan = plan_action(exocorp, request(action, **fields), make_context())
@@ -495,6 +498,32 @@ def test_provision_from_stopped_does_not_need_a_draft() -> None:
     assert plan.spec_patch == {"stopped": False, "lastAction": {"requestedBy": ACTOR, "at": STAMP}}
 
 
+@pytest.mark.parametrize("action", ["provision", "restart"])
+def test_starting_a_stopped_exocorp_ends_a_pause_set_before_the_stop(action: str) -> None:
+    stopped = make_exocorp(Phase.STOPPED, spec={"paused": True, "pauseReason": "maintenance"})
+    plan = plan_action(stopped, request(action), make_context())
+    assert plan.spec_patch["paused"] is False
+    assert plan.spec_patch["pauseReason"] is None
+    assert plan.spec_patch["stopped"] is False
+    assert (plan.new_spec.paused, plan.new_spec.pause_reason) == (False, None)
+
+
+@pytest.mark.parametrize("action", ["provision", "restart"])
+def test_a_billing_pause_is_not_ended_by_starting_without_credit(action: str) -> None:
+    stopped = make_exocorp(
+        Phase.STOPPED, spec={"paused": True, "pauseReason": "billing: credit exhausted"})
+    error = refused(stopped, request(action), make_context(billing=INACTIVE))
+    assert (type(error), error.code) == (ActionRefusedError, ErrorCode.BILLING_INACTIVE)
+    # Topped up: starting it runs it.
+    assert plan_action(stopped, request(action), make_context()).new_spec.paused is False
+
+
+def test_restart_of_a_paused_exocorp_keeps_it_paused() -> None:
+    plan = plan_action(make_exocorp(Phase.PAUSED), request("restart"), make_context())
+    assert "paused" not in plan.spec_patch
+    assert plan.new_spec.paused is True
+
+
 # --- in progress --------------------------------------------------------------------------------
 
 ROLLING = {
@@ -527,6 +556,21 @@ def test_an_accepted_rollout_not_yet_observed_is_in_progress(action: str) -> Non
     )
     error = refused(exocorp, request(action))
     assert (type(error), error.code) == (ActionRefusedError, ErrorCode.IN_PROGRESS)
+
+
+@pytest.mark.parametrize("action", ["restart", "pause", "resume", "provision", "update"])
+def test_an_action_refused_because_a_rollout_runs_says_in_progress(action: str) -> None:
+    # Just provisioned: the operator has not observed the generation yet, the phase reads
+    # Starting; whatever the phase table says, the answer is "wait", not "invalid phase".
+    exocorp = make_exocorp(
+        Phase.STARTING,
+        metadata={"generation": 5},
+        spec={"lastAction": {"action": "provision", "requestedBy": "user-2", "at": STAMP}},
+    )
+    fields = {"reason": "maintenance"} if action == "pause" else {}
+    error = refused(exocorp, request(action, **fields))
+    assert (type(error), error.code) == (ActionRefusedError, ErrorCode.IN_PROGRESS)
+    assert "Starting" in error.detail
 
 
 def test_an_unobserved_pause_is_not_a_rollout() -> None:

@@ -207,9 +207,14 @@ async def admin_company_action(request: web.Request) -> web.Response:
     except Problem as error:
         data, body_error = {}, error
     named = data.get("action")
-    label = named if isinstance(named, str) and named in _ACTIONS else "admin.action"
-    async with audited(request, label, exocorp_id=exocorp_id) as note:
+    valid = isinstance(named, str) and named in _ACTIONS
+    label = named if isinstance(named, str) and valid else "admin.action"
+    # A request that never named a valid action did nothing to the exocorp: it stays out of the
+    # exocorp's (its owner's) trail, and the platform trail keeps the id in its details.
+    async with audited(request, label, exocorp_id=exocorp_id if valid else None) as note:
         note.details["via"] = "admin"
+        if not valid:
+            note.details["exocorpId"] = exocorp_id
         principal = require_platform_owner(request)
         if body_error is not None:
             raise body_error

@@ -42,7 +42,7 @@ class UserRef(WireModel):
 class MemberView(WireModel):
     user_id: str
     email: str | None = None
-    role: Literal["owner", "member"]
+    role: Literal["owner", "member", "viewer"]
     since: str | None = None
 
 

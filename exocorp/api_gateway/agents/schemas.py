@@ -8,9 +8,10 @@ from pydantic import Field
 
 from exocorp.api_gateway.schemas import CompanyDetail, DisplayName, Slug
 from exocorp.model import Draft, SpecModel, WireModel
+from exocorp.model.base import Printable
 
-AgentName = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$",
-                                 examples=["Claude Code"])]
+AgentName = Annotated[str, Field(min_length=1, max_length=100, examples=["Claude Code"]),
+                     Printable]
 HandoffStatus = Literal["pending", "approved", "redeemed", "denied", "expired"]
 
 

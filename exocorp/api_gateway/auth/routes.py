@@ -27,8 +27,8 @@ from exocorp.api_gateway.schemas import (
     MeResponse,
     SignupRequest,
 )
-from exocorp.api_gateway.views import timestamp, user_view
-from exocorp.store import accounts, billing, registry, sessions, tokens
+from exocorp.api_gateway.views import invitation_view, timestamp, user_view
+from exocorp.store import accounts, billing, members, registry, sessions, tokens
 from exocorp.store.errors import Conflict, InvalidCredentials, NotFound
 from exocorp.store.schema import ActorKind, User
 
@@ -160,6 +160,9 @@ async def me(request: web.Request) -> web.Response:
     async with request.app[DATABASE].sessionmaker.begin() as s:
         user = await accounts.get_user(s, principal.user_id)
         memberships = await registry.list_user_exocorps(s, user.id)
+        invited = await members.invitations_for_email(s, user.email)
+        inviters = {i.invited_by: (await accounts.get_user(s, i.invited_by)).email
+                    for i, _record in invited}
         try:
             account = await billing.get_account_for_user(s, user.id)
             account_view: AccountView | None = AccountView(
@@ -177,4 +180,6 @@ async def me(request: web.Request) -> web.Response:
         else "user",
         memberships=[Membership(exocorp_id=m.exocorp.id, role=m.role.value)
                      for m in memberships],
+        invitations=[invitation_view(i, record, inviters[i.invited_by])
+                     for i, record in invited],
         account=account_view))

@@ -43,7 +43,7 @@ from exocorp.billing.api import (
 from exocorp.billing.service import MeteringService, ensure_default_price_book
 from exocorp.billing.settings import BillingSettings
 from exocorp.model.base import SpecModel
-from exocorp.store import NotFound, billing, registry
+from exocorp.store import NotFound, billing, metering, registry
 from exocorp.store.pages import MAX_PAGE_SIZE
 
 __all__ = ["BILLING_SETTINGS", "UsageQuery", "billing_context", "routes"]
@@ -245,9 +245,11 @@ async def usage_events(request: web.Request) -> web.Response:
         page = await billing.list_usage(s, exocorp_id=query.company, component=query.component,
                                         since=since, until=until, cursor=query.cursor,
                                         limit=query.limit)
+        as_of = await metering.usage_as_of(s, query.company)
     return json_response(UsagePage(
         items=[UsageEventView.of(e) for e in page.items],
-        next_cursor=str(page.next_cursor) if page.next_cursor is not None else None))
+        next_cursor=str(page.next_cursor) if page.next_cursor is not None else None,
+        usage_as_of=as_of))
 
 
 # -- background work --------------------------------------------------------------------------

@@ -43,6 +43,9 @@ send the session token, or an operator client's token, as `Authorization: Bearer
 Cookie-authenticated writes must come from the site itself (`Sec-Fetch-Site` / `Origin` are
 checked); bearer requests are not subject to that check.
 
+**Query parameters.** Every route refuses a query parameter it does not list (400
+`invalid_request` naming it), so a typo never silently means the default.
+
 **Errors** are `application/problem+json` with a machine-readable `code`: 400 validation (with
 `errors[]` naming each field), 401 unauthenticated, 403 wrong role, 404 unknown (or not yours),
 409 state conflict, 413 body too large, 415 not JSON, 429 rate limited (with `Retry-After`),
@@ -56,7 +59,7 @@ exactly one is accepted; the other gets 409.
 _AUTH_TEXT = {
     Auth.PUBLIC: "Public.",
     Auth.USER: "Any logged-in user.",
-    Auth.MEMBER: "Owner or member of the exocorp (others: 404).",
+    Auth.MEMBER: "Owner, member or viewer of the exocorp (others: 404; writes: viewers 403).",
     Auth.OWNER: "Owner of the exocorp (members: 403, others: 404).",
     Auth.PLATFORM_OWNER: "Platform owner (others: 403).",
     Auth.DRAFT_TOKEN: "An operator client's draft access token.",

@@ -50,6 +50,7 @@ from exocorp.api_gateway.schemas import (
     CompanyList,
     CreateCompanyRequest,
     DestroyBody,
+    DestroyQuery,
     DraftView,
     HandshakeQuery,
     PauseBody,
@@ -306,7 +307,7 @@ async def save_draft(request: web.Request) -> web.Response:
     exocorp_id = request.match_info["id"]
     app = request.app
     async with audited(request, "draft.save", exocorp_id=exocorp_id) as note:
-        access = await exocorp_access(request, exocorp_id)
+        access = await exocorp_access(request, exocorp_id, write=True)
         body = await json_body(request, SaveDraftRequest)
         config = body.draft.to_wire()
         async with app[DATABASE].sessionmaker.begin() as s:
@@ -340,6 +341,9 @@ _FIELD_CODES = {(Action.PAUSE, "reason"): "reason_required",
 
 async def _action_body(request: web.Request, action: Action, model: type[BaseModel]) -> BaseModel:
     data = await read_json_object(request, required=False)
+    if action is Action.DESTROY:
+        given = query_params(request, DestroyQuery).model_dump(by_alias=True, exclude_none=True)
+        data = {**given, **data}
     try:
         return model.model_validate(data)
     except ValidationError as error:
@@ -352,7 +356,7 @@ async def _action_body(request: web.Request, action: Action, model: type[BaseMod
 async def _act(request: web.Request, action: Action, model: type[BaseModel]) -> web.Response:
     exocorp_id = request.match_info["id"]
     async with audited(request, action.value, exocorp_id=exocorp_id) as note:
-        access = await exocorp_access(request, exocorp_id,
+        access = await exocorp_access(request, exocorp_id, write=True,
                                       owner_only=action is Action.DESTROY)
         if action is Action.DESTROY:
             require_agent_grant(access.principal, "destroy")
@@ -419,10 +423,12 @@ for _action, _model, _summary, _description in _ACTIONS:
 
 
 @routes.delete(_COMPANY, summary="Destroy an exocorp", auth=Auth.OWNER, body=DestroyBody,
-               response=ActionAccepted, status=202, errors=(409,))
+               body_required=False, query=DestroyQuery, response=ActionAccepted, status=202,
+               errors=(409,))
 async def destroy_company(request: web.Request) -> web.Response:
     """Delete the runtime, its data and its domains: irreversible. The body must confirm the slug
-    (``{"confirm": "<slug>"}``; 400 ``confirmation_mismatch`` otherwise). Owner only. The
+    (``{"confirm": "<slug>"}``; 400 ``confirmation_mismatch`` otherwise), or, for clients that
+    cannot send a body with DELETE, the query string (``?confirm=<slug>``). Owner only. The
     exocorp shows phase Destroying until the operator has removed everything; its slug and
     domains stay reserved."""
     return await _act(request, Action.DESTROY, DestroyBody)
@@ -488,7 +494,8 @@ async def get_bindings(request: web.Request) -> web.Response:
         credential = cache.credential(need.secret_name, namespace) if need.secret_name else None
         views.append(BindingView(
             provider=need.provider, required=need.required,
-            status="bound" if need.secret_name else "missing", secret_id=need.secret_name,
+            status="bound" if need.secret_name else "missing" if need.required else "unbound",
+            secret_id=need.secret_name,
             secret_name=credential.name if credential else None,
             fingerprint=credential.fingerprint if credential else None, chosen=need.chosen))
     return json_response(BindingsResponse(

@@ -18,7 +18,7 @@ from exocorp.store.schema.clients import (
     TokenKind,
 )
 from exocorp.store.schema.idempotency import IdempotencyRecord
-from exocorp.store.schema.registry import Draft, ExocorpRecord, Membership, Role
+from exocorp.store.schema.registry import Draft, ExocorpRecord, Invitation, Membership, Role
 
 __all__ = [
     "NAMING_CONVENTION",
@@ -32,6 +32,7 @@ __all__ = [
     "Draft",
     "ExocorpRecord",
     "IdempotencyRecord",
+    "Invitation",
     "Membership",
     "OperatorClient",
     "OperatorClientExocorp",

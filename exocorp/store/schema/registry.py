@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ForeignKey, Integer, String
+from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from exocorp.store.columns import ID_LENGTH, JSONType, UTCDateTime, enum_type
@@ -17,8 +17,14 @@ DOMAIN_LENGTH = 253
 
 
 class Role(StrEnum):
+    """What a person may do with an exocorp (docs/api.md, "Roles")."""
+
     OWNER = "owner"
+    """Everything, alone: destroy, credentials, members."""
     MEMBER = "member"
+    """Read, save the draft, drive the lifecycle (never destroy)."""
+    VIEWER = "viewer"
+    """Read only."""
 
 
 class ExocorpRecord(Base):
@@ -51,6 +57,23 @@ class Membership(Base):
         ForeignKey("exocorps.id", ondelete="CASCADE"), primary_key=True, index=True
     )
     role: Mapped[Role] = mapped_column(enum_type(Role, "role"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Invitation(Base):
+    """An invitation of an e-mail address to an exocorp, until accepted, declined or revoked
+    (then the row goes; the audit trail keeps the story). The address need not have an account
+    yet: whoever signs up with it sees the invitation on `me`."""
+
+    __tablename__ = "invitations"
+    __table_args__ = (UniqueConstraint("exocorp_id", "email_normalized"),)
+
+    id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    exocorp_id: Mapped[str] = mapped_column(ForeignKey("exocorps.id", ondelete="CASCADE"))
+    email: Mapped[str] = mapped_column(String(320))
+    email_normalized: Mapped[str] = mapped_column(String(320), index=True)
+    role: Mapped[Role] = mapped_column(enum_type(Role, "invitation_role"))
+    invited_by: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 

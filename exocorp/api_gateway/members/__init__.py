@@ -1,0 +1,1 @@
+"""The members API group: invitations, roles, leaving."""

@@ -1,0 +1,241 @@
+"""The client commands: each takes the parsed arguments and returns an exit code."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from http.cookies import SimpleCookie
+from pathlib import Path
+from typing import Any
+
+from exocorp.client import credentials
+from exocorp.client.http import OK, UNAUTHENTICATED, USAGE, Api, ClientError, quote
+
+DEFAULT_SERVER = "http://127.0.0.1:8000"
+ACTIONS = ("provision", "update", "restart", "pause", "resume", "stop", "rollback")
+_COMPANY = "/api/registry/companies/"
+
+
+def _api() -> Api:
+    saved = credentials.load()
+    if saved is None:
+        raise ClientError("not logged in: run `exocorp login --server URL --email ADDRESS`",
+                          UNAUTHENTICATED)
+    return Api(saved.server, saved.token)
+
+
+# -- output --------------------------------------------------------------------------------------
+
+
+def _columns(company: dict[str, Any], wide: bool) -> list[str]:
+    release = company.get("release") or {}
+    row = [company["id"], company.get("displayName", ""), company.get("phase", ""),
+           release.get("version", "-")]
+    if wide:
+        revision = company.get("currentRevision") or {}
+        row += [release.get("channel", "-"), company.get("role", ""),
+                "yes" if company.get("ready") else "no",
+                str(revision.get("number", "-")), company.get("pauseReason") or "-"]
+    return row
+
+
+def _table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> str:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    return "\n".join("  ".join(str(v).ljust(w) for v, w in zip(r, widths, strict=True)).rstrip()
+                     for r in [header, *rows])
+
+
+def _print(data: Any, output: str, companies: list[dict[str, Any]]) -> None:
+    if output == "json":
+        print(json.dumps(data, indent=2))
+    elif output == "yaml":
+        import yaml
+
+        print(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), end="")
+    else:
+        header = ["ID", "NAME", "PHASE", "VERSION"]
+        if output == "wide":
+            header += ["CHANNEL", "ROLE", "READY", "REVISION", "PAUSE REASON"]
+        print(_table([_columns(c, output == "wide") for c in companies], header))
+
+
+# -- commands ------------------------------------------------------------------------------------
+
+
+def _password(args: argparse.Namespace) -> str:
+    if args.password_file:
+        try:
+            return Path(args.password_file).read_text().strip()
+        except OSError as error:
+            raise ClientError(f"cannot read the password file: {error.strerror}: "
+                              f"{args.password_file}", USAGE) from None
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().strip()
+    return getpass.getpass(f"password for {args.email}: ")
+
+
+def login(args: argparse.Namespace) -> int:
+    api = Api(args.server)
+    password = _password(args)
+    with api.open("POST", "/api/auth/login",
+                  {"email": args.email, "password": password}) as response:
+        jar: SimpleCookie = SimpleCookie()
+        for header in response.headers.get_all("Set-Cookie") or []:
+            jar.load(header)
+        body = json.loads(response.read())
+    token = next((m.value for name, m in jar.items() if name.endswith("exocorp_session")), None)
+    if token is None:
+        raise ClientError("the server answered the login without a session", UNAUTHENTICATED)
+    where = credentials.save(credentials.Credentials(server=api.server, token=token,
+                                                     email=body["user"]["email"]))
+    print(f"logged in to {api.server} as {body['user']['email']} (session saved in {where}, "
+          "mode 0600)")
+    return OK
+
+
+def logout(args: argparse.Namespace) -> int:
+    saved = credentials.load()
+    if saved is not None:
+        try:
+            Api(saved.server, saved.token).call("POST", "/api/auth/logout")
+        except ClientError as error:  # the local copy goes anyway
+            print(f"exocorp: the server did not end the session: {error}", file=sys.stderr)
+    credentials.forget()
+    print("logged out")
+    return OK
+
+
+def ls(args: argparse.Namespace) -> int:
+    data = _api().call("GET", "/api/registry/my-companies")
+    _print(data, args.output, data["companies"])
+    return OK
+
+
+def get(args: argparse.Namespace) -> int:
+    data = _api().call("GET", _COMPANY + quote(args.id))
+    _print(data, args.output, [data])
+    return OK
+
+
+def act(args: argparse.Namespace) -> int:
+    body: dict[str, Any] = {}
+    if getattr(args, "reason", None):
+        body["reason"] = args.reason
+    if args.command == "update":
+        body |= {k: v for k, v in (("version", args.version), ("channel", args.channel)) if v}
+    if args.command == "rollback" and args.to:
+        body["revision"] = int(args.to) if args.to.isdigit() else args.to
+    answer = _api().call("POST", f"{_COMPANY}{quote(args.id)}/{args.command}", body)
+    if args.output in ("json", "yaml"):
+        _print(answer, args.output, [])
+    else:
+        print(f"{args.command} of {args.id} accepted: phase {answer['phase']}")
+    return OK
+
+
+def destroy(args: argparse.Namespace) -> int:
+    confirm = args.confirm
+    if confirm is None:
+        if not sys.stdin.isatty():
+            raise ClientError("destroy is irreversible: pass --confirm SLUG (or run it in a "
+                              "terminal to be asked)", USAGE)
+        confirm = input(f"destroy {args.id}: its runtime and data go for good. Type its slug "
+                        "to confirm: ").strip()
+    body = {"confirm": confirm, **({"reason": args.reason} if args.reason else {})}
+    answer = _api().call("DELETE", _COMPANY + quote(args.id), body)
+    print(f"destroy of {args.id} accepted: phase {answer['phase']}")
+    return OK
+
+
+def watch(args: argparse.Namespace) -> int:
+    """Follow the live stream; with --until, exit 0 once that phase is reached."""
+    api = _api()
+    for event, data in api.events(f"{_COMPANY}{quote(args.id)}/events"):
+        if event == "deleted":
+            print(f"{args.id}: deleted")
+            return OK
+        if event != "company":
+            continue
+        company = json.loads(data)
+        if args.output in ("json", "yaml"):
+            _print(company, args.output, [])
+        else:
+            revision = (company.get("currentRevision") or {}).get("number", "-")
+            version = (company.get("release") or {}).get("version", "-")
+            rolling = ", rollout in progress" if company.get("rolloutInProgress") else ""
+            print(f"{company['id']}: {company['phase']} (version {version}, revision "
+                  f"{revision}{rolling})", flush=True)
+        if args.until and company.get("phase") == args.until:
+            return OK
+    return OK
+
+
+def members(args: argparse.Namespace) -> int:
+    data = _api().call("GET", f"{_COMPANY}{quote(args.id)}/members")
+    if args.output in ("json", "yaml"):
+        _print(data, args.output, [])
+        return OK
+    rows = [[m["email"], m["role"], m["userId"], m["since"]] for m in data["members"]]
+    rows += [[i["email"], f"{i['role']} (invited)", i["id"], i["createdAt"]]
+             for i in data["invitations"]]
+    print(_table(rows, ["EMAIL", "ROLE", "ID", "SINCE"]))
+    return OK
+
+
+def invite(args: argparse.Namespace) -> int:
+    sent = _api().call("POST", f"{_COMPANY}{quote(args.id)}/invitations",
+                       {"email": args.email, "role": args.role})
+    print(f"invited {sent['email']} to {args.id} as {sent['role']} (invitation {sent['id']})")
+    return OK
+
+
+def invitations(args: argparse.Namespace) -> int:
+    mine = _api().call("GET", "/api/auth/me")["invitations"]
+    print(_table([[i["id"], i["exocorpId"], i["role"], i["invitedBy"]] for i in mine],
+                 ["INVITATION", "EXOCORP", "ROLE", "INVITED BY"]))
+    return OK
+
+
+def answer(args: argparse.Namespace) -> int:
+    verb = "accept" if args.command == "accept" else "decline"
+    _api().call("POST", f"/api/registry/invitations/{quote(args.invitation)}/{verb}")
+    print(f"invitation {args.invitation} {verb}ed")
+    return OK
+
+
+def set_role(args: argparse.Namespace) -> int:
+    _api().call("PATCH", f"{_COMPANY}{quote(args.id)}/members/{quote(args.user)}",
+                {"role": args.role})
+    print(f"{args.user} is now {args.role} of {args.id}")
+    return OK
+
+
+def remove_member(args: argparse.Namespace) -> int:
+    api = _api()
+    user = args.user if args.command == "remove-member" else api.call(
+        "GET", "/api/auth/me")["user"]["id"]
+    api.call("DELETE", f"{_COMPANY}{quote(args.id)}/members/{quote(user)}")
+    print(f"left {args.id}" if args.command == "leave" else f"removed {user} from {args.id}")
+    return OK
+
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def run(handler: Handler, args: argparse.Namespace) -> int:
+    """One line on stderr and the documented exit code for every failure."""
+    try:
+        return handler(args)
+    except ClientError as error:
+        print(f"exocorp {args.command}: {error}", file=sys.stderr)
+        return error.code
+    except KeyboardInterrupt:
+        return 130
+
+
+def env_server() -> str:
+    return os.environ.get("EXOCORP_SERVER", DEFAULT_SERVER)

@@ -1,0 +1,153 @@
+"""The `exocorp` REST client against the gateway app served over HTTP (the unit rig: the real
+app, SQLite, an in-memory API server): login keeps the session in a 0600 file, the commands
+print what a person needs, and failures are one line with the documented exit code."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import stat
+from pathlib import Path
+
+import pytest
+import yaml
+
+from exocorp import cli
+from exocorp.client import credentials, http
+from exocorp.testing import samples
+from tests.unit import test_gateway_support as support
+from tests.unit.test_gateway_support import Gateway
+
+pytestmark = pytest.mark.unit
+gateway, make_gateway, _gateway_db_template = (support.gateway, support.make_gateway,
+                                               support._gateway_db_template)
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "conf" / "credentials.json"
+    monkeypatch.setenv("EXOCORP_CONFIG", str(path))
+    return path
+
+
+async def _exocorp(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = await asyncio.to_thread(cli.main, list(args))  # urllib blocks: not on the loop
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+async def test_login_keeps_the_session_for_the_owner_only_and_commands_use_it(
+        gateway: Gateway, config: Path, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    await gateway.signup("ada@example.com")
+    await gateway.company("acme", draft=samples.draft("1.0.0"))
+    server = str(gateway.client.make_url("")).rstrip("/")
+    secret = tmp_path / "password"
+    secret.write_text(PASSWORD + "\n")
+
+    code, _, err = await _exocorp(capsys, "ls")
+    assert (code, err.strip()) == (http.UNAUTHENTICATED, "exocorp ls: not logged in: run "
+                                   "`exocorp login --server URL --email ADDRESS`")
+    code, out, _ = await _exocorp(capsys, "login", "--server", server, "--email",
+                                  "ada@example.com", "--password-file", str(secret))
+    assert code == 0
+    assert "logged in" in out
+    assert stat.S_IMODE(os.stat(config).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(config.parent).st_mode) == 0o700
+    with open(config) as saved:  # noqa: ASYNC230 (a test reading a few bytes)
+        assert PASSWORD not in saved.read()
+
+    code, out, _ = await _exocorp(capsys, "ls")
+    assert code == 0
+    header, row = out.splitlines()
+    assert header.split() == ["ID", "NAME", "PHASE", "VERSION"]
+    assert row.split() == ["acme", "Acme", "Draft", "-"]
+    code, out, _ = await _exocorp(capsys, "ls", "-o", "wide")
+    assert out.splitlines()[0].split()[4:7] == ["CHANNEL", "ROLE", "READY"]
+    code, out, _ = await _exocorp(capsys, "get", "acme", "-o", "json")
+    assert (code, json.loads(out)["id"]) == (0, "acme")
+    code, out, _ = await _exocorp(capsys, "get", "acme", "-o", "yaml")
+    assert yaml.safe_load(out)["phase"] == "Draft"
+
+    # Refusals: one line each, with the exit code scripts can rely on.
+    code, _, err = await _exocorp(capsys, "get", "nope")
+    assert (code, err.count("\n")) == (http.NOT_FOUND, 1)
+    code, _, err = await _exocorp(capsys, "pause", "acme", "--reason", "maintenance")
+    assert code == http.CONFLICT
+    assert err.startswith("exocorp pause: cannot pause exocorp 'acme': it is Draft")
+    assert "409 invalid_phase" in err
+    code, _, err = await _exocorp(capsys, "provision", "acme")  # no credential yet
+    assert (code, "provider_missing" in err) == (http.CONFLICT, True)
+    code, _, err = await _exocorp(capsys, "destroy", "acme", "--confirm", "acm")
+    assert (code, "confirmation_mismatch" in err) == (http.REFUSED, True)
+
+    await gateway.client.post("/api/registry/provider-secrets", json={
+        "provider": "anthropic", "name": "main", "value": "sk-test-value"})
+    code, out, _ = await _exocorp(capsys, "provision", "acme", "--reason", "first start")
+    assert (code, out.strip()) == (0, "provision of acme accepted: phase Provisioning")
+    code, out, _ = await _exocorp(capsys, "destroy", "acme", "--confirm", "acme")
+    assert (code, out.strip()) == (0, "destroy of acme accepted: phase Destroying")
+
+    code, out, _ = await _exocorp(capsys, "logout")
+    assert (code, credentials.load()) == (0, None)
+    code, _, _ = await _exocorp(capsys, "ls")
+    assert code == http.UNAUTHENTICATED
+
+
+async def test_an_unreachable_server_and_a_wrong_password_are_one_line(
+        gateway: Gateway, config: Path, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    await gateway.signup("ada@example.com")
+    secret = tmp_path / "password"
+    secret.write_text("not the password")
+    server = str(gateway.client.make_url("")).rstrip("/")
+    code, _, err = await _exocorp(capsys, "login", "--server", server, "--email",
+                                  "ada@example.com", "--password-file", str(secret))
+    assert code == http.UNAUTHENTICATED
+    assert err.count("\n") == 1
+    assert credentials.load() is None
+    code, _, err = await _exocorp(capsys, "login", "--server", "http://127.0.0.1:9",
+                                  "--email", "ada@example.com", "--password-file", str(secret))
+    assert code == http.UNAVAILABLE
+    assert err.startswith("exocorp login: cannot reach http://127.0.0.1:9")
+    code, _, err = await _exocorp(capsys, "login", "--server", server, "--email",
+                                  "ada@example.com", "--password-file", str(tmp_path / "none"))
+    assert (code, err.count("\n")) == (http.USAGE, 1)
+
+
+async def test_members_from_the_command_line(
+        gateway: Gateway, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    await gateway.signup("owner@example.com")
+    await gateway.company("acme")
+    ann = gateway.new_client()
+    await ann.post("/api/auth/signup", json={"email": "ann@example.com", "password": PASSWORD})
+    server = str(gateway.client.make_url("")).rstrip("/")
+    secret = tmp_path / "password"
+    secret.write_text(PASSWORD)
+
+    async def as_(who: str, *args: str) -> tuple[int, str, str]:
+        monkeypatch.setenv("EXOCORP_CONFIG", str(tmp_path / who / "credentials.json"))
+        return await _exocorp(capsys, *args)
+
+    for who in ("owner", "ann"):
+        assert (await as_(who, "login", "--server", server, "--email", f"{who}@example.com",
+                          "--password-file", str(secret)))[0] == 0
+    code, out, _ = await as_("owner", "invite", "acme", "ann@example.com", "--role", "viewer")
+    assert (code, out.startswith("invited ann@example.com to acme as viewer")) == (0, True)
+    code, out, _ = await as_("ann", "invitations")
+    invitation = out.splitlines()[1].split()[0]
+    assert out.splitlines()[1].split()[1:] == ["acme", "viewer", "owner@example.com"]
+    assert (await as_("ann", "accept", invitation))[0] == 0
+    code, _, err = await as_("ann", "stop", "acme")
+    assert (code, "viewer_read_only" in err) == (http.UNAUTHENTICATED, True)
+    code, out, _ = await as_("ann", "members", "acme", "-o", "json")
+    ann_id = next(m["userId"] for m in json.loads(out)["members"] if m["role"] == "viewer")
+    assert (await as_("owner", "set-role", "acme", ann_id, "member"))[0] == 0
+    code, out, _ = await as_("owner", "members", "acme")
+    assert [line.split()[:2] for line in out.splitlines()[1:]] == [
+        ["owner@example.com", "owner"], ["ann@example.com", "member"]]
+    assert (await as_("ann", "leave", "acme"))[0] == 0
+    assert (await as_("ann", "get", "acme"))[0] == http.NOT_FOUND
