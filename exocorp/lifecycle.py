@@ -59,6 +59,7 @@ __all__ = [
     "FieldError",
     "LifecycleError",
     "ProviderNeed",
+    "action_availability",
     "evaluate_handshake",
     "parse_action_request",
     "plan_action",
@@ -285,6 +286,28 @@ def plan_action(exocorp: Exocorp, request: ActionRequest, context: ActionContext
             details=details,
         ),
     )
+
+
+def action_availability(
+    exocorp: Exocorp, context: ActionContext
+) -> dict[Action, LifecycleError | None]:
+    """Each action's fate if asked now: None when it would be accepted, else the refusal it
+    would get. Found by planning each one (never a second copy of the rules) with a request that
+    passes the request checks (a pause reason, destroy's typed slug), which are the caller's."""
+    out: dict[Action, LifecycleError | None] = {}
+    for action in Action:
+        probe = ActionRequest(
+            action=action,
+            reason="availability check" if action is Action.PAUSE else None,
+            confirm=exocorp.spec.slug if action is Action.DESTROY else None,
+        )
+        try:
+            plan_action(exocorp, probe, context)
+        except LifecycleError as refusal:
+            out[action] = refusal
+        else:
+            out[action] = None
+    return out
 
 
 def _check_request(exocorp: Exocorp, request: ActionRequest) -> None:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 
 from aiohttp import web
 
-from exocorp.api_gateway.errors import forbidden, not_found, unauthorized
+from exocorp.api_gateway.errors import Problem, forbidden, not_found, unauthorized
 from exocorp.api_gateway.keys import ACCESS_CACHE, CACHE, CLOCK, DATABASE, PRINCIPAL, SETTINGS
 from exocorp.api_gateway.principal import ANONYMOUS, Principal, PrincipalKind, Via
 from exocorp.model.spec import SLUG_PATTERN
@@ -35,6 +35,7 @@ __all__ = [
     "ExocorpAccess",
     "clear_session_cookie",
     "exocorp_access",
+    "owner_required",
     "principal_of",
     "require_platform_owner",
     "require_user",
@@ -175,8 +176,13 @@ async def exocorp_access(request: web.Request, exocorp_id: str, *,
     if record.destroyed_at is not None and request.app[CACHE].exocorp(exocorp_id) is None:
         raise missing
     if owner_only and role is not Role.OWNER:
-        raise forbidden(f"only the owner of {exocorp_id!r} may do this", code="owner_required")
+        raise owner_required(exocorp_id)
     return ExocorpAccess(principal, record, role)
+
+
+def owner_required(exocorp_id: str) -> Problem:
+    """The 403 a member gets for what only the owner may do (destroy)."""
+    return forbidden(f"only the owner of {exocorp_id!r} may do this", code="owner_required")
 
 
 async def user_fleet(request: web.Request, user_id: str) -> list[MemberExocorp]:

@@ -39,6 +39,7 @@ from exocorp.api_gateway.admin_schemas import (
 from exocorp.api_gateway.admin_views import access_of, admin_detail, admin_summary
 from exocorp.api_gateway.audit import audited
 from exocorp.api_gateway.auth import require_platform_owner
+from exocorp.api_gateway.availability import company_actions, with_actions
 from exocorp.api_gateway.errors import Problem, bad_request, field_errors, not_found
 from exocorp.api_gateway.keys import CACHE, CLOCK, DATABASE, SETTINGS
 from exocorp.api_gateway.operations import run_action
@@ -134,8 +135,10 @@ def _owner(record: ExocorpRecord | None, exocorp: Exocorp) -> str:
 async def admin_company_details(request: web.Request) -> web.Response:
     """Everything the fleet list shows, plus conditions, components (readiness and restarts),
     the revision history ("jobs"), domains, the applied configuration and bindings, the saved
-    draft's version, the operator's last reconcile pass and the latest audit events."""
-    require_platform_owner(request)
+    draft's version, the operator's last reconcile pass, the latest audit events and
+    ``actions``: for each lifecycle action whether it is allowed now, and if not the code and
+    reason ``POST .../actions`` would refuse it with."""
+    principal = require_platform_owner(request)
     exocorp_id = request.match_info["id"]
     exocorp = _cached_exocorp(request, exocorp_id)
     app = request.app
@@ -151,8 +154,13 @@ async def admin_company_details(request: web.Request) -> web.Response:
             draft = None
         page = await audit.query_audit_events(s, exocorp_id=exocorp_id, limit=_RECENT_AUDIT)
         events = event_views(page.items, await actor_names(s, page.items))
-    return json_response(admin_detail(record, exocorp, access.get(exocorp_id), app[SETTINGS],
-                                      draft=draft, recent_audit=events))
+    detail = admin_detail(record, exocorp, access.get(exocorp_id), app[SETTINGS], draft=draft,
+                          recent_audit=events)
+    actions = await company_actions(app, exocorp, _owner(record, exocorp),
+                                    actor=principal.actor)
+    return web.Response(body=with_actions(detail.model_dump_json(by_alias=True,
+                                                                 exclude_none=True).encode(),
+                                          actions), content_type="application/json")
 
 
 @routes.get(_COMPANY + "/runtime", summary="Runtime health of one exocorp",

@@ -14,7 +14,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from exocorp import actions, names
 from exocorp.api_gateway.audit import audited
-from exocorp.api_gateway.auth import exocorp_access, require_user, user_fleet
+from exocorp.api_gateway.auth import (
+    ExocorpAccess,
+    exocorp_access,
+    owner_required,
+    require_user,
+    user_fleet,
+)
+from exocorp.api_gateway.availability import company_actions, with_actions
 from exocorp.api_gateway.errors import (
     FieldError,
     Problem,
@@ -244,11 +251,23 @@ async def get_company(request: web.Request) -> web.Response:
     """Detail and current status of one exocorp: phase, conditions, components, domains, revision
     history (the "jobs"), configuration and bindings. Served from the watch cache."""
     access = await exocorp_access(request, request.match_info["id"])
-    entry = request.app[CACHE].exocorp_entry(access.exocorp_id)
-    if entry is None:
+    body = await company_detail_body(request.app, access)
+    if body is None:
         raise not_found(f"exocorp {access.exocorp_id!r} not found")
-    return web.Response(body=company_detail_json(access.record, access.role, entry),
-                        content_type="application/json")
+    return web.Response(body=body, content_type="application/json")
+
+
+async def company_detail_body(app: web.Application, access: ExocorpAccess) -> bytes | None:
+    """The JSON of ``GET /api/registry/companies/{id}`` (also each event of its stream), or None
+    when the exocorp is not (or no longer) in the watch cache."""
+    entry = app[CACHE].exocorp_entry(access.exocorp_id)
+    if entry is None:
+        return None
+    forbidden = {} if access.role is Role.OWNER else {
+        Action.DESTROY: owner_required(access.exocorp_id)}
+    actions = await company_actions(app, entry.model, access.record.owner_user_id,
+                                    actor=access.principal.actor, forbidden=forbidden)
+    return with_actions(company_detail_json(access.record, access.role, entry), actions)
 
 
 # -- drafts --------------------------------------------------------------------------------------

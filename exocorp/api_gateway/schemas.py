@@ -158,6 +158,31 @@ class CompanySummary(WireModel):
     created_at: str | None = None
 
 
+class ActionAvailability(WireModel):
+    """Whether an action would be accepted now, and if not the refusal it would get."""
+
+    allowed: bool
+    code: str | None
+    """The ``code`` of the 409 (or 403) that asking now would answer; null when allowed."""
+    reason: str | None
+    """That answer's ``detail``; null when allowed."""
+
+
+class CompanyActions(WireModel):
+    """Every lifecycle action's availability, computed by the lifecycle planners (the rules the
+    action endpoints apply), so clients need no copy of them."""
+
+    provision: ActionAvailability
+    update: ActionAvailability
+    restart: ActionAvailability
+    pause: ActionAvailability
+    resume: ActionAvailability
+    stop: ActionAvailability
+    reprovision: ActionAvailability
+    rollback: ActionAvailability
+    destroy: ActionAvailability
+
+
 class CompanyDetail(CompanySummary):
     conditions: list[Condition] = []
     components: list[ComponentStatus] = []
@@ -173,6 +198,8 @@ class CompanyDetail(CompanySummary):
     observed_generation: int | None = None
     failed_revisions_since_success: int = 0
     rollbacks_since_success: int = 0
+    actions: CompanyActions | None = None
+    """What the caller may do now (``GET`` and the event stream; absent in action answers)."""
 
 
 class CompanyList(WireModel):
