@@ -207,6 +207,8 @@ def cmd_gateway(args: argparse.Namespace) -> int:
         portal_base_domain=args.portal_base_domain, app_base_domain=args.app_base_domain,
         public_base_url=args.public_base_url, max_body_bytes=args.max_body_bytes,
         idempotency_stale_after=timedelta(seconds=args.idempotency_stale_seconds),
+        stream_keepalive_seconds=args.stream_keepalive_seconds,
+        max_streams_per_session=args.max_streams_per_session,
     )
     try:
         gateway_main.run(settings, kubeconfig=args.kubeconfig)
@@ -285,6 +287,13 @@ def _add_gateway(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
                     help="URL browsers use, e.g. https://exocorp.example.com (CSRF origin check)")
     gw.add_argument("--max-body-bytes", type=int,
                     default=int(_env("MAX_BODY_BYTES", str(d.max_body_bytes))))
+    gw.add_argument("--stream-keepalive-seconds", type=float,
+                    default=float(_env("STREAM_KEEPALIVE_SECONDS",
+                                       str(d.stream_keepalive_seconds))),
+                    help="keepalive comment interval of event streams")
+    gw.add_argument("--max-streams-per-session", type=int,
+                    default=int(_env("MAX_STREAMS_PER_SESSION", str(d.max_streams_per_session))),
+                    help="open event streams per session or agent token before 429")
     gw.add_argument("--idempotency-stale-seconds", type=float,
                     default=float(_env("IDEMPOTENCY_STALE_SECONDS",
                                        str(d.idempotency_stale_after.total_seconds()))),

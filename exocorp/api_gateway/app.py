@@ -45,6 +45,7 @@ from exocorp.api_gateway.metrics import GatewayMetrics
 from exocorp.api_gateway.middleware import MIDDLEWARES
 from exocorp.api_gateway.routing import RouteTable
 from exocorp.api_gateway.settings import GatewaySettings
+from exocorp.api_gateway.streams import install_streams
 from exocorp.api_gateway.throttle import LoginThrottle
 from exocorp.api_gateway.watch_cache import WatchCache
 from exocorp.k8s import Kube
@@ -97,6 +98,7 @@ def create_app(settings: GatewaySettings, *, kube: Kube, database: Database, cac
                                   window=settings.login_failure_window, clock=clock)
     app[OPENAPI_CACHE] = {}
     app[ACCESS_CACHE] = AccessCache(settings.auth_cache_seconds, clock)
+    install_streams(app)
     tables = route_tables()
     app[ROUTE_TABLES] = tables
     for table in tables:

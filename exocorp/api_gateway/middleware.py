@@ -57,13 +57,15 @@ async def request_id_middleware(request: web.Request, handler: Handler) -> web.S
 async def metrics_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     started = time.perf_counter()
     status = 500
+    stream = False
     try:
         response = await handler(request)
         status = response.status
+        stream = response.content_type == "text/event-stream"
         return response
     finally:
         request.app[METRICS].observe(request.method, route_label(request), status,
-                                     time.perf_counter() - started)
+                                     None if stream else time.perf_counter() - started)
 
 
 @web.middleware

@@ -57,6 +57,7 @@ from exocorp.api_gateway.schemas import (
     SaveDraftRequest,
     UpdateBody,
 )
+from exocorp.api_gateway.streams import Event, deleted, serve_stream
 from exocorp.api_gateway.views import (
     company_detail,
     company_detail_json,
@@ -82,6 +83,7 @@ from exocorp.model import (
 )
 from exocorp.store import drafts, registry
 from exocorp.store.errors import Conflict, NotFound
+from exocorp.store.registry import MemberExocorp
 from exocorp.store.schema import ExocorpRecord, Role
 
 log = logging.getLogger(__name__)
@@ -268,6 +270,99 @@ async def company_detail_body(app: web.Application, access: ExocorpAccess) -> by
     actions = await company_actions(app, entry.model, access.record.owner_user_id,
                                     actor=access.principal.actor, forbidden=forbidden)
     return with_actions(company_detail_json(access.record, access.role, entry), actions)
+
+
+# -- live streams --------------------------------------------------------------------------------
+
+_STREAM_ERRORS = (429,)
+
+
+@routes.get(_COMPANY + "/events", summary="Live changes of one exocorp", auth=Auth.MEMBER,
+            content_type="text/event-stream", errors=_STREAM_ERRORS)
+async def company_events(request: web.Request) -> web.StreamResponse:
+    """Server-sent events (``text/event-stream``), fed by the watch cache: ``retry: 2000``,
+    then an ``event: company`` whose ``data`` is the JSON of ``GET /api/registry/companies/{id}``
+    (``CompanyDetail``, with ``actions``), then another each time the exocorp changes, and
+    ``event: deleted`` (``{"id"}``) when it is gone, which ends the stream. A ``: keepalive``
+    comment comes every 15 s without changes. Authorised like the GET (404 for a stranger); a
+    logout or lost membership ends the stream. 429 ``too_many_streams`` beyond the open streams
+    allowed per session. On reconnect (EventSource does it by itself) the first event is the
+    current state, so nothing is missed across a gateway restart."""
+    exocorp_id = request.match_info["id"]
+    app = request.app
+    access: list[ExocorpAccess] = []
+    sent = [b""]
+
+    async def authorise() -> None:
+        granted = await exocorp_access(request, exocorp_id)
+        if app[CACHE].exocorp_entry(exocorp_id) is None and not access:
+            raise not_found(f"exocorp {exocorp_id!r} not found")
+        access[:] = [granted]
+
+    async def current(key: str = exocorp_id) -> tuple[list[Event], bool]:
+        body = await company_detail_body(app, access[0])
+        if body is None:
+            return [deleted(exocorp_id)], True
+        if body == sent[0]:
+            return [], False
+        sent[0] = body
+        return [("company", body)], False
+
+    async def first() -> list[Event]:
+        return (await current())[0]
+
+    def farewell() -> list[Event]:
+        return [deleted(exocorp_id)] if app[CACHE].exocorp_entry(exocorp_id) is None else []
+
+    return await serve_stream(request, key=exocorp_id, authorise=authorise, first=first,
+                              render=current, farewell=farewell)
+
+
+@routes.get("/api/registry/my-companies/events", summary="Live changes of your fleet",
+            auth=Auth.USER, content_type="text/event-stream", errors=_STREAM_ERRORS)
+async def my_companies_events(request: web.Request) -> web.StreamResponse:
+    """Server-sent events for every exocorp the caller owns or is a member of: ``retry: 2000``,
+    then ``event: company`` with one ``my-companies`` item (``CompanySummary``) each time one of
+    them is created or changes, ``event: deleted`` (``{"id"}``) when one is gone; ``: keepalive``
+    every 15 s. Open the stream first, then list ``GET /api/registry/my-companies``, so no change
+    falls between the two. 429 ``too_many_streams`` beyond the open streams allowed per
+    session."""
+    app = request.app
+    cache = app[CACHE]
+    fleet: dict[str, MemberExocorp] = {}
+    sent: dict[str, bytes] = {}
+
+    async def authorise() -> None:
+        principal = require_user(request)
+        assert principal.user_id is not None
+        rows = await user_fleet(request, principal.user_id)
+        fleet.clear()
+        fleet.update((row.exocorp.id, row) for row in rows)
+
+    async def render(key: str) -> tuple[list[Event], bool]:
+        row = fleet.get(key)
+        if row is None:
+            return [], False  # not the caller's (a new one of theirs is in the refreshed fleet)
+        entry = cache.exocorp_entry(key)
+        if entry is None:
+            if sent.pop(key, None) is None:
+                return [], False
+            return [deleted(key)], False
+        body = company_summary_json(row.exocorp, row.role, entry)
+        if sent.get(key) == body:
+            return [], False
+        sent[key] = body
+        return [("company", body)], False
+
+    async def first() -> list[Event]:
+        for row in fleet.values():  # what the caller has now: changes are told against it
+            entry = cache.exocorp_entry(row.exocorp.id)
+            if entry is not None:
+                sent[row.exocorp.id] = company_summary_json(row.exocorp, row.role, entry)
+        return []
+
+    return await serve_stream(request, key=None, authorise=authorise, first=first,
+                              render=render)
 
 
 # -- drafts --------------------------------------------------------------------------------------

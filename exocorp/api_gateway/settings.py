@@ -61,6 +61,17 @@ class GatewaySettings:
     """Idempotency keys are forgotten this long after their first use."""
     watch_timeout_seconds: int = 300
     """Server-side timeout of each watch request of the cache (it reconnects after it)."""
+    stream_keepalive_seconds: float = 15.0
+    """An event stream sends a ``: keepalive`` comment (and checks the caller's access again)
+    after this long without events."""
+    max_streams_per_session: int = 8
+    """Open event streams per session or agent token; more get 429 ``too_many_streams``."""
+    stream_queue_limit: int = 1000
+    """Changed objects an event stream may have waiting before its client is dropped as too
+    slow (changes of one object coalesce)."""
+    stream_write_timeout: float = 30.0
+    """Seconds a stream's write may wait for a client that stopped reading before it is
+    dropped."""
 
     def __post_init__(self) -> None:
         if self.signup_credit < 0:
@@ -69,6 +80,8 @@ class GatewaySettings:
             raise ValueError("max_body_bytes must be at least 1024")
         if self.idempotency_stale_after <= timedelta(0):
             raise ValueError("idempotency_stale_after must be positive")
+        if self.max_streams_per_session < 1 or self.stream_queue_limit < 1:
+            raise ValueError("stream limits must be at least 1")
         if self.login_max_failures < 1 or self.login_max_failures_per_ip < 1:
             raise ValueError("login throttle limits must be at least 1")
         SessionPolicy(idle_timeout=self.session_idle_timeout,
