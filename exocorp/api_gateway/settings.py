@@ -69,6 +69,9 @@ class GatewaySettings:
     stream_queue_limit: int = 1000
     """Changed objects an event stream may have waiting before its client is dropped as too
     slow (changes of one object coalesce)."""
+    stream_max_seconds: float = 3600.0
+    """An event stream ends after this long (EventSource reconnects at once and starts from the
+    current state): connections rebalance across replicas and no stream outlives its checks."""
     stream_write_timeout: float = 30.0
     """Seconds a stream's write may wait for a client that stopped reading before it is
     dropped."""
@@ -80,6 +83,8 @@ class GatewaySettings:
             raise ValueError("max_body_bytes must be at least 1024")
         if self.idempotency_stale_after <= timedelta(0):
             raise ValueError("idempotency_stale_after must be positive")
+        if self.stream_keepalive_seconds <= 0 or self.stream_max_seconds <= 0:
+            raise ValueError("stream intervals must be positive")
         if self.max_streams_per_session < 1 or self.stream_queue_limit < 1:
             raise ValueError("stream limits must be at least 1")
         if self.login_max_failures < 1 or self.login_max_failures_per_ip < 1:

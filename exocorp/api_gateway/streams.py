@@ -9,6 +9,7 @@ current state and writes it as an event. Bounds, so no client can cost the gatew
 - at most ``max_streams_per_session`` open streams per session (or agent token): 429 beyond;
 - every ``stream_keepalive_seconds`` a ``: keepalive`` comment, and the caller's credentials and
   access are checked again (a logout or a lost membership ends the stream);
+- a stream ends after ``stream_max_seconds`` (the client reconnects);
 - when the gateway stops, every open stream ends at once (its clients reconnect to a replica, or
   to this one once it is back, and get the current state first).
 """
@@ -146,10 +147,16 @@ async def _pump(request: web.Request, response: web.StreamResponse, changes: Sub
         await asyncio.wait_for(response.write(chunk), timeout)
 
     await write(f"retry: {RETRY_MS}\n\n".encode() + b"".join(sse(*e) for e in await first()))
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + settings.stream_max_seconds
     closing = asyncio.ensure_future(hub.closing.wait())
     try:
         while not hub.closing.is_set():
-            waiting = asyncio.ensure_future(changes.changes(settings.stream_keepalive_seconds))
+            left = deadline - loop.time()
+            if left <= 0:
+                break  # the client reconnects, to this replica or another
+            waiting = asyncio.ensure_future(
+                changes.changes(min(settings.stream_keepalive_seconds, left)))
             await asyncio.wait({waiting, closing}, return_when=asyncio.FIRST_COMPLETED)
             if not waiting.done():
                 waiting.cancel()
@@ -162,7 +169,8 @@ async def _pump(request: web.Request, response: web.StreamResponse, changes: Sub
                 await write(b"".join(sse(*e) for e in farewell()))
                 break
             if not keys:
-                await write(b": keepalive\n\n")
+                if loop.time() < deadline:
+                    await write(b": keepalive\n\n")
                 continue
             chunks: list[bytes] = []
             last = False

@@ -190,3 +190,18 @@ async def test_stopping_the_gateway_ends_open_streams(gateway: Gateway) -> None:
         assert await _ended(stream)
     await asyncio.wait_for(closing, HANG)
     assert gateway.cache.exocorps.subscriptions == 0
+
+
+async def test_a_stream_ends_after_its_lifetime_and_a_reconnect_starts_from_now(
+        make_gateway: GatewayFactory) -> None:
+    gateway = await make_gateway(stream_max_seconds=0.2)
+    await gateway.signup("ada@example.com")
+    await gateway.company("acme")
+    stream = await _open(gateway.client, "/api/registry/companies/acme/events")
+    await _event(stream)
+    assert await _ended(stream)
+    set_status(gateway, "acme", {"observedGeneration": 1}, paused=True, pauseReason="audit")
+    again = await _open(gateway.client, "/api/registry/companies/acme/events")
+    event, data = await _event(again)
+    assert (event, data["paused"]) == ("company", True)
+    again.close()
