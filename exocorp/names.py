@@ -52,3 +52,11 @@ ANNOTATION_OUTCOME: Final = f"{GROUP}/outcome"
 ANNOTATION_ROLLOUT_KEY: Final = f"{GROUP}/rollout-key"
 ANNOTATION_REASON: Final = f"{GROUP}/reason"
 LABEL_CONTENT_HASH: Final = f"{GROUP}/content-hash"
+
+# Events about cluster-scoped objects (Exocorps) live in the default namespace, as kubectl expects.
+EVENT_NAMESPACE: Final = "default"
+
+
+def runtime_namespace(exocorp_name: str) -> str:
+    """Each exocorp runs in a namespace of its own."""
+    return f"exo-{exocorp_name}"[:63].rstrip("-")

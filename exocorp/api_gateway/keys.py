@@ -2,7 +2,7 @@
 
 Route modules read shared objects through these, e.g. ``request.app[KUBE]``,
 ``request.app[DATABASE]``, ``request.app[CACHE]``; the principal through
-:func:`exocorp.api_gateway.auth.principal_of` (or the ``require_*`` helpers).
+:func:`exocorp.api_gateway.access.principal_of` (or the ``require_*`` helpers).
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ if TYPE_CHECKING:
     from exocorp.api_gateway.access_cache import AccessCache
     from exocorp.api_gateway.metrics import GatewayMetrics
     from exocorp.api_gateway.principal import Principal
-    from exocorp.api_gateway.routing import RouteTable
     from exocorp.api_gateway.settings import GatewaySettings
     from exocorp.api_gateway.streams import StreamHub
     from exocorp.api_gateway.throttle import LoginThrottle
@@ -36,7 +35,6 @@ __all__ = [
     "OPENAPI_CACHE",
     "PRINCIPAL",
     "REQUEST_ID",
-    "ROUTE_TABLES",
     "SETTINGS",
     "STREAMS",
     "THROTTLE",
@@ -58,8 +56,6 @@ HASHER: web.AppKey[PasswordHasher] = web.AppKey("exocorp.hasher")
 """argon2id password hasher (tests pass a cheap one)."""
 CLOCK: web.AppKey[Clock] = web.AppKey("exocorp.clock")
 """The time source (tests pass a fake clock)."""
-ROUTE_TABLES: web.AppKey[list[RouteTable]] = web.AppKey("exocorp.route_tables")
-"""Every route table registered on the app, in order (the OpenAPI document is built from it)."""
 ACCESS_CACHE: web.AppKey[AccessCache] = web.AppKey("exocorp.access_cache")
 """Short-lived principals and memberships (see ``access_cache``); call its ``forget_*`` methods
 after changing sessions, tokens or memberships."""

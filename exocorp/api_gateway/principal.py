@@ -1,4 +1,4 @@
-"""Who is calling: resolved once per request by the auth middleware (see ``auth``)."""
+"""Who is calling: resolved once per request by the auth middleware (see ``access``)."""
 
 from __future__ import annotations
 

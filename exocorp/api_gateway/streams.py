@@ -25,7 +25,7 @@ from typing import Final
 
 from aiohttp import web
 
-from exocorp.api_gateway.auth import resolve_principal
+from exocorp.api_gateway.access import resolve_principal
 from exocorp.api_gateway.errors import Problem
 from exocorp.api_gateway.keys import CACHE, METRICS, PRINCIPAL, SETTINGS, STREAMS
 from exocorp.api_gateway.principal import Principal

@@ -212,7 +212,7 @@ class Reconciler:
 
         inputs = builders.RuntimeInputs(release=release, revision=status.rollout.revision,
                                         credentials=credentials, settings=self.settings)
-        ns = builders.runtime_namespace(name)
+        ns = names.runtime_namespace(name)
         await self._apply_runtime(exo, inputs, ns)
 
         self._accrue(ctx)
@@ -569,7 +569,7 @@ class Reconciler:
     def _summarise(self, ctx: _Pass, release: ExocorpReleaseSpec,
                    observed: list[health.ComponentHealth], tls_ready: bool) -> None:
         exo, status = ctx.exo, ctx.status
-        ns = builders.runtime_namespace(exo.metadata.name)
+        ns = names.runtime_namespace(exo.metadata.name)
         all_ready = all(c.status.ready >= c.status.desired for c in observed)
         stalled = any(c.type == ConditionType.STALLED and c.status == ConditionStatus.TRUE
                       for c in status.conditions)

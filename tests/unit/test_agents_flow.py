@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from exocorp.api_gateway.agents.routes import AGENT_THROTTLE
 from exocorp.api_gateway.app import route_tables
-from exocorp.api_gateway.routes_agents import AGENT_THROTTLE
 from exocorp.model import Draft
 from exocorp.security import hash_token
 from exocorp.store.schema import AuditEvent, OperatorToken, User
@@ -330,5 +330,5 @@ async def test_the_example_request_in_the_guide_is_accepted(gateway: Gateway) ->
     documented = json.loads(re.findall(r"```json\n(.*?)```", guide, re.DOTALL)[1])
     assert set(documented) == set(answer)
     redeemed = json.loads(re.findall(r"```json\n(.*?)```", guide, re.DOTALL)[2])
-    from exocorp.api_gateway.agents_schemas import RedeemResponse
+    from exocorp.api_gateway.agents.schemas import RedeemResponse
     assert set(redeemed) <= set(RedeemResponse.model_json_schema(by_alias=True)["properties"])

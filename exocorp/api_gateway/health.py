@@ -11,6 +11,7 @@ from sqlalchemy import text
 
 from exocorp.api_gateway.keys import CACHE, DATABASE, METRICS
 from exocorp.api_gateway.metrics import metrics_response
+from exocorp.api_gateway.openapi import app_docs_html, app_document_json
 from exocorp.api_gateway.routing import Auth, RouteTable, json_response
 from exocorp.api_gateway.schemas import HealthStatus
 
@@ -57,8 +58,6 @@ async def metrics(request: web.Request) -> web.Response:
             content_type="application/json")
 async def openapi_document(request: web.Request) -> web.Response:
     """This API as an OpenAPI 3.1 document, generated from the routes and their models."""
-    from exocorp.api_gateway.openapi import app_document_json
-
     return web.Response(text=app_document_json(request.app), content_type="application/json")
 
 
@@ -66,8 +65,6 @@ async def openapi_document(request: web.Request) -> web.Response:
             content_type="text/html")
 async def api_docs(request: web.Request) -> web.Response:
     """A readable page of the OpenAPI document (self-contained HTML)."""
-    from exocorp.api_gateway.openapi import app_docs_html
-
     return web.Response(text=app_docs_html(request.app), content_type="text/html",
                         headers={"Content-Security-Policy": "default-src 'none'; "
                                  "style-src 'unsafe-inline'"})

@@ -6,9 +6,14 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from exocorp.api_gateway.audit import audited
-from exocorp.api_gateway.auth import require_user
-from exocorp.api_gateway.credentials import Credential, from_secret, secret_body, secret_name
+from exocorp.api_gateway.access import require_user
+from exocorp.api_gateway.audited import audited
+from exocorp.api_gateway.credentials import (
+    Credential,
+    from_secret,
+    secret_body,
+    secret_name,
+)
 from exocorp.api_gateway.errors import FieldError, conflict, not_found
 from exocorp.api_gateway.keys import CACHE, CLOCK, KUBE, SETTINGS
 from exocorp.api_gateway.routing import Auth, RouteTable, json_body, json_response

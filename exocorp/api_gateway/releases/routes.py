@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from exocorp.api_gateway.auth import require_user
+from exocorp.api_gateway.access import require_user
 from exocorp.api_gateway.errors import Problem
 from exocorp.api_gateway.keys import CACHE
 from exocorp.api_gateway.routing import Auth, RouteTable, json_response, query_params

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from exocorp.api_gateway.admin_audit import AuditFilter, audit_page
-from exocorp.api_gateway.admin_schemas import AuditPage, AuditQuery, CompanyAuditQuery
-from exocorp.api_gateway.admin_system_audit import (
+from exocorp.api_gateway.access import exocorp_access, require_platform_owner
+from exocorp.api_gateway.audit.rollback_worker import (
     SYSTEM_AUDIT,
     SystemAudit,
     system_audit_context,
 )
-from exocorp.api_gateway.auth import exocorp_access, require_platform_owner
+from exocorp.api_gateway.audit.schemas import AuditPage, AuditQuery, CompanyAuditQuery
+from exocorp.api_gateway.audit.trail import AuditFilter, audit_page
 from exocorp.api_gateway.keys import DATABASE
 from exocorp.api_gateway.routing import Auth, RouteTable, json_response, query_params
 from exocorp.store import registry

@@ -2,12 +2,12 @@
 usage events (its owner, members and platform owners). See docs/billing.md.
 
 The handlers are thin: the work is in :mod:`exocorp.billing.admin`. Writes are audited with
-:func:`~exocorp.api_gateway.audit.audited` (``billing.price_book.create``, ``.update``,
+:func:`~exocorp.api_gateway.audited.audited` (``billing.price_book.create``, ``.update``,
 ``.set_default``, ``billing.price_book.assign``, ``billing.top_up``).
 
 Metering and enforcement are not started by this table: like the watch cache, they are the
 process's background work. The gateway process runs them with :func:`billing_context`
-(``app.cleanup_ctx.append(routes_billing.billing_context)``), which also creates the configured
+(``app.cleanup_ctx.append(billing_routes.billing_context)``), which also creates the configured
 default price book at start-up.
 """
 
@@ -20,8 +20,8 @@ from typing import Annotated
 from aiohttp import web
 from pydantic import Field
 
-from exocorp.api_gateway.audit import audited
-from exocorp.api_gateway.auth import exocorp_access, require_platform_owner, require_user
+from exocorp.api_gateway.access import exocorp_access, require_platform_owner, require_user
+from exocorp.api_gateway.audited import audited
 from exocorp.api_gateway.errors import bad_request, not_found
 from exocorp.api_gateway.idempotency import complete_in
 from exocorp.api_gateway.keys import CLOCK, DATABASE, KUBE

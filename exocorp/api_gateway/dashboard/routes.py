@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from exocorp.api_gateway.auth import require_user, user_fleet
+from exocorp.api_gateway.access import require_user, user_fleet
 from exocorp.api_gateway.keys import CACHE, DATABASE
 from exocorp.api_gateway.operations import saved_draft
-from exocorp.api_gateway.routes_registry import provider_needs
+from exocorp.api_gateway.registry.routes import provider_needs
 from exocorp.api_gateway.routing import Auth, RouteTable, json_response
 from exocorp.api_gateway.schemas import (
     AccountView,

@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from exocorp.api_gateway.agents_schemas import AgentCompany, HandoffStatus, HandoffView
+from exocorp.api_gateway.agents.schemas import AgentCompany, HandoffStatus, HandoffView
 from exocorp.api_gateway.errors import not_found
 from exocorp.api_gateway.views import timestamp
 from exocorp.model import Draft as DraftModel

@@ -6,21 +6,21 @@ cluster are shared infrastructure facts that every user's runtimes depend on, so
 requested CPU and memory. Which exocorps run where is private: platform owners see every
 exocorp placed on each node (``scope: fleet``); other users see only the exocorps they own or
 are a member of (``scope: own``), and counts of pending pods and placed exocorps cover only
-those. ``GET /api/runtime/billing/usage`` is the billing module's (routes_billing).
+those. ``GET /api/runtime/billing/usage`` is the billing module's (``billing.routes``).
 """
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from exocorp.api_gateway.admin_cluster import (
+from exocorp.api_gateway.access import require_user, user_fleet
+from exocorp.api_gateway.routing import Auth, RouteTable, json_response
+from exocorp.api_gateway.runtime.cluster import (
     cluster_reader,
     execution_state,
     install_cluster_reader,
 )
-from exocorp.api_gateway.admin_schemas import ExecutionProviderState
-from exocorp.api_gateway.auth import require_user, user_fleet
-from exocorp.api_gateway.routing import Auth, RouteTable, json_response
+from exocorp.api_gateway.runtime.schemas import ExecutionProviderState
 
 routes = RouteTable("runtime", "Where runtimes execute: capacity and health.")
 routes.on_setup(install_cluster_reader)

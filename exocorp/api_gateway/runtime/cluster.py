@@ -32,7 +32,8 @@ from typing import Any, Generic, TypeVar
 from aiohttp import web
 
 from exocorp import names
-from exocorp.api_gateway.admin_schemas import (
+from exocorp.api_gateway.keys import CLOCK, KUBE
+from exocorp.api_gateway.runtime.schemas import (
     Capacity,
     ComponentHealth,
     ComponentHealthState,
@@ -42,13 +43,11 @@ from exocorp.api_gateway.admin_schemas import (
     NodeView,
     PodView,
 )
-from exocorp.api_gateway.keys import CLOCK, KUBE
 from exocorp.k8s import ApiError, Kube, Obj
 from exocorp.k8s import resources as r
 from exocorp.model import ComponentStatus, format_timestamp
 from exocorp.model.quantity import parse_quantity
-from exocorp.operator.builders import runtime_namespace
-from exocorp.operator.events import EVENT_NAMESPACE
+from exocorp.names import EVENT_NAMESPACE, runtime_namespace
 
 __all__ = [
     "CLUSTER_READER",

@@ -13,14 +13,14 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from exocorp import actions, names
-from exocorp.api_gateway.audit import audited
-from exocorp.api_gateway.auth import (
+from exocorp.api_gateway.access import (
     ExocorpAccess,
     exocorp_access,
     owner_required,
     require_user,
     user_fleet,
 )
+from exocorp.api_gateway.audited import audited
 from exocorp.api_gateway.availability import company_actions, with_actions
 from exocorp.api_gateway.errors import (
     FieldError,

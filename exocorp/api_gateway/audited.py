@@ -28,7 +28,7 @@ from typing import Any
 
 from aiohttp import web
 
-from exocorp.api_gateway.auth import principal_of
+from exocorp.api_gateway.access import principal_of
 from exocorp.api_gateway.errors import as_problem
 from exocorp.api_gateway.keys import CLOCK, DATABASE, REQUEST_ID
 from exocorp.store import audit

@@ -9,13 +9,11 @@ keeps the two equal). Regenerate the committed copy with::
 
 from __future__ import annotations
 
-import argparse
 import html
 import json
 import re
 from collections.abc import Mapping, Sequence
 from http import HTTPStatus
-from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -23,8 +21,8 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from exocorp import __version__
-from exocorp.api_gateway.keys import OPENAPI_CACHE, ROUTE_TABLES
-from exocorp.api_gateway.routing import Auth, RouteInfo, RouteTable, idempotent
+from exocorp.api_gateway.keys import OPENAPI_CACHE
+from exocorp.api_gateway.routing import ROUTE_TABLES, Auth, RouteInfo, RouteTable, idempotent
 from exocorp.api_gateway.schemas import ProblemDetails
 
 __all__ = ["REGENERATE_COMMAND", "build_document", "docs_html", "document_json", "main"]
@@ -299,23 +297,3 @@ def app_document_json(app: web.Application) -> str:
 
 def app_docs_html(app: web.Application) -> str:
     return _rendered(app)["html"]
-
-
-def main(argv: list[str] | None = None) -> int:
-    from exocorp.api_gateway.app import route_tables
-
-    parser = argparse.ArgumentParser(prog="python -m exocorp.api_gateway.openapi",
-                                     description="Print (or --write) the OpenAPI document.")
-    parser.add_argument("--write", metavar="PATH", help="write it to PATH (docs/openapi.json)")
-    args = parser.parse_args(argv)
-    text = document_json(route_tables())
-    if args.write:
-        Path(args.write).write_text(text)
-        print(f"wrote {args.write}")
-    else:
-        print(text, end="")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

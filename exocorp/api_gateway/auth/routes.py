@@ -7,13 +7,13 @@ import contextlib
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from exocorp.api_gateway.audit import audited
-from exocorp.api_gateway.auth import (
+from exocorp.api_gateway.access import (
     clear_session_cookie,
     principal_of,
     require_user,
     set_session_cookie,
 )
+from exocorp.api_gateway.audited import audited
 from exocorp.api_gateway.errors import conflict, forbidden, too_many_requests, unauthorized
 from exocorp.api_gateway.idempotency import complete_in
 from exocorp.api_gateway.keys import ACCESS_CACHE, CLOCK, DATABASE, HASHER, SETTINGS, THROTTLE

@@ -31,9 +31,10 @@ from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from exocorp.api_gateway import agents_page
-from exocorp.api_gateway.agents_handoffs import HANDOFF_ID, Handoff, load_handoff, request_config
-from exocorp.api_gateway.agents_schemas import (
+from exocorp.api_gateway.access import principal_of, require_user
+from exocorp.api_gateway.agents import page as agents_page
+from exocorp.api_gateway.agents.handoffs import HANDOFF_ID, Handoff, load_handoff, request_config
+from exocorp.api_gateway.agents.schemas import (
     AgentCompany,
     AgentDraftCreated,
     AgentDraftRequest,
@@ -45,8 +46,7 @@ from exocorp.api_gateway.agents_schemas import (
     TokenList,
     TokenView,
 )
-from exocorp.api_gateway.audit import audited
-from exocorp.api_gateway.auth import principal_of, require_user
+from exocorp.api_gateway.audited import audited
 from exocorp.api_gateway.errors import (
     conflict,
     forbidden,
@@ -56,7 +56,7 @@ from exocorp.api_gateway.errors import (
 )
 from exocorp.api_gateway.keys import CACHE, CLOCK, DATABASE, SETTINGS
 from exocorp.api_gateway.principal import Principal, PrincipalKind
-from exocorp.api_gateway.routes_registry import create_exocorp
+from exocorp.api_gateway.registry.routes import create_exocorp
 from exocorp.api_gateway.routing import Auth, RouteTable, json_body, json_response
 from exocorp.api_gateway.schemas import CreateCompanyRequest
 from exocorp.api_gateway.throttle import LoginThrottle

@@ -3,7 +3,7 @@ actions on any exocorp, and fleet statistics. Every route needs the platform-own
 users get 403, an agent's bearer token too: agents never hold the admin role).
 
 Exocorps and their status come from the watch cache, owners and members from the platform
-records; pods and events are read from the API server (see ``admin_cluster`` for why and how
+records; pods and events are read from the API server (see ``runtime.cluster`` for why and how
 that stays cheap). Actions run exactly like the owners' (``operations.run_action``) and are
 audited the same way, with ``details.via = "admin"``.
 """
@@ -18,15 +18,8 @@ from datetime import UTC, datetime
 from aiohttp import web
 from pydantic import ValidationError
 
-from exocorp.api_gateway.admin_audit import actor_names, event_views
-from exocorp.api_gateway.admin_cluster import (
-    cluster_reader as _reader,
-)
-from exocorp.api_gateway.admin_cluster import (
-    component_health,
-    install_cluster_reader,
-)
-from exocorp.api_gateway.admin_schemas import (
+from exocorp.api_gateway.access import principal_of, require_platform_owner
+from exocorp.api_gateway.admin.schemas import (
     AdminActionAccepted,
     AdminActionRequest,
     AdminCompanyDetail,
@@ -36,9 +29,9 @@ from exocorp.api_gateway.admin_schemas import (
     ReconcileLatency,
     RuntimeStats,
 )
-from exocorp.api_gateway.admin_views import access_of, admin_detail, admin_summary
-from exocorp.api_gateway.audit import audited
-from exocorp.api_gateway.auth import principal_of, require_platform_owner
+from exocorp.api_gateway.admin.views import access_of, admin_detail, admin_summary
+from exocorp.api_gateway.audit.trail import actor_names, event_views
+from exocorp.api_gateway.audited import audited
 from exocorp.api_gateway.availability import company_actions, with_actions
 from exocorp.api_gateway.errors import Problem, bad_request, field_errors, not_found
 from exocorp.api_gateway.keys import CACHE, CLOCK, DATABASE, SETTINGS
@@ -50,6 +43,13 @@ from exocorp.api_gateway.routing import (
     json_response,
     query_params,
     read_json_object,
+)
+from exocorp.api_gateway.runtime.cluster import (
+    cluster_reader as _reader,
+)
+from exocorp.api_gateway.runtime.cluster import (
+    component_health,
+    install_cluster_reader,
 )
 from exocorp.api_gateway.streams import Event, deleted, serve_stream
 from exocorp.model import (

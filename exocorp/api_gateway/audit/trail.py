@@ -19,7 +19,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from exocorp.api_gateway.admin_schemas import (
+from exocorp.api_gateway.audit.schemas import (
     AuditActor,
     AuditEventView,
     AuditPage,

@@ -1,13 +1,15 @@
-"""Request and response bodies of the admin, audit and runtime API groups (the OpenAPI schemas are
-generated from these). Requests are strict (unknown fields are a 400); responses are camelCase.
+"""Request and response bodies of the admin API group (the OpenAPI schemas are generated from
+these). Requests are strict (unknown fields are a 400); responses are camelCase.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
+from exocorp.api_gateway.audit.schemas import AuditEventView
+from exocorp.api_gateway.runtime.schemas import ComponentHealth, EventView, PodView
 from exocorp.api_gateway.schemas import CompanyActions, Reason
 from exocorp.model import (
     Action,
@@ -26,91 +28,7 @@ from exocorp.model import (
     SpecModel,
     WireModel,
 )
-from exocorp.model.base import SEMVER_PATTERN, Rfc3339
-from exocorp.store.pages import MAX_PAGE_SIZE
-
-# -- audit ---------------------------------------------------------------------------------------
-
-AuditOutcome = Literal["succeeded", "refused", "failed"]
-ActorKindName = Literal["user", "operator_client", "system", "anonymous"]
-
-
-class AuditActor(WireModel):
-    kind: ActorKindName
-    """``user`` (a person, platform owners included), ``operator_client`` (a coding agent),
-    ``system`` (the platform itself: billing, the operator) or ``anonymous``."""
-    id: str | None = None
-    """User id, operator client id, or the system component."""
-    name: str | None = None
-    """E-mail address of a user, name of an agent, when the reader may see it."""
-    platform_owner: bool = False
-    """The user held the platform-owner role when read (admin actions show up like this)."""
-
-
-class AuditEventView(WireModel):
-    """One entry of the append-only audit trail."""
-
-    id: int
-    """Increases with every event; the trail is ordered by it."""
-    at: str
-    """When the event was recorded (RFC 3339, UTC)."""
-    actor: AuditActor
-    action: str
-    """A lifecycle action (``provision`` ... ``destroy``) or ``<object>.<verb>`` (e.g.
-    ``company.create``, ``draft.save``, ``agent.approve``, ``token.revoke``)."""
-    company_id: str | None = None
-    """The exocorp acted on, when there is one."""
-    reason: str | None = None
-    """Why, as the requester gave it."""
-    outcome: AuditOutcome
-    """``succeeded`` (accepted: it became desired state or was done), ``refused`` (a 4xx:
-    validation, authorization, state conflict; nothing changed) or ``failed`` (a 5xx)."""
-    error: str | None = None
-    """Why it was refused or failed (the problem's detail)."""
-    request_id: str | None = None
-    """The X-Request-Id of the HTTP request that did it."""
-    details: dict[str, Any] = {}
-    """Action-specific facts: fromVersion, toVersion, targetRevision, fromPhase, via, ..."""
-
-
-class AuditPage(WireModel):
-    events: list[AuditEventView]
-    next_cursor: str | None = None
-    """Pass back as ``cursor`` for the next page; absent on the last page."""
-
-
-_Limit = Annotated[int, Field(ge=1, le=MAX_PAGE_SIZE)]
-_Cursor = Annotated[str, Field(pattern=r"^[1-9][0-9]{0,17}$")]
-_Filter = Annotated[str, Field(min_length=1, max_length=128)]
-
-
-class CompanyAuditQuery(SpecModel):
-    """Filters of an exocorp's audit trail; every given filter must match."""
-
-    actor: _Filter | None = None
-    """Actor id (a user id or an operator client id)."""
-    action: Annotated[str, Field(min_length=1, max_length=64)] | None = None
-    """Exact action name, e.g. ``pause`` or ``draft.save``."""
-    outcome: AuditOutcome | None = None
-    since: Rfc3339 | None = None
-    """Events at or after this instant."""
-    until: Rfc3339 | None = None
-    """Events before this instant."""
-    cursor: _Cursor | None = None
-    """``nextCursor`` of the previous page."""
-    limit: _Limit = 50
-    """Page size (at most 500)."""
-    order: Literal["desc", "asc"] = "desc"
-    """``desc``: newest first (default); ``asc``: oldest first."""
-
-
-class AuditQuery(CompanyAuditQuery):
-    """Filters of the whole platform's audit trail."""
-
-    actor_kind: ActorKindName | None = None
-    company: _Filter | None = None
-    """Exocorp id."""
-
+from exocorp.model.base import SEMVER_PATTERN
 
 # -- admin: companies ----------------------------------------------------------------------------
 
@@ -234,54 +152,6 @@ class AdminActionAccepted(WireModel):
     """fromVersion, toVersion, targetRevision where they apply."""
     company: AdminCompanySummary
 
-
-# -- admin: runtime of one exocorp ---------------------------------------------------------------
-
-ComponentHealthState = Literal["healthy", "progressing", "degraded", "down", "stopped"]
-
-
-class ComponentHealth(WireModel):
-    name: str
-    health: ComponentHealthState
-    """``healthy`` (every desired replica available), ``progressing`` (coming up, no crash),
-    ``degraded`` (some available, or restarting), ``down`` (none available although wanted),
-    ``stopped`` (none wanted: stopped, or an agent while paused)."""
-    desired: int = 0
-    ready: int = 0
-    available: int = 0
-    restarts: int = 0
-    """Container restarts over the component's pods (as the operator last counted)."""
-    pods: int = 0
-    """Pods of the component found in the runtime namespace now."""
-
-
-class PodView(WireModel):
-    name: str
-    component: str | None = None
-    revision: str | None = None
-    node: str | None = None
-    phase: str
-    """Pending, Running, Succeeded, Failed or Unknown."""
-    ready: bool
-    restarts: int
-    waiting_reason: str | None = None
-    """Why a container is not running, e.g. CrashLoopBackOff, ImagePullBackOff."""
-    started_at: str | None = None
-
-
-class EventView(WireModel):
-    type: str
-    """Normal or Warning."""
-    reason: str
-    message: str = ""
-    object: str
-    """``Kind/name`` of the object the event is about."""
-    namespace: str
-    count: int = 1
-    first_seen: str | None = None
-    last_seen: str | None = None
-
-
 class AdminRuntime(WireModel):
     exocorp_id: str
     namespace: str
@@ -299,7 +169,6 @@ class AdminRuntime(WireModel):
     """When the pods and events were read from the API server."""
     problems: list[str] = []
     """What could not be read (e.g. the gateway lacks permission to read events)."""
-
 
 # -- admin: fleet statistics ---------------------------------------------------------------------
 
@@ -337,56 +206,3 @@ class RuntimeStats(WireModel):
     rollouts_in_progress: int
     reconcile: ReconcileLatency
     observed_at: str
-
-
-# -- runtime: execution providers ----------------------------------------------------------------
-
-
-class Capacity(WireModel):
-    cpu_allocatable_millicores: int
-    cpu_requested_millicores: int
-    memory_allocatable_bytes: int
-    memory_requested_bytes: int
-    pods_allocatable: int
-    pods: int
-    """Pods placed (not finished)."""
-
-
-NodeHealth = Literal["healthy", "pressure", "cordoned", "not_ready"]
-
-
-class NodeView(WireModel):
-    name: str
-    ready: bool
-    schedulable: bool
-    health: NodeHealth
-    """``healthy``; ``pressure`` (memory, disk or PID pressure); ``cordoned`` (unschedulable);
-    ``not_ready``."""
-    problems: list[str] = []
-    """Conditions that are not as they should be, e.g. ``MemoryPressure``."""
-    capacity: Capacity
-    exocorps: list[str] = []
-    """Exocorps with pods on this node (for users: only their own)."""
-
-
-class ExecutionProviderState(WireModel):
-    provider: Literal["kubernetes"] = "kubernetes"
-    scope: Literal["fleet", "own"]
-    """``fleet``: a platform owner's view (every exocorp); ``own``: a user's view (placements
-    of their own exocorps only)."""
-    health: Literal["healthy", "degraded", "unavailable"]
-    """``healthy``: every node ready without pressure; ``degraded``: some node is not;
-    ``unavailable``: no node is ready."""
-    nodes_total: int
-    nodes_ready: int
-    capacity: Capacity
-    """Sums over the ready nodes."""
-    nodes: list[NodeView]
-    pending_pods: int
-    """Exocorp pods (in scope) waiting for a node."""
-    exocorps_placed: int
-    """Exocorps (in scope) with at least one pod on a node."""
-    observed_at: str
-    """When nodes and pods were read from the API server."""
-    problems: list[str] = []
-    """What could not be read (e.g. the gateway lacks permission to list nodes)."""

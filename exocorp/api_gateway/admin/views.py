@@ -15,19 +15,19 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from exocorp.api_gateway.admin_schemas import (
+from exocorp.api_gateway.admin.schemas import (
     AdminCompanyDetail,
     AdminCompanySummary,
-    AuditEventView,
     DraftInfo,
     MemberView,
     UserRef,
 )
+from exocorp.api_gateway.audit.schemas import AuditEventView
 from exocorp.api_gateway.schemas import CompanyDetail
 from exocorp.api_gateway.settings import GatewaySettings
 from exocorp.api_gateway.views import company_detail, timestamp
 from exocorp.model import DomainKind, Exocorp, canonical_domains
-from exocorp.operator.builders import runtime_namespace
+from exocorp.names import runtime_namespace
 from exocorp.store.schema import Draft, ExocorpRecord, Membership, Role, User
 
 __all__ = [
