@@ -207,6 +207,7 @@ def cmd_gateway(args: argparse.Namespace) -> int:
         portal_base_domain=args.portal_base_domain, app_base_domain=args.app_base_domain,
         public_base_url=args.public_base_url, max_body_bytes=args.max_body_bytes,
         idempotency_stale_after=timedelta(seconds=args.idempotency_stale_seconds),
+        ui_dist_dir=Path(args.ui_dist_dir) if args.ui_dist_dir else None,
         stream_keepalive_seconds=args.stream_keepalive_seconds,
         max_streams_per_session=args.max_streams_per_session,
     )
@@ -287,6 +288,8 @@ def _add_gateway(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
                     help="URL browsers use, e.g. https://exocorp.example.com (CSRF origin check)")
     gw.add_argument("--max-body-bytes", type=int,
                     default=int(_env("MAX_BODY_BYTES", str(d.max_body_bytes))))
+    gw.add_argument("--ui-dist-dir", default=_env("UI_DIST_DIR", ""),
+                    help="the dashboard build to serve at / (default: the package's ui_dist)")
     gw.add_argument("--stream-keepalive-seconds", type=float,
                     default=float(_env("STREAM_KEEPALIVE_SECONDS",
                                        str(d.stream_keepalive_seconds))),

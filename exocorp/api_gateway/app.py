@@ -44,6 +44,7 @@ from exocorp.api_gateway.secrets import routes as secrets
 from exocorp.api_gateway.settings import GatewaySettings
 from exocorp.api_gateway.streams import install_streams
 from exocorp.api_gateway.throttle import LoginThrottle
+from exocorp.api_gateway.ui_serving import install_ui
 from exocorp.api_gateway.watch_cache import WatchCache
 from exocorp.k8s import Kube
 from exocorp.security import PasswordHasher
@@ -100,4 +101,5 @@ def create_app(settings: GatewaySettings, *, kube: Kube, database: Database, cac
     app[ROUTE_TABLES] = tables
     for table in tables:
         table.register(app)
+    install_ui(app)  # the dashboard, after the API: it never shadows a route
     return app

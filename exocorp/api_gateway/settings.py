@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
 from exocorp.store.engine import DEFAULT_DATABASE_URL
 from exocorp.store.sessions import SessionPolicy
@@ -61,6 +62,9 @@ class GatewaySettings:
     """Idempotency keys are forgotten this long after their first use."""
     watch_timeout_seconds: int = 300
     """Server-side timeout of each watch request of the cache (it reconnects after it)."""
+    ui_dist_dir: Path | None = None
+    """The dashboard's build to serve at ``/`` (None: ``exocorp/api_gateway/ui_dist``, where
+    ``make ui`` writes it)."""
     stream_keepalive_seconds: float = 15.0
     """An event stream sends a ``: keepalive`` comment (and checks the caller's access again)
     after this long without events."""
