@@ -31,6 +31,7 @@ from exocorp.model import (
 )
 from exocorp.model.base import DNS_LABEL_PATTERN, SEMVER_PATTERN
 from exocorp.model.spec import SLUG_MAX_LENGTH, SLUG_MIN_LENGTH, SLUG_PATTERN
+from exocorp.store.pages import MAX_PAGE_SIZE
 
 Email = Annotated[str, Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
                              examples=["ada@example.com"])]
@@ -204,6 +205,28 @@ class CompanyDetail(CompanySummary):
 
 class CompanyList(WireModel):
     companies: list[CompanySummary]
+    total: int | None = None
+    """How many exocorps match the filters, on every page together."""
+    next_cursor: str | None = None
+    """Pass back as ``cursor`` for the next page; absent on the last one."""
+
+
+class DeletedEvent(WireModel):
+    """The ``data`` of an event stream's ``deleted`` event."""
+
+    id: str
+    """The exocorp that is gone."""
+
+
+class MyCompaniesQuery(SpecModel):
+    limit: Annotated[int, Field(ge=1, le=MAX_PAGE_SIZE)] | None = None
+    """Page size (1-500); without it every matching exocorp comes in one answer."""
+    cursor: Annotated[str, Field(min_length=1, max_length=400)] | None = None
+    """The previous page's ``nextCursor``."""
+    q: Annotated[str, Field(min_length=1, max_length=100)] | None = None
+    """Only exocorps whose slug or display name contains this (case-insensitive)."""
+    phase: Phase | None = None
+    """Only exocorps in this phase."""
 
 
 # -- registry: drafts ----------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from aiohttp import web
 from exocorp.api_gateway.errors import not_found
 from exocorp.api_gateway.keys import SETTINGS
 
-__all__ = ["DEFAULT_DIST", "IMMUTABLE", "SPA_PATHS", "install_ui"]
+__all__ = ["DEFAULT_DIST", "IMMUTABLE", "SPA_PATHS", "UI_ROUTES", "install_ui"]
 
 DEFAULT_DIST: Final = Path(__file__).resolve().parent / "ui_dist"
 """Where ``make ui`` writes the build (gitignored; the wheel and the image carry it)."""
@@ -35,6 +35,12 @@ IMMUTABLE: Final = "public, max-age=31536000, immutable"
 SPA_PATHS: Final = ("/", "/login", "/signup", "/account", "/account/{tail:.*}", "/admin",
                     "/admin/{tail:.*}", "/company/{tail:.*}")
 """The dashboard's own routes: each answers index.html."""
+_ASSETS = "/assets/{name}"
+_TOP_FILE = r"/{name:[A-Za-z0-9][A-Za-z0-9._-]*\.[A-Za-z0-9]+}"
+UI_ROUTES: Final = tuple(re.sub(r"\{(\w+):[^}]*\}", r"{\1}", path)
+                         for path in (*SPA_PATHS, _ASSETS, _TOP_FILE))
+"""Canonical paths of the routes above: pages and files, not API (the OpenAPI document leaves
+them out)."""
 _FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _NOT_BUILT = ("<!doctype html><title>Dashboard not built</title><p>The dashboard is not built: "
               "run <code>make ui</code> (it builds <code>ui/</code> into {dist}), then reload. "
@@ -85,5 +91,5 @@ def install_ui(app: web.Application) -> None:
     """Register the dashboard's routes; after every API route, so none is shadowed."""
     for path in SPA_PATHS:
         app.router.add_get(path, index)
-    app.router.add_get("/assets/{name}", asset)
-    app.router.add_get(r"/{name:[A-Za-z0-9][A-Za-z0-9._-]*\.[A-Za-z0-9]+}", top_file)
+    app.router.add_get(_ASSETS, asset)
+    app.router.add_get(_TOP_FILE, top_file)

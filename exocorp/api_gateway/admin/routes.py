@@ -51,6 +51,7 @@ from exocorp.api_gateway.runtime.cluster import (
     component_health,
     install_cluster_reader,
 )
+from exocorp.api_gateway.schemas import DeletedEvent
 from exocorp.api_gateway.streams import Event, deleted, serve_stream
 from exocorp.model import (
     Action,
@@ -169,7 +170,8 @@ async def _details(app: web.Application, principal: Principal, exocorp_id: str) 
 
 
 @routes.get(_COMPANY + "/events", summary="Live changes of any exocorp",
-            auth=Auth.PLATFORM_OWNER, content_type="text/event-stream", errors=(404, 429))
+            auth=Auth.PLATFORM_OWNER, content_type="text/event-stream", errors=(404, 429),
+            events=(("company", AdminCompanyDetail), ("deleted", DeletedEvent)))
 async def admin_company_events(request: web.Request) -> web.StreamResponse:
     """The registry's event stream (``GET /api/registry/companies/{id}/events``) for platform
     owners, for any exocorp: ``event: company`` carries the JSON of ``.../details``

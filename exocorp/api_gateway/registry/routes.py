@@ -3,6 +3,8 @@ and the owner's lifecycle actions, each of which becomes a spec change (see ``op
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
@@ -48,10 +50,13 @@ from exocorp.api_gateway.schemas import (
     BindingView,
     CompanyDetail,
     CompanyList,
+    CompanySummary,
     CreateCompanyRequest,
+    DeletedEvent,
     DestroyBody,
     DraftView,
     HandshakeQuery,
+    MyCompaniesQuery,
     PauseBody,
     RollbackBody,
     SaveDraftRequest,
@@ -80,6 +85,7 @@ from exocorp.model import (
     canonical_domains,
     find_release,
     newest_release,
+    phase_of,
 )
 from exocorp.store import drafts, registry
 from exocorp.store.errors import Conflict, NotFound
@@ -108,22 +114,64 @@ def _cached(cache: WatchCache, record: ExocorpRecord) -> Exocorp:
 
 
 @routes.get("/api/registry/my-companies", summary="Your fleet", auth=Auth.USER,
-            response=CompanyList)
+            query=MyCompaniesQuery, response=CompanyList)
 async def my_companies(request: web.Request) -> web.Response:
     """Every exocorp the caller owns or is a member of, with its current phase (from the watch
-    cache: no API-server round trip). Destroyed ones disappear once their runtime is gone."""
+    cache: no API-server round trip), oldest first; ``total`` counts them. Destroyed ones
+    disappear once their runtime is gone. ``?q=`` (in the slug or display name,
+    case-insensitive) and ``?phase=`` narrow the list; ``?limit=`` pages it (pass
+    ``nextCursor`` back as ``cursor``: exocorps created meanwhile never shift a page)."""
     principal = require_user(request)
     assert principal.user_id is not None
+    query = query_params(request, MyCompaniesQuery)
+    after = _fleet_position(query.cursor) if query.cursor is not None else None
+    needle = query.q.casefold() if query.q is not None else None
     rows = await user_fleet(request, principal.user_id)
     cache = request.app[CACHE]
-    parts = []
+    matching = []
     for row in rows:
         entry = cache.exocorp_entry(row.exocorp.id)
-        if entry is not None:
-            parts.append(company_summary_json(row.exocorp, row.role, entry))
+        if entry is None:
+            continue
+        if query.phase is not None and phase_of(entry.model) is not query.phase:
+            continue
+        if needle is not None and needle not in row.exocorp.slug.casefold() \
+                and needle not in entry.model.spec.display_name.casefold():
+            continue
+        matching.append((row, entry))
+    page = [(row, entry) for row, entry in matching
+            if after is None or _position(row.exocorp) > after]
+    more = query.limit is not None and len(page) > query.limit
+    page = page[:query.limit] if query.limit is not None else page
+    parts = [company_summary_json(row.exocorp, row.role, entry) for row, entry in page]
+    tail = b',"nextCursor":' + json.dumps(_fleet_cursor(page[-1][0].exocorp)).encode() \
+        if more else b""
     # CompanyList, assembled from renderings memoised per object version.
-    return web.Response(body=b'{"companies":[' + b",".join(parts) + b"]}",
+    return web.Response(body=b'{"companies":[' + b",".join(parts) + b'],"total":'
+                        + str(len(matching)).encode() + tail + b"}",
                         content_type="application/json")
+
+
+def _position(record: ExocorpRecord) -> tuple[str, str]:
+    """Where an exocorp sits in the fleet's order (``list_user_exocorps``: creation, id)."""
+    return record.created_at.isoformat(), record.id
+
+
+def _fleet_cursor(record: ExocorpRecord) -> str:
+    created, exocorp_id = _position(record)
+    return base64.urlsafe_b64encode(f"{created}|{exocorp_id}".encode()).decode()
+
+
+def _fleet_position(cursor: str) -> tuple[str, str]:
+    try:
+        created, _, exocorp_id = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
+        datetime.fromisoformat(created)
+    except ValueError:
+        created = exocorp_id = ""
+    if not created or not exocorp_id:
+        raise bad_request("the cursor is not one this API gave out",
+                          [FieldError("cursor", "pass back a nextCursor unchanged")])
+    return created, exocorp_id
 
 
 def _exocorp_object(body: CreateCompanyRequest, owner: str, request_key: str | None,
@@ -278,7 +326,8 @@ _STREAM_ERRORS = (429,)
 
 
 @routes.get(_COMPANY + "/events", summary="Live changes of one exocorp", auth=Auth.MEMBER,
-            content_type="text/event-stream", errors=_STREAM_ERRORS)
+            content_type="text/event-stream", errors=_STREAM_ERRORS,
+            events=(("company", CompanyDetail), ("deleted", DeletedEvent)))
 async def company_events(request: web.Request) -> web.StreamResponse:
     """Server-sent events (``text/event-stream``), fed by the watch cache: ``retry: 2000``,
     then an ``event: company`` whose ``data`` is the JSON of ``GET /api/registry/companies/{id}``
@@ -319,7 +368,8 @@ async def company_events(request: web.Request) -> web.StreamResponse:
 
 
 @routes.get("/api/registry/my-companies/events", summary="Live changes of your fleet",
-            auth=Auth.USER, content_type="text/event-stream", errors=_STREAM_ERRORS)
+            auth=Auth.USER, content_type="text/event-stream", errors=_STREAM_ERRORS,
+            events=(("company", CompanySummary), ("deleted", DeletedEvent)))
 async def my_companies_events(request: web.Request) -> web.StreamResponse:
     """Server-sent events for every exocorp the caller owns or is a member of: ``retry: 2000``,
     then ``event: company`` with one ``my-companies`` item (``CompanySummary``) each time one of
