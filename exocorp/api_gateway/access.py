@@ -30,6 +30,7 @@ from exocorp.store import accounts, registry, sessions, tokens
 from exocorp.store.errors import InvalidCredentials, NotFound
 from exocorp.store.registry import MemberExocorp
 from exocorp.store.schema import ExocorpRecord, Role, TokenKind
+from exocorp.store.tokens import AgentScope
 
 __all__ = [
     "ExocorpAccess",
@@ -37,6 +38,7 @@ __all__ = [
     "exocorp_access",
     "owner_required",
     "principal_of",
+    "require_agent_grant",
     "require_platform_owner",
     "require_user",
     "resolve_principal",
@@ -97,9 +99,10 @@ async def _from_operator_token(request: web.Request, token: str) -> Principal:
     try:
         async with app[DATABASE].sessionmaker.begin() as s:
             grant = await tokens.authenticate_token(s, token, now=app[CLOCK]())
-            email = None
+            email, scope = None, None
             if grant.kind is TokenKind.CLIENT_BEARER and grant.user_id is not None:
                 email = (await accounts.get_user(s, grant.user_id)).email
+                scope = await tokens.client_scope(s, grant.client.id)
     except InvalidCredentials:
         return Principal(PrincipalKind.ANONYMOUS, Via.BEARER, credential_error=_BAD_TOKEN)
     if grant.kind is TokenKind.DRAFT_ACCESS:
@@ -107,7 +110,8 @@ async def _from_operator_token(request: web.Request, token: str) -> Principal:
                          draft_id=grant.draft_id)
     # An agent acts for the user who approved it, never with that user's platform-owner role.
     return Principal(PrincipalKind.OPERATOR_CLIENT, Via.BEARER, user_id=grant.user_id,
-                     email=email, client_id=grant.client.id)
+                     email=email, client_id=grant.client.id,
+                     agent_scope=scope or AgentScope(frozenset()))
 
 
 def principal_of(request: web.Request) -> Principal:
@@ -136,6 +140,28 @@ def require_platform_owner(request: web.Request) -> Principal:
     return principal
 
 
+_GRANTS = {"destroy": "destroy exocorps",
+           "providerSecrets": "add, rotate or delete provider credentials"}
+
+
+def require_agent_grant(principal: Principal, grant: str) -> None:
+    """403 ``agent_scope`` for an agent's token its human did not grant ``grant``
+    (``destroy`` or ``providerSecrets``) on the approval page; people pass."""
+    scope = principal.agent_scope
+    if principal.kind is not PrincipalKind.OPERATOR_CLIENT or scope is None:
+        return
+    if (scope.may_destroy if grant == "destroy" else scope.may_write_secrets):
+        return
+    raise forbidden(f"this agent's token may not {_GRANTS[grant]}: its human did not grant "
+                    "it at approval; ask your human to do it", code="agent_scope")
+
+
+def in_agent_scope(principal: Principal, exocorp_id: str) -> bool:
+    """False for an agent's token that does not reach ``exocorp_id``."""
+    scope = principal.agent_scope
+    return scope is None or exocorp_id in scope.exocorps
+
+
 @dataclass(frozen=True)
 class ExocorpAccess:
     """An exocorp the caller may reach, and the caller's role in it."""
@@ -158,6 +184,9 @@ async def exocorp_access(request: web.Request, exocorp_id: str, *,
     if not _SLUG.fullmatch(exocorp_id) or len(exocorp_id) > 63:
         raise missing
     assert principal.user_id is not None
+    if not in_agent_scope(principal, exocorp_id):
+        raise forbidden(f"this agent's token does not reach exocorp {exocorp_id!r}: its human "
+                        "named other exocorps at approval", code="agent_scope")
     cache = request.app[ACCESS_CACHE]
     cached = cache.role(principal.user_id, exocorp_id)
     if cached is not None:

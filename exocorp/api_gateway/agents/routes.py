@@ -10,14 +10,21 @@ The two-token flow *(endpoint shapes defined here; docs/agents.md)*:
    sees what the agent asks (``GET /api/agents/handoffs/{id}``) and approves it
    (``POST /api/agents/handoffs/{id}/approve``: a human session, cookie plus the same-origin
    check). Approval creates the exocorp, owned by the human, with the agent's draft saved.
+   Approval needs the **pairing code** the agent got with its draft token and shows its own
+   human, so whoever else opens the link cannot take the agent; five wrong codes deny it.
+   The human also sets the token's **scope** there: the exocorps it reaches (the one created
+   now, others named, and any it creates later) and whether it may destroy them or write
+   provider credentials (neither by default).
 3. The agent redeems its draft token (``POST /api/agents/redeem``, the draft token as Bearer)
    for a **trusted-client bearer token** bound to that human: returned once, stored hashed,
-   valid on the registry endpoints until revoked. Before approval: 409 ``not_approved``.
-   Expired, spent or revoked tokens: 401.
+   valid on the registry endpoints within its scope until it expires (30 days by default;
+   the human renews it) or is revoked. Before approval: 409 ``not_approved``. Expired, spent
+   or revoked tokens: 401.
 
-Users list and revoke their agents' tokens with ``GET /api/auth/tokens`` and
-``DELETE /api/auth/tokens/{id}``. Approving, denying and managing tokens need a human's session:
-an agent's bearer token gets 403 there (an agent never grants or revokes access).
+Users list, renew and revoke their agents' tokens with ``GET /api/auth/tokens``,
+``POST /api/auth/tokens/{id}/renew`` and ``DELETE /api/auth/tokens/{id}``. Approving,
+denying and managing tokens need a human's session: an agent's bearer token gets 403 there (an
+agent never grants, renews or revokes access).
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from exocorp.api_gateway.access import principal_of, require_user
+from exocorp.api_gateway.access import principal_of, require_user, user_fleet
 from exocorp.api_gateway.agents import page as agents_page
 from exocorp.api_gateway.agents.handoffs import HANDOFF_ID, Handoff, load_handoff, request_config
 from exocorp.api_gateway.agents.schemas import (
@@ -44,6 +51,7 @@ from exocorp.api_gateway.agents.schemas import (
     HandoffView,
     RedeemResponse,
     TokenList,
+    TokenScope,
     TokenView,
 )
 from exocorp.api_gateway.audited import audited
@@ -145,6 +153,7 @@ async def create_agent_draft(request: web.Request) -> web.Response:
             draft_id=draft.id, handoff_id=issued.client.id,
             handoff_url=handoff_url(request, issued.client.id),
             draft_token=issued.secret.reveal(),
+            pairing_code=issued.pairing_code.reveal() if issued.pairing_code else "",
             expires_at=timestamp(issued.token.expires_at) or "")
         return json_response(created, status=201, headers=_NO_STORE)
 
@@ -194,13 +203,19 @@ def _refuse_unless_pending(handoff: Handoff, status: str, user_id: str) -> None:
 
 
 @routes.post("/api/agents/handoffs/{id}/approve", summary="Approve an agent",
-             auth=Auth.USER, body=ApproveRequest, body_required=False, response=HandoffApproved,
-             status=201, other_successes=(200,), errors=(404, 409),
-             description="Approve the agent: its proposed exocorp is created, owned by you, with "
-                         "the agent's draft saved (optionally under another ``slug`` or "
-                         "``displayName``: 409 ``slug_taken`` when the slug is reserved), and the "
-                         "agent may redeem its bearer token, which acts for you on the registry "
-                         "until you revoke it. Needs a person's session from this site (an "
+             auth=Auth.USER, body=ApproveRequest, response=HandoffApproved,
+             status=201, other_successes=(200,), errors=(403, 404, 409),
+             description="Approve the agent with the ``pairingCode`` it shows you (403 "
+                         "``pairing_code_mismatch`` otherwise; the fifth wrong code denies the "
+                         "request: 409 ``handoff_denied``). Its proposed exocorp is created, "
+                         "owned by you, with the agent's draft saved (optionally under another "
+                         "``slug`` or ``displayName``: 409 ``slug_taken`` when the slug is "
+                         "reserved), and the agent may redeem its bearer token, which acts for "
+                         "you on that exocorp, the ``companies`` you name (yours or ones you "
+                         "are a member of: 404 otherwise) and those it creates, until it "
+                         "expires or you revoke it. It may destroy them only with "
+                         "``allowDestroy``, and write your provider credentials only with "
+                         "``allowProviderSecrets``. Needs a person's session from this site (an "
                          "agent's bearer token: 403). Approving again: 200 with the same "
                          "exocorp. 409 when another account approved it, or it expired or was "
                          "denied.")
@@ -211,12 +226,14 @@ async def approve_handoff(request: web.Request) -> web.Response:
         note.details["clientId"] = handoff_id
         principal = require_human(request)
         assert principal.user_id is not None
-        body = await json_body(request, ApproveRequest, required=False)
         async with app[DATABASE].sessionmaker.begin() as s:
             handoff = await load_handoff(s, handoff_id)
+        body = await json_body(request, ApproveRequest)
         note.details["agentName"] = handoff.client.name
         status = handoff.status(app[CLOCK]())
         _refuse_unless_pending(handoff, status, principal.user_id)
+        if status == "pending":
+            await _check_pairing_code(request, handoff_id, body.pairing_code)
         if status != "pending" and handoff.record is not None:  # approved by this user before
             note.exocorp_id = handoff.record.id
             exocorp = app[CACHE].exocorp(handoff.record.id)
@@ -229,7 +246,16 @@ async def approve_handoff(request: web.Request) -> web.Response:
         wanted = AgentCompany(slug=body.slug or proposed.slug,
                               display_name=body.display_name or proposed.display_name)
         note.exocorp_id = wanted.slug
-        record = await _create_for_agent(request, principal.user_id, handoff, wanted)
+        reachable = {row.exocorp.id for row in await user_fleet(request, principal.user_id)
+                     if row.exocorp.destroyed_at is None}
+        for other in body.companies:
+            if other not in reachable:
+                raise not_found(f"exocorp {other!r} not found")
+        scope = tokens.AgentScope(frozenset({wanted.slug, *body.companies}),
+                                  may_destroy=body.allow_destroy,
+                                  may_write_secrets=body.allow_provider_secrets)
+        note.details["scope"] = _scope_view(scope).to_wire()
+        record = await _create_for_agent(request, principal.user_id, handoff, wanted, scope)
         exocorp = app[CACHE].exocorp(record.id)
         assert exocorp is not None  # create_exocorp fed it to the cache
         return json_response(HandoffApproved(
@@ -238,8 +264,28 @@ async def approve_handoff(request: web.Request) -> web.Response:
             headers={"Location": f"/api/registry/companies/{record.id}"})
 
 
+async def _check_pairing_code(request: web.Request, handoff_id: str, code: str) -> None:
+    """403 unless ``code`` is the agent's; counted in a transaction of its own, so a refused
+    approval still counts, and the last allowed wrong code denies the request."""
+    app = request.app
+    async with app[DATABASE].sessionmaker.begin() as s:
+        left = await tokens.check_pairing_code(s, handoff_id, code, now=app[CLOCK]())
+    if left is None:
+        return
+    if left == 0:
+        raise conflict("too many wrong pairing codes: this request is denied; ask the agent to "
+                       "start again", code="handoff_denied")
+    raise forbidden(f"this is not the pairing code your agent shows; {left} more wrong "
+                    f"code(s) deny the request", code="pairing_code_mismatch")
+
+
+def _scope_view(scope: tokens.AgentScope) -> TokenScope:
+    return TokenScope(companies=sorted(scope.exocorps), destroy=scope.may_destroy,
+                      provider_secrets=scope.may_write_secrets)
+
+
 async def _create_for_agent(request: web.Request, user_id: str, handoff: Handoff,
-                            company: AgentCompany) -> ExocorpRecord:
+                            company: AgentCompany, scope: tokens.AgentScope) -> ExocorpRecord:
     """Create the exocorp and, in the same transaction, approve the client and make its draft
     the exocorp's draft (all or nothing)."""
     app = request.app
@@ -247,7 +293,8 @@ async def _create_for_agent(request: web.Request, user_id: str, handoff: Handoff
 
     async def attach(s: AsyncSession) -> None:
         try:
-            await tokens.approve_client(s, handoff.id, user_id=user_id, now=app[CLOCK]())
+            await tokens.approve_client(s, handoff.id, user_id=user_id, now=app[CLOCK](),
+                                        scope=scope)
         except Conflict:
             raise conflict("another account approved this agent meanwhile",
                            code="handoff_taken") from None
@@ -300,7 +347,8 @@ async def deny_handoff(request: web.Request) -> web.Response:
 async def redeem(request: web.Request) -> web.Response:
     """Trade the approved draft access token (as ``Authorization: Bearer``), once, for a
     trusted-client bearer token bound to the human who approved you: shown only in this answer,
-    stored hashed, valid on the registry endpoints until revoked. 409 ``not_approved`` while
+    stored hashed, valid on the registry endpoints within its ``scope`` until ``expiresAt``
+    (your human may renew it) or until revoked. 409 ``not_approved`` while
     no human has approved you (the draft token stays usable: retry later); 401 for an expired,
     spent or revoked token."""
     app = request.app
@@ -309,8 +357,10 @@ async def redeem(request: web.Request) -> web.Response:
         secret = request.headers.get("Authorization", "").partition(" ")[2].strip()
         try:
             async with app[DATABASE].sessionmaker.begin() as s:
-                issued = await tokens.redeem_draft_token(s, secret, now=app[CLOCK]())
+                issued = await tokens.redeem_draft_token(
+                    s, secret, bearer_ttl=app[SETTINGS].agent_token_ttl, now=app[CLOCK]())
                 draft = await drafts.get_draft(s, principal.draft_id or "")
+                scope = await tokens.client_scope(s, issued.client.id)
         except Conflict:
             raise conflict("no human has approved this agent yet; give them the handoff link "
                            "and retry in a while", code="not_approved") from None
@@ -323,14 +373,15 @@ async def redeem(request: web.Request) -> web.Response:
         return json_response(RedeemResponse(
             token=issued.secret.reveal(), token_id=issued.token.id, client_id=issued.client.id,
             user_id=issued.token.user_id, company_id=draft.exocorp_id,
-            expires_at=timestamp(issued.token.expires_at)), status=201, headers=_NO_STORE)
+            expires_at=timestamp(issued.token.expires_at) or "", scope=_scope_view(scope)),
+            status=201, headers=_NO_STORE)
 
 
 # -- the user's agent tokens ---------------------------------------------------------------------
 
 
 def _token_view(token: OperatorToken, client: OperatorClient | None,
-                now: datetime) -> TokenView:
+                now: datetime, scope: tokens.AgentScope) -> TokenView:
     status = ("revoked" if token.revoked_at is not None or (client and client.revoked_at)
               else "expired" if token.expires_at is not None and now >= token.expires_at
               else "active")
@@ -340,14 +391,17 @@ def _token_view(token: OperatorToken, client: OperatorClient | None,
                      last_used_at=timestamp(token.last_used_at),
                      expires_at=timestamp(token.expires_at),
                      revoked_at=timestamp(token.revoked_at or (
-                         client.revoked_at if client else None)))
+                         client.revoked_at if client else None)),
+                     scope=_scope_view(scope))
 
 
 @routes.get("/api/auth/tokens", summary="Your agents' tokens", auth=Auth.USER,
             response=TokenList,
             description="The bearer tokens of the agents you approved: agent name, status "
-                        "(``active``, ``revoked``, ``expired``), created, last used. Never the "
-                        "token itself. Needs a person's session (an agent's bearer token: 403).")
+                        "(``active``, ``revoked``, ``expired``), created, last used, expiry, "
+                        "and ``scope`` (the exocorps it reaches, whether it may destroy them "
+                        "or write your provider credentials). Never the token itself. Needs a "
+                        "person's session (an agent's bearer token: 403).")
 async def list_tokens(request: web.Request) -> web.Response:
     principal = require_human(request)
     assert principal.user_id is not None
@@ -355,8 +409,11 @@ async def list_tokens(request: web.Request) -> web.Response:
     async with request.app[DATABASE].sessionmaker.begin() as s:
         owned = await tokens.list_user_tokens(s, principal.user_id)
         clients = await _clients(s, {t.client_id for t in owned})
-    return json_response(TokenList(tokens=[_token_view(t, clients.get(t.client_id), now)
-                                           for t in owned]))
+        scopes = {cid: await tokens.client_scope(s, cid) for cid in clients}
+    return json_response(TokenList(tokens=[
+        _token_view(t, clients.get(t.client_id), now,
+                    scopes.get(t.client_id) or tokens.AgentScope(frozenset()))
+        for t in owned]))
 
 
 async def _clients(s: AsyncSession, ids: set[str]) -> dict[str, OperatorClient]:
@@ -384,6 +441,36 @@ async def revoke_token(request: web.Request) -> web.Response:
             note.details["clientId"] = token.client_id
             await tokens.revoke_token(s, token_id, now=app[CLOCK]())
         return web.Response(status=204)
+
+
+@routes.post("/api/auth/tokens/{id}/renew", summary="Renew an agent's token", auth=Auth.USER,
+             response=TokenView, errors=(404, 409),
+             description="The token (expired or not) works again for the configured lifetime "
+                         "from now (30 days by default), with the same scope. 409 "
+                         "``token_revoked`` for a revoked token. 404 for a token that is not "
+                         "yours. Needs a person's session (an agent's bearer token: 403).")
+async def renew_token(request: web.Request) -> web.Response:
+    token_id = request.match_info["id"]
+    app = request.app
+    async with audited(request, "token.renew") as note:
+        note.details["tokenId"] = token_id
+        principal = require_human(request)
+        now = app[CLOCK]()
+        async with app[DATABASE].sessionmaker.begin() as s:
+            token = await s.get(OperatorToken, token_id) if len(token_id) <= 64 else None
+            if token is None or token.user_id != principal.user_id:
+                raise not_found(f"token {token_id!r} not found")
+            note.details["clientId"] = token.client_id
+            try:
+                token = await tokens.renew_token(s, token_id, ttl=app[SETTINGS].agent_token_ttl,
+                                                 now=now)
+            except Conflict:
+                raise conflict("this token was revoked; approve the agent again",
+                               code="token_revoked") from None
+            client = await tokens.get_client(s, token.client_id)
+            view = _token_view(token, client, now, await tokens.client_scope(s, client.id))
+        note.details["expiresAt"] = view.expires_at
+        return json_response(view)
 
 
 # -- documents for agents and the handoff page ---------------------------------------------------
@@ -421,7 +508,8 @@ async def connect_page(request: web.Request) -> web.Response:
     if not HANDOFF_ID.fullmatch(handoff_id):
         raise not_found("no such handoff link; ask the agent for a new one")
     nonce = secrets.token_urlsafe(16)
-    page = agents_page.render(handoff_id, nonce)
+    page = agents_page.render(handoff_id, nonce,
+                              request.app[SETTINGS].agent_token_ttl.days)
     return web.Response(text=page, content_type="text/html", headers={
         "Content-Security-Policy": f"default-src 'none'; script-src 'nonce-{nonce}'; "
                                    "style-src 'unsafe-inline'; connect-src 'self'; "

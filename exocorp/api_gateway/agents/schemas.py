@@ -43,9 +43,24 @@ class AgentDraftCreated(WireModel):
     draft_token: str
     """Short-lived (see ``expiresAt``), scoped to this draft: ``Authorization: Bearer`` on
     ``GET /api/agents/draft`` and ``POST /api/agents/redeem`` only."""
+    pairing_code: str
+    """Show this code to your human (never send it anywhere else): they type it on the approval
+    page, so the approval goes to them and not to whoever opens the link first. Shown once."""
     token_type: Literal["Bearer"] = "Bearer"  # noqa: S105 (a scheme name)
     expires_at: str
     status: HandoffStatus = "pending"
+
+
+class TokenScope(WireModel):
+    """What an agent's bearer token reaches, as its human approved."""
+
+    companies: list[str]
+    """Exocorp ids: those named at approval and those the agent created with the token."""
+    destroy: bool
+    """It may destroy those exocorps."""
+    provider_secrets: bool
+    """It may add, rotate and delete its human's provider credentials (without this grant it
+    may only list their metadata)."""
 
 
 class HandoffView(WireModel):
@@ -77,11 +92,20 @@ class AgentDraftStatus(HandoffView):
 
 
 class ApproveRequest(SpecModel):
-    """Optional: another slug or display name than the agent proposed (e.g. when its slug is
-    taken)."""
+    """The pairing code the agent shows its human, and what its token may do. Optional:
+    another slug or display name than the agent proposed (e.g. when its slug is taken)."""
 
+    pairing_code: Annotated[str, Field(min_length=1, max_length=32, examples=["K3QD-M2X9"])]
+    """The code your agent shows you (case, spaces and dashes do not matter). After five wrong
+    codes the request is denied."""
     slug: Slug | None = None
     display_name: DisplayName | None = None
+    companies: Annotated[list[Slug], Field(max_length=50)] = []
+    """Exocorps of yours the agent may reach besides the one created now (owner or member)."""
+    allow_destroy: bool = False
+    """Let the agent destroy the exocorps it reaches."""
+    allow_provider_secrets: bool = False
+    """Let the agent add, rotate and delete your provider credentials."""
 
 
 class HandoffApproved(WireModel):
@@ -105,8 +129,9 @@ class RedeemResponse(WireModel):
     company_id: str | None = None
     """The exocorp created at approval: provision it with
     ``POST /api/registry/companies/{companyId}/provision``."""
-    expires_at: str | None = None
-    """Absent: valid until revoked."""
+    expires_at: str
+    """When it stops working unless your human renews it."""
+    scope: TokenScope
 
 
 class TokenView(WireModel):
@@ -119,7 +144,9 @@ class TokenView(WireModel):
     created_at: str
     last_used_at: str | None = None
     expires_at: str | None = None
+    """Renewable by the human (``POST /api/auth/tokens/{id}/renew``)."""
     revoked_at: str | None = None
+    scope: TokenScope
 
 
 class TokenList(WireModel):

@@ -14,11 +14,13 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from exocorp import actions, names
+from exocorp import actions, names, shards
 from exocorp.api_gateway.access import (
     ExocorpAccess,
     exocorp_access,
+    in_agent_scope,
     owner_required,
+    require_agent_grant,
     require_user,
     user_fleet,
 )
@@ -35,6 +37,7 @@ from exocorp.api_gateway.errors import (
 from exocorp.api_gateway.idempotency import claim_of, complete_in, crash_point
 from exocorp.api_gateway.keys import ACCESS_CACHE, CACHE, CLOCK, DATABASE, KUBE, SETTINGS
 from exocorp.api_gateway.operations import billing_standing, run_action, saved_draft
+from exocorp.api_gateway.principal import Principal
 from exocorp.api_gateway.routing import (
     Auth,
     RouteTable,
@@ -87,7 +90,7 @@ from exocorp.model import (
     newest_release,
     phase_of,
 )
-from exocorp.store import drafts, registry
+from exocorp.store import drafts, registry, tokens
 from exocorp.store.errors import Conflict, NotFound
 from exocorp.store.registry import MemberExocorp
 from exocorp.store.schema import ExocorpRecord, Role
@@ -131,7 +134,7 @@ async def my_companies(request: web.Request) -> web.Response:
     matching = []
     for row in rows:
         entry = cache.exocorp_entry(row.exocorp.id)
-        if entry is None:
+        if entry is None or not in_agent_scope(principal, row.exocorp.id):
             continue
         if query.phase is not None and phase_of(entry.model) is not query.phase:
             continue
@@ -175,8 +178,11 @@ def _fleet_position(cursor: str) -> tuple[str, str]:
 
 
 def _exocorp_object(body: CreateCompanyRequest, owner: str, request_key: str | None,
-                    now: datetime) -> Obj:
+                    now: datetime, shard_names: Sequence[str]) -> Obj:
     metadata: dict[str, Any] = {"name": body.slug, "labels": {names.LABEL_PART_OF: "exocorp"}}
+    shard = shards.assign(body.slug, shard_names)
+    if shard is not None:  # the operator shard that reconciles it (docs/scaling.md)
+        metadata["labels"][names.LABEL_SHARD] = shard
     if request_key is not None:
         entry = {"key": request_key, "action": "company.create", "at": now.isoformat()}
         metadata["annotations"] = {
@@ -214,12 +220,25 @@ async def create_company(request: web.Request) -> web.Response:
     async with audited(request, "company.create") as note:
         body = await json_body(request, CreateCompanyRequest)
         note.exocorp_id = body.slug
-        record = await create_exocorp(request, principal.user_id, body)
+        record = await create_exocorp(request, principal.user_id, body,
+                                      attach=_agent_grant(principal, body.slug))
         detail = company_detail(record, Role.OWNER, _cached(request.app[CACHE], record))
         note.details["portalDomain"] = record.portal_domain
         note.details["appDomain"] = record.app_domain
         return json_response(detail, status=201,
                              headers={"Location": f"/api/registry/companies/{body.slug}"})
+
+
+def _agent_grant(principal: Principal, slug: str,
+                 ) -> Callable[[AsyncSession], Awaitable[None]] | None:
+    """An exocorp an agent creates with its token joins the token's scope."""
+    if principal.agent_scope is None or principal.client_id is None:
+        return None
+    client_id = principal.client_id
+
+    async def grant(s: AsyncSession) -> None:
+        await tokens.grant_exocorp(s, client_id, slug)
+    return grant
 
 
 async def create_exocorp(request: web.Request, owner_user_id: str, body: CreateCompanyRequest,
@@ -259,7 +278,7 @@ async def create_exocorp(request: web.Request, owner_user_id: str, body: CreateC
             # request's commit point.
             try:
                 created = await app[KUBE].create(r.EXOCORPS, _exocorp_object(
-                    body, owner_user_id, request_key, app[CLOCK]()))
+                    body, owner_user_id, request_key, app[CLOCK](), app[SETTINGS].shards))
             except ApiError as error:
                 if not error.conflict:
                     raise
@@ -313,8 +332,13 @@ async def company_detail_body(app: web.Application, access: ExocorpAccess) -> by
     entry = app[CACHE].exocorp_entry(access.exocorp_id)
     if entry is None:
         return None
-    forbidden = {} if access.role is Role.OWNER else {
-        Action.DESTROY: owner_required(access.exocorp_id)}
+    forbidden = {}
+    try:  # the 403s destroy gets before it is planned, in the order _act checks them
+        if access.role is not Role.OWNER:
+            raise owner_required(access.exocorp_id)
+        require_agent_grant(access.principal, "destroy")
+    except Problem as refusal:
+        forbidden[Action.DESTROY] = refusal
     actions = await company_actions(app, entry.model, access.record.owner_user_id,
                                     actor=access.principal.actor, forbidden=forbidden)
     return with_actions(company_detail_json(access.record, access.role, entry), actions)
@@ -387,7 +411,8 @@ async def my_companies_events(request: web.Request) -> web.StreamResponse:
         assert principal.user_id is not None
         rows = await user_fleet(request, principal.user_id)
         fleet.clear()
-        fleet.update((row.exocorp.id, row) for row in rows)
+        fleet.update((row.exocorp.id, row) for row in rows
+                     if in_agent_scope(principal, row.exocorp.id))
 
     async def render(key: str) -> tuple[list[Event], bool]:
         row = fleet.get(key)
@@ -494,6 +519,8 @@ async def _act(request: web.Request, action: Action, model: type[BaseModel]) -> 
     async with audited(request, action.value, exocorp_id=exocorp_id) as note:
         access = await exocorp_access(request, exocorp_id,
                                       owner_only=action is Action.DESTROY)
+        if action is Action.DESTROY:
+            require_agent_grant(access.principal, "destroy")
         body = await _action_body(request, action, model)
         fields = body.model_dump(exclude_none=True)
         note.reason = fields.get("reason")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from exocorp.api_gateway.access import require_user
+from exocorp.api_gateway.access import require_agent_grant, require_user
 from exocorp.api_gateway.audited import audited
 from exocorp.api_gateway.credentials import (
     Credential,
@@ -60,8 +60,9 @@ async def list_provider_secrets(request: web.Request) -> web.Response:
 async def save_provider_secret(request: web.Request) -> web.Response:
     """Store a credential (201). Posting an existing ``name`` again replaces its value (200,
     ``rotated: true``); exocorps bound to it pick the new value up. The name keeps its provider:
-    409 for another one."""
+    409 for another one. An agent's token needs its human's grant (403 ``agent_scope``)."""
     principal = require_user(request)
+    require_agent_grant(principal, "providerSecrets")
     assert principal.user_id is not None
     app = request.app
     settings = app[SETTINGS]
@@ -132,8 +133,10 @@ def _owned(request: web.Request, secret_id: str, user_id: str) -> Credential:
 async def delete_provider_secret(request: web.Request) -> web.Response:
     """Delete a credential of the caller's account. 409 ``credential_in_use`` while an exocorp
     whose runtime exists (Provisioning, Starting, Running, Paused, Failed) binds it: stop or
-    destroy that exocorp, or bind another credential, first."""
+    destroy that exocorp, or bind another credential, first. An agent's token needs its
+    human's grant (403 ``agent_scope``)."""
     principal = require_user(request)
+    require_agent_grant(principal, "providerSecrets")
     assert principal.user_id is not None
     secret_id = request.match_info["id"]
     app = request.app
