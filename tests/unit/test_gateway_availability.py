@@ -26,6 +26,8 @@ from tests.unit.test_admin_support import (
     set_status,
     user,
 )
+from tests.unit.test_agents_flow import _bearer
+from tests.unit.test_agents_scope import _agent
 from tests.unit.test_gateway_support import Gateway
 
 pytestmark = pytest.mark.unit
@@ -181,3 +183,13 @@ async def test_admin_details_carry_the_admin_endpoint_refusals(gateway: Gateway)
         problem = await answer.json()
         assert answer.status == 409, problem
         assert (problem["code"], problem["detail"]) == (state["code"], state["reason"])
+
+
+async def test_an_agent_without_the_destroy_grant_sees_that_refusal(gateway: Gateway) -> None:
+    await gateway.signup("ada@example.com")
+    bearer = await _agent(gateway, "agent-co")
+    agent = gateway.new_client()
+    agent.headers.update(_bearer(bearer))
+    actions = await _refusals_match(agent, "agent-co")
+    assert (actions["destroy"]["allowed"], actions["destroy"]["code"]) == (False, "agent_scope")
+    assert (await _actions(gateway.client, "agent-co"))["destroy"]["allowed"]

@@ -21,6 +21,8 @@ from tests.unit.test_admin_support import (
     set_status,
     user,
 )
+from tests.unit.test_agents_flow import _bearer
+from tests.unit.test_agents_scope import _agent
 from tests.unit.test_gateway_support import Gateway, GatewayFactory
 
 pytestmark = pytest.mark.unit
@@ -205,3 +207,20 @@ async def test_a_stream_ends_after_its_lifetime_and_a_reconnect_starts_from_now(
     event, data = await _event(again)
     assert (event, data["paused"]) == ("company", True)
     again.close()
+
+
+async def test_an_agent_streams_only_the_exocorps_its_token_reaches(gateway: Gateway) -> None:
+    await gateway.signup("ada@example.com")
+    await gateway.company("payroll")
+    bearer = await _agent(gateway, "agent-co")
+    agent = gateway.new_client()
+    agent.headers.update(_bearer(bearer))
+    refused = await agent.get("/api/registry/companies/payroll/events")
+    assert (refused.status, (await refused.json())["code"]) == (403, "agent_scope")
+    stream = await _open(agent, "/api/registry/my-companies/events")
+    await _block(stream)
+    set_status(gateway, "payroll", {"observedGeneration": 1}, paused=True, pauseReason="x")
+    set_status(gateway, "agent-co", {"observedGeneration": 1}, paused=True, pauseReason="y")
+    event, data = await _event(stream)
+    assert (event, data["id"]) == ("company", "agent-co")
+    stream.close()
