@@ -51,9 +51,11 @@ _EXPIRED = "the session has expired or was revoked; log in again"
 _BAD_TOKEN = "the bearer token is unknown, expired or revoked"  # noqa: S105
 
 
-async def resolve_principal(request: web.Request) -> Principal:
+async def resolve_principal(request: web.Request, *, touch: bool = True) -> Principal:
     """Who the request's credentials name. Refused credentials give an anonymous principal whose
-    ``credential_error`` becomes the 401 detail if the route needs a user."""
+    ``credential_error`` becomes the 401 detail if the route needs a user. ``touch=False``
+    checks a session without counting it as use (an open event stream is not activity: the
+    session still ends when idle)."""
     settings = request.app[SETTINGS]
     header = request.headers.get("Authorization")
     if header is not None:
@@ -63,15 +65,16 @@ async def resolve_principal(request: web.Request) -> Principal:
             return Principal(PrincipalKind.ANONYMOUS, Via.BEARER,
                              credential_error="use Authorization: Bearer <token>")
         if token.startswith(sessions.SESSION_TOKEN_PREFIX + "_"):
-            return await _from_session(request, token, Via.BEARER)
+            return await _from_session(request, token, Via.BEARER, touch)
         return await _from_operator_token(request, token)
     cookie = request.cookies.get(settings.cookie_name)
     if cookie:
-        return await _from_session(request, cookie, Via.COOKIE)
+        return await _from_session(request, cookie, Via.COOKIE, touch)
     return ANONYMOUS
 
 
-async def _from_session(request: web.Request, token: str, via: Via) -> Principal:
+async def _from_session(request: web.Request, token: str, via: Via,
+                        touch: bool = True) -> Principal:
     app = request.app
     token_hash = hash_token(token)
     cached = app[ACCESS_CACHE].principal(token_hash)
@@ -80,7 +83,7 @@ async def _from_session(request: web.Request, token: str, via: Via) -> Principal
     try:
         async with app[DATABASE].sessionmaker.begin() as s:
             found = await sessions.lookup_session(s, token, policy=app[SETTINGS].session_policy,
-                                                  now=app[CLOCK]())
+                                                  now=app[CLOCK](), touch=touch)
     except InvalidCredentials:
         return Principal(PrincipalKind.ANONYMOUS, via, credential_error=_EXPIRED)
     user = found.user

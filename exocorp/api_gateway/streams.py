@@ -97,7 +97,7 @@ def install_streams(app: web.Application) -> None:
 
 async def _reauthorise(request: web.Request, check: Callable[[], Awaitable[None]]) -> bool:
     """Resolve the caller again and re-run the route's access check: False ends the stream."""
-    request[PRINCIPAL] = await resolve_principal(request)
+    request[PRINCIPAL] = await resolve_principal(request, touch=False)
     try:
         await check()
     except Problem:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import timedelta
 from typing import Any
 
 import aiohttp
@@ -224,3 +225,19 @@ async def test_an_agent_streams_only_the_exocorps_its_token_reaches(gateway: Gat
     event, data = await _event(stream)
     assert (event, data["id"]) == ("company", "agent-co")
     stream.close()
+
+
+async def test_an_open_stream_does_not_keep_an_idle_session_alive(
+        make_gateway: GatewayFactory) -> None:
+    gateway = await make_gateway(stream_keepalive_seconds=0.05, auth_cache_seconds=0,
+                                 session_idle_timeout=timedelta(minutes=10))
+    await gateway.signup("ada@example.com")
+    await gateway.company("acme")
+    stream = await _open(gateway.client, "/api/registry/companies/acme/events")
+    await _event(stream)
+    gateway.clock.advance(minutes=6)  # checked at the next keepalive, but not used
+    assert await _block(stream) == b": keepalive\n\n"
+    assert await _block(stream) == b": keepalive\n\n"
+    gateway.clock.advance(minutes=6)  # 12 minutes without a request: the session is over
+    assert await _ended(stream)
+    assert (await gateway.client.get("/api/auth/me")).status == 401
