@@ -247,6 +247,9 @@ def cmd_gateway(args: argparse.Namespace) -> int:
         public_base_url=args.public_base_url, max_body_bytes=args.max_body_bytes,
         idempotency_stale_after=timedelta(seconds=args.idempotency_stale_seconds),
         shards=args.shards,
+        ui_dist_dir=Path(args.ui_dist_dir) if args.ui_dist_dir else None,
+        stream_keepalive_seconds=args.stream_keepalive_seconds,
+        max_streams_per_session=args.max_streams_per_session,
     )
     problem = _kubeconfig_problem(args.kubeconfig)
     if problem:
@@ -350,6 +353,15 @@ def _add_gateway(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
                          "default,blue,green ('' = all to the default shard)")
     gw.add_argument("--max-body-bytes", type=int,
                     default=int(_env("MAX_BODY_BYTES", str(d.max_body_bytes))))
+    gw.add_argument("--ui-dist-dir", default=_env("UI_DIST_DIR", ""),
+                    help="the dashboard build to serve at / (default: the package's ui_dist)")
+    gw.add_argument("--stream-keepalive-seconds", type=float,
+                    default=float(_env("STREAM_KEEPALIVE_SECONDS",
+                                       str(d.stream_keepalive_seconds))),
+                    help="keepalive comment interval of event streams")
+    gw.add_argument("--max-streams-per-session", type=int,
+                    default=int(_env("MAX_STREAMS_PER_SESSION", str(d.max_streams_per_session))),
+                    help="open event streams per session or agent token before 429")
     gw.add_argument("--idempotency-stale-seconds", type=float,
                     default=float(_env("IDEMPOTENCY_STALE_SECONDS",
                                        str(d.idempotency_stale_after.total_seconds()))),

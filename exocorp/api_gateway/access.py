@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 
 from aiohttp import web
 
-from exocorp.api_gateway.errors import forbidden, not_found, unauthorized
+from exocorp.api_gateway.errors import Problem, forbidden, not_found, unauthorized
 from exocorp.api_gateway.keys import ACCESS_CACHE, CACHE, CLOCK, DATABASE, PRINCIPAL, SETTINGS
 from exocorp.api_gateway.principal import ANONYMOUS, Principal, PrincipalKind, Via
 from exocorp.model.spec import SLUG_PATTERN
@@ -36,6 +36,7 @@ __all__ = [
     "ExocorpAccess",
     "clear_session_cookie",
     "exocorp_access",
+    "owner_required",
     "principal_of",
     "require_agent_grant",
     "require_platform_owner",
@@ -50,9 +51,11 @@ _EXPIRED = "the session has expired or was revoked; log in again"
 _BAD_TOKEN = "the bearer token is unknown, expired or revoked"  # noqa: S105
 
 
-async def resolve_principal(request: web.Request) -> Principal:
+async def resolve_principal(request: web.Request, *, touch: bool = True) -> Principal:
     """Who the request's credentials name. Refused credentials give an anonymous principal whose
-    ``credential_error`` becomes the 401 detail if the route needs a user."""
+    ``credential_error`` becomes the 401 detail if the route needs a user. ``touch=False``
+    checks a session without counting it as use (an open event stream is not activity: the
+    session still ends when idle)."""
     settings = request.app[SETTINGS]
     header = request.headers.get("Authorization")
     if header is not None:
@@ -62,15 +65,16 @@ async def resolve_principal(request: web.Request) -> Principal:
             return Principal(PrincipalKind.ANONYMOUS, Via.BEARER,
                              credential_error="use Authorization: Bearer <token>")
         if token.startswith(sessions.SESSION_TOKEN_PREFIX + "_"):
-            return await _from_session(request, token, Via.BEARER)
+            return await _from_session(request, token, Via.BEARER, touch)
         return await _from_operator_token(request, token)
     cookie = request.cookies.get(settings.cookie_name)
     if cookie:
-        return await _from_session(request, cookie, Via.COOKIE)
+        return await _from_session(request, cookie, Via.COOKIE, touch)
     return ANONYMOUS
 
 
-async def _from_session(request: web.Request, token: str, via: Via) -> Principal:
+async def _from_session(request: web.Request, token: str, via: Via,
+                        touch: bool = True) -> Principal:
     app = request.app
     token_hash = hash_token(token)
     cached = app[ACCESS_CACHE].principal(token_hash)
@@ -79,7 +83,7 @@ async def _from_session(request: web.Request, token: str, via: Via) -> Principal
     try:
         async with app[DATABASE].sessionmaker.begin() as s:
             found = await sessions.lookup_session(s, token, policy=app[SETTINGS].session_policy,
-                                                  now=app[CLOCK]())
+                                                  now=app[CLOCK](), touch=touch)
     except InvalidCredentials:
         return Principal(PrincipalKind.ANONYMOUS, via, credential_error=_EXPIRED)
     user = found.user
@@ -205,11 +209,16 @@ async def exocorp_access(request: web.Request, exocorp_id: str, *,
     if record.destroyed_at is not None and request.app[CACHE].exocorp(exocorp_id) is None:
         raise missing
     if owner_only and role is not Role.OWNER:
-        raise forbidden(f"only the owner of {exocorp_id!r} may do this", code="owner_required")
+        raise owner_required(exocorp_id)
     if write and role is Role.VIEWER:
         raise forbidden(f"your role in {exocorp_id!r} is viewer (read only); ask its owner for "
                         "the member role", code="viewer_read_only")
     return ExocorpAccess(principal, record, role)
+
+
+def owner_required(exocorp_id: str) -> Problem:
+    """The 403 a member gets for what only the owner may do (destroy)."""
+    return forbidden(f"only the owner of {exocorp_id!r} may do this", code="owner_required")
 
 
 async def user_fleet(request: web.Request, user_id: str) -> list[MemberExocorp]:

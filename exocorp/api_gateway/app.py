@@ -43,7 +43,9 @@ from exocorp.api_gateway.routing import ROUTE_TABLES, RouteTable
 from exocorp.api_gateway.runtime import routes as runtime
 from exocorp.api_gateway.secrets import routes as secrets
 from exocorp.api_gateway.settings import GatewaySettings
+from exocorp.api_gateway.streams import install_streams
 from exocorp.api_gateway.throttle import LoginThrottle
+from exocorp.api_gateway.ui_serving import install_ui
 from exocorp.api_gateway.watch_cache import WatchCache
 from exocorp.k8s import Kube
 from exocorp.security import PasswordHasher
@@ -96,8 +98,10 @@ def create_app(settings: GatewaySettings, *, kube: Kube, database: Database, cac
                                   window=settings.login_failure_window, clock=clock)
     app[OPENAPI_CACHE] = {}
     app[ACCESS_CACHE] = AccessCache(settings.auth_cache_seconds, clock)
+    install_streams(app)
     tables = route_tables()
     app[ROUTE_TABLES] = tables
     for table in tables:
         table.register(app)
+    install_ui(app)  # the dashboard, after the API: it never shadows a route
     return app

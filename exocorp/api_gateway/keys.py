@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from exocorp.api_gateway.metrics import GatewayMetrics
     from exocorp.api_gateway.principal import Principal
     from exocorp.api_gateway.settings import GatewaySettings
+    from exocorp.api_gateway.streams import StreamHub
     from exocorp.api_gateway.throttle import LoginThrottle
     from exocorp.api_gateway.watch_cache import WatchCache
     from exocorp.k8s import Kube
@@ -35,6 +36,7 @@ __all__ = [
     "PRINCIPAL",
     "REQUEST_ID",
     "SETTINGS",
+    "STREAMS",
     "THROTTLE",
 ]
 
@@ -59,6 +61,8 @@ ACCESS_CACHE: web.AppKey[AccessCache] = web.AppKey("exocorp.access_cache")
 after changing sessions, tokens or memberships."""
 OPENAPI_CACHE: web.AppKey[dict[str, str]] = web.AppKey("exocorp.openapi_cache")
 """The rendered OpenAPI document and docs page (built on first request)."""
+STREAMS: web.AppKey[StreamHub] = web.AppKey("exocorp.streams")
+"""The open event streams (per-session limit; ended on shutdown)."""
 
 REQUEST_ID: web.RequestKey[str] = web.RequestKey("exocorp.request_id")
 """This request's id (X-Request-Id), also the trace id of a 500."""

@@ -33,11 +33,17 @@ class GatewayMetrics:
             "exocorp_gateway_watch_cache_last_event_timestamp_seconds",
             "Unix time of the last watch event, bookmark or (re)connection of the watch cache.",
             registry=self.registry)
+        self.streams_open = Gauge(
+            "exocorp_gateway_event_streams_open", "Server-sent event streams open now.",
+            registry=self.registry)
 
-    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+    def observe(self, method: str, route: str, status: int, seconds: float | None) -> None:
+        """Count a request; ``seconds`` None (an event stream, open for as long as its client
+        wants) stays out of the duration histogram, so latency alerts see requests only."""
         method = method if method in _METHODS else "OTHER"
         self.requests.labels(method=method, route=route, status=str(status)).inc()
-        self.duration.labels(method=method, route=route).observe(seconds)
+        if seconds is not None:
+            self.duration.labels(method=method, route=route).observe(seconds)
 
     def exposition(self) -> bytes:
         # The metering loop's metrics live on the billing package's registry.

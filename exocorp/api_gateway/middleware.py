@@ -2,6 +2,8 @@
 
 1. :func:`request_id_middleware`: an id per request (a sane incoming ``X-Request-Id`` is kept),
    echoed in the ``X-Request-Id`` response header and in every problem body.
+   :func:`security_headers_middleware`: ``X-Content-Type-Options``, ``Referrer-Policy`` on every
+   answer, and the dashboard's strict Content Security Policy on HTML pages that set none.
 2. :func:`metrics_middleware`: request count and duration by method, route template and status.
 3. ``errors.error_middleware``: every error becomes problem+json (500s carry a trace id).
 4. :func:`body_limit_middleware`: 413 for a declared body larger than the limit (the app's
@@ -17,6 +19,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from typing import Final
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -36,12 +39,14 @@ __all__ = [
     "csrf_middleware",
     "metrics_middleware",
     "request_id_middleware",
+    "security_headers_middleware",
 ]
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 # Probes and scrapes never need a principal (and must not touch the database for one).
 _NO_AUTH_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+_UI_ASSETS = "/assets/"  # the dashboard's static files: public, cached for a year
 
 
 @web.middleware
@@ -53,17 +58,37 @@ async def request_id_middleware(request: web.Request, handler: Handler) -> web.S
     return response
 
 
+DASHBOARD_CSP: Final = ("default-src 'self'; script-src 'self'; style-src 'self'; "
+                        "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; "
+                        "base-uri 'none'; form-action 'self'")
+"""The dashboard's policy: its own files only, no inline script or style, never framed."""
+
+
+@web.middleware
+async def security_headers_middleware(request: web.Request,
+                                      handler: Handler) -> web.StreamResponse:
+    response = await handler(request)
+    headers = response.headers
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("Referrer-Policy", "same-origin")
+    if response.content_type == "text/html":  # pages with a policy of their own keep it
+        headers.setdefault("Content-Security-Policy", DASHBOARD_CSP)
+    return response
+
+
 @web.middleware
 async def metrics_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     started = time.perf_counter()
     status = 500
+    stream = False
     try:
         response = await handler(request)
         status = response.status
+        stream = response.content_type == "text/event-stream"
         return response
     finally:
         request.app[METRICS].observe(request.method, route_label(request), status,
-                                     time.perf_counter() - started)
+                                     None if stream else time.perf_counter() - started)
 
 
 @web.middleware
@@ -113,7 +138,7 @@ async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamR
 
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if request.path in _NO_AUTH_PATHS:
+    if request.path in _NO_AUTH_PATHS or request.path.startswith(_UI_ASSETS):
         request[PRINCIPAL] = ANONYMOUS
     else:
         request[PRINCIPAL] = await resolve_principal(request)
@@ -122,6 +147,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
 
 MIDDLEWARES: tuple[Middleware, ...] = (
     request_id_middleware,
+    security_headers_middleware,
     metrics_middleware,
     error_middleware,
     body_limit_middleware,

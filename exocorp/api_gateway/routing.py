@@ -98,6 +98,8 @@ class RouteInfo:
     other_successes: tuple[int, ...] = ()
     """Further success statuses with the same answer (e.g. 200 for an idempotent repeat of a
     201)."""
+    events: tuple[tuple[str, type[BaseModel]], ...] = ()
+    """A ``text/event-stream`` route's events: name and the model of its JSON ``data``."""
 
     @property
     def operation_id(self) -> str:
@@ -143,6 +145,7 @@ class RouteTable:
               response: type[BaseModel] | None = None, status: int = 200,
               errors: Sequence[int] = (), content_type: str = "application/json",
               other_successes: Sequence[int] = (),
+              events: Sequence[tuple[str, type[BaseModel]]] = (),
               ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             self.routes.append(RouteInfo(
@@ -150,7 +153,8 @@ class RouteTable:
                 description=description or (handler.__doc__ or "").strip(), tag=self.tag,
                 auth=auth, body=body, body_required=body_required, query=query,
                 response=response, status=status, errors=tuple(errors),
-                content_type=content_type, other_successes=tuple(other_successes)))
+                content_type=content_type, other_successes=tuple(other_successes),
+                events=tuple(events)))
             return handler
         return register
 

@@ -31,6 +31,7 @@ from exocorp.model import (
 )
 from exocorp.model.base import DNS_LABEL_PATTERN, SEMVER_PATTERN, Printable
 from exocorp.model.spec import SLUG_MAX_LENGTH, SLUG_MIN_LENGTH, SLUG_PATTERN
+from exocorp.store.pages import MAX_PAGE_SIZE
 
 Email = Annotated[str, Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
                              examples=["ada@example.com"])]
@@ -212,6 +213,31 @@ class CompanySummary(WireModel):
     created_at: str | None = None
 
 
+class ActionAvailability(WireModel):
+    """Whether an action would be accepted now, and if not the refusal it would get."""
+
+    allowed: bool
+    code: str | None
+    """The ``code`` of the 409 (or 403) that asking now would answer; null when allowed."""
+    reason: str | None
+    """That answer's ``detail``; null when allowed."""
+
+
+class CompanyActions(WireModel):
+    """Every lifecycle action's availability, computed by the lifecycle planners (the rules the
+    action endpoints apply), so clients need no copy of them."""
+
+    provision: ActionAvailability
+    update: ActionAvailability
+    restart: ActionAvailability
+    pause: ActionAvailability
+    resume: ActionAvailability
+    stop: ActionAvailability
+    reprovision: ActionAvailability
+    rollback: ActionAvailability
+    destroy: ActionAvailability
+
+
 class CompanyDetail(CompanySummary):
     conditions: list[Condition] = []
     components: list[ComponentStatus] = []
@@ -227,10 +253,34 @@ class CompanyDetail(CompanySummary):
     observed_generation: int | None = None
     failed_revisions_since_success: int = 0
     rollbacks_since_success: int = 0
+    actions: CompanyActions | None = None
+    """What the caller may do now (``GET`` and the event stream; absent in action answers)."""
 
 
 class CompanyList(WireModel):
     companies: list[CompanySummary]
+    total: int | None = None
+    """How many exocorps match the filters, on every page together."""
+    next_cursor: str | None = None
+    """Pass back as ``cursor`` for the next page; absent on the last one."""
+
+
+class DeletedEvent(WireModel):
+    """The ``data`` of an event stream's ``deleted`` event."""
+
+    id: str
+    """The exocorp that is gone."""
+
+
+class MyCompaniesQuery(SpecModel):
+    limit: Annotated[int, Field(ge=1, le=MAX_PAGE_SIZE)] | None = None
+    """Page size (1-500); without it every matching exocorp comes in one answer."""
+    cursor: Annotated[str, Field(min_length=1, max_length=400)] | None = None
+    """The previous page's ``nextCursor``."""
+    q: Annotated[str, Field(min_length=1, max_length=100)] | None = None
+    """Only exocorps whose slug or display name contains this (case-insensitive)."""
+    phase: Phase | None = None
+    """Only exocorps in this phase."""
 
 
 # -- registry: drafts ----------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
 from exocorp import shards
 from exocorp.store.engine import DEFAULT_DATABASE_URL
@@ -67,6 +68,23 @@ class GatewaySettings:
     shards: tuple[str, ...] = ()
     """Operator shards a new exocorp is assigned among (stable hash of its name; ``default``
     is the default shard: no label). Empty: every exocorp goes to the default shard."""
+    ui_dist_dir: Path | None = None
+    """The dashboard's build to serve at ``/`` (None: ``exocorp/api_gateway/ui_dist``, where
+    ``make ui`` writes it)."""
+    stream_keepalive_seconds: float = 15.0
+    """An event stream sends a ``: keepalive`` comment (and checks the caller's access again)
+    after this long without events."""
+    max_streams_per_session: int = 8
+    """Open event streams per session or agent token; more get 429 ``too_many_streams``."""
+    stream_queue_limit: int = 1000
+    """Changed objects an event stream may have waiting before its client is dropped as too
+    slow (changes of one object coalesce)."""
+    stream_max_seconds: float = 3600.0
+    """An event stream ends after this long (EventSource reconnects at once and starts from the
+    current state): connections rebalance across replicas and no stream outlives its checks."""
+    stream_write_timeout: float = 30.0
+    """Seconds a stream's write may wait for a client that stopped reading before it is
+    dropped."""
 
     def __post_init__(self) -> None:
         shards.parse(",".join(self.shards))  # raises ValueError on a bad name
@@ -76,6 +94,10 @@ class GatewaySettings:
             raise ValueError("max_body_bytes must be at least 1024")
         if self.idempotency_stale_after <= timedelta(0):
             raise ValueError("idempotency_stale_after must be positive")
+        if self.stream_keepalive_seconds <= 0 or self.stream_max_seconds <= 0:
+            raise ValueError("stream intervals must be positive")
+        if self.max_streams_per_session < 1 or self.stream_queue_limit < 1:
+            raise ValueError("stream limits must be at least 1")
         if self.login_max_failures < 1 or self.login_max_failures_per_ip < 1:
             raise ValueError("login throttle limits must be at least 1")
         SessionPolicy(idle_timeout=self.session_idle_timeout,

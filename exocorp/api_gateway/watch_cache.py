@@ -2,9 +2,11 @@
 from the list's resourceVersion with bookmarks; relist on 410 Gone; reconnect with backoff on
 errors), so that reads never make an API-server round trip.
 
-Three resources are kept: Exocorps (parsed into models), ExocorpReleases (parsed) and the
+Four resources are kept: Exocorps (parsed into models), ExocorpReleases (parsed), the
 *metadata* of provider-credential Secrets in the platform namespace (their values are dropped the
-moment an event arrives; see ``credentials``). The cache is ready once every informer has listed.
+moment an event arrives; see ``credentials``) and the content of the operator's revisions
+(ControllerRevisions, immutable: what an action's availability depends on). The cache is ready
+once every informer has listed.
 
 Writes made by this process feed their answer back with :meth:`WatchCache.observe_exocorp` (and
 ``observe_credential``), so a client reads its own write at once instead of waiting for the
@@ -23,13 +25,14 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from exocorp import names
 from exocorp.api_gateway.credentials import CREDENTIAL_SELECTOR, Credential, from_secret
 from exocorp.k8s import Kube, Obj
 from exocorp.k8s import resources as r
-from exocorp.k8s.informer import Informer
-from exocorp.model import Exocorp, ExocorpRelease, ExocorpReleaseSpec
+from exocorp.k8s.informer import Informer, Subscription
+from exocorp.model import Exocorp, ExocorpRelease, ExocorpReleaseSpec, RevisionContent
 
-__all__ = ["CachedExocorp", "WatchCache"]
+__all__ = ["CachedExocorp", "CachedRevision", "Informer", "Subscription", "WatchCache"]
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +72,30 @@ def _release(obj: Obj) -> ExocorpRelease | None:
         return None
 
 
+@dataclass(frozen=True)
+class CachedRevision:
+    """One of the operator's revisions: whose it is and its content (nothing else is kept)."""
+
+    exocorp: str
+    name: str
+    content: RevisionContent
+
+
+_REVISION_SELECTOR = f"{names.LABEL_MANAGED_BY}={names.MANAGER}"
+
+
+def _revision(obj: Obj) -> CachedRevision | None:
+    meta = obj.get("metadata") or {}
+    exocorp = (meta.get("labels") or {}).get(names.LABEL_EXOCORP)
+    if not exocorp:
+        return None
+    try:
+        content = RevisionContent.model_validate(obj.get("data") or {})
+    except ValidationError:
+        return None
+    return CachedRevision(exocorp, str(meta.get("name")), content)
+
+
 def _bound_secrets(entry: CachedExocorp) -> list[str]:
     return sorted({b.secret_name for b in entry.model.spec.provider_bindings})
 
@@ -95,12 +122,16 @@ class WatchCache:
             kube, r.SECRETS, from_secret, namespace=platform_namespace,
             label_selector=CREDENTIAL_SELECTOR, on_activity=activity,
             timeout_seconds=timeout_seconds, indexers={"account": lambda c: [c.account]})
+        self.revisions: Informer[CachedRevision] = Informer(
+            kube, r.CONTROLLERREVISIONS, _revision, namespace=platform_namespace,
+            label_selector=_REVISION_SELECTOR, on_activity=activity,
+            timeout_seconds=timeout_seconds, indexers={"exocorp": lambda rev: [rev.exocorp]})
         self._tasks: list[asyncio.Task[None]] = []
         self._catalog: tuple[int, list[ExocorpReleaseSpec]] = (-1, [])
 
     @property
     def informers(self) -> tuple[Informer[Any], ...]:
-        return (self.exocorps, self.releases, self.credentials)
+        return (self.exocorps, self.releases, self.credentials, self.revisions)
 
     async def start(self) -> None:
         for informer in self.informers:
@@ -135,6 +166,11 @@ class WatchCache:
 
     def exocorps_bound_to(self, secret_name: str) -> list[Exocorp]:
         return [entry.model for entry in self.exocorps.by_index("secret", secret_name)]
+
+    def revision_contents(self, name: str) -> dict[str, RevisionContent]:
+        """Revision name -> content of one exocorp's revisions (``actions.revision_contents``'s
+        shape, from the cache)."""
+        return {rev.name: rev.content for rev in self.revisions.by_index("exocorp", name)}
 
     def observe_exocorp(self, obj: Obj) -> None:
         """Feed back an Exocorp this process wrote (the API server's answer)."""

@@ -6,6 +6,7 @@ the operator watches provider-credential Secrets in the platform namespace with 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from exocorp.k8s import resources as r
 from exocorp.k8s.client import Kube, Obj
 from exocorp.k8s.errors import ApiError
 
-__all__ = ["Informer"]
+__all__ = ["Informer", "Subscription"]
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,53 @@ def _key(obj: Obj) -> str:
 class _Entry(Generic[T]):
     rv: int | None
     value: T
+
+
+class Subscription:
+    """Keys of an informer's objects that changed (or went away) since the reader last looked.
+
+    The informer only records a key (O(1), never blocking); repeated changes of one object
+    coalesce, so the reader renders each object's current state once. At most ``limit`` keys
+    wait: beyond that the subscription overflows and the reader must start over (a client that
+    stopped reading is dropped, never buffered for ever)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.overflowed = False
+        self._pending: dict[str, None] = {}
+        self._wake = asyncio.Event()
+        self._release: Callable[[], None] = lambda: None
+
+    def notify(self, key: str) -> None:
+        if self.overflowed or key in self._pending:
+            return
+        if len(self._pending) >= self.limit:
+            self.overflowed = True
+            self._pending.clear()
+        else:
+            self._pending[key] = None
+        self._wake.set()
+
+    async def changes(self, within: float) -> list[str]:
+        """The changed keys, oldest first, once there are any (empty after ``within`` s)."""
+        if not self._pending and not self.overflowed:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), within)
+        self._wake.clear()
+        keys = list(self._pending)
+        self._pending.clear()
+        return keys
+
+    def close(self) -> None:
+        """Stop receiving changes (idempotent)."""
+        self._release()
+        self._release = lambda: None
+
+    def __enter__(self) -> Subscription:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 class Informer(Generic[T]):
@@ -79,6 +127,33 @@ class Informer(Generic[T]):
         self._items: dict[str, _Entry[T]] = {}
         self._indexers = indexers or {}
         self._indexes: dict[str, dict[str, set[str]]] = {name: {} for name in self._indexers}
+        self._subscribers: dict[str | None, set[Subscription]] = {}
+
+    # -- subscribing -----------------------------------------------------------------------------
+
+    def subscribe(self, key: str | None = None, *, limit: int = 1000) -> Subscription:
+        """Be told when the object ``key`` (None: any object) is added, changes or is removed.
+        Close the subscription (or use it as a context manager) when done."""
+        subscription = Subscription(limit)
+        self._subscribers.setdefault(key, set()).add(subscription)
+
+        def release() -> None:
+            subscribers = self._subscribers.get(key)
+            if subscribers is not None:
+                subscribers.discard(subscription)
+                if not subscribers:
+                    del self._subscribers[key]
+
+        subscription._release = release
+        return subscription
+
+    @property
+    def subscriptions(self) -> int:
+        return sum(len(subscribers) for subscribers in self._subscribers.values())
+
+    def _notify(self, key: str) -> None:
+        for subscription in (*self._subscribers.get(key, ()), *self._subscribers.get(None, ())):
+            subscription.notify(key)
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -110,29 +185,35 @@ class Informer(Generic[T]):
         if current is not None and current.rv is not None and rv is not None and current.rv > rv:
             return
         if deleted:
-            self._remove(key)
+            self._remove(key, notify=True)
             return
+        if current is not None and rv is not None and current.rv == rv:
+            return  # the version held already (a write of ours fed back, then its event)
         value = self.convert(obj)
         if value is None:
-            self._remove(key)
+            self._remove(key, notify=True)
             return
-        self._put(key, _Entry(rv, value))
+        self._put(key, _Entry(rv, value), notify=True)
 
     def forget(self, key: str) -> None:
-        self._remove(key)
+        self._remove(key, notify=True)
 
-    def _put(self, key: str, entry: _Entry[T]) -> None:
+    def _put(self, key: str, entry: _Entry[T], *, notify: bool = False) -> None:
         self._remove(key)
         self._items[key] = entry
         for name, indexer in self._indexers.items():
             for value in indexer(entry.value):
                 self._indexes[name].setdefault(value, set()).add(key)
         self.generation += 1
+        if notify:
+            self._notify(key)
 
-    def _remove(self, key: str) -> None:
+    def _remove(self, key: str, *, notify: bool = False) -> None:
         entry = self._items.pop(key, None)
         if entry is None:
             return
+        if notify:
+            self._notify(key)
         for name, indexer in self._indexers.items():
             for value in indexer(entry.value):
                 keys = self._indexes[name].get(value)
@@ -196,10 +277,16 @@ class Informer(Generic[T]):
                     and entry.rv > list_rv:
                 fresh[key] = entry
         gone = [key for key in self._items if key not in fresh]
+        before = self.versions()
         for key in list(self._items):
             self._remove(key)
         for key, entry in fresh.items():
             self._put(key, entry)
+        # Tell subscribers what the relist changed (it runs without yielding: no reader ever
+        # sees the cache half-filled).
+        for key in before.keys() | fresh.keys():
+            if key not in fresh or key not in before or before[key] != fresh[key].rv:
+                self._notify(key)
         self.resource_version = result.get("metadata", {}).get("resourceVersion")
         if self.on_event is not None:  # a relist reports deletions missed while down
             for key in gone:

@@ -35,6 +35,7 @@ from exocorp.lifecycle.errors import (
 from exocorp.lifecycle.handshake import evaluate_handshake
 from exocorp.lifecycle.plan import (
     ALLOWED_PHASES,
+    action_availability,
     parse_action_request,
     plan_action,
     rollback_target,
@@ -55,6 +56,7 @@ __all__ = [
     "InvalidRequestError",
     "LifecycleError",
     "ProviderNeed",
+    "action_availability",
     "evaluate_handshake",
     "parse_action_request",
     "plan_action",

@@ -24,7 +24,14 @@ from pydantic import ValidationError
 
 from exocorp.lifecycle.bindings import bindings_or_conflict
 from exocorp.lifecycle.context import ActionContext, ActionPlan, AuditSummary
-from exocorp.lifecycle.errors import ErrorCode, FieldError, bad_request, conflict, field_errors_of
+from exocorp.lifecycle.errors import (
+    ErrorCode,
+    FieldError,
+    LifecycleError,
+    bad_request,
+    conflict,
+    field_errors_of,
+)
 from exocorp.lifecycle.handshake import evaluate_handshake
 from exocorp.model.actions import Action, ActionRequest
 from exocorp.model.base import WireModel, format_timestamp
@@ -136,6 +143,28 @@ def plan_action(exocorp: Exocorp, request: ActionRequest, context: ActionContext
             details=details,
         ),
     )
+
+
+def action_availability(
+    exocorp: Exocorp, context: ActionContext
+) -> dict[Action, LifecycleError | None]:
+    """Each action's fate if asked now: None when it would be accepted, else the refusal it
+    would get. Found by planning each one (never a second copy of the rules) with a request that
+    passes the request checks (a pause reason, destroy's typed slug), which are the caller's."""
+    out: dict[Action, LifecycleError | None] = {}
+    for action in Action:
+        probe = ActionRequest(
+            action=action,
+            reason="availability check" if action is Action.PAUSE else None,
+            confirm=exocorp.spec.slug if action is Action.DESTROY else None,
+        )
+        try:
+            plan_action(exocorp, probe, context)
+        except LifecycleError as refusal:
+            out[action] = refusal
+        else:
+            out[action] = None
+    return out
 
 
 def _check_request(exocorp: Exocorp, request: ActionRequest) -> None:

@@ -29,9 +29,10 @@ MAX_EXAMPLES = 3
 
 @pytest.fixture
 async def served(platform: Kube, sqlite_database: Database) -> AsyncIterator[GatewayUnderTest]:
-    # Generous throttles: the fuzzer is not guessing passwords.
+    # Generous throttles: the fuzzer is not guessing passwords. Streams end quickly (the fuzzer
+    # reads whole bodies).
     under_test = await serve_gateway(platform, sqlite_database, login_max_failures=1_000_000,
-                                     login_max_failures_per_ip=1_000_000)
+                                     login_max_failures_per_ip=1_000_000, stream_max_seconds=0.2)
     try:
         yield under_test
     finally:

@@ -36,6 +36,7 @@ METRICS = {
     "exocorp_gateway_http_requests_total": "counter",
     "exocorp_gateway_http_request_duration_seconds": "histogram",
     "exocorp_gateway_watch_cache_last_event_timestamp_seconds": "gauge",
+    "exocorp_gateway_event_streams_open": "gauge",
     "exocorp_metering_last_run_timestamp_seconds": "gauge",
     "exocorp_metering_usage_events_total": "counter",
     "exocorp_build_info": "gauge",

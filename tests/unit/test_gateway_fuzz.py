@@ -121,8 +121,9 @@ class _ServedApp:
         for informer in cache.informers:
             informer.synced.set()
         # Generous throttles: the fuzzer is not guessing passwords (tests elsewhere prove 429).
+        # Event streams end quickly, so the fuzzer (which reads whole bodies) gets them whole.
         settings = GatewaySettings(cookie_secure=False, login_max_failures=1_000_000,
-                                   login_max_failures_per_ip=1_000_000)
+                                   login_max_failures_per_ip=1_000_000, stream_max_seconds=0.2)
         app = create_app(settings, kube=kube, database=database, cache=cache,
                          hasher=PasswordHasher.for_tests())
         runner = web.AppRunner(app, shutdown_timeout=1)

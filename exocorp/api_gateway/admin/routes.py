@@ -16,7 +16,7 @@ from datetime import datetime
 from aiohttp import web
 from pydantic import ValidationError
 
-from exocorp.api_gateway.access import require_platform_owner
+from exocorp.api_gateway.access import principal_of, require_platform_owner
 from exocorp.api_gateway.admin.schemas import (
     AdminActionAccepted,
     AdminActionRequest,
@@ -30,9 +30,11 @@ from exocorp.api_gateway.admin.schemas import (
 from exocorp.api_gateway.admin.views import access_of, admin_detail, admin_summary
 from exocorp.api_gateway.audit.trail import actor_names, event_views
 from exocorp.api_gateway.audited import audited
+from exocorp.api_gateway.availability import company_actions, with_actions
 from exocorp.api_gateway.errors import Problem, bad_request, field_errors, not_found
 from exocorp.api_gateway.keys import CACHE, CLOCK, DATABASE, SETTINGS
 from exocorp.api_gateway.operations import run_action
+from exocorp.api_gateway.principal import Principal
 from exocorp.api_gateway.routing import (
     Auth,
     RouteTable,
@@ -47,6 +49,8 @@ from exocorp.api_gateway.runtime.cluster import (
     component_health,
     install_cluster_reader,
 )
+from exocorp.api_gateway.schemas import DeletedEvent
+from exocorp.api_gateway.streams import Event, deleted, serve_stream
 from exocorp.model import (
     Action,
     ActionRequest,
@@ -72,8 +76,8 @@ _ID = re.compile(SLUG_PATTERN)
 _RECENT_AUDIT = 20
 
 
-def _cached_exocorp(request: web.Request, exocorp_id: str) -> Exocorp:
-    exocorp = request.app[CACHE].exocorp(exocorp_id) if _ID.fullmatch(exocorp_id) else None
+def _cached_exocorp(app: web.Application, exocorp_id: str) -> Exocorp:
+    exocorp = app[CACHE].exocorp(exocorp_id) if _ID.fullmatch(exocorp_id) else None
     if exocorp is None or len(exocorp_id) > 63:
         raise not_found(f"exocorp {exocorp_id!r} not found")
     return exocorp
@@ -134,11 +138,17 @@ def _owner(record: ExocorpRecord | None, exocorp: Exocorp) -> str:
 async def admin_company_details(request: web.Request) -> web.Response:
     """Everything the fleet list shows, plus conditions, components (readiness and restarts),
     the revision history ("jobs"), domains, the applied configuration and bindings, the saved
-    draft's version, the operator's last reconcile pass and the latest audit events."""
-    require_platform_owner(request)
-    exocorp_id = request.match_info["id"]
-    exocorp = _cached_exocorp(request, exocorp_id)
-    app = request.app
+    draft's version, the operator's last reconcile pass, the latest audit events and
+    ``actions``: for each lifecycle action whether it is allowed now, and if not the code and
+    reason ``POST .../actions`` would refuse it with."""
+    principal = require_platform_owner(request)
+    body = await _details(request.app, principal, request.match_info["id"])
+    return web.Response(body=body, content_type="application/json")
+
+
+async def _details(app: web.Application, principal: Principal, exocorp_id: str) -> bytes:
+    """The JSON of the details route (also each event of the admin stream)."""
+    exocorp = _cached_exocorp(app, exocorp_id)
     async with app[DATABASE].sessionmaker.begin() as s:
         try:
             record: ExocorpRecord | None = await registry.get_exocorp(s, exocorp_id)
@@ -151,8 +161,45 @@ async def admin_company_details(request: web.Request) -> web.Response:
             draft = None
         page = await audit.query_audit_events(s, exocorp_id=exocorp_id, limit=_RECENT_AUDIT)
         events = event_views(page.items, await actor_names(s, page.items))
-    return json_response(admin_detail(record, exocorp, access.get(exocorp_id), app[SETTINGS],
-                                      draft=draft, recent_audit=events))
+    detail = admin_detail(record, exocorp, access.get(exocorp_id), app[SETTINGS], draft=draft,
+                          recent_audit=events)
+    actions = await company_actions(app, exocorp, _owner(record, exocorp),
+                                    actor=principal.actor)
+    return with_actions(detail.model_dump_json(by_alias=True, exclude_none=True).encode(),
+                        actions)
+
+
+@routes.get(_COMPANY + "/events", summary="Live changes of any exocorp",
+            auth=Auth.PLATFORM_OWNER, content_type="text/event-stream", errors=(404, 429),
+            events=(("company", AdminCompanyDetail), ("deleted", DeletedEvent)))
+async def admin_company_events(request: web.Request) -> web.StreamResponse:
+    """The registry's event stream (``GET /api/registry/companies/{id}/events``) for platform
+    owners, for any exocorp: ``event: company`` carries the JSON of ``.../details``
+    (``AdminCompanyDetail``), first the current one and then one per change; ``event:
+    deleted`` (``{"id"}``) when it is gone."""
+    exocorp_id = request.match_info["id"]
+    app = request.app
+    sent = [b""]
+
+    async def authorise() -> None:
+        require_platform_owner(request)
+        if not sent[0]:
+            _cached_exocorp(app, exocorp_id)
+
+    async def current(key: str = exocorp_id) -> tuple[list[Event], bool]:
+        if app[CACHE].exocorp(exocorp_id) is None:
+            return [deleted(exocorp_id)], True
+        body = await _details(app, principal_of(request), exocorp_id)
+        if body == sent[0]:
+            return [], False
+        sent[0] = body
+        return [("company", body)], False
+
+    async def first() -> list[Event]:
+        return (await current())[0]
+
+    return await serve_stream(request, key=exocorp_id, authorise=authorise, first=first,
+                              render=current)
 
 
 @routes.get(_COMPANY + "/runtime", summary="Runtime health of one exocorp",
@@ -166,7 +213,7 @@ async def admin_company_runtime(request: web.Request) -> web.Response:
     in ``problems``."""
     require_platform_owner(request)
     exocorp_id = request.match_info["id"]
-    exocorp = _cached_exocorp(request, exocorp_id)
+    exocorp = _cached_exocorp(request.app, exocorp_id)
     runtime = await _reader(request.app).exocorp_runtime(exocorp_id)
     rolling = rollout_in_progress(exocorp)
     components = [component_health(status, [p for p in runtime.pods
@@ -223,7 +270,7 @@ async def admin_company_action(request: web.Request) -> web.Response:
         except ValidationError as error:
             raise bad_request("the action request is invalid", field_errors(error)) from None
         note.reason = body.reason
-        exocorp = _cached_exocorp(request, exocorp_id)
+        exocorp = _cached_exocorp(request.app, exocorp_id)
         record = await _record(request, exocorp_id)
         result = await run_action(
             request, principal, exocorp_id, _owner(record, exocorp),

@@ -10,7 +10,7 @@ from pydantic import Field
 
 from exocorp.api_gateway.audit.schemas import AuditEventView
 from exocorp.api_gateway.runtime.schemas import ComponentHealth, EventView, PodView
-from exocorp.api_gateway.schemas import Reason
+from exocorp.api_gateway.schemas import CompanyActions, Reason
 from exocorp.model import (
     Action,
     Channel,
@@ -118,6 +118,9 @@ class AdminCompanyDetail(AdminCompanySummary):
     """The saved draft's version (what provision and reprovision apply)."""
     recent_audit: list[AuditEventView] = []
     """The exocorp's latest audit events, newest first (see ``/api/admin/audit``)."""
+    actions: CompanyActions | None = None
+    """What a platform owner may do now: each action's availability, computed by the lifecycle
+    planners (the rules ``POST .../actions`` applies)."""
 
 
 class AdminActionRequest(SpecModel):

@@ -71,7 +71,8 @@ def _models(tables: Sequence[RouteTable]) -> list[tuple[type[BaseModel], JsonSch
     for table in tables:
         for info in table.routes:
             for model, mode in ((info.body, "validation"), (info.query, "validation"),
-                                (info.response, "serialization")):
+                                (info.response, "serialization"),
+                                *((model, "serialization") for _, model in info.events)):
                 if model is not None:
                     seen[(model, mode)] = None
     return [(model, mode) for model, mode in seen]  # type: ignore[misc]
@@ -143,6 +144,15 @@ def _operation(info: RouteInfo, components: dict[str, Any],
     if info.response is not None:
         success["content"] = {"application/json": {
             "schema": refs[(info.response, "serialization")]}}
+    elif info.events:
+        # Each event (OpenAPI 3.1: the schema of a text/event-stream describes one event), its
+        # data JSON of the named model.
+        success["content"] = {info.content_type: {"schema": {"oneOf": [
+            {"type": "object", "required": ["event", "data"], "properties": {
+                "event": {"const": name},
+                "data": {"type": "string", "contentMediaType": "application/json",
+                         "contentSchema": refs[(model, "serialization")]}}}
+            for name, model in info.events]}}}
     elif info.status != 204:
         # Without a model: a JSON answer is some object (e.g. this document), anything else a
         # text (Markdown, HTML, the Prometheus exposition format).

@@ -3,6 +3,8 @@ and the owner's lifecycle actions, each of which becomes a spec change (see ``op
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
@@ -14,13 +16,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from exocorp import names, shards
 from exocorp.api_gateway.access import (
+    ExocorpAccess,
     exocorp_access,
     in_agent_scope,
+    owner_required,
     require_agent_grant,
     require_user,
     user_fleet,
 )
 from exocorp.api_gateway.audited import audited
+from exocorp.api_gateway.availability import company_actions, with_actions
 from exocorp.api_gateway.errors import (
     FieldError,
     Problem,
@@ -48,16 +53,20 @@ from exocorp.api_gateway.schemas import (
     BindingView,
     CompanyDetail,
     CompanyList,
+    CompanySummary,
     CreateCompanyRequest,
+    DeletedEvent,
     DestroyBody,
     DestroyQuery,
     DraftView,
     HandshakeQuery,
+    MyCompaniesQuery,
     PauseBody,
     RollbackBody,
     SaveDraftRequest,
     UpdateBody,
 )
+from exocorp.api_gateway.streams import Event, deleted, serve_stream
 from exocorp.api_gateway.views import (
     company_detail,
     company_detail_json,
@@ -81,9 +90,11 @@ from exocorp.model import (
     canonical_domains,
     find_release,
     newest_release,
+    phase_of,
 )
 from exocorp.store import drafts, registry, tokens
 from exocorp.store.errors import Conflict, NotFound
+from exocorp.store.registry import MemberExocorp
 from exocorp.store.schema import ExocorpRecord, Role
 
 log = logging.getLogger(__name__)
@@ -108,22 +119,64 @@ def _cached(cache: WatchCache, record: ExocorpRecord) -> Exocorp:
 
 
 @routes.get("/api/registry/my-companies", summary="Your fleet", auth=Auth.USER,
-            response=CompanyList)
+            query=MyCompaniesQuery, response=CompanyList)
 async def my_companies(request: web.Request) -> web.Response:
     """Every exocorp the caller owns or is a member of, with its current phase (from the watch
-    cache: no API-server round trip). Destroyed ones disappear once their runtime is gone."""
+    cache: no API-server round trip), oldest first; ``total`` counts them. Destroyed ones
+    disappear once their runtime is gone. ``?q=`` (in the slug or display name,
+    case-insensitive) and ``?phase=`` narrow the list; ``?limit=`` pages it (pass
+    ``nextCursor`` back as ``cursor``: exocorps created meanwhile never shift a page)."""
     principal = require_user(request)
     assert principal.user_id is not None
+    query = query_params(request, MyCompaniesQuery)
+    after = _fleet_position(query.cursor) if query.cursor is not None else None
+    needle = query.q.casefold() if query.q is not None else None
     rows = await user_fleet(request, principal.user_id)
     cache = request.app[CACHE]
-    parts = []
+    matching = []
     for row in rows:
         entry = cache.exocorp_entry(row.exocorp.id)
-        if entry is not None and in_agent_scope(principal, row.exocorp.id):
-            parts.append(company_summary_json(row.exocorp, row.role, entry))
+        if entry is None or not in_agent_scope(principal, row.exocorp.id):
+            continue
+        if query.phase is not None and phase_of(entry.model) is not query.phase:
+            continue
+        if needle is not None and needle not in row.exocorp.slug.casefold() \
+                and needle not in entry.model.spec.display_name.casefold():
+            continue
+        matching.append((row, entry))
+    page = [(row, entry) for row, entry in matching
+            if after is None or _position(row.exocorp) > after]
+    more = query.limit is not None and len(page) > query.limit
+    page = page[:query.limit] if query.limit is not None else page
+    parts = [company_summary_json(row.exocorp, row.role, entry) for row, entry in page]
+    tail = b',"nextCursor":' + json.dumps(_fleet_cursor(page[-1][0].exocorp)).encode() \
+        if more else b""
     # CompanyList, assembled from renderings memoised per object version.
-    return web.Response(body=b'{"companies":[' + b",".join(parts) + b"]}",
+    return web.Response(body=b'{"companies":[' + b",".join(parts) + b'],"total":'
+                        + str(len(matching)).encode() + tail + b"}",
                         content_type="application/json")
+
+
+def _position(record: ExocorpRecord) -> tuple[str, str]:
+    """Where an exocorp sits in the fleet's order (``list_user_exocorps``: creation, id)."""
+    return record.created_at.isoformat(), record.id
+
+
+def _fleet_cursor(record: ExocorpRecord) -> str:
+    created, exocorp_id = _position(record)
+    return base64.urlsafe_b64encode(f"{created}|{exocorp_id}".encode()).decode()
+
+
+def _fleet_position(cursor: str) -> tuple[str, str]:
+    try:
+        created, _, exocorp_id = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
+        datetime.fromisoformat(created)
+    except ValueError:
+        created = exocorp_id = ""
+    if not created or not exocorp_id:
+        raise bad_request("the cursor is not one this API gave out",
+                          [FieldError("cursor", "pass back a nextCursor unchanged")])
+    return created, exocorp_id
 
 
 def _exocorp_object(body: CreateCompanyRequest, owner: str, request_key: str | None,
@@ -269,11 +322,124 @@ async def get_company(request: web.Request) -> web.Response:
     """Detail and current status of one exocorp: phase, conditions, components, domains, revision
     history (the "jobs"), configuration and bindings. Served from the watch cache."""
     access = await exocorp_access(request, request.match_info["id"])
-    entry = request.app[CACHE].exocorp_entry(access.exocorp_id)
-    if entry is None:
+    body = await company_detail_body(request.app, access)
+    if body is None:
         raise not_found(f"exocorp {access.exocorp_id!r} not found")
-    return web.Response(body=company_detail_json(access.record, access.role, entry),
-                        content_type="application/json")
+    return web.Response(body=body, content_type="application/json")
+
+
+async def company_detail_body(app: web.Application, access: ExocorpAccess) -> bytes | None:
+    """The JSON of ``GET /api/registry/companies/{id}`` (also each event of its stream), or None
+    when the exocorp is not (or no longer) in the watch cache."""
+    entry = app[CACHE].exocorp_entry(access.exocorp_id)
+    if entry is None:
+        return None
+    forbidden = {}
+    try:  # the 403s destroy gets before it is planned, in the order _act checks them
+        if access.role is not Role.OWNER:
+            raise owner_required(access.exocorp_id)
+        require_agent_grant(access.principal, "destroy")
+    except Problem as refusal:
+        forbidden[Action.DESTROY] = refusal
+    actions = await company_actions(app, entry.model, access.record.owner_user_id,
+                                    actor=access.principal.actor, forbidden=forbidden)
+    return with_actions(company_detail_json(access.record, access.role, entry), actions)
+
+
+# -- live streams --------------------------------------------------------------------------------
+
+_STREAM_ERRORS = (429,)
+
+
+@routes.get(_COMPANY + "/events", summary="Live changes of one exocorp", auth=Auth.MEMBER,
+            content_type="text/event-stream", errors=_STREAM_ERRORS,
+            events=(("company", CompanyDetail), ("deleted", DeletedEvent)))
+async def company_events(request: web.Request) -> web.StreamResponse:
+    """Server-sent events (``text/event-stream``), fed by the watch cache: ``retry: 2000``,
+    then an ``event: company`` whose ``data`` is the JSON of ``GET /api/registry/companies/{id}``
+    (``CompanyDetail``, with ``actions``), then another each time the exocorp changes, and
+    ``event: deleted`` (``{"id"}``) when it is gone, which ends the stream. A ``: keepalive``
+    comment comes every 15 s without changes. Authorised like the GET (404 for a stranger); a
+    logout or lost membership ends the stream. 429 ``too_many_streams`` beyond the open streams
+    allowed per session. On reconnect (EventSource does it by itself) the first event is the
+    current state, so nothing is missed across a gateway restart."""
+    exocorp_id = request.match_info["id"]
+    app = request.app
+    access: list[ExocorpAccess] = []
+    sent = [b""]
+
+    async def authorise() -> None:
+        granted = await exocorp_access(request, exocorp_id)
+        if app[CACHE].exocorp_entry(exocorp_id) is None and not access:
+            raise not_found(f"exocorp {exocorp_id!r} not found")
+        access[:] = [granted]
+
+    async def current(key: str = exocorp_id) -> tuple[list[Event], bool]:
+        body = await company_detail_body(app, access[0])
+        if body is None:
+            return [deleted(exocorp_id)], True
+        if body == sent[0]:
+            return [], False
+        sent[0] = body
+        return [("company", body)], False
+
+    async def first() -> list[Event]:
+        return (await current())[0]
+
+    def farewell() -> list[Event]:
+        return [deleted(exocorp_id)] if app[CACHE].exocorp_entry(exocorp_id) is None else []
+
+    return await serve_stream(request, key=exocorp_id, authorise=authorise, first=first,
+                              render=current, farewell=farewell)
+
+
+@routes.get("/api/registry/my-companies/events", summary="Live changes of your fleet",
+            auth=Auth.USER, content_type="text/event-stream", errors=_STREAM_ERRORS,
+            events=(("company", CompanySummary), ("deleted", DeletedEvent)))
+async def my_companies_events(request: web.Request) -> web.StreamResponse:
+    """Server-sent events for every exocorp the caller owns or is a member of: ``retry: 2000``,
+    then ``event: company`` with one ``my-companies`` item (``CompanySummary``) each time one of
+    them is created or changes, ``event: deleted`` (``{"id"}``) when one is gone; ``: keepalive``
+    every 15 s. Open the stream first, then list ``GET /api/registry/my-companies``, so no change
+    falls between the two. 429 ``too_many_streams`` beyond the open streams allowed per
+    session."""
+    app = request.app
+    cache = app[CACHE]
+    fleet: dict[str, MemberExocorp] = {}
+    sent: dict[str, bytes] = {}
+
+    async def authorise() -> None:
+        principal = require_user(request)
+        assert principal.user_id is not None
+        rows = await user_fleet(request, principal.user_id)
+        fleet.clear()
+        fleet.update((row.exocorp.id, row) for row in rows
+                     if in_agent_scope(principal, row.exocorp.id))
+
+    async def render(key: str) -> tuple[list[Event], bool]:
+        row = fleet.get(key)
+        if row is None:
+            return [], False  # not the caller's (a new one of theirs is in the refreshed fleet)
+        entry = cache.exocorp_entry(key)
+        if entry is None:
+            if sent.pop(key, None) is None:
+                return [], False
+            return [deleted(key)], False
+        body = company_summary_json(row.exocorp, row.role, entry)
+        if sent.get(key) == body:
+            return [], False
+        sent[key] = body
+        return [("company", body)], False
+
+    async def first() -> list[Event]:
+        for row in fleet.values():  # what the caller has now: changes are told against it
+            entry = cache.exocorp_entry(row.exocorp.id)
+            if entry is not None:
+                sent[row.exocorp.id] = company_summary_json(row.exocorp, row.role, entry)
+        return []
+
+    return await serve_stream(request, key=None, authorise=authorise, first=first,
+                              render=render)
 
 
 # -- drafts --------------------------------------------------------------------------------------

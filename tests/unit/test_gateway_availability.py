@@ -1,0 +1,195 @@
+"""``actions`` in company detail answers, on the unit rig: for every phase reached here, each
+action marked not allowed is refused with exactly that code and reason when actually asked, and
+an allowed one is accepted."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import aiohttp
+import pytest
+from sqlalchemy import select
+
+from exocorp import names
+from exocorp.k8s import resources as r
+from exocorp.model import Action, RevisionContent
+from exocorp.store import billing
+from exocorp.store.schema import AccountState, User
+from exocorp.testing import samples
+from tests.unit import test_gateway_support as support
+from tests.unit.test_admin_support import (
+    add_member,
+    generation,
+    platform_owner,
+    running_status,
+    set_status,
+    user,
+)
+from tests.unit.test_agents_flow import _bearer
+from tests.unit.test_agents_scope import _agent
+from tests.unit.test_gateway_support import Gateway
+
+pytestmark = pytest.mark.unit
+gateway, make_gateway, _gateway_db_template = (support.gateway, support.make_gateway,
+                                               support._gateway_db_template)
+
+Obj = dict[str, Any]
+SECRET_VALUE = "sk-ant-unit-0123456789abcdef"
+NAMESPACE = "exocorp-system"
+
+
+async def _actions(client: Any, slug: str) -> dict[str, Obj]:
+    response = await client.get(f"/api/registry/companies/{slug}")
+    assert response.status == 200, await response.text()
+    actions: dict[str, Obj] = (await response.json())["actions"]
+    assert set(actions) == {action.value for action in Action}
+    return actions
+
+
+async def _ask(client: Any, slug: str, action: str) -> aiohttp.ClientResponse:
+    url = f"/api/registry/companies/{slug}"
+    if action == "destroy":
+        response: aiohttp.ClientResponse = await client.delete(url, json={"confirm": slug})
+    else:
+        response = await client.post(f"{url}/{action}",
+                                     json={"reason": "checking"} if action == "pause" else {})
+    return response
+
+
+async def _refusals_match(client: Any, slug: str) -> dict[str, Obj]:
+    """Ask for every action the detail says is refused: each answer must be that refusal."""
+    actions = await _actions(client, slug)
+    for action, state in actions.items():
+        if state["allowed"]:
+            assert (state["code"], state["reason"]) == (None, None), action
+            continue
+        response = await _ask(client, slug, action)
+        body = await response.json()
+        assert response.status in (403, 409), (action, body)
+        assert (body["code"], body["detail"]) == (state["code"], state["reason"]), action
+    assert await _actions(client, slug) == actions, "a refused action changed something"
+    return actions
+
+
+def _allowed(actions: dict[str, Obj]) -> set[str]:
+    return {name for name, state in actions.items() if state["allowed"]}
+
+
+def _add_revision(gateway: Gateway, exocorp: str, name: str, version: str) -> None:
+    """Play the operator: a revision object, as the cache and ``actions.perform`` read it."""
+    content = RevisionContent.model_validate({"release": {"channel": "stable",
+                                                          "version": version},
+                                              "config": samples.draft(version)["config"]})
+    obj = {"apiVersion": "apps/v1", "kind": "ControllerRevision",
+           "metadata": {"name": name, "namespace": NAMESPACE, "resourceVersion": "1",
+                        "labels": {names.LABEL_EXOCORP: exocorp,
+                                   names.LABEL_MANAGED_BY: names.MANAGER}},
+           "data": content.model_dump(mode="json", by_alias=True, exclude_none=True),
+           "revision": 1}
+    gateway.kube.objects[(r.CONTROLLERREVISIONS.plural, NAMESPACE, name)] = copy.deepcopy(obj)
+    gateway.cache.revisions.observe(obj)
+
+
+async def _set_billing(gateway: Gateway, state: AccountState) -> None:
+    async with gateway.database.sessionmaker.begin() as s:
+        owner = (await s.execute(select(User).where(User.email == "ada@example.com"))
+                 ).scalar_one()
+        account = await billing.get_account_for_user(s, owner.id)
+        await billing.set_account_state(s, account.id, state)
+
+
+async def test_a_draft_offers_provision_once_it_can_succeed(gateway: Gateway) -> None:
+    await gateway.signup("ada@example.com")
+    await gateway.company("acme")
+    actions = await _refusals_match(gateway.client, "acme")
+    assert actions["provision"]["code"] == "draft_missing"
+    assert actions["pause"]["code"] == "invalid_phase"
+    assert _allowed(actions) == {"destroy"}
+
+    await gateway.client.post("/api/registry/companies/acme/draft",
+                              json={"draft": samples.draft("1.0.0")})
+    assert (await _refusals_match(gateway.client, "acme"))["provision"]["code"] \
+        == "provider_missing"
+    await gateway.client.post("/api/registry/provider-secrets", json={
+        "provider": "anthropic", "name": "main", "value": SECRET_VALUE})
+    await _set_billing(gateway, AccountState.SUSPENDED)
+    assert (await _refusals_match(gateway.client, "acme"))["provision"]["code"] \
+        == "billing_inactive"
+    await _set_billing(gateway, AccountState.ACTIVE)
+
+    actions = await _refusals_match(gateway.client, "acme")
+    assert _allowed(actions) == {"provision", "destroy"}
+    assert (await _ask(gateway.client, "acme", "provision")).status == 202
+    # Provisioning: only stop and destroy; the rest say why not.
+    actions = await _refusals_match(gateway.client, "acme")
+    assert _allowed(actions) == {"stop", "destroy"}
+    assert actions["provision"]["code"] == "invalid_phase"
+
+
+async def test_running_paused_and_stopped(gateway: Gateway) -> None:
+    await gateway.signup("ada@example.com")
+    await gateway.company("acme", draft=samples.draft("1.0.0"))
+    await gateway.client.post("/api/registry/provider-secrets", json={
+        "provider": "anthropic", "name": "main", "value": SECRET_VALUE})
+    assert (await _ask(gateway.client, "acme", "provision")).status == 202
+    _add_revision(gateway, "acme", "rev-1", "1.0.0")
+    set_status(gateway, "acme", running_status(generation(gateway, "acme")))
+
+    actions = await _refusals_match(gateway.client, "acme")
+    assert _allowed(actions) == {"update", "restart", "pause", "stop", "reprovision", "destroy"}
+    assert actions["rollback"]["code"] == "no_successful_revision"
+    assert actions["resume"]["code"] == "invalid_phase"
+
+    assert (await _ask(gateway.client, "acme", "pause")).status == 202
+    set_status(gateway, "acme", running_status(generation(gateway, "acme")))
+    await _set_billing(gateway, AccountState.SUSPENDED)
+    actions = await _refusals_match(gateway.client, "acme")
+    assert actions["resume"]["code"] == "billing_inactive"
+    assert actions["update"]["code"] == "update_not_available"
+    await _set_billing(gateway, AccountState.ACTIVE)
+    assert "resume" in _allowed(await _refusals_match(gateway.client, "acme"))
+
+    assert (await _ask(gateway.client, "acme", "stop")).status == 202
+    actions = await _refusals_match(gateway.client, "acme")
+    assert {"provision", "restart", "destroy"} <= _allowed(actions)
+    assert actions["stop"]["code"] == "invalid_phase"
+
+
+async def test_a_member_sees_destroy_refused_as_the_owner_only_action(gateway: Gateway) -> None:
+    await gateway.signup("ada@example.com")
+    await gateway.company("acme")
+    member, member_id = await user(gateway, "bob@example.com")
+    await add_member(gateway, "acme", member_id)
+    actions = await _refusals_match(member, "acme")
+    assert (actions["destroy"]["allowed"], actions["destroy"]["code"]) == (
+        False, "owner_required")
+    assert (await _actions(gateway.client, "acme"))["destroy"]["allowed"]
+
+
+async def test_admin_details_carry_the_admin_endpoint_refusals(gateway: Gateway) -> None:
+    await gateway.signup("ada@example.com")
+    await gateway.company("acme")
+    admin = await platform_owner(gateway)
+    response = await admin.get("/api/admin/companies/acme/details")
+    assert response.status == 200
+    actions = (await response.json())["actions"]
+    assert _allowed(actions) == {"destroy"}
+    for action, state in actions.items():
+        if state["allowed"]:
+            continue
+        body: Obj = {"action": action, **({"reason": "checking"} if action == "pause" else {})}
+        answer = await admin.post("/api/admin/companies/acme/actions", json=body)
+        problem = await answer.json()
+        assert answer.status == 409, problem
+        assert (problem["code"], problem["detail"]) == (state["code"], state["reason"])
+
+
+async def test_an_agent_without_the_destroy_grant_sees_that_refusal(gateway: Gateway) -> None:
+    await gateway.signup("ada@example.com")
+    bearer = await _agent(gateway, "agent-co")
+    agent = gateway.new_client()
+    agent.headers.update(_bearer(bearer))
+    actions = await _refusals_match(agent, "agent-co")
+    assert (actions["destroy"]["allowed"], actions["destroy"]["code"]) == (False, "agent_scope")
+    assert (await _actions(gateway.client, "agent-co"))["destroy"]["allowed"]
