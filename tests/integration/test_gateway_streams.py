@@ -15,7 +15,7 @@ import pytest
 from exocorp.k8s import Kube
 from exocorp.k8s import resources as r
 from exocorp.store import Database
-from tests.integration.test_gateway_support import (
+from tests.plugins.gateway_cluster import (
     Api,
     GatewayUnderTest,
     sample_draft,

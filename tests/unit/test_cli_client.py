@@ -16,12 +16,9 @@ import yaml
 from exocorp import cli
 from exocorp.client import credentials, http
 from exocorp.testing import samples
-from tests.unit import test_gateway_support as support
-from tests.unit.test_gateway_support import Gateway
+from tests.plugins.gateway import Gateway
 
 pytestmark = pytest.mark.unit
-gateway, make_gateway, _gateway_db_template = (support.gateway, support.make_gateway,
-                                               support._gateway_db_template)
 PASSWORD = "correct horse battery"
 
 

@@ -17,8 +17,8 @@ from exocorp.model import Action, RevisionContent
 from exocorp.store import billing
 from exocorp.store.schema import AccountState, User
 from exocorp.testing import samples
-from tests.unit import test_gateway_support as support
-from tests.unit.test_admin_support import (
+from tests.plugins.gateway import Gateway
+from tests.plugins.gateway_admin import (
     add_member,
     generation,
     platform_owner,
@@ -28,11 +28,8 @@ from tests.unit.test_admin_support import (
 )
 from tests.unit.test_agents_flow import _bearer
 from tests.unit.test_agents_scope import _agent
-from tests.unit.test_gateway_support import Gateway
 
 pytestmark = pytest.mark.unit
-gateway, make_gateway, _gateway_db_template = (support.gateway, support.make_gateway,
-                                               support._gateway_db_template)
 
 Obj = dict[str, Any]
 SECRET_VALUE = "sk-ant-unit-0123456789abcdef"
@@ -121,10 +118,10 @@ async def test_a_draft_offers_provision_once_it_can_succeed(gateway: Gateway) ->
     actions = await _refusals_match(gateway.client, "acme")
     assert _allowed(actions) == {"provision", "destroy"}
     assert (await _ask(gateway.client, "acme", "provision")).status == 202
-    # Provisioning: only stop and destroy; the rest say why not.
+    # Provisioning: only stop and destroy; the rest say to wait for the rollout.
     actions = await _refusals_match(gateway.client, "acme")
     assert _allowed(actions) == {"stop", "destroy"}
-    assert actions["provision"]["code"] == "invalid_phase"
+    assert actions["provision"]["code"] == "in_progress"
 
 
 async def test_running_paused_and_stopped(gateway: Gateway) -> None:

@@ -9,13 +9,10 @@ from typing import Any
 import pytest
 
 from exocorp.testing import samples
-from tests.unit import test_gateway_support as support
-from tests.unit.test_admin_support import set_status, user
-from tests.unit.test_gateway_support import Gateway
+from tests.plugins.gateway import Gateway
+from tests.plugins.gateway_admin import set_status, user
 
 pytestmark = pytest.mark.unit
-gateway, make_gateway, _gateway_db_template = (support.gateway, support.make_gateway,
-                                               support._gateway_db_template)
 
 Obj = dict[str, Any]
 SLUGS = ("acme", "globex", "initech", "umbrella", "hooli", "vandelay", "acme-labs")

@@ -9,12 +9,9 @@ import aiohttp
 import pytest
 
 from exocorp.testing import samples
-from tests.unit import test_gateway_support as support
-from tests.unit.test_gateway_support import Gateway
+from tests.plugins.gateway import Gateway
 
 pytestmark = pytest.mark.unit
-gateway, make_gateway, _gateway_db_template = (support.gateway, support.make_gateway,
-                                               support._gateway_db_template)
 
 ACME = "/api/registry/companies/acme"
 PASSWORD = "correct horse battery"

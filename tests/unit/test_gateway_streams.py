@@ -14,8 +14,8 @@ import pytest
 
 from exocorp.k8s import resources as r
 from exocorp.testing import samples
-from tests.unit import test_gateway_support as support
-from tests.unit.test_admin_support import (
+from tests.plugins.gateway import Gateway, GatewayFactory
+from tests.plugins.gateway_admin import (
     generation,
     platform_owner,
     running_status,
@@ -24,11 +24,8 @@ from tests.unit.test_admin_support import (
 )
 from tests.unit.test_agents_flow import _bearer
 from tests.unit.test_agents_scope import _agent
-from tests.unit.test_gateway_support import Gateway, GatewayFactory
 
 pytestmark = pytest.mark.unit
-gateway, make_gateway, _gateway_db_template = (support.gateway, support.make_gateway,
-                                               support._gateway_db_template)
 
 Obj = dict[str, Any]
 HANG = 10.0

@@ -11,12 +11,9 @@ import pytest
 
 from exocorp.api_gateway.middleware import DASHBOARD_CSP
 from exocorp.api_gateway.ui_serving import IMMUTABLE
-from tests.unit import test_gateway_support as support
-from tests.unit.test_gateway_support import GatewayFactory
+from tests.plugins.gateway import GatewayFactory
 
 pytestmark = pytest.mark.unit
-gateway, make_gateway, _gateway_db_template = (support.gateway, support.make_gateway,
-                                               support._gateway_db_template)
 
 INDEX = ('<!doctype html><title>Exocorp</title>'
          '<script type="module" src="/assets/index-3f2a9c1b.js"></script>')
