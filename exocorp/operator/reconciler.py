@@ -43,11 +43,12 @@ from exocorp.model import (
     TlsState,
     derive_phase,
     format_timestamp,
+    get_condition,
     initial_conditions,
     merge_patch_diff,
     set_condition,
 )
-from exocorp.operator import builders, destroy, events, health, metrics, revisions
+from exocorp.operator import builders, destroy, events, health, metrics, ownership, revisions
 from exocorp.operator.cache import ObjectCache
 from exocorp.operator.settings import OperatorSettings
 from exocorp.operator.workqueue import WorkQueue
@@ -189,6 +190,14 @@ class Reconciler:
             await self._write_status(ctx, body, started)
             return 30.0
 
+        refusal = await ownership.claim_namespace(self.kube, self.cache, exo)
+        if refusal is not None:
+            return await self._namespace_not_owned(ctx, body, started, refusal)
+        stalled = get_condition(status.conditions, ConditionType.STALLED)
+        if stalled is not None and stalled.reason == ownership.NAMESPACE_NOT_OWNED:
+            ctx.condition(ConditionType.STALLED, ConditionStatus.FALSE, Reason.INITIALIZING,
+                          "the runtime namespace is this exocorp's")
+
         key = rollout_key(exo, content, status.rollout)
         if status.rollout is None or status.rollout.key != key:
             # The throttle limits how many running exocorps are disrupted at once; a first
@@ -202,8 +211,14 @@ class Reconciler:
             await self._start_rollout(ctx, content, key)
         assert status.rollout is not None
 
-        credentials, missing = self._credentials(exo, release)
-        if missing:
+        credentials, missing, refused = self._credentials(exo, release)
+        if refused:
+            why = (f"not provider credentials of the owner {exo.spec.owner}: "
+                   + ", ".join(sorted(refused)) + "; not copied")
+            ctx.condition(ConditionType.CREDENTIALS_BOUND, ConditionStatus.FALSE,
+                          ownership.CREDENTIAL_NOT_OWNED, why)
+            ctx.events.append(("Warning", ownership.CREDENTIAL_NOT_OWNED, why))
+        elif missing:
             ctx.condition(ConditionType.CREDENTIALS_BOUND, ConditionStatus.FALSE,
                           Reason.MISSING_CREDENTIALS, "missing: " + ", ".join(sorted(missing)))
         else:
@@ -226,6 +241,17 @@ class Reconciler:
             await self._rollback(exo, written, rollback_to, ctx.failure_reason)
         in_progress = status.rollout.outcome == RevisionOutcome.PROGRESSING
         return 1.0 if in_progress else self.settings.resync_seconds
+
+    async def _namespace_not_owned(self, ctx: _Pass, body: Obj, started: float,
+                                   refusal: str) -> float:
+        """The runtime namespace is someone else's: nothing is written into it."""
+        for type_ in (ConditionType.STALLED, ConditionType.READY):
+            status = ConditionStatus.TRUE if type_ == ConditionType.STALLED \
+                else ConditionStatus.FALSE
+            ctx.condition(type_, status, ownership.NAMESPACE_NOT_OWNED, refusal)
+        ctx.events.append(("Warning", ownership.NAMESPACE_NOT_OWNED, refusal))
+        await self._write_status(ctx, body, started)
+        return 30.0
 
     # -- finalizer ------------------------------------------------------------------------------
 
@@ -322,13 +348,19 @@ class Reconciler:
                            f"revision {rev_name} (#{number}, release {content.release.version}) "
                            f"rolling out: {what}{who}"))
 
-    def _credentials(self, exo: Exocorp,
-                     release: ExocorpReleaseSpec) -> tuple[dict[str, str], set[str]]:
-        """Copy each bound provider Secret's value; report required providers left unbound."""
+    def _credentials(self, exo: Exocorp, release: ExocorpReleaseSpec,
+                     ) -> tuple[dict[str, str], set[str], set[str]]:
+        """Copy each bound provider Secret's value; report required providers left unbound,
+        and bound Secrets refused because they are not the owner's credentials."""
         data: dict[str, str] = {}
         bound: set[str] = set()
+        refused: set[str] = set()
         for binding in exo.spec.provider_bindings:
             secret = self.cache.get("Secret", binding.secret_name, self.settings.namespace)
+            if secret is not None and not ownership.credential_of(secret, exo.spec.owner,
+                                                                  binding):
+                refused.add(binding.secret_name)
+                continue
             value = (secret or {}).get("data", {}).get("value")
             if value:
                 data[builders.credential_key(binding.provider)] = value
@@ -336,7 +368,7 @@ class Reconciler:
         required = set(release.required_providers)
         if exo.spec.config is not None:
             required |= set(exo.spec.config.required_providers)
-        return data, required - bound
+        return data, required - bound, refused
 
     async def _apply(self, resource: r.Resource, body: Obj) -> None:
         meta = body["metadata"]
