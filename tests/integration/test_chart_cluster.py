@@ -568,7 +568,7 @@ def test_operator_does_its_runtime_writes_with_its_own_permissions(
     platform namespace, a peering keep-alive, then the namespace's deletion."""
     op = release.sa("operator")
     ns = f"exo-runtime-{uuid.uuid4().hex[:8]}"
-    kubectl.run("create", "namespace", ns, as_=op)
+    kubectl.apply([_managed_namespace(ns)], "--server-side", "--field-manager=exocorp", as_=op)
     try:
         # server-side apply, as the operator writes: no read first (Secrets are write-only)
         created = kubectl.apply(_runtime_objects(ns), "--server-side",
@@ -618,6 +618,91 @@ def test_operator_does_its_runtime_writes_with_its_own_permissions(
         kubectl.run("delete", "namespace", ns, "--wait=false", as_=op)
     finally:
         delete_namespace(kubectl, ns)
+
+
+MANAGED_BY = {"app.kubernetes.io/managed-by": "exocorp-operator"}
+
+
+def _managed_namespace(name: str) -> Obj:
+    """A runtime namespace as the operator creates it (its managed-by label)."""
+    return {"apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": name, "labels": {**MANAGED_BY, "exocorp.io/test": "1"}}}
+
+
+def _token_secret(name: str, namespace: str, labels: dict[str, str]) -> Obj:
+    """Creating this makes the token controller mint a token for the ``default`` account."""
+    return {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/service-account-token",
+            "metadata": {"name": name, "namespace": namespace, "labels": labels,
+                         "annotations": {"kubernetes.io/service-account.name": "default"}}}
+
+
+def _refused(result: subprocess.CompletedProcess[str]) -> bool:
+    return result.returncode != 0 and "forbidden" in result.stderr.lower()
+
+
+def test_the_operator_cannot_write_outside_the_namespaces_it_manages(
+    kubectl: Kubectl, release: Release,
+) -> None:
+    """Issue 13, item 5: the ClusterRole lets the operator create and patch Secrets,
+    Deployments and Namespaces anywhere; the chart's ValidatingAdmissionPolicy confines those
+    writes. Each attack is a real write as the operator's ServiceAccount (impersonated) against
+    the real API server."""
+    op = release.sa("operator")
+    suffix = uuid.uuid4().hex[:8]
+    victim = f"victim-{suffix}"
+    kubectl.run("create", "secret", "generic", victim, "-n", "kube-system",
+                "--from-literal=password=kube-system-secret-value")
+    foreign = new_namespace(kubectl, f"team-{suffix}", restricted=False)
+    managed = f"exo-confined-{suffix}"
+    kubectl.apply([_managed_namespace(managed)], "--server-side", "--field-manager=exocorp",
+                  as_=op)
+    minted: list[tuple[str, str]] = []
+    try:
+        # `patch {}` on any Secret answered with its content
+        patched = kubectl.run("patch", "secret", victim, "-n", "kube-system", "--type=merge",
+                              "-p", "{}", "-o", "json", as_=op, check=False)
+        assert "kube-system-secret-value" not in patched.stdout
+        assert "a2ViZS1zeXN0ZW0tc2VjcmV0LXZhbHVl" not in patched.stdout  # base64 of it
+        assert _refused(patched), patched.stderr
+        # a service-account-token Secret mints a token for an account of that namespace
+        for ns, labels in (("kube-system", MANAGED_BY), (managed, MANAGED_BY)):
+            token = f"grab-{suffix}"
+            result = kubectl.apply([_token_secret(token, ns, labels)], "--server-side",
+                                   "--field-manager=exocorp", as_=op, check=False)
+            if result.returncode == 0:
+                minted.append((token, ns))
+            assert _refused(result), (ns, result.stderr)
+        # a Deployment, a ConfigMap in someone else's namespace
+        for kind_args in (["create", "deployment", "grab", "--image=example.invalid/x:1"],
+                          ["create", "configmap", "grab", "--from-literal=a=b"]):
+            result = kubectl.run(*kind_args, "-n", foreign, as_=op, check=False)
+            assert _refused(result), (kind_args, result.stderr)
+        # labelling a foreign namespace into its reach, or deleting it
+        labelled = kubectl.run("label", "namespace", foreign,
+                               "app.kubernetes.io/managed-by=exocorp-operator", as_=op,
+                               check=False)
+        assert _refused(labelled), labelled.stderr
+        deleted = kubectl.run("delete", "namespace", foreign, "--wait=false", as_=op,
+                              check=False)
+        assert _refused(deleted), deleted.stderr
+        assert "deletionTimestamp" not in kubectl.get("namespace", foreign)["metadata"]
+        # an unlabelled object inside a namespace it manages (cert-manager's, say)
+        kubectl.run("create", "secret", "generic", "tls-like", "-n", managed,
+                    "--from-literal=tls.key=k")
+        touched = kubectl.run("patch", "secret", "tls-like", "-n", managed, "--type=merge",
+                              "-p", "{}", as_=op, check=False)
+        assert _refused(touched), touched.stderr
+        # its normal work in that namespace still goes through
+        kubectl.apply(_runtime_objects(managed), "--server-side",
+                      "--field-manager=exocorp", as_=op)
+        kubectl.run("delete", "deployment", "agent", "-n", managed, as_=op)
+        kubectl.run("delete", "namespace", managed, "--wait=false", as_=op)
+    finally:
+        for token, ns in minted:
+            kubectl.run("delete", "secret", token, "-n", ns, check=False)
+        kubectl.run("delete", "secret", victim, "-n", "kube-system", check=False)
+        delete_namespace(kubectl, foreign)
+        delete_namespace(kubectl, managed)
 
 
 def test_gateway_keeps_credentials_in_the_platform_namespace_only(

@@ -65,7 +65,7 @@ def test_helm_lint_strict_passes(values: Path | None) -> None:
 
 def test_chart_targets_kubernetes_1_29_and_the_package_version() -> None:
     chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
-    assert chart["kubeVersion"].startswith(">=1.29")
+    assert chart["kubeVersion"].startswith(">=1.30")
     pyproject = (REPO / "pyproject.toml").read_text()
     assert f'version = "{chart["appVersion"]}"' in pyproject, "appVersion != package version"
 
