@@ -128,8 +128,16 @@ def _env(name: str, default: str) -> str:
 
 
 def cmd_operator(args: argparse.Namespace) -> int:
+    from exocorp import shards
     from exocorp.operator import main as operator_main
     from exocorp.operator.settings import OperatorSettings
+
+    if args.shard:
+        try:
+            shards.parse(args.shard)
+        except ValueError as err:
+            print(f"exocorp operator: --shard: {err}", file=sys.stderr)
+            return 2
 
     _configure_logging(args.log_level)
     settings = OperatorSettings(
@@ -139,6 +147,7 @@ def cmd_operator(args: argparse.Namespace) -> int:
         storage_class=args.storage_class, max_concurrent_rollouts=args.max_concurrent_rollouts,
         resync_seconds=args.resync_seconds, workers=args.workers,
         secret_refresh_seconds=args.secret_refresh_seconds,
+        shard="" if args.shard == shards.DEFAULT else args.shard,
     )
     operator_main.run(settings, kubeconfig=args.kubeconfig, metrics_port=args.metrics_port,
                       peering=args.peering or None, priority=args.priority)
@@ -160,6 +169,10 @@ def _add_operator(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
                     help="kopf peering name: one active replica among peers ('' = standalone)")
     op.add_argument("--priority", type=int, default=int(_env("PRIORITY", "0")),
                     help="peering priority (the highest active replica acts)")
+    op.add_argument("--shard", default=_env("SHARD", d.shard),
+                    help="reconcile only Exocorps labelled exocorp.io/shard=SHARD ('' = the "
+                         "default shard: Exocorps without the label); give each shard its own "
+                         "--peering")
     op.add_argument("--portal-base-domain", default=_env("PORTAL_BASE_DOMAIN",
                                                          d.portal_base_domain))
     op.add_argument("--app-base-domain", default=_env("APP_BASE_DOMAIN", d.app_base_domain))
@@ -208,6 +221,7 @@ def cmd_gateway(args: argparse.Namespace) -> int:
         portal_base_domain=args.portal_base_domain, app_base_domain=args.app_base_domain,
         public_base_url=args.public_base_url, max_body_bytes=args.max_body_bytes,
         idempotency_stale_after=timedelta(seconds=args.idempotency_stale_seconds),
+        shards=args.shards,
     )
     try:
         gateway_main.run(settings, kubeconfig=args.kubeconfig)
@@ -244,6 +258,15 @@ def cmd_platform_owner(args: argparse.Namespace) -> int:
 
     asyncio.run(bootstrap())
     return 0
+
+
+def _shard_list(value: str) -> tuple[str, ...]:
+    from exocorp import shards
+
+    try:
+        return shards.parse(value)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def _add_gateway(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -288,6 +311,9 @@ def _add_gateway(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     gw.add_argument("--app-base-domain", default=_env("APP_BASE_DOMAIN", d.app_base_domain))
     gw.add_argument("--public-base-url", default=_env("PUBLIC_BASE_URL", d.public_base_url),
                     help="URL browsers use, e.g. https://exocorp.example.com (CSRF origin check)")
+    gw.add_argument("--shards", type=_shard_list, default=_shard_list(_env("SHARDS", "")),
+                    help="operator shards new exocorps are assigned among, e.g. "
+                         "default,blue,green ('' = all to the default shard)")
     gw.add_argument("--max-body-bytes", type=int,
                     default=int(_env("MAX_BODY_BYTES", str(d.max_body_bytes))))
     gw.add_argument("--idempotency-stale-seconds", type=float,

@@ -20,6 +20,9 @@ LABEL_COMPONENT: Final = "app.kubernetes.io/component"
 LABEL_NAME: Final = "app.kubernetes.io/name"
 LABEL_EXOCORP: Final = f"{GROUP}/exocorp"
 LABEL_REVISION: Final = f"{GROUP}/revision"
+LABEL_SHARD: Final = f"{GROUP}/shard"
+"""Which operator shard reconciles an Exocorp (absent: the default shard); copied onto the
+exocorp's runtime objects so each shard lists and watches only its own."""
 MANAGER: Final = "exocorp-operator"
 
 ANNOTATION_RESTART_AT: Final = f"{GROUP}/restartAt"

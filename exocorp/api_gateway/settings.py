@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from exocorp import shards
 from exocorp.store.engine import DEFAULT_DATABASE_URL
 from exocorp.store.sessions import SessionPolicy
 
@@ -63,8 +64,12 @@ class GatewaySettings:
     """Idempotency keys are forgotten this long after their first use."""
     watch_timeout_seconds: int = 300
     """Server-side timeout of each watch request of the cache (it reconnects after it)."""
+    shards: tuple[str, ...] = ()
+    """Operator shards a new exocorp is assigned among (stable hash of its name; ``default``
+    is the default shard: no label). Empty: every exocorp goes to the default shard."""
 
     def __post_init__(self) -> None:
+        shards.parse(",".join(self.shards))  # raises ValueError on a bad name
         if self.signup_credit < 0:
             raise ValueError("signup_credit cannot be negative")
         if self.max_body_bytes < 1024:

@@ -61,6 +61,9 @@ def _labels(exo: Exocorp, component: str | None = None) -> dict[str, str]:
         names.LABEL_PART_OF: "exocorp",
         names.LABEL_EXOCORP: exo.metadata.name,
     }
+    shard = exo.metadata.labels.get(names.LABEL_SHARD)
+    if shard:
+        labels[names.LABEL_SHARD] = shard
     if component:
         labels[names.LABEL_COMPONENT] = component
         labels[names.LABEL_NAME] = component

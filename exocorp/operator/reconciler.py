@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -151,8 +152,8 @@ class Reconciler:
         body = self.cache.get("Exocorp", name)
         if body is None:
             body = await self.kube.get_or_none(r.EXOCORPS, name)
-            if body is None:
-                return None
+            if body is None or not self.settings.owns(body):
+                return None  # gone, or moved to another shard: its watch dropped it
             self.cache.store("Exocorp", body)
         if body["metadata"].get("deletionTimestamp"):
             return await self._destroy(name, body)
@@ -240,7 +241,10 @@ class Reconciler:
         if rollback_to is not None and written is not None:
             await self._rollback(exo, written, rollback_to, ctx.failure_reason)
         in_progress = status.rollout.outcome == RevisionOutcome.PROGRESSING
-        return 1.0 if in_progress else self.settings.resync_seconds
+        if in_progress:
+            return 1.0
+        # Jitter: exocorps listed together (a restart) must not all resync in the same second.
+        return self.settings.resync_seconds * random.uniform(0.9, 1.1)  # noqa: S311
 
     async def _namespace_not_owned(self, ctx: _Pass, body: Obj, started: float,
                                    refusal: str) -> float:
@@ -611,6 +615,9 @@ class Reconciler:
         elif stalled:
             ctx.condition(ConditionType.READY, ConditionStatus.FALSE, "RolloutFailed",
                           "the last rollout failed")
+        elif exo.spec.paused:  # Ready means "serving as asked": a paused exocorp does no work
+            ctx.condition(ConditionType.READY, ConditionStatus.FALSE, Reason.PAUSED,
+                          "paused: agents at zero, the portal stays reachable")
         elif all_ready:
             ctx.condition(ConditionType.READY, ConditionStatus.TRUE, Reason.AVAILABLE,
                           "every component is available")

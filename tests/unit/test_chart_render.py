@@ -80,6 +80,8 @@ def test_defaults_create_the_platform(defaults: list[Obj]) -> None:
         "CustomResourceDefinition", "CustomResourceDefinition", "Deployment", "Deployment",
         "NetworkPolicy", "NetworkPolicy", "PersistentVolumeClaim", "Role", "Role",
         "RoleBinding", "RoleBinding", "Service", "Service", "ServiceAccount", "ServiceAccount",
+        # the user-facing view/edit roles for Exocorps, and the `helm test` Pod (a hook)
+        "ClusterRole", "ClusterRole", "Pod",
     ])
     names = {o["metadata"]["name"] for o in defaults if o["kind"] == "Deployment"}
     assert names == {"exocorp-operator", "exocorp-gateway"}
@@ -92,8 +94,9 @@ def test_defaults_create_the_platform(defaults: list[Obj]) -> None:
 def test_every_pod_meets_the_restricted_standard_with_a_writable_tmp() -> None:
     rendered = [o for values in [None, *CI_VALUES]
                 for o in helm_template(values_files=[values] if values else [])]
-    pods = [o["spec"]["template"]["spec"] for o in rendered if o["kind"] in WORKLOAD_KINDS]
-    assert len(pods) >= 2 * (1 + len(CI_VALUES))
+    pods = [o["spec"] if o["kind"] == "Pod" else o["spec"]["template"]["spec"]
+            for o in rendered if o["kind"] in WORKLOAD_KINDS]
+    assert len(pods) >= 3 * (1 + len(CI_VALUES))  # operator, gateway, `helm test` Pod
     for pod in pods:
         psc = pod["securityContext"]
         assert psc["runAsNonRoot"] is True
@@ -126,17 +129,18 @@ def test_operator_runs_one_peered_instance_with_the_contract_flags(defaults: lis
     args = dict(a.removeprefix("--").split("=", 1) for a in c["args"][1:])
     assert args == {
         "metrics-port": "8080", "peering": "exocorp", "max-concurrent-rollouts": "10",
-        "workers": "8", "resync-seconds": "15", "log-level": "info",
+        "workers": "8", "resync-seconds": "300", "log-level": "info",
         "portal-base-domain": "portal.exocorp.localhost",
         "app-base-domain": "app.exocorp.localhost",
         "ingress-class": "nginx", "ingress-namespace": "ingress-nginx",
+        "priority": "0", "secret-refresh-seconds": "60",
     }
     env = env_of(c)
     assert env["EXOCORP_NAMESPACE"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
     assert env["POD_ID"] == {"fieldRef": {"fieldPath": "metadata.name"}}
     assert c["ports"] == [{"name": "metrics", "containerPort": 8080, "protocol": "TCP"}]
-    for probe in ("livenessProbe", "readinessProbe"):
-        assert c[probe]["httpGet"] == {"path": "/healthz", "port": "metrics"}
+    assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics"}
+    assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}
     assert pod["serviceAccountName"] == "exocorp-operator"
     peering = one(defaults, "ClusterKopfPeering")
     assert peering["metadata"]["name"] == args["peering"]
@@ -178,6 +182,37 @@ def test_the_gateway_command_accepts_the_chart_arguments(
         op.portal_base_domain, op.app_base_domain)
 
 
+def test_operator_shards_each_run_their_own_peered_deployments_with_a_standby() -> None:
+    objects = helm_template(sets=["operator.shards={blue,green}", "operator.standby=true"])
+    operators = [o for o in find(objects, "Deployment")
+                 if o["metadata"]["labels"]["app.kubernetes.io/component"] == "operator"]
+    seen = {}
+    for dep in operators:
+        parsed = build_parser().parse_args(dep["spec"]["template"]["spec"]["containers"][0]["args"])
+        seen[dep["metadata"]["name"]] = (parsed.shard, parsed.peering, parsed.priority)
+        assert dep["spec"]["replicas"] == 1
+        others = [o for o in operators if o is not dep]
+        # Each Deployment's selector picks its own pods and no other operator Deployment's
+        # (the default active one keeps the selector charts before shards had).
+        labels = dep["spec"]["template"]["metadata"]["labels"]
+        assert selects(dep["spec"]["selector"]["matchLabels"], labels)
+        if dep["metadata"]["name"] != "exocorp-operator":
+            assert not any(selects(dep["spec"]["selector"]["matchLabels"],
+                                   o["spec"]["template"]["metadata"]["labels"]) for o in others)
+    assert seen == {
+        "exocorp-operator": ("", "exocorp", 100),
+        "exocorp-operator-standby": ("", "exocorp", 0),
+        "exocorp-operator-blue": ("blue", "exocorp-blue", 100),
+        "exocorp-operator-blue-standby": ("blue", "exocorp-blue", 0),
+        "exocorp-operator-green": ("green", "exocorp-green", 100),
+        "exocorp-operator-green-standby": ("green", "exocorp-green", 0),
+    }
+    peerings = sorted(o["metadata"]["name"] for o in find(objects, "ClusterKopfPeering"))
+    assert peerings == ["exocorp", "exocorp-blue", "exocorp-green"]
+    gateway = deployment(objects, "gateway")["spec"]["template"]["spec"]["containers"][0]
+    assert build_parser().parse_args(gateway["args"]).shards == ("default", "blue", "green")
+
+
 def test_operator_gets_ingress_class_tls_issuer_and_storage_class_when_set() -> None:
     dep = deployment(helm_template(values_files=[CI["ingress"]],
                                    sets=["platform.storageClass=fast-ssd",
@@ -201,7 +236,10 @@ def test_gateway_defaults_to_one_replica_on_sqlite_on_a_volume(defaults: list[Ob
     assert c["args"] == ["gateway", "--host=0.0.0.0", "--port=8000",
                          "--portal-base-domain=portal.exocorp.localhost",
                          "--app-base-domain=app.exocorp.localhost", "--signup-credit=1000",
-                         "--log-level=info"]
+                         "--log-level=info", "--session-idle-minutes=720",
+                         "--session-absolute-hours=168", "--auth-cache-seconds=5",
+                         "--login-max-failures=5", "--max-body-bytes=65536",
+                         "--idempotency-stale-seconds=30"]
     env = env_of(c)
     assert env["DATABASE_URL"] == "sqlite+aiosqlite:////var/lib/exocorp/exocorp.db"
     assert env["EXOCORP_COOKIE_SECURE"] == "true"

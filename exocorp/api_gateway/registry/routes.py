@@ -12,7 +12,7 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from exocorp import actions, names
+from exocorp import actions, names, shards
 from exocorp.api_gateway.access import (
     exocorp_access,
     in_agent_scope,
@@ -125,8 +125,11 @@ async def my_companies(request: web.Request) -> web.Response:
 
 
 def _exocorp_object(body: CreateCompanyRequest, owner: str, request_key: str | None,
-                    now: datetime) -> Obj:
+                    now: datetime, shard_names: Sequence[str]) -> Obj:
     metadata: dict[str, Any] = {"name": body.slug, "labels": {names.LABEL_PART_OF: "exocorp"}}
+    shard = shards.assign(body.slug, shard_names)
+    if shard is not None:  # the operator shard that reconciles it (docs/scaling.md)
+        metadata["labels"][names.LABEL_SHARD] = shard
     if request_key is not None:
         entry = {"key": request_key, "action": "company.create", "at": now.isoformat()}
         metadata["annotations"] = {
@@ -222,7 +225,7 @@ async def create_exocorp(request: web.Request, owner_user_id: str, body: CreateC
             # request's commit point.
             try:
                 created = await app[KUBE].create(r.EXOCORPS, _exocorp_object(
-                    body, owner_user_id, request_key, app[CLOCK]()))
+                    body, owner_user_id, request_key, app[CLOCK](), app[SETTINGS].shards))
             except ApiError as error:
                 if not error.conflict:
                     raise
