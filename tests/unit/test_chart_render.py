@@ -82,6 +82,8 @@ def test_defaults_create_the_platform(defaults: list[Obj]) -> None:
         "RoleBinding", "RoleBinding", "Service", "Service", "ServiceAccount", "ServiceAccount",
         # the user-facing view/edit roles for Exocorps, and the `helm test` Pod (a hook)
         "ClusterRole", "ClusterRole", "Pod",
+        # the operator's write confinement (issue 13, item 5)
+        "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding",
     ])
     names = {o["metadata"]["name"] for o in defaults if o["kind"] == "Deployment"}
     assert names == {"exocorp-operator", "exocorp-gateway"}
