@@ -238,7 +238,8 @@ def test_gateway_defaults_to_one_replica_on_sqlite_on_a_volume(defaults: list[Ob
     assert c["args"] == ["gateway", "--host=0.0.0.0", "--port=8000",
                          "--portal-base-domain=portal.exocorp.localhost",
                          "--app-base-domain=app.exocorp.localhost", "--signup-credit=1000",
-                         "--log-level=info", "--session-idle-minutes=720",
+                         "--log-level=info", "--agent-token-days=30",
+                         "--session-idle-minutes=720",
                          "--session-absolute-hours=168", "--auth-cache-seconds=5",
                          "--login-max-failures=5", "--max-body-bytes=65536",
                          "--idempotency-stale-seconds=30"]
