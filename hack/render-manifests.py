@@ -9,7 +9,8 @@ Writes:
                                      cannot read files outside its directory)
   manifests/base/                    kustomize base = `helm template` of the chart's defaults in
                                      namespace exocorp-system, plus that Namespace (restricted PSA)
-  manifests/rbac/                    the RBAC part of that render (the base includes it)
+  manifests/rbac/                    the RBAC part of that render and the operator's admission
+                                     policy (the base includes it)
   manifests/monitoring/              PodMonitors, PrometheusRule, Grafana dashboard ConfigMap
                                      (the chart's monitoring objects) and alerts.yaml, the plain
                                      Prometheus rules file (= charts/exocorp/files/alerts.yaml)
@@ -44,7 +45,9 @@ MONITORING_VALUES = [
     "monitoring.prometheusRule.enabled=true",
     "monitoring.grafanaDashboard.enabled=true",
 ]
-RBAC_KINDS = ("ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding")
+# Access control, in manifests/rbac: RBAC, and the admission policy confining the operator's writes.
+RBAC_KINDS = ("ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding",
+              "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding")
 
 
 def helm_binary() -> str:

@@ -13,7 +13,7 @@ from exocorp.k8s import Kube, Obj
 from exocorp.k8s import resources as r
 from exocorp.model import Condition, ConditionStatus, ConditionType, Phase
 from exocorp.model.conditions import Reason, set_condition
-from exocorp.operator import events, revisions
+from exocorp.operator import events, ownership, revisions
 from exocorp.operator.cache import ObjectCache
 from exocorp.operator.settings import OperatorSettings
 
@@ -38,12 +38,15 @@ async def tear_down(kube: Kube, settings: OperatorSettings, name: str,
         await events.post(kube, body, "Normal", "Destroying",
                           "deleting the runtime namespace, volumes, routes and revisions",
                           action=events.DESTROY)
-    ns = names.runtime_namespace(name)
     for rev in await revisions.list_revisions(kube, settings.namespace, name):
         await kube.delete(r.CONTROLLERREVISIONS, rev["metadata"]["name"], settings.namespace)
-    if await kube.get_or_none(r.NAMESPACES, ns) is not None:
+    ns, ours = await ownership.namespace_to_delete(kube, body)
+    if ours:
         await kube.delete(r.NAMESPACES, ns, propagation="Foreground")
         return False
+    if ours is False:  # a namespace of the same name that is someone else's: never deleted
+        await events.post(kube, body, "Warning", ownership.NAMESPACE_NOT_OWNED,
+                          f"{ownership.not_owned_message(ns)}; left in place")
     return True
 
 

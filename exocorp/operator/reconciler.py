@@ -18,7 +18,7 @@ import time
 from pydantic import ValidationError
 
 from exocorp import names
-from exocorp.k8s import ApiError, Kube
+from exocorp.k8s import ApiError, Kube, Obj
 from exocorp.k8s import resources as r
 from exocorp.model import (
     ConditionStatus,
@@ -28,9 +28,18 @@ from exocorp.model import (
     Reason,
     RevisionContent,
     RevisionOutcome,
+    get_condition,
     initial_conditions,
 )
-from exocorp.operator import builders, destroy, events, health, metrics, reconcile_pass
+from exocorp.operator import (
+    builders,
+    destroy,
+    events,
+    health,
+    metrics,
+    ownership,
+    reconcile_pass,
+)
 from exocorp.operator import status as status_report
 from exocorp.operator.cache import ObjectCache
 from exocorp.operator.reconcile_pass import Pass
@@ -118,6 +127,14 @@ class Reconciler:
             await status_report.write_status(self.kube, self.cache, ctx, body, started)
             return 30.0
 
+        refusal = await ownership.claim_namespace(self.kube, self.cache, exo)
+        if refusal is not None:
+            return await self._namespace_not_owned(ctx, body, started, refusal)
+        stalled = get_condition(status.conditions, ConditionType.STALLED)
+        if stalled is not None and stalled.reason == ownership.NAMESPACE_NOT_OWNED:
+            ctx.condition(ConditionType.STALLED, ConditionStatus.FALSE, Reason.INITIALIZING,
+                          "the runtime namespace is this exocorp's")
+
         key = rollout_key(exo, content, status.rollout)
         if status.rollout is None or status.rollout.key != key:
             # The throttle limits how many running exocorps are disrupted at once; a first
@@ -131,8 +148,14 @@ class Reconciler:
             await self.rollouts.start(ctx, content, key)
         assert status.rollout is not None
 
-        credentials, missing = self.objects.credentials(exo, release)
-        if missing:
+        credentials, missing, refused = self.objects.credentials(exo, release)
+        if refused:
+            why = (f"not provider credentials of the owner {exo.spec.owner}: "
+                   + ", ".join(sorted(refused)) + "; not copied")
+            ctx.condition(ConditionType.CREDENTIALS_BOUND, ConditionStatus.FALSE,
+                          ownership.CREDENTIAL_NOT_OWNED, why)
+            ctx.events.append(("Warning", ownership.CREDENTIAL_NOT_OWNED, why))
+        elif missing:
             ctx.condition(ConditionType.CREDENTIALS_BOUND, ConditionStatus.FALSE,
                           Reason.MISSING_CREDENTIALS, "missing: " + ", ".join(sorted(missing)))
         else:
@@ -159,6 +182,17 @@ class Reconciler:
             return 1.0
         # Jitter: exocorps listed together (a restart) must not all resync in the same second.
         return self.settings.resync_seconds * random.uniform(0.9, 1.1)  # noqa: S311
+
+    async def _namespace_not_owned(self, ctx: Pass, body: Obj, started: float,
+                                   refusal: str) -> float:
+        """The runtime namespace is someone else's: nothing is written into it."""
+        for type_ in (ConditionType.STALLED, ConditionType.READY):
+            status = ConditionStatus.TRUE if type_ == ConditionType.STALLED \
+                else ConditionStatus.FALSE
+            ctx.condition(type_, status, ownership.NAMESPACE_NOT_OWNED, refusal)
+        ctx.events.append(("Warning", ownership.NAMESPACE_NOT_OWNED, refusal))
+        await status_report.write_status(self.kube, self.cache, ctx, body, started)
+        return 30.0
 
     def release(self, version: str) -> ExocorpReleaseSpec | None:
         for body in self.cache.of_kind("ExocorpRelease"):

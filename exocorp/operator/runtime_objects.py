@@ -15,7 +15,7 @@ from exocorp.model import (
     Exocorp,
     ExocorpReleaseSpec,
 )
-from exocorp.operator import builders
+from exocorp.operator import builders, ownership
 from exocorp.operator.cache import ObjectCache
 from exocorp.operator.settings import OperatorSettings
 
@@ -60,13 +60,19 @@ class RuntimeObjects:
         self._applied: dict[tuple[str, str, str], tuple[str, str]] = {}
         self._secret_written_at: dict[tuple[str, str, str], float] = {}
 
-    def credentials(self, exo: Exocorp,
-                     release: ExocorpReleaseSpec) -> tuple[dict[str, str], set[str]]:
-        """Copy each bound provider Secret's value; report required providers left unbound."""
+    def credentials(self, exo: Exocorp, release: ExocorpReleaseSpec,
+                    ) -> tuple[dict[str, str], set[str], set[str]]:
+        """Copy each bound provider Secret's value; report required providers left unbound,
+        and bound Secrets refused because they are not the owner's credentials."""
         data: dict[str, str] = {}
         bound: set[str] = set()
+        refused: set[str] = set()
         for binding in exo.spec.provider_bindings:
             secret = self.cache.get("Secret", binding.secret_name, self.settings.namespace)
+            if secret is not None and not ownership.credential_of(secret, exo.spec.owner,
+                                                                  binding):
+                refused.add(binding.secret_name)
+                continue
             value = (secret or {}).get("data", {}).get("value")
             if value:
                 data[builders.credential_key(binding.provider)] = value
@@ -74,7 +80,7 @@ class RuntimeObjects:
         required = set(release.required_providers)
         if exo.spec.config is not None:
             required |= set(exo.spec.config.required_providers)
-        return data, required - bound
+        return data, required - bound, refused
 
     async def _apply(self, resource: r.Resource, body: Obj) -> None:
         meta = body["metadata"]

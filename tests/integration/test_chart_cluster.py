@@ -15,6 +15,7 @@ spec; their content is checked in tests/unit/test_chart_render.py.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -568,7 +569,7 @@ def test_operator_does_its_runtime_writes_with_its_own_permissions(
     platform namespace, a peering keep-alive, then the namespace's deletion."""
     op = release.sa("operator")
     ns = f"exo-runtime-{uuid.uuid4().hex[:8]}"
-    kubectl.run("create", "namespace", ns, as_=op)
+    kubectl.apply([_managed_namespace(ns)], "--server-side", "--field-manager=exocorp", as_=op)
     try:
         # server-side apply, as the operator writes: no read first (Secrets are write-only)
         created = kubectl.apply(_runtime_objects(ns), "--server-side",
@@ -582,7 +583,7 @@ def test_operator_does_its_runtime_writes_with_its_own_permissions(
         kubectl.run("patch", "deployment", "agent", "-n", ns, "--type=merge", "-p",
                     '{"spec":{"replicas":2}}', as_=op)
         rotated = {"apiVersion": "v1", "kind": "Secret",
-                   "metadata": {"name": "providers", "namespace": ns},
+                   "metadata": {"name": "providers", "namespace": ns, "labels": MANAGED_BY},
                    "stringData": {"anthropic": "rotated"}}
         kubectl.apply([rotated], "--server-side", "--field-manager=exocorp", as_=op)
         kubectl.run("get", "pods", "-n", ns, as_=op)
@@ -618,6 +619,95 @@ def test_operator_does_its_runtime_writes_with_its_own_permissions(
         kubectl.run("delete", "namespace", ns, "--wait=false", as_=op)
     finally:
         delete_namespace(kubectl, ns)
+
+
+MANAGED_BY = {"app.kubernetes.io/managed-by": "exocorp-operator"}
+
+
+def _managed_namespace(name: str) -> Obj:
+    """A runtime namespace as the operator creates it (its managed-by label)."""
+    return {"apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": name, "labels": {**MANAGED_BY, "exocorp.io/test": "1"}}}
+
+
+def _token_secret(name: str, namespace: str, labels: dict[str, str]) -> Obj:
+    """Creating this makes the token controller mint a token for the ``default`` account."""
+    return {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/service-account-token",
+            "metadata": {"name": name, "namespace": namespace, "labels": labels,
+                         "annotations": {"kubernetes.io/service-account.name": "default"}}}
+
+
+def _refused(result: subprocess.CompletedProcess[str]) -> bool:
+    return result.returncode != 0 and "forbidden" in result.stderr.lower()
+
+
+def test_the_operator_cannot_write_outside_the_namespaces_it_manages(
+    kubectl: Kubectl, release: Release,
+) -> None:
+    """Issue 13, item 5: the ClusterRole lets the operator create and patch Secrets,
+    Deployments and Namespaces anywhere; the chart's ValidatingAdmissionPolicy confines those
+    writes. Each attack is a real write as the operator's ServiceAccount (impersonated) against
+    the real API server; writes go by server-side apply or create, which need no read first
+    (the operator may not read Secrets there)."""
+    op = release.sa("operator")
+    suffix = uuid.uuid4().hex[:8]
+    victim = f"victim-{suffix}"
+    value = "kube-system-secret-value"
+    kubectl.run("create", "secret", "generic", victim, "-n", "kube-system",
+                f"--from-literal=password={value}")
+    foreign = new_namespace(kubectl, f"team-{suffix}", restricted=False)
+    managed = f"exo-confined-{suffix}"
+    kubectl.apply([_managed_namespace(managed)], "--server-side", "--field-manager=exocorp",
+                  as_=op)
+    kubectl.run("create", "secret", "generic", "tls-like", "-n", managed,
+                "--from-literal=tls.key=k")  # someone else's Secret in a managed namespace
+
+    def secret(name: str, namespace: str) -> Obj:
+        return {"apiVersion": "v1", "kind": "Secret",
+                "metadata": {"name": name, "namespace": namespace, "labels": MANAGED_BY}}
+
+    ssa = ("--server-side", "--field-manager=exocorp")
+    attacks: dict[str, subprocess.CompletedProcess[str]] = {
+        # an empty patch of any Secret answered with its content
+        "empty patch of a kube-system Secret": kubectl.apply(
+            [secret(victim, "kube-system")], *ssa, "-o", "json", as_=op, check=False),
+        # a service-account-token Secret makes the token controller mint a token
+        "token Secret in kube-system": kubectl.apply(
+            [_token_secret(f"grab-{suffix}", "kube-system", MANAGED_BY)], *ssa, as_=op,
+            check=False),
+        "token Secret in a managed namespace": kubectl.apply(
+            [_token_secret(f"grab-{suffix}", managed, MANAGED_BY)], *ssa, as_=op, check=False),
+        "Deployment in a foreign namespace": kubectl.run(
+            "create", "deployment", "grab", "--image=example.invalid/x:1", "-n", foreign,
+            as_=op, check=False),
+        "ConfigMap in a foreign namespace": kubectl.run(
+            "create", "configmap", "grab", "--from-literal=a=b", "-n", foreign, as_=op,
+            check=False),
+        "labelling a foreign namespace into reach": kubectl.apply(
+            [{"apiVersion": "v1", "kind": "Namespace",
+              "metadata": {"name": foreign, "labels": MANAGED_BY}}], *ssa, as_=op, check=False),
+        "deleting a foreign namespace": kubectl.run(
+            "delete", "namespace", foreign, "--wait=false", as_=op, check=False),
+        "patching an unlabelled Secret in a managed namespace": kubectl.apply(
+            [secret("tls-like", managed)], *ssa, "-o", "json", as_=op, check=False),
+    }
+    try:
+        admitted = [what for what, result in attacks.items() if not _refused(result)]
+        leaked = [what for what, result in attacks.items()
+                  if value in result.stdout
+                  or base64.b64encode(value.encode()).decode() in result.stdout]
+        assert (admitted, leaked) == ([], []), f"{len(admitted)} of {len(attacks)} admitted"
+        assert "deletionTimestamp" not in kubectl.get("namespace", foreign)["metadata"]
+        # its normal work in a namespace it manages still goes through
+        kubectl.apply(_runtime_objects(managed), *ssa, as_=op)
+        kubectl.run("delete", "deployment", "agent", "-n", managed, as_=op)
+        kubectl.run("delete", "namespace", managed, "--wait=false", as_=op)
+    finally:
+        kubectl.run("delete", "secret", f"grab-{suffix}", "-n", "kube-system",
+                    "--ignore-not-found", check=False)
+        kubectl.run("delete", "secret", victim, "-n", "kube-system", check=False)
+        delete_namespace(kubectl, foreign)
+        delete_namespace(kubectl, managed)
 
 
 def test_gateway_keeps_credentials_in_the_platform_namespace_only(

@@ -64,9 +64,9 @@ def test_helm_lint_strict_passes(values: Path | None) -> None:
     assert "0 chart(s) failed" in result.stdout
 
 
-def test_chart_targets_kubernetes_1_29_and_the_package_version() -> None:
+def test_chart_targets_kubernetes_1_30_and_the_package_version() -> None:
     chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
-    assert chart["kubeVersion"].startswith(">=1.29")
+    assert chart["kubeVersion"].startswith(">=1.30")
     assert chart["appVersion"] == __version__, "appVersion != package version"
 
 
@@ -83,6 +83,8 @@ def test_defaults_create_the_platform(defaults: list[Obj]) -> None:
         # the user-facing view/edit roles for Exocorps, and the `helm test` Pod and its
         # NetworkPolicy (hooks)
         "ClusterRole", "ClusterRole", "Pod", "NetworkPolicy",
+        # the operator's write confinement (issue 13, item 5)
+        "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding",
     ])
     names = {o["metadata"]["name"] for o in defaults if o["kind"] == "Deployment"}
     assert names == {"exocorp-operator", "exocorp-gateway"}
