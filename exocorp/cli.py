@@ -203,7 +203,8 @@ def cmd_gateway(args: argparse.Namespace) -> int:
         session_idle_timeout=timedelta(minutes=args.session_idle_minutes),
         session_absolute_timeout=timedelta(hours=args.session_absolute_hours),
         auth_cache_seconds=args.auth_cache_seconds,
-        signup_credit=args.signup_credit, login_max_failures=args.login_max_failures,
+        signup_credit=args.signup_credit, signup_requires_owner=args.signup_requires_owner,
+        login_max_failures=args.login_max_failures,
         portal_base_domain=args.portal_base_domain, app_base_domain=args.app_base_domain,
         public_base_url=args.public_base_url, max_body_bytes=args.max_body_bytes,
         idempotency_stale_after=timedelta(seconds=args.idempotency_stale_seconds),
@@ -221,28 +222,40 @@ def cmd_platform_owner(args: argparse.Namespace) -> int:
 
     from exocorp.api_gateway import main as gateway_main
     from exocorp.store import open_database, upgrade_to_head
+    from exocorp.store.errors import Conflict
 
-    password = Path(args.password_file).read_text().strip()
+    try:
+        password = Path(args.password_file).read_text().strip()
+    except OSError as error:
+        print(f"exocorp platform-owner: cannot read {args.password_file}: {error.strerror}",
+              file=sys.stderr)
+        return 2
     if len(password) < 10:
         print("the password must have at least 10 characters", file=sys.stderr)
         return 2
 
-    async def bootstrap() -> None:
+    async def bootstrap() -> int:
         database = open_database(args.database_url)
         try:
             await upgrade_to_head(database.engine)
             created = await gateway_main.bootstrap_platform_owner(
-                database, args.email, password, only_if_none=False)
+                database, args.email, password, only_if_none=False,
+                promote_existing=args.promote_existing)
+        except Conflict:
+            print(f"exocorp platform-owner: {args.email} is already registered by an account "
+                  "whose password you may not hold; if it is yours, add --promote-existing "
+                  "(resets its password and signs out its sessions and agents)", file=sys.stderr)
+            return 2
         finally:
             await database.dispose()
-        if created is None:
-            print(f"{args.email} is now a platform owner (existing user; password unchanged)")
-        else:
-            print(f"created platform owner {args.email}; recovery kit (shown once, keep it "
-                  f"offline): {created.recovery_kit.reveal()}")
+        assert created is not None
+        done = ("promoted the existing account; password reset, every session and agent token "
+                "revoked" if created.promoted else "created platform owner")
+        print(f"{args.email}: {done}; recovery kit (shown once, keep it offline): "
+              f"{created.recovery_kit.reveal()}")
+        return 0
 
-    asyncio.run(bootstrap())
-    return 0
+    return asyncio.run(bootstrap())
 
 
 def _add_gateway(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -275,6 +288,10 @@ def _add_gateway(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     gw.add_argument("--signup-credit", type=int,
                     default=int(_env("SIGNUP_CREDIT", str(d.signup_credit))),
                     help="credit of every new account, in minor units ($EXOCORP_SIGNUP_CREDIT)")
+    gw.add_argument("--signup-requires-owner", action=argparse.BooleanOptionalAction,
+                    default=_env_bool("SIGNUP_REQUIRES_OWNER", d.signup_requires_owner),
+                    help="refuse public signup while no platform owner exists "
+                         "($EXOCORP_SIGNUP_REQUIRES_OWNER)")
     gw.add_argument("--login-max-failures", type=int,
                     default=int(_env("LOGIN_MAX_FAILURES", str(d.login_max_failures))),
                     help="failed logins per address in 15 minutes before 429")
@@ -294,11 +311,13 @@ def _add_gateway(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
                     choices=["debug", "info", "warning", "error"])
     gw.set_defaults(func=cmd_gateway)
 
-    owner = sub.add_parser("platform-owner",
-                           help="create (or promote) a platform owner in the database")
+    owner = sub.add_parser("platform-owner", help="create a platform owner in the database")
     owner.add_argument("--email", required=True)
-    owner.add_argument("--password-file", required=True,
-                       help="file holding the password (used only when the user is new)")
+    owner.add_argument("--password-file", required=True, help="file holding the password")
+    owner.add_argument("--promote-existing", action="store_true",
+                       help="the address is already registered and the account is yours: make "
+                            "it a platform owner, reset its password to the file's and revoke "
+                            "its sessions and agent tokens")
     owner.add_argument("--database-url", default=database_url_from_env(),
                        help="SQLAlchemy URL ($DATABASE_URL)")
     owner.set_defaults(func=cmd_platform_owner)

@@ -74,7 +74,8 @@ def _from_agent(request: web.Request) -> bool:
 async def signup(request: web.Request) -> web.Response:
     """Create a user with a billing account holding the signup credit, log them in (session
     cookie) and return their recovery kit, once. 409 when the e-mail is registered; 403
-    ``agent_signup_refused`` when an agent's token comes with it (agents cannot sign up)."""
+    ``agent_signup_refused`` when an agent's token comes with it; 403 ``signup_closed`` while
+    the platform has no platform owner yet."""
     body = await json_body(request, SignupRequest)
     async with audited(request, "auth.signup") as note:
         note.details["email"] = body.email.strip().lower()
@@ -82,6 +83,11 @@ async def signup(request: web.Request) -> web.Response:
             raise forbidden("agents cannot sign up: ask your human to open the handoff link "
                             "(see /skills/connect-agent.md)", code="agent_signup_refused")
         app = request.app
+        if app[SETTINGS].signup_requires_owner:
+            async with app[DATABASE].sessionmaker() as s:
+                if not await accounts.platform_owner_exists(s):
+                    raise forbidden("signup opens once the platform has a platform owner "
+                                    "(`exocorp platform-owner`)", code="signup_closed")
         try:
             # User, account, credit, kit, session and the Idempotency-Key's answer: one
             # transaction.

@@ -29,6 +29,9 @@ class GatewaySettings:
     """A session unused for this long ends."""
     session_absolute_timeout: timedelta = timedelta(days=7)
     """A session ends this long after login, however busy."""
+    signup_requires_owner: bool = True
+    """Refuse public signup (403 ``signup_closed``) while no platform owner exists, so nobody can
+    register the address the installer means to make platform owner before it exists."""
     signup_credit: int = 1000
     """Credit (minor units of the account currency) given to every new account."""
     login_max_failures: int = 5

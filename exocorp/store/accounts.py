@@ -15,10 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from exocorp.security import PasswordHasher, Secret, hash_token, new_recovery_kit
 from exocorp.security import normalize_recovery_kit as _normalize_kit
-from exocorp.store import clock
+from exocorp.store import clock, sessions, tokens
 from exocorp.store.columns import new_id
 from exocorp.store.conflicts import conflicts_as
-from exocorp.store.errors import AccountDisabled, InvalidCredentials, NotFound
+from exocorp.store.errors import AccountDisabled, Conflict, InvalidCredentials, NotFound
 from exocorp.store.schema import (
     AccountState,
     BillingAccount,
@@ -41,6 +41,7 @@ __all__ = [
     "get_user",
     "list_users",
     "normalize_email",
+    "platform_owner_exists",
     "rotate_recovery_kit",
     "set_disabled",
     "set_password",
@@ -57,6 +58,8 @@ class NewUser:
     account: BillingAccount
     recovery_kit: Secret
     """Shown to the user once, at signup; only its hash is stored."""
+    promoted: bool = False
+    """An existing account taken back as platform owner (not a new one)."""
 
 
 @dataclass(frozen=True)
@@ -140,6 +143,11 @@ async def find_user_by_email(session: AsyncSession, email: str) -> User | None:
         select(User).where(User.email_normalized == normalize_email(email))
     )
     return result.scalar_one_or_none()
+
+
+async def platform_owner_exists(session: AsyncSession) -> bool:
+    result = await session.execute(select(User.id).where(User.platform_owner).limit(1))
+    return result.first() is not None
 
 
 async def list_users(session: AsyncSession) -> list[User]:
@@ -258,26 +266,44 @@ async def bootstrap_platform_owner(
     password: str,
     signup_credit: int = 0,
     currency: str = DEFAULT_CURRENCY,
+    promote_existing: bool = False,
     hasher: PasswordHasher | None = None,
     now: datetime | None = None,
-) -> NewUser | None:
-    """Make sure ``email`` is a platform owner (from configuration or a command).
+) -> NewUser:
+    """Make ``email`` a platform owner (from configuration or a command), with ``password``.
 
-    Creates the user if needed and returns it with its recovery kit; an existing user is only
-    promoted (its password is left alone) and None is returned.
+    Creates the user if needed and returns it with its recovery kit. An existing account is
+    never promoted silently (whoever signed up with the address holds its password): that is a
+    ``Conflict`` unless ``promote_existing``, and then the account is taken back: its password
+    becomes ``password``, its recovery kit is replaced (returned) and every session, agent and
+    token of it is revoked.
     """
     existing = await find_user_by_email(session, email)
-    if existing is not None:
-        existing.platform_owner = True
-        await session.flush()
-        return None
-    return await create_user(
-        session,
-        email=email,
-        password=password,
-        signup_credit=signup_credit,
-        currency=currency,
-        platform_owner=True,
-        hasher=hasher,
-        now=now,
-    )
+    if existing is None:
+        return await create_user(
+            session,
+            email=email,
+            password=password,
+            signup_credit=signup_credit,
+            currency=currency,
+            platform_owner=True,
+            hasher=hasher,
+            now=now,
+        )
+    if not promote_existing:
+        raise Conflict(
+            f"{normalize_email(email)} is already registered by an account whose password "
+            "the platform owner may not hold",
+            field="email",
+        )
+    at = clock.resolve(now)
+    existing.platform_owner = True
+    existing.disabled = False
+    await set_password(session, existing.id, password, hasher=hasher)
+    await sessions.revoke_user_sessions(session, existing.id, now=at)
+    await tokens.revoke_user_tokens(session, existing.id, now=at)
+    kit = await rotate_recovery_kit(session, existing.id, now=at)
+    account = (
+        await session.execute(select(BillingAccount).where(BillingAccount.user_id == existing.id))
+    ).scalar_one()
+    return NewUser(user=existing, account=account, recovery_kit=kit, promoted=True)

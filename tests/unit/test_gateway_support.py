@@ -204,7 +204,8 @@ async def make_gateway(tmp_path: Path,
             informer.synced.set()
         clock = Clock()
         options: dict[str, Any] = {"cookie_secure": False, "max_body_bytes": 4096,
-                                   "login_max_failures": 3, **overrides}
+                                   "login_max_failures": 3, "signup_requires_owner": False,
+                                   **overrides}
         settings = GatewaySettings(**options)
         app = create_app(settings, kube=kube, database=database, cache=cache,
                          hasher=PasswordHasher.for_tests(), clock=clock)
