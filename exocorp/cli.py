@@ -8,8 +8,12 @@ import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from exocorp import __version__
+
+if TYPE_CHECKING:
+    from exocorp.api_gateway.settings import GatewaySettings
 
 
 def _state_dir(name: str) -> Path:
@@ -191,13 +195,28 @@ def _env_bool(name: str, default: bool) -> bool:
 
 
 def cmd_gateway(args: argparse.Namespace) -> int:
-    from datetime import timedelta
-
     from exocorp.api_gateway import main as gateway_main
-    from exocorp.api_gateway.settings import GatewaySettings
 
     _configure_logging(args.log_level)
-    settings = GatewaySettings(
+    try:
+        settings = _gateway_settings(args)
+    except ValueError as error:  # a setting out of range, or not an IP network
+        print(f"exocorp gateway: {error}", file=sys.stderr)
+        return 2
+    try:
+        gateway_main.run(settings, kubeconfig=args.kubeconfig)
+    except gateway_main.StartupError as error:
+        print(f"exocorp gateway: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _gateway_settings(args: argparse.Namespace) -> GatewaySettings:
+    from datetime import timedelta
+
+    from exocorp.api_gateway.settings import GatewaySettings
+
+    return GatewaySettings(
         host=args.host, port=args.port, database_url=args.database_url,
         platform_namespace=args.namespace, cookie_secure=args.cookie_secure,
         session_idle_timeout=timedelta(minutes=args.session_idle_minutes),
@@ -205,16 +224,13 @@ def cmd_gateway(args: argparse.Namespace) -> int:
         auth_cache_seconds=args.auth_cache_seconds,
         signup_credit=args.signup_credit, signup_requires_owner=args.signup_requires_owner,
         login_max_failures=args.login_max_failures,
+        login_max_failures_per_ip=args.login_max_failures_per_client,
+        trusted_proxies=tuple(p for p in args.trusted_proxies.split(",") if p.strip()),
+        hash_concurrency=args.hash_concurrency, memory_limit_bytes=args.memory_limit_bytes,
         portal_base_domain=args.portal_base_domain, app_base_domain=args.app_base_domain,
         public_base_url=args.public_base_url, max_body_bytes=args.max_body_bytes,
         idempotency_stale_after=timedelta(seconds=args.idempotency_stale_seconds),
     )
-    try:
-        gateway_main.run(settings, kubeconfig=args.kubeconfig)
-    except gateway_main.StartupError as error:
-        print(f"exocorp gateway: {error}", file=sys.stderr)
-        return 2
-    return 0
 
 
 def cmd_platform_owner(args: argparse.Namespace) -> int:
@@ -294,7 +310,21 @@ def _add_gateway(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
                          "($EXOCORP_SIGNUP_REQUIRES_OWNER)")
     gw.add_argument("--login-max-failures", type=int,
                     default=int(_env("LOGIN_MAX_FAILURES", str(d.login_max_failures))),
-                    help="failed logins per address in 15 minutes before 429")
+                    help="login attempts per e-mail address in 15 minutes before 429")
+    gw.add_argument("--login-max-failures-per-client", type=int,
+                    default=int(_env("LOGIN_MAX_FAILURES_PER_CLIENT",
+                                     str(d.login_max_failures_per_ip))),
+                    help="login attempts per client address in 15 minutes before 429")
+    gw.add_argument("--trusted-proxies", default=_env("TRUSTED_PROXIES", ""),
+                    help="comma-separated networks (CIDR) of reverse proxies whose "
+                         "X-Forwarded-For names the client ($EXOCORP_TRUSTED_PROXIES)")
+    gw.add_argument("--hash-concurrency", type=int,
+                    default=int(_env("HASH_CONCURRENCY", str(d.hash_concurrency))),
+                    help="password hashes at once, 503 beyond (0: from the memory limit)")
+    gw.add_argument("--memory-limit-bytes", type=int,
+                    default=int(_env("MEMORY_LIMIT_BYTES", str(d.memory_limit_bytes))),
+                    help="the container's memory limit ($EXOCORP_MEMORY_LIMIT_BYTES; 0: read "
+                         "the cgroup)")
     gw.add_argument("--portal-base-domain", default=_env("PORTAL_BASE_DOMAIN",
                                                          d.portal_base_domain))
     gw.add_argument("--app-base-domain", default=_env("APP_BASE_DOMAIN", d.app_base_domain))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 
 from aiohttp import web
@@ -14,9 +15,24 @@ from exocorp.api_gateway.auth import (
     require_user,
     set_session_cookie,
 )
-from exocorp.api_gateway.errors import conflict, forbidden, too_many_requests, unauthorized
+from exocorp.api_gateway.client_address import client_address
+from exocorp.api_gateway.errors import (
+    busy,
+    conflict,
+    forbidden,
+    too_many_requests,
+    unauthorized,
+)
+from exocorp.api_gateway.hash_gate import HashBusy
 from exocorp.api_gateway.idempotency import complete_in
-from exocorp.api_gateway.keys import ACCESS_CACHE, CLOCK, DATABASE, HASHER, SETTINGS, THROTTLE
+from exocorp.api_gateway.keys import (
+    ACCESS_CACHE,
+    CLOCK,
+    DATABASE,
+    HASH_GATE,
+    HASHER,
+    SETTINGS,
+)
 from exocorp.api_gateway.principal import PrincipalKind, Via
 from exocorp.api_gateway.routing import Auth, RouteTable, json_body, json_response
 from exocorp.api_gateway.schemas import (
@@ -28,7 +44,7 @@ from exocorp.api_gateway.schemas import (
     SignupRequest,
 )
 from exocorp.api_gateway.views import timestamp, user_view
-from exocorp.store import accounts, billing, registry, sessions, tokens
+from exocorp.store import accounts, billing, registry, sessions, throttle, tokens
 from exocorp.store.errors import Conflict, InvalidCredentials, NotFound
 from exocorp.store.schema import ActorKind, User
 
@@ -50,7 +66,7 @@ async def _start_session(request: web.Request, user: User,
             await stack.enter_async_context(app[DATABASE].sessionmaker.begin())
         new = await sessions.create_session(
             s, user_id=user.id, policy=app[SETTINGS].session_policy, now=app[CLOCK](),
-            user_agent=request.headers.get("User-Agent"), ip_address=request.remote)
+            user_agent=request.headers.get("User-Agent"), ip_address=client_address(request))
         body = AuthResponse(user=user_view(user), roles=_roles(user),
                             platform_owner=user.platform_owner, recovery_kit=recovery_kit,
                             session_expires_at=timestamp(new.session.absolute_expires_at))
@@ -70,7 +86,7 @@ def _from_agent(request: web.Request) -> bool:
 
 
 @routes.post("/api/auth/signup", summary="Sign up", auth=Auth.PUBLIC, body=SignupRequest,
-             response=AuthResponse, status=201, errors=(403, 409))
+             response=AuthResponse, status=201, errors=(403, 409, 429, 503))
 async def signup(request: web.Request) -> web.Response:
     """Create a user with a billing account holding the signup credit, log them in (session
     cookie) and return their recovery kit, once. 409 when the e-mail is registered; 403
@@ -91,11 +107,11 @@ async def signup(request: web.Request) -> web.Response:
         try:
             # User, account, credit, kit, session and the Idempotency-Key's answer: one
             # transaction.
+            password_hash = await hash_password(request, body.password.get_secret_value())
             async with app[DATABASE].sessionmaker.begin() as s:
                 new = await accounts.create_user(
-                    s, email=body.email, password=body.password.get_secret_value(),
-                    signup_credit=app[SETTINGS].signup_credit, hasher=app[HASHER],
-                    now=app[CLOCK]())
+                    s, email=body.email, password="", password_hash=password_hash,
+                    signup_credit=app[SETTINGS].signup_credit, now=app[CLOCK]())
                 note.actor = (ActorKind.USER, new.user.id)
                 return await _start_session(request, new.user, new.recovery_kit.reveal(), 201,
                                             session=s)
@@ -104,38 +120,82 @@ async def signup(request: web.Request) -> web.Response:
                            code="email_taken") from None
 
 
+async def hash_password(request: web.Request, password: str) -> str:
+    """argon2id of ``password``, in a hash slot (503 ``busy`` when none is free) and outside any
+    transaction."""
+    app = request.app
+    try:
+        async with app[HASH_GATE].slot():
+            return await asyncio.to_thread(app[HASHER].hash, password)
+    except HashBusy:
+        raise busy() from None
+
+
+async def _check_password(request: web.Request, email: str, password: str) -> User:
+    """The user if ``password`` is theirs. The hash runs outside any transaction (a SQLite
+    transaction holds the write lock) and inside a hash slot (``HashBusy`` when none is free)."""
+    app = request.app
+    hasher = app[HASHER]
+    async with app[DATABASE].sessionmaker.begin() as s:
+        found = await accounts.find_user_by_email(s, email)
+    async with app[HASH_GATE].slot():
+        user = await accounts.check_password(found, password, hasher=hasher)
+        rehashed = (await asyncio.to_thread(hasher.hash, password)
+                    if hasher.needs_rehash(user.password_hash) else None)
+    if rehashed is not None:
+        async with app[DATABASE].sessionmaker.begin() as s:
+            await accounts.store_password_hash(s, user.id, rehashed)
+    return user
+
+
 @routes.post("/api/auth/login", summary="Log in", auth=Auth.PUBLIC, body=LoginRequest,
-             response=AuthResponse, errors=(401, 403, 429))
+             response=AuthResponse, errors=(401, 403, 429, 503))
 async def login(request: web.Request) -> web.Response:
     """Log in with ``email`` and ``password``, or ``email`` and ``recoveryKit`` (the kit is then
-    replaced: the answer carries the new one). Sets the session cookie. Repeated failures for an
-    address (or from a client) answer 429 with Retry-After."""
+    replaced: the answer carries the new one). Sets the session cookie. Attempts are counted
+    before the secret is checked, per e-mail address and per client address separately
+    (successful ones are given back): beyond the limits, 429 with Retry-After. 503 ``busy``
+    with Retry-After when the replica is already checking as many passwords as its memory
+    allows."""
     body = await json_body(request, LoginRequest)
     app = request.app
-    throttle = app[THROTTLE]
-    wait = throttle.retry_after(body.email, request.remote)
+    settings = app[SETTINGS]
+    client_key = f"login:client:{client_address(request)}"
+    account_key = f"login:account:{accounts.normalize_email(body.email)}"
+    window = settings.login_failure_window
+    async with app[DATABASE].sessionmaker.begin() as s:  # committed before any hashing
+        wait = await throttle.take(s, client_key, limit=settings.login_max_failures_per_ip,
+                                   window=window, now=app[CLOCK]())
+        if wait is None:
+            wait = await throttle.take(s, account_key, limit=settings.login_max_failures,
+                                       window=window, now=app[CLOCK]())
     if wait is not None:
-        raise too_many_requests(f"too many failed logins; try again in {wait} seconds", wait)
+        raise too_many_requests(f"too many login attempts; try again in {wait} seconds", wait)
     async with audited(request, "auth.login") as note:
         note.details["email"] = body.email.strip().lower()
         note.details["method"] = "password" if body.password is not None else "recovery_kit"
         new_kit = None
         try:
-            async with app[DATABASE].sessionmaker.begin() as s:
-                if body.password is not None:
-                    user = await accounts.authenticate_password(
-                        s, email=body.email, password=body.password.get_secret_value(),
-                        hasher=app[HASHER])
-                else:
-                    assert body.recovery_kit is not None
+            if body.password is not None:
+                user = await _check_password(request, body.email,
+                                             body.password.get_secret_value())
+            else:
+                assert body.recovery_kit is not None
+                async with app[DATABASE].sessionmaker.begin() as s:
                     kit_login = await accounts.authenticate_recovery_kit(
                         s, email=body.email, kit=body.recovery_kit.get_secret_value(),
                         now=app[CLOCK]())
-                    user, new_kit = kit_login.user, kit_login.recovery_kit.reveal()
+                user, new_kit = kit_login.user, kit_login.recovery_kit.reveal()
+        except HashBusy:
+            async with app[DATABASE].sessionmaker.begin() as s:  # no guess was made
+                await throttle.refund(s, client_key)
+                await throttle.refund(s, account_key)
+            raise busy() from None
         except InvalidCredentials:
-            throttle.failed(body.email, request.remote)
             raise unauthorized("wrong e-mail address, password or recovery kit") from None
-        throttle.succeeded(body.email)
+        async with app[DATABASE].sessionmaker.begin() as s:
+            await throttle.clear(s, account_key)
+            await throttle.refund(s, client_key)
         note.actor = (ActorKind.USER, user.id)
         return await _start_session(request, user, new_kit, 200)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from exocorp.api_gateway.client_address import parse_networks
 from exocorp.store.engine import DEFAULT_DATABASE_URL
 from exocorp.store.sessions import SessionPolicy
 
@@ -35,11 +36,23 @@ class GatewaySettings:
     signup_credit: int = 1000
     """Credit (minor units of the account currency) given to every new account."""
     login_max_failures: int = 5
-    """Failed logins per e-mail address within ``login_failure_window`` before 429."""
+    """Login attempts (successful ones are given back) per e-mail address within
+    ``login_failure_window`` before 429. Counted in the database, before the password is
+    checked, so the limit holds across replicas and concurrent requests."""
     login_max_failures_per_ip: int = 50
-    """Failed logins per client address within ``login_failure_window`` before 429."""
+    """Login attempts (successful ones given back) per client address within
+    ``login_failure_window`` before 429."""
     login_failure_window: timedelta = timedelta(minutes=15)
-    """How long a failed login counts against the throttle."""
+    """How long a login attempt counts against the throttle."""
+    trusted_proxies: tuple[str, ...] = ()
+    """Networks (CIDR) of reverse proxies whose ``X-Forwarded-For`` names the client (e.g. the
+    Ingress controller's pods). Empty: the TCP peer is the client, the header is ignored."""
+    hash_concurrency: int = 0
+    """Password hashes (64 MiB each with the default argon2id parameters) run at once; more
+    answer 503 with Retry-After. 0: as many as half of ``memory_limit_bytes`` holds."""
+    memory_limit_bytes: int = 0
+    """The container's memory limit (the chart passes limits.memory). 0: read it from the
+    cgroup; without one, 4 concurrent hashes."""
     portal_base_domain: str = "portal.exocorp.localhost"
     """Each exocorp's portal is <slug>.<portal_base_domain> (must match the operator's)."""
     app_base_domain: str = "app.exocorp.localhost"
@@ -74,6 +87,9 @@ class GatewaySettings:
             raise ValueError("idempotency_stale_after must be positive")
         if self.login_max_failures < 1 or self.login_max_failures_per_ip < 1:
             raise ValueError("login throttle limits must be at least 1")
+        if self.hash_concurrency < 0 or self.memory_limit_bytes < 0:
+            raise ValueError("hash_concurrency and memory_limit_bytes cannot be negative")
+        parse_networks(self.trusted_proxies)
         SessionPolicy(idle_timeout=self.session_idle_timeout,
                       absolute_timeout=self.session_absolute_timeout,
                       touch_interval=min(timedelta(minutes=1), self.session_idle_timeout / 2))

@@ -36,6 +36,7 @@ __all__ = [
     "authenticate_password",
     "authenticate_recovery_kit",
     "bootstrap_platform_owner",
+    "check_password",
     "create_user",
     "find_user_by_email",
     "get_user",
@@ -46,6 +47,7 @@ __all__ = [
     "set_disabled",
     "set_password",
     "set_platform_owner",
+    "store_password_hash",
 ]
 
 DEFAULT_CURRENCY = "USD"
@@ -83,14 +85,17 @@ async def create_user(
     currency: str = DEFAULT_CURRENCY,
     platform_owner: bool = False,
     hasher: PasswordHasher | None = None,
+    password_hash: str | None = None,
     now: datetime | None = None,
 ) -> NewUser:
     """Sign a user up: the user, a billing account holding ``signup_credit`` (recorded as a
-    credit entry) and a first recovery kit. ``Conflict(field="email")`` if the email is taken."""
+    credit entry) and a first recovery kit. ``Conflict(field="email")`` if the email is taken.
+    ``password_hash``: the password's hash computed by the caller outside the transaction."""
     if signup_credit < 0:
         raise ValueError("signup credit cannot be negative")
     at = clock.resolve(now)
-    password_hash = await asyncio.to_thread((hasher or _default_hasher).hash, password)
+    if password_hash is None:
+        password_hash = await asyncio.to_thread((hasher or _default_hasher).hash, password)
     user = User(
         id=new_id("usr"),
         email=email.strip(),
@@ -155,17 +160,14 @@ async def list_users(session: AsyncSession) -> list[User]:
     return list(result.scalars())
 
 
-async def authenticate_password(
-    session: AsyncSession,
-    *,
-    email: str,
-    password: str,
-    hasher: PasswordHasher | None = None,
+async def check_password(
+    user: User | None, password: str, *, hasher: PasswordHasher | None = None
 ) -> User:
-    """The user whose email and password these are; ``InvalidCredentials`` otherwise (the same
-    error, after the same work, whether the email is unknown or the password wrong)."""
+    """``user`` if ``password`` is its password; ``InvalidCredentials`` otherwise (the same
+    error, after the same work, whether the user is unknown or the password wrong);
+    ``AccountDisabled`` for a disabled user. Call it outside any transaction: a hash takes long
+    and SQLite transactions hold the write lock."""
     hasher = hasher or _default_hasher
-    user = await find_user_by_email(session, email)
     if user is None:
         await asyncio.to_thread(hasher.verify_nothing, password)
         raise InvalidCredentials("wrong email or password")
@@ -173,6 +175,20 @@ async def authenticate_password(
         raise InvalidCredentials("wrong email or password")
     if user.disabled:
         raise AccountDisabled("this account is disabled")
+    return user
+
+
+async def authenticate_password(
+    session: AsyncSession,
+    *,
+    email: str,
+    password: str,
+    hasher: PasswordHasher | None = None,
+) -> User:
+    """The user whose email and password these are (see :func:`check_password`); the hash is
+    upgraded when the hasher's parameters changed."""
+    hasher = hasher or _default_hasher
+    user = await check_password(await find_user_by_email(session, email), password, hasher=hasher)
     if hasher.needs_rehash(user.password_hash):
         user.password_hash = await asyncio.to_thread(hasher.hash, password)
         await session.flush()
@@ -241,6 +257,13 @@ async def set_password(
 ) -> None:
     user = await get_user(session, user_id)
     user.password_hash = await asyncio.to_thread((hasher or _default_hasher).hash, password)
+    await session.flush()
+
+
+async def store_password_hash(session: AsyncSession, user_id: str, password_hash: str) -> None:
+    """Store a hash computed outside the transaction (see :func:`check_password`)."""
+    user = await get_user(session, user_id)
+    user.password_hash = password_hash
     await session.flush()
 
 

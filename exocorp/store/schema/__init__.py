@@ -13,6 +13,7 @@ from exocorp.store.schema.billing import (
 )
 from exocorp.store.schema.clients import OperatorClient, OperatorToken, TokenKind
 from exocorp.store.schema.idempotency import IdempotencyRecord
+from exocorp.store.schema.limits import ResourceLimits, ThrottleCounter
 from exocorp.store.schema.registry import Draft, ExocorpRecord, Membership, Role
 
 __all__ = [
@@ -33,7 +34,9 @@ __all__ = [
     "Outcome",
     "PriceBook",
     "RecoveryKit",
+    "ResourceLimits",
     "Role",
+    "ThrottleCounter",
     "TokenKind",
     "UsageEvent",
     "User",
