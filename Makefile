@@ -23,6 +23,7 @@ e2e: bootstrap
 
 lint: python-deps
 	$(UV) run ruff check .
+	$(UV) run lint-imports
 
 typecheck: python-deps
 	$(UV) run mypy

@@ -132,8 +132,16 @@ def _env(name: str, default: str) -> str:
 
 
 def cmd_operator(args: argparse.Namespace) -> int:
+    from exocorp import shards
     from exocorp.operator import main as operator_main
     from exocorp.operator.settings import OperatorSettings
+
+    if args.shard:
+        try:
+            shards.parse(args.shard)
+        except ValueError as err:
+            print(f"exocorp operator: --shard: {err}", file=sys.stderr)
+            return 2
 
     _configure_logging(args.log_level)
     settings = OperatorSettings(
@@ -143,6 +151,7 @@ def cmd_operator(args: argparse.Namespace) -> int:
         storage_class=args.storage_class, max_concurrent_rollouts=args.max_concurrent_rollouts,
         resync_seconds=args.resync_seconds, workers=args.workers,
         secret_refresh_seconds=args.secret_refresh_seconds,
+        shard="" if args.shard == shards.DEFAULT else args.shard,
     )
     operator_main.run(settings, kubeconfig=args.kubeconfig, metrics_port=args.metrics_port,
                       peering=args.peering or None, priority=args.priority)
@@ -164,6 +173,10 @@ def _add_operator(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
                     help="kopf peering name: one active replica among peers ('' = standalone)")
     op.add_argument("--priority", type=int, default=int(_env("PRIORITY", "0")),
                     help="peering priority (the highest active replica acts)")
+    op.add_argument("--shard", default=_env("SHARD", d.shard),
+                    help="reconcile only Exocorps labelled exocorp.io/shard=SHARD ('' = the "
+                         "default shard: Exocorps without the label); give each shard its own "
+                         "--peering")
     op.add_argument("--portal-base-domain", default=_env("PORTAL_BASE_DOMAIN",
                                                          d.portal_base_domain))
     op.add_argument("--app-base-domain", default=_env("APP_BASE_DOMAIN", d.app_base_domain))
@@ -230,6 +243,7 @@ def _gateway_settings(args: argparse.Namespace) -> GatewaySettings:
         portal_base_domain=args.portal_base_domain, app_base_domain=args.app_base_domain,
         public_base_url=args.public_base_url, max_body_bytes=args.max_body_bytes,
         idempotency_stale_after=timedelta(seconds=args.idempotency_stale_seconds),
+        agent_token_ttl=timedelta(days=args.agent_token_days), shards=args.shards,
     )
 
 
@@ -274,6 +288,15 @@ def cmd_platform_owner(args: argparse.Namespace) -> int:
     return asyncio.run(bootstrap())
 
 
+def _shard_list(value: str) -> tuple[str, ...]:
+    from exocorp import shards
+
+    try:
+        return shards.parse(value)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
 def _add_gateway(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from exocorp.api_gateway.settings import GatewaySettings
     from exocorp.store import database_url_from_env
@@ -301,6 +324,10 @@ def _add_gateway(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     gw.add_argument("--auth-cache-seconds", type=float,
                     default=float(_env("AUTH_CACHE_SECONDS", str(d.auth_cache_seconds))),
                     help="reuse resolved sessions and memberships this long (0: never)")
+    gw.add_argument("--agent-token-days", type=int,
+                    default=int(_env("AGENT_TOKEN_DAYS", str(d.agent_token_ttl.days))),
+                    help="days an agent's bearer token works after it is issued or renewed "
+                         "($EXOCORP_AGENT_TOKEN_DAYS)")
     gw.add_argument("--signup-credit", type=int,
                     default=int(_env("SIGNUP_CREDIT", str(d.signup_credit))),
                     help="credit of every new account, in minor units ($EXOCORP_SIGNUP_CREDIT)")
@@ -330,6 +357,9 @@ def _add_gateway(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     gw.add_argument("--app-base-domain", default=_env("APP_BASE_DOMAIN", d.app_base_domain))
     gw.add_argument("--public-base-url", default=_env("PUBLIC_BASE_URL", d.public_base_url),
                     help="URL browsers use, e.g. https://exocorp.example.com (CSRF origin check)")
+    gw.add_argument("--shards", type=_shard_list, default=_shard_list(_env("SHARDS", "")),
+                    help="operator shards new exocorps are assigned among, e.g. "
+                         "default,blue,green ('' = all to the default shard)")
     gw.add_argument("--max-body-bytes", type=int,
                     default=int(_env("MAX_BODY_BYTES", str(d.max_body_bytes))))
     gw.add_argument("--idempotency-stale-seconds", type=float,

@@ -20,6 +20,9 @@ LABEL_COMPONENT: Final = "app.kubernetes.io/component"
 LABEL_NAME: Final = "app.kubernetes.io/name"
 LABEL_EXOCORP: Final = f"{GROUP}/exocorp"
 LABEL_REVISION: Final = f"{GROUP}/revision"
+LABEL_SHARD: Final = f"{GROUP}/shard"
+"""Which operator shard reconciles an Exocorp (absent: the default shard); copied onto the
+exocorp's runtime objects so each shard lists and watches only its own."""
 MANAGER: Final = "exocorp-operator"
 
 ANNOTATION_RESTART_AT: Final = f"{GROUP}/restartAt"
@@ -52,3 +55,11 @@ ANNOTATION_OUTCOME: Final = f"{GROUP}/outcome"
 ANNOTATION_ROLLOUT_KEY: Final = f"{GROUP}/rollout-key"
 ANNOTATION_REASON: Final = f"{GROUP}/reason"
 LABEL_CONTENT_HASH: Final = f"{GROUP}/content-hash"
+
+# Events about cluster-scoped objects (Exocorps) live in the default namespace, as kubectl expects.
+EVENT_NAMESPACE: Final = "default"
+
+
+def runtime_namespace(exocorp_name: str) -> str:
+    """Each exocorp runs in a namespace of its own."""
+    return f"exo-{exocorp_name}"[:63].rstrip("-")

@@ -165,3 +165,21 @@ def normalize_recovery_kit(text: str) -> str | None:
         return None
     groups = [compact[i : i + _KIT_GROUP_LEN] for i in range(0, len(compact), _KIT_GROUP_LEN)]
     return "-".join((RECOVERY_KIT_PREFIX, *groups))
+
+
+# Pairing codes: what an agent shows its human, typed on the approval page (SPEC section 7), so
+# the approval goes to the agent's own human and not to whoever opened the link first.
+_PAIRING_GROUP_LEN: Final = 4  # 2 x 4 symbols x 5 bits = 40 bits; wrong guesses are capped
+
+
+def new_pairing_code() -> Secret:
+    """A fresh pairing code such as ``K3QD-M2X9``."""
+    return Secret("-".join("".join(secrets.choice(_KIT_ALPHABET)
+                                   for _ in range(_PAIRING_GROUP_LEN)) for _ in range(2)))
+
+
+def normalize_pairing_code(text: str) -> str:
+    """The canonical form of a typed code (case, spaces, dashes and look-alikes forgiven);
+    anything that cannot be a code still hashes, and simply never matches."""
+    compact = re.sub(r"[\s\-]", "", text.upper()).translate(_KIT_CONFUSABLES)
+    return f"{compact[:_PAIRING_GROUP_LEN]}-{compact[_PAIRING_GROUP_LEN:]}"

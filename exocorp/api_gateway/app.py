@@ -5,8 +5,8 @@ Route modules, in order (the order of the OpenAPI document's tags):
 
 - ``CORE_ROUTE_TABLES``: health, auth, registry, releases, provider secrets, dashboard.
 - ``EXTENSION_ROUTE_TABLES``: the hook list for further API groups. To add one, write
-  ``exocorp/api_gateway/routes_<group>.py`` with a ``routes = RouteTable(...)`` (see
-  ``routing``), import it here and append ``routes_<group>.routes``; then regenerate
+  ``exocorp/api_gateway/<group>/routes.py`` with a ``routes = RouteTable(...)`` (see
+  ``routing``), import it here and append ``<group>.routes``; then regenerate
   docs/openapi.json (``python -m exocorp.api_gateway.openapi --write docs/openapi.json``).
 """
 
@@ -14,21 +14,15 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from exocorp.api_gateway import (
-    routes_admin,
-    routes_agents,
-    routes_audit,
-    routes_auth,
-    routes_billing,
-    routes_dashboard,
-    routes_health,
-    routes_registry,
-    routes_releases,
-    routes_runtime,
-    routes_secrets,
-)
+from exocorp.api_gateway import health
 from exocorp.api_gateway.access_cache import AccessCache
+from exocorp.api_gateway.admin import routes as admin
+from exocorp.api_gateway.agents import routes as agents
+from exocorp.api_gateway.audit import routes as audit
+from exocorp.api_gateway.auth import routes as auth
+from exocorp.api_gateway.billing import routes as billing
 from exocorp.api_gateway.client_address import parse_networks
+from exocorp.api_gateway.dashboard import routes as dashboard
 from exocorp.api_gateway.hash_gate import DEFAULT_SLOTS, HashGate, hash_slots, memory_limit_bytes
 from exocorp.api_gateway.keys import (
     ACCESS_CACHE,
@@ -40,13 +34,16 @@ from exocorp.api_gateway.keys import (
     KUBE,
     METRICS,
     OPENAPI_CACHE,
-    ROUTE_TABLES,
     SETTINGS,
     TRUSTED_PROXIES,
 )
 from exocorp.api_gateway.metrics import GatewayMetrics
 from exocorp.api_gateway.middleware import MIDDLEWARES
-from exocorp.api_gateway.routing import RouteTable
+from exocorp.api_gateway.registry import routes as registry
+from exocorp.api_gateway.releases import routes as releases
+from exocorp.api_gateway.routing import ROUTE_TABLES, RouteTable
+from exocorp.api_gateway.runtime import routes as runtime
+from exocorp.api_gateway.secrets import routes as secrets
 from exocorp.api_gateway.settings import GatewaySettings
 from exocorp.api_gateway.watch_cache import WatchCache
 from exocorp.k8s import Kube
@@ -57,21 +54,21 @@ from exocorp.store.clock import Clock, utcnow
 __all__ = ["CORE_ROUTE_TABLES", "EXTENSION_ROUTE_TABLES", "create_app", "route_tables"]
 
 CORE_ROUTE_TABLES: list[RouteTable] = [
-    routes_health.routes,
-    routes_auth.routes,
-    routes_registry.routes,
-    routes_releases.routes,
-    routes_secrets.routes,
-    routes_dashboard.routes,
+    health.routes,
+    auth.routes,
+    registry.routes,
+    releases.routes,
+    secrets.routes,
+    dashboard.routes,
 ]
 
 EXTENSION_ROUTE_TABLES: list[RouteTable] = [
     # Append further API groups here (admin, audit, runtime, agents, billing).
-    routes_admin.routes,
-    routes_audit.routes,
-    routes_runtime.routes,
-    routes_agents.routes,
-    routes_billing.routes,
+    admin.routes,
+    audit.routes,
+    runtime.routes,
+    agents.routes,
+    billing.routes,
 ]
 
 

@@ -55,6 +55,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from exocorp.api_gateway.errors import Problem, as_problem, bad_request, problem_response
 from exocorp.api_gateway.keys import CLOCK, DATABASE, PRINCIPAL, SETTINGS
+from exocorp.api_gateway.routing import EXEMPT_PATHS
 from exocorp.store import idempotency as records
 
 __all__ = [
@@ -76,7 +77,6 @@ log = logging.getLogger(__name__)
 HEADER: Final = "Idempotency-Key"
 REPLAYED_HEADER: Final = "Idempotent-Replayed"
 WITHHELD_HEADER: Final = "Idempotent-Secrets-Withheld"
-EXEMPT_PATHS: Final = frozenset({"/api/auth/login", "/api/auth/logout"})
 SECRET_FIELDS: Final = frozenset({"recoveryKit", "token", "draftToken", "password", "value"})
 """Answer fields shown once and never stored (removed at any depth of the JSON body)."""
 STORED_HEADERS: Final = ("Content-Type", "Location", "Cache-Control")

@@ -2,7 +2,7 @@
 
 Route modules read shared objects through these, e.g. ``request.app[KUBE]``,
 ``request.app[DATABASE]``, ``request.app[CACHE]``; the principal through
-:func:`exocorp.api_gateway.auth.principal_of` (or the ``require_*`` helpers).
+:func:`exocorp.api_gateway.access.principal_of` (or the ``require_*`` helpers).
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ if TYPE_CHECKING:
     from exocorp.api_gateway.hash_gate import HashGate
     from exocorp.api_gateway.metrics import GatewayMetrics
     from exocorp.api_gateway.principal import Principal
-    from exocorp.api_gateway.routing import RouteTable
     from exocorp.api_gateway.settings import GatewaySettings
     from exocorp.api_gateway.watch_cache import WatchCache
     from exocorp.k8s import Kube
@@ -37,7 +36,6 @@ __all__ = [
     "OPENAPI_CACHE",
     "PRINCIPAL",
     "REQUEST_ID",
-    "ROUTE_TABLES",
     "SETTINGS",
     "TRUSTED_PROXIES",
 ]
@@ -60,8 +58,6 @@ HASHER: web.AppKey[PasswordHasher] = web.AppKey("exocorp.hasher")
 """argon2id password hasher (tests pass a cheap one)."""
 CLOCK: web.AppKey[Clock] = web.AppKey("exocorp.clock")
 """The time source (tests pass a fake clock)."""
-ROUTE_TABLES: web.AppKey[list[RouteTable]] = web.AppKey("exocorp.route_tables")
-"""Every route table registered on the app, in order (the OpenAPI document is built from it)."""
 ACCESS_CACHE: web.AppKey[AccessCache] = web.AppKey("exocorp.access_cache")
 """Short-lived principals and memberships (see ``access_cache``); call its ``forget_*`` methods
 after changing sessions, tokens or memberships."""

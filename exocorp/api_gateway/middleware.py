@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
-from exocorp.api_gateway.auth import resolve_principal
+from exocorp.api_gateway.access import resolve_principal
 from exocorp.api_gateway.errors import error_middleware, forbidden, problem_response
 from exocorp.api_gateway.idempotency import idempotency_middleware
 from exocorp.api_gateway.keys import METRICS, PRINCIPAL, REQUEST_ID, SETTINGS

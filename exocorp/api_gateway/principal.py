@@ -1,4 +1,4 @@
-"""Who is calling: resolved once per request by the auth middleware (see ``auth``)."""
+"""Who is calling: resolved once per request by the auth middleware (see ``access``)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from exocorp.store.schema import ActorKind
+from exocorp.store.tokens import AgentScope
 
 
 class PrincipalKind(StrEnum):
@@ -40,6 +41,8 @@ class Principal:
     """The operator client (OPERATOR_CLIENT, DRAFT_TOKEN)."""
     draft_id: str | None = None
     """The draft a draft access token is scoped to."""
+    agent_scope: AgentScope | None = None
+    """OPERATOR_CLIENT: the exocorps and grants its human approved."""
     credential_error: str | None = None
     """Why presented credentials were refused (the 401 detail); None when none were presented."""
 

@@ -14,7 +14,7 @@ A route module looks like this::
         ...
         return json_response(AdminCompanyList(...))
 
-and is registered by adding ``routes_admin.routes`` to ``EXTENSION_ROUTE_TABLES`` in ``app.py``.
+and is registered by adding ``admin.routes`` to ``EXTENSION_ROUTE_TABLES`` in ``app.py``.
 Request bodies are read with :func:`json_body` (400 for malformed JSON or invalid fields, 415 for
 a non-JSON content type), query strings with :func:`query_params`.
 """
@@ -25,7 +25,7 @@ import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
@@ -113,11 +113,12 @@ class RouteInfo:
             statuses |= {400, 409, 422}
         return sorted(statuses)
 
+EXEMPT_PATHS: Final = frozenset({"/api/auth/login", "/api/auth/logout"})
+"""POSTs that ignore ``Idempotency-Key`` (see ``idempotency``)."""
+
 
 def idempotent(info: RouteInfo) -> bool:
     """Does the route honour ``Idempotency-Key`` (every POST but login and logout)?"""
-    from exocorp.api_gateway.idempotency import EXEMPT_PATHS
-
     return info.method == "POST" and info.path not in EXEMPT_PATHS
 
 
@@ -222,3 +223,8 @@ def json_response(model: BaseModel, *, status: int = 200,
                   headers: dict[str, str] | None = None) -> web.Response:
     return web.Response(status=status, headers=headers, content_type="application/json",
                         text=model.model_dump_json(by_alias=True, exclude_none=True))
+
+
+ROUTE_TABLES: web.AppKey[list[RouteTable]] = web.AppKey("exocorp.route_tables")
+"""Every route table the app registered (the OpenAPI document is generated from them); here,
+not in ``keys``, so that ``keys`` stays below everything in the gateway."""

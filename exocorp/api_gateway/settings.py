@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from exocorp import shards
 from exocorp.api_gateway.client_address import parse_networks
 from exocorp.store.engine import DEFAULT_DATABASE_URL
 from exocorp.store.sessions import SessionPolicy
@@ -30,6 +31,8 @@ class GatewaySettings:
     """A session unused for this long ends."""
     session_absolute_timeout: timedelta = timedelta(days=7)
     """A session ends this long after login, however busy."""
+    agent_token_ttl: timedelta = timedelta(days=30)
+    """An agent's bearer token expires this long after it is issued or renewed by its human."""
     signup_requires_owner: bool = True
     """Refuse public signup (403 ``signup_closed``) while no platform owner exists, so nobody can
     register the address the installer means to make platform owner before it exists."""
@@ -77,8 +80,12 @@ class GatewaySettings:
     """Idempotency keys are forgotten this long after their first use."""
     watch_timeout_seconds: int = 300
     """Server-side timeout of each watch request of the cache (it reconnects after it)."""
+    shards: tuple[str, ...] = ()
+    """Operator shards a new exocorp is assigned among (stable hash of its name; ``default``
+    is the default shard: no label). Empty: every exocorp goes to the default shard."""
 
     def __post_init__(self) -> None:
+        shards.parse(",".join(self.shards))  # raises ValueError on a bad name
         if self.signup_credit < 0:
             raise ValueError("signup_credit cannot be negative")
         if self.max_body_bytes < 1024:

@@ -12,7 +12,7 @@ Public surface::
         active, has_book = await billing_state(s, user_id)   # -> exocorp.actions.Caller
     await service.stop()
 
-HTTP routes live in ``exocorp.api_gateway.routes_billing``; metrics on
+HTTP routes live in ``exocorp.api_gateway.billing.routes``; metrics on
 ``exocorp.billing.metrics.REGISTRY``.
 """
 

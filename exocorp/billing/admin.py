@@ -1,5 +1,5 @@
 """Billing operations beyond the store's primitives (the HTTP routes in
-``exocorp.api_gateway.routes_billing`` call these and ``exocorp.store.billing``).
+``exocorp.api_gateway.billing.routes`` call these and ``exocorp.store.billing``).
 
 Every function takes an ``AsyncSession`` and never commits (the caller owns the transaction).
 The HTTP layer audits the requests; the start-up creation of the default price book is audited

@@ -21,6 +21,7 @@ from exocorp.model import (
     canonical_domains,
 )
 from exocorp.model.quantity import parse_quantity
+from exocorp.names import runtime_namespace
 from exocorp.operator.settings import OperatorSettings
 
 Obj = dict[str, Any]
@@ -31,11 +32,6 @@ MANIFEST_CONFIGMAP = "effective-manifest"
 STATE_CLAIM = "state"
 INGRESS = "routes"
 _DNS = {"protocol": "UDP", "port": 53}
-
-
-def runtime_namespace(exocorp_name: str) -> str:
-    """Each exocorp runs in a namespace of its own."""
-    return f"exo-{exocorp_name}"[:63].rstrip("-")
 
 
 def credential_key(provider: str) -> str:
@@ -65,6 +61,9 @@ def _labels(exo: Exocorp, component: str | None = None) -> dict[str, str]:
         names.LABEL_PART_OF: "exocorp",
         names.LABEL_EXOCORP: exo.metadata.name,
     }
+    shard = exo.metadata.labels.get(names.LABEL_SHARD)
+    if shard:
+        labels[names.LABEL_SHARD] = shard
     if component:
         labels[names.LABEL_COMPONENT] = component
         labels[names.LABEL_NAME] = component

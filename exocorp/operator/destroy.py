@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from exocorp import names
 from exocorp.k8s import Kube
 from exocorp.k8s import resources as r
 from exocorp.model import Phase
-from exocorp.operator import builders, events, revisions
+from exocorp.operator import events, revisions
 from exocorp.operator.settings import OperatorSettings
 
 
@@ -21,7 +22,7 @@ async def tear_down(kube: Kube, settings: OperatorSettings, name: str,
                          subresource="status")
         await events.post(kube, body, "Normal", "Destroying",
                           "deleting the runtime namespace, volumes, routes and revisions")
-    ns = builders.runtime_namespace(name)
+    ns = names.runtime_namespace(name)
     for rev in await revisions.list_revisions(kube, settings.namespace, name):
         await kube.delete(r.CONTROLLERREVISIONS, rev["metadata"]["name"], settings.namespace)
     if await kube.get_or_none(r.NAMESPACES, ns) is not None:

@@ -10,8 +10,6 @@ from exocorp.k8s import ApiError, Kube
 from exocorp.k8s import resources as r
 
 log = logging.getLogger(__name__)
-# Events about cluster-scoped objects live in the default namespace, as kubectl expects.
-EVENT_NAMESPACE = "default"
 
 
 async def post(kube: Kube, exocorp: dict[str, object], event_type: str, reason: str,
@@ -21,7 +19,7 @@ async def post(kube: Kube, exocorp: dict[str, object], event_type: str, reason: 
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     body = {
         "metadata": {"generateName": f"{meta.get('name', 'exocorp')}.",
-                     "namespace": EVENT_NAMESPACE},
+                     "namespace": names.EVENT_NAMESPACE},
         "involvedObject": {"apiVersion": names.API_VERSION, "kind": names.EXOCORP_KIND,
                            "name": meta.get("name"), "uid": meta.get("uid"),
                            "resourceVersion": meta.get("resourceVersion")},
@@ -31,6 +29,6 @@ async def post(kube: Kube, exocorp: dict[str, object], event_type: str, reason: 
         "firstTimestamp": now, "lastTimestamp": now, "count": 1,
     }
     try:
-        await kube.create(r.EVENTS, body, EVENT_NAMESPACE)
+        await kube.create(r.EVENTS, body, names.EVENT_NAMESPACE)
     except ApiError as err:  # an event is best effort; never fail a reconcile over it
         log.warning("could not post event %s on %s: %s", reason, meta.get("name"), err)

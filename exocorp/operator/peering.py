@@ -1,5 +1,5 @@
-"""kopf's peering resources (cluster-wide), so only one operator replica acts at a time, and the
-gate that holds our own work queue while kopf's peering has this replica paused."""
+"""The gate that holds our own work queue while kopf's peering (cluster-wide; its objects are in
+:mod:`exocorp.k8s.peering`) has this replica paused, so only one operator replica acts at a time."""
 
 from __future__ import annotations
 
@@ -17,37 +17,6 @@ from exocorp.k8s import resources as r
 from exocorp.operator.workqueue import WorkQueue
 
 log = logging.getLogger(__name__)
-
-
-def _crd(plural: str, kind: str, scope: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"{plural}.kopf.dev"},
-        "spec": {
-            "group": "kopf.dev",
-            "scope": scope,
-            "names": {"plural": plural, "singular": plural[:-1], "kind": kind},
-            "versions": [{
-                "name": "v1", "served": True, "storage": True,
-                "schema": {"openAPIV3Schema": {
-                    "type": "object",
-                    "properties": {"status": {
-                        "type": "object", "x-kubernetes-preserve-unknown-fields": True}},
-                    "x-kubernetes-preserve-unknown-fields": True,
-                }},
-            }],
-        },
-    }
-
-
-def peering_crds() -> list[dict[str, Any]]:
-    return [_crd("clusterkopfpeerings", "ClusterKopfPeering", "Cluster"),
-            _crd("kopfpeerings", "KopfPeering", "Namespaced")]
-
-
-def peering_object(name: str) -> dict[str, Any]:
-    return {"apiVersion": "kopf.dev/v1", "kind": "ClusterKopfPeering", "metadata": {"name": name}}
 
 
 def own_identity() -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -150,8 +151,8 @@ class Reconciler:
         body = self.cache.get("Exocorp", name)
         if body is None:
             body = await self.kube.get_or_none(r.EXOCORPS, name)
-            if body is None:
-                return None
+            if body is None or not self.settings.owns(body):
+                return None  # gone, or moved to another shard: its watch dropped it
             self.cache.store("Exocorp", body)
         if body["metadata"].get("deletionTimestamp"):
             return await self._destroy(name, body)
@@ -212,7 +213,7 @@ class Reconciler:
 
         inputs = builders.RuntimeInputs(release=release, revision=status.rollout.revision,
                                         credentials=credentials, settings=self.settings)
-        ns = builders.runtime_namespace(name)
+        ns = names.runtime_namespace(name)
         await self._apply_runtime(exo, inputs, ns)
 
         self._accrue(ctx)
@@ -225,7 +226,10 @@ class Reconciler:
         if rollback_to is not None and written is not None:
             await self._rollback(exo, written, rollback_to, ctx.failure_reason)
         in_progress = status.rollout.outcome == RevisionOutcome.PROGRESSING
-        return 1.0 if in_progress else self.settings.resync_seconds
+        if in_progress:
+            return 1.0
+        # Jitter: exocorps listed together (a restart) must not all resync in the same second.
+        return self.settings.resync_seconds * random.uniform(0.9, 1.1)  # noqa: S311
 
     # -- finalizer ------------------------------------------------------------------------------
 
@@ -569,7 +573,7 @@ class Reconciler:
     def _summarise(self, ctx: _Pass, release: ExocorpReleaseSpec,
                    observed: list[health.ComponentHealth], tls_ready: bool) -> None:
         exo, status = ctx.exo, ctx.status
-        ns = builders.runtime_namespace(exo.metadata.name)
+        ns = names.runtime_namespace(exo.metadata.name)
         all_ready = all(c.status.ready >= c.status.desired for c in observed)
         stalled = any(c.type == ConditionType.STALLED and c.status == ConditionStatus.TRUE
                       for c in status.conditions)

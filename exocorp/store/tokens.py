@@ -15,28 +15,49 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from exocorp.security import Secret, hash_token, new_token
+from exocorp.security import (
+    Secret,
+    hash_token,
+    new_pairing_code,
+    new_token,
+    normalize_pairing_code,
+    token_matches,
+)
 from exocorp.store import clock
 from exocorp.store.columns import new_id
 from exocorp.store.drafts import get_draft
 from exocorp.store.errors import Conflict, InvalidCredentials, NotFound
-from exocorp.store.schema import OperatorClient, OperatorToken, TokenKind, User
+from exocorp.store.schema import (
+    OperatorClient,
+    OperatorClientExocorp,
+    OperatorToken,
+    TokenKind,
+    User,
+)
 from exocorp.store.statements import rowcount
 
 __all__ = [
     "BEARER_TOKEN_PREFIX",
+    "DEFAULT_BEARER_TOKEN_TTL",
     "DEFAULT_DRAFT_TOKEN_TTL",
     "DRAFT_TOKEN_PREFIX",
+    "MAX_PAIRING_FAILURES",
+    "AgentScope",
     "IssuedToken",
     "TokenGrant",
     "approve_client",
     "authenticate_token",
+    "check_pairing_code",
+    "client_scope",
     "get_client",
+    "grant_exocorp",
     "list_user_tokens",
     "redeem_draft_token",
     "register_client",
+    "renew_token",
     "revoke_client",
     "revoke_token",
     "revoke_user_tokens",
@@ -45,6 +66,10 @@ __all__ = [
 DRAFT_TOKEN_PREFIX = "exo_draft"  # noqa: S105 (a name, not a secret)
 BEARER_TOKEN_PREFIX = "exo_agent"  # noqa: S105
 DEFAULT_DRAFT_TOKEN_TTL = timedelta(hours=1)
+DEFAULT_BEARER_TOKEN_TTL = timedelta(days=30)
+"""An agent's bearer token expires this long after it is issued or renewed."""
+MAX_PAIRING_FAILURES = 5
+"""Wrong pairing codes an agent's request survives; the next one denies it (40-bit codes)."""
 
 
 @dataclass(frozen=True)
@@ -53,6 +78,18 @@ class IssuedToken:
     token: OperatorToken
     secret: Secret
     """Handed to the agent once; only its hash is stored."""
+    pairing_code: Secret | None = None
+    """Draft access only: the code the agent shows its human (only its hash is stored)."""
+
+
+@dataclass(frozen=True)
+class AgentScope:
+    """What an agent's bearer token may reach, as its human granted at approval."""
+
+    exocorps: frozenset[str]
+    """The exocorps named at approval and those the agent created with the token."""
+    may_destroy: bool = False
+    may_write_secrets: bool = False
 
 
 @dataclass(frozen=True)
@@ -95,6 +132,8 @@ async def register_client(
         approved_at=None,
         revoked_at=None,
     )
+    pairing_code = new_pairing_code()
+    client.pairing_code_hash = hash_token(pairing_code.reveal())
     session.add(client)
     secret = new_token(DRAFT_TOKEN_PREFIX)
     token = OperatorToken(
@@ -109,7 +148,7 @@ async def register_client(
     )
     session.add(token)
     await session.flush()
-    return IssuedToken(client=client, token=token, secret=secret)
+    return IssuedToken(client=client, token=token, secret=secret, pairing_code=pairing_code)
 
 
 async def get_client(session: AsyncSession, client_id: str) -> OperatorClient:
@@ -119,11 +158,34 @@ async def get_client(session: AsyncSession, client_id: str) -> OperatorClient:
     return client
 
 
+async def check_pairing_code(
+    session: AsyncSession, client_id: str, code: str, *, now: datetime | None = None
+) -> int | None:
+    """None when ``code`` is the client's pairing code; else how many more wrong codes it
+    survives (the failure is counted; at ``MAX_PAIRING_FAILURES`` the client is revoked).
+    Commit this apart from the approval, so a refused approval still counts."""
+    client = await get_client(session, client_id)
+    if client.pairing_code_hash is not None and token_matches(
+            normalize_pairing_code(code), client.pairing_code_hash):
+        return None
+    await session.execute(
+        update(OperatorClient).where(OperatorClient.id == client_id)
+        .values(pairing_failures=OperatorClient.pairing_failures + 1)
+        .execution_options(synchronize_session=False))
+    client = await get_client(session, client_id)
+    left = max(MAX_PAIRING_FAILURES - client.pairing_failures, 0)
+    if left == 0:
+        await revoke_client(session, client_id, now=now)
+    return left
+
+
 async def approve_client(
-    session: AsyncSession, client_id: str, *, user_id: str, now: datetime | None = None
+    session: AsyncSession, client_id: str, *, user_id: str, now: datetime | None = None,
+    scope: AgentScope | None = None,
 ) -> OperatorClient:
-    """Bind the client to ``user_id``. Approving twice by the same user is a no-op; a client
-    approved by someone else, or revoked, is a ``Conflict``."""
+    """Bind the client to ``user_id`` with ``scope`` (its grants and exocorps). Approving
+    twice by the same user is a no-op; a client approved by someone else, or revoked, is a
+    ``Conflict``."""
     if await session.get(User, user_id) is None:
         raise NotFound(f"user {user_id} not found")
     result = await session.execute(
@@ -137,6 +199,12 @@ async def approve_client(
         .execution_options(synchronize_session=False)
     )
     client = await get_client(session, client_id)
+    if rowcount(result) == 1 and scope is not None:
+        client.may_destroy = scope.may_destroy
+        client.may_write_secrets = scope.may_write_secrets
+        await session.flush()
+        for exocorp_id in sorted(scope.exocorps):
+            await grant_exocorp(session, client_id, exocorp_id)
     if rowcount(result) == 1 or client.approved_by == user_id:
         return client
     if client.revoked_at is not None:
@@ -184,7 +252,7 @@ async def redeem_draft_token(
     session: AsyncSession,
     secret: str,
     *,
-    bearer_ttl: timedelta | None = None,
+    bearer_ttl: timedelta = DEFAULT_BEARER_TOKEN_TTL,
     now: datetime | None = None,
 ) -> IssuedToken:
     """Exchange an approved client's draft access token (once) for a bearer token.
@@ -215,7 +283,7 @@ async def redeem_draft_token(
         draft_id=None,
         user_id=grant.client.approved_by,
         created_at=at,
-        expires_at=at + bearer_ttl if bearer_ttl is not None else None,
+        expires_at=at + bearer_ttl,
     )
     session.add(bearer)
     await session.flush()
@@ -232,6 +300,42 @@ async def revoke_token(
         token.revoked_at = clock.resolve(now)
         await session.flush()
     return token
+
+
+async def renew_token(
+    session: AsyncSession, token_id: str, *, ttl: timedelta = DEFAULT_BEARER_TOKEN_TTL,
+    now: datetime | None = None,
+) -> OperatorToken:
+    """A bearer token (expired or not) valid for ``ttl`` from now; ``Conflict`` once it or its
+    client is revoked."""
+    token = await session.get(OperatorToken, token_id)
+    if token is None or token.kind is not TokenKind.CLIENT_BEARER:
+        raise NotFound(f"token {token_id} not found")
+    client = await get_client(session, token.client_id)
+    if token.revoked_at is not None or client.revoked_at is not None:
+        raise Conflict("a revoked token cannot be renewed")
+    token.expires_at = clock.resolve(now) + ttl
+    await session.flush()
+    return token
+
+
+async def grant_exocorp(session: AsyncSession, client_id: str, exocorp_id: str) -> None:
+    """Add ``exocorp_id`` to the client's scope (idempotent)."""
+    if await session.get(OperatorClientExocorp, (client_id, exocorp_id)) is not None:
+        return
+    try:
+        async with session.begin_nested():
+            session.add(OperatorClientExocorp(client_id=client_id, exocorp_id=exocorp_id))
+    except IntegrityError:  # granted concurrently
+        pass
+
+
+async def client_scope(session: AsyncSession, client_id: str) -> AgentScope:
+    client = await get_client(session, client_id)
+    rows = await session.execute(select(OperatorClientExocorp.exocorp_id)
+                                 .where(OperatorClientExocorp.client_id == client_id))
+    return AgentScope(exocorps=frozenset(rows.scalars()), may_destroy=client.may_destroy,
+                      may_write_secrets=client.may_write_secrets)
 
 
 async def revoke_client(

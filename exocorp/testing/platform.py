@@ -11,8 +11,8 @@ from pathlib import Path
 
 from exocorp.k8s import Kube
 from exocorp.k8s import resources as r
+from exocorp.k8s.peering import peering_crds, peering_object
 from exocorp.model.crd import crd_documents
-from exocorp.operator.peering import peering_crds, peering_object
 from exocorp.testing.controlplane import ControlPlaneError, free_port
 from exocorp.testing.processes import ManagedProcess, spawn
 from exocorp.testing.waiting import eventually

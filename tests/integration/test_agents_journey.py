@@ -110,7 +110,7 @@ async def journey(base: str) -> dict[str, Any]:
             headers={"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"})
         assert (status, forged["code"]) == (403, "cross_origin")
         approved = await browser.ok("POST", f"/api/agents/handoffs/{asked['handoffId']}/approve",
-                                    201)
+                                    201, json={"pairingCode": asked["pairingCode"]})
         assert (approved["company"]["id"], approved["company"]["phase"]) == (slug, "Draft")
 
         # The agent sees the approval, redeems once, and works with its bearer token.

@@ -266,8 +266,12 @@ async def _agent(http: Http, world: World, approver: Mapping[str, str] | None,
     if approver is None:
         return out
     slug = unique_slug("mx-agent")
+    # Granted everything its human may grant (the matrix checks the role, not the grants:
+    # tests/unit/test_agents_scope.py checks those).
     await http.ok("POST", f"/api/agents/handoffs/{asked['handoffId']}/approve", approver,
-                  json={"slug": slug}, expect=201)
+                  json={"slug": slug, "pairingCode": asked["pairingCode"],
+                        "companies": [world.company], "allowDestroy": True,
+                        "allowProviderSecrets": True}, expect=201)
     world.created.append(slug)
     if redeem:
         grant = await http.ok("POST", "/api/agents/redeem", {"bearer": asked["draftToken"]},

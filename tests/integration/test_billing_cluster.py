@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from exocorp import actions
-from exocorp.api_gateway import routes_billing
+from exocorp.api_gateway.billing import routes as routes_billing
 from exocorp.api_gateway.keys import DATABASE, KUBE
 from exocorp.billing import (
     PAUSE_REASON,

@@ -35,7 +35,7 @@ from exocorp import actions
 from exocorp.k8s import Kube
 from exocorp.k8s import resources as r
 from exocorp.model import ActionRequest, Exocorp
-from exocorp.operator.builders import runtime_namespace
+from exocorp.names import runtime_namespace
 from exocorp.testing import samples
 from exocorp.testing.controlplane import free_port
 from exocorp.testing.platform import OperatorProcess

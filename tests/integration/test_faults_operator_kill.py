@@ -164,7 +164,7 @@ async def _max_revision(kube: Kube, name: str) -> int:
 
 async def _acting(kube: Kube, case: Case, name: str, before_max: int) -> bool:
     """True once the operator has started carrying the action out."""
-    ns = builders.runtime_namespace(name)
+    ns = names.runtime_namespace(name)
     if case.action == "destroy":
         body = await kube.get_or_none(r.EXOCORPS, name)
         return body is None or bool((body.get("status") or {}).get("phase") == "Destroying")
@@ -279,7 +279,7 @@ async def test_operator_sigkilled_mid_action_converges_without_duplicates_or_orp
             left = []
             if await kube.get_or_none(r.EXOCORPS, slug) is not None:
                 left.append("exocorp")
-            if await kube.get_or_none(r.NAMESPACES, builders.runtime_namespace(slug)):
+            if await kube.get_or_none(r.NAMESPACES, names.runtime_namespace(slug)):
                 left.append("namespace")
             left += [rev["metadata"]["name"] for rev in await _revisions(kube, slug)]
             return left
@@ -288,7 +288,7 @@ async def test_operator_sigkilled_mid_action_converges_without_duplicates_or_orp
                          what="exocorp, namespace and revisions gone")
         converged = time.monotonic() - restarted
         claims = [c for c in (await kube.list(r.PVCS))["items"]
-                  if c["metadata"]["namespace"] == builders.runtime_namespace(slug)]
+                  if c["metadata"]["namespace"] == names.runtime_namespace(slug)]
         assert claims == []
     else:
         exo = await _converged(waiter, slug, case)
@@ -298,7 +298,7 @@ async def test_operator_sigkilled_mid_action_converges_without_duplicates_or_orp
             (await kube.get(r.RELEASES, f"release-{case.version.replace('.', '-')}"))["spec"])
 
         async def objects() -> set[tuple[str, str]]:
-            return await _managed_objects(kube, builders.runtime_namespace(slug))
+            return await _managed_objects(kube, names.runtime_namespace(slug))
 
         want = _expected_objects(exo, release)
         await eventually(objects, lambda found: found == want, within=60,

@@ -27,7 +27,7 @@ from exocorp.api_gateway.watch_cache import Informer, WatchCache
 from exocorp.k8s import Kube
 from exocorp.k8s import resources as r
 from exocorp.model import Exocorp
-from exocorp.operator.builders import runtime_namespace
+from exocorp.names import runtime_namespace
 from exocorp.testing.controlplane import ControlPlane
 from exocorp.testing.platform import PLATFORM_NAMESPACE, OperatorProcess, install_crds
 from exocorp.testing.waiting import eventually

@@ -13,7 +13,7 @@ from exocorp import names
 from exocorp.k8s import Kube
 from exocorp.k8s import resources as r
 from exocorp.model import Phase, RevisionOutcome
-from exocorp.operator.builders import runtime_namespace
+from exocorp.names import runtime_namespace
 from exocorp.testing.platform import PLATFORM_NAMESPACE, OperatorProcess
 from exocorp.testing.waiting import eventually
 from tests.plugins.cluster import ClusterInfo

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from exocorp.k8s import resources as r
-from exocorp.operator.builders import runtime_namespace
+from exocorp.names import runtime_namespace
 from exocorp.testing import binaries
 from tests.plugins.cluster import ClusterInfo
 from tests.plugins.platform import Driver

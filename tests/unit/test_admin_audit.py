@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from exocorp.api_gateway.admin_system_audit import SYSTEM_AUDIT, record_operator_actions
+from exocorp.api_gateway.audit.rollback_worker import SYSTEM_AUDIT, record_operator_actions
 from exocorp.model import OPERATOR_ACTOR
 from tests.unit import test_gateway_support as support
 from tests.unit.test_admin_support import (

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from exocorp import names
-from exocorp.api_gateway.admin_cluster import (
+from exocorp.api_gateway.runtime.cluster import (
     ClusterReader,
     ClusterSnapshot,
     component_health,

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from exocorp.api_gateway import routes_agents
+from exocorp.api_gateway.agents import routes as routes_agents
 from exocorp.api_gateway.app import route_tables
 from exocorp.model import Draft
 from exocorp.security import hash_token
@@ -72,12 +72,13 @@ async def test_an_agent_gets_access_through_a_humans_approval(gateway: Gateway) 
     shown = await (await gateway.client.get(f"/api/agents/handoffs/{handoff}")).json()
     assert (shown["status"], shown["agentName"], shown["draft"]["version"]) == (
         "pending", "Claude Code", "1.0.0")
-    approved = await gateway.client.post(f"/api/agents/handoffs/{handoff}/approve")
+    code = {"pairingCode": created["pairingCode"]}
+    approved = await gateway.client.post(f"/api/agents/handoffs/{handoff}/approve", json=code)
     assert approved.status == 201, await approved.text()
     company = (await approved.json())["company"]
     assert (company["id"], company["displayName"], company["owner"], company["phase"]) == (
         "agent-co", "Agent Co", human["user"]["id"], "Draft")
-    again = await gateway.client.post(f"/api/agents/handoffs/{handoff}/approve")
+    again = await gateway.client.post(f"/api/agents/handoffs/{handoff}/approve", json=code)
     assert again.status == 200
     draft = await (await gateway.client.get("/api/registry/companies/agent-co/draft")).json()
     assert Draft.model_validate(draft["draft"]) == Draft.model_validate(samples.draft("1.0.0"))
@@ -90,7 +91,9 @@ async def test_an_agent_gets_access_through_a_humans_approval(gateway: Gateway) 
     assert bearer.startswith("exo_agent_")
     assert (grant["userId"], grant["companyId"], grant["tokenType"]) == (
         human["user"]["id"], "agent-co", "Bearer")
-    assert "expiresAt" not in grant
+    assert grant["expiresAt"] == "2030-01-31T12:00:00Z"
+    assert grant["scope"] == {"companies": ["agent-co"], "destroy": False,
+                              "providerSecrets": False}
     # The draft token is spent; the bearer token acts for the human on the registry.
     assert (await agent.post("/api/agents/redeem", headers=_bearer(token))).status == 401
     assert (await agent.get("/api/agents/draft", headers=_bearer(token))).status == 401
@@ -143,7 +146,8 @@ async def test_tokens_expire_and_denied_agents_are_locked_out(gateway: Gateway) 
     await gateway.signup("ada@example.com")
     shown = await (await gateway.client.get(f"/api/agents/handoffs/{late['handoffId']}")).json()
     assert shown["status"] == "expired"
-    refused = await gateway.client.post(f"/api/agents/handoffs/{late['handoffId']}/approve")
+    refused = await gateway.client.post(f"/api/agents/handoffs/{late['handoffId']}/approve",
+                                        json={"pairingCode": late["pairingCode"]})
     assert (refused.status, (await refused.json())["code"]) == (409, "handoff_expired")
     assert (await gateway.client.get("/api/registry/companies/late-co")).status == 404
 
@@ -152,7 +156,8 @@ async def test_tokens_expire_and_denied_agents_are_locked_out(gateway: Gateway) 
     assert (deny.status, (await deny.json())["status"]) == (200, "denied")
     assert (await agent.post("/api/agents/redeem",
                              headers=_bearer(denied["draftToken"]))).status == 401
-    again = await gateway.client.post(f"/api/agents/handoffs/{denied['handoffId']}/approve")
+    again = await gateway.client.post(f"/api/agents/handoffs/{denied['handoffId']}/approve",
+                                      json={"pairingCode": denied["pairingCode"]})
     assert (again.status, (await again.json())["code"]) == (409, "handoff_denied")
 
 
@@ -167,10 +172,12 @@ async def test_only_the_first_human_approves_and_only_humans_approve(gateway: Ga
                                                    headers=headers)
         assert response.status == 403
     approved = await gateway.client.post(f"/api/agents/handoffs/{handoff}/approve",
-                                         json={"slug": "renamed-co"})
+                                         json={"slug": "renamed-co",
+                                               "pairingCode": asked["pairingCode"]})
     assert approved.status == 201
     assert (await approved.json())["company"]["id"] == "renamed-co"
-    taken = await eve.post(f"/api/agents/handoffs/{handoff}/approve")
+    taken = await eve.post(f"/api/agents/handoffs/{handoff}/approve",
+                           json={"pairingCode": asked["pairingCode"]})
     assert (taken.status, (await taken.json())["code"]) == (409, "handoff_taken")
     assert (await eve.post(f"/api/agents/handoffs/{handoff}/deny")).status == 409
     redeemed = await (await gateway.new_client().post(
@@ -196,13 +203,15 @@ async def test_approval_with_a_taken_slug_is_409_and_changes_nothing(gateway: Ga
     await gateway.signup("ada@example.com")
     await gateway.company("agent-co")
     asked = await _request(gateway)
-    refused = await gateway.client.post(f"/api/agents/handoffs/{asked['handoffId']}/approve")
+    refused = await gateway.client.post(f"/api/agents/handoffs/{asked['handoffId']}/approve",
+                                        json={"pairingCode": asked["pairingCode"]})
     assert (refused.status, (await refused.json())["code"]) == (409, "slug_taken")
     shown = await (await gateway.client.get(
         f"/api/agents/handoffs/{asked['handoffId']}")).json()
     assert shown["status"] == "pending"
     ok = await gateway.client.post(f"/api/agents/handoffs/{asked['handoffId']}/approve",
-                                   json={"slug": "agent-co-2", "displayName": "Second"})
+                                   json={"slug": "agent-co-2", "displayName": "Second",
+                                         "pairingCode": asked["pairingCode"]})
     assert ok.status == 201
     assert (await ok.json())["company"]["displayName"] == "Second"
 
@@ -330,5 +339,5 @@ async def test_the_example_request_in_the_guide_is_accepted(gateway: Gateway) ->
     documented = json.loads(re.findall(r"```json\n(.*?)```", guide, re.DOTALL)[1])
     assert set(documented) == set(answer)
     redeemed = json.loads(re.findall(r"```json\n(.*?)```", guide, re.DOTALL)[2])
-    from exocorp.api_gateway.agents_schemas import RedeemResponse
+    from exocorp.api_gateway.agents.schemas import RedeemResponse
     assert set(redeemed) <= set(RedeemResponse.model_json_schema(by_alias=True)["properties"])

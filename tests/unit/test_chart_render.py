@@ -126,7 +126,7 @@ def test_operator_runs_one_peered_instance_with_the_contract_flags(defaults: lis
     args = dict(a.removeprefix("--").split("=", 1) for a in c["args"][1:])
     assert args == {
         "metrics-port": "8080", "peering": "exocorp", "max-concurrent-rollouts": "10",
-        "workers": "8", "resync-seconds": "15", "log-level": "info",
+        "workers": "8", "resync-seconds": "300", "log-level": "info",
         "portal-base-domain": "portal.exocorp.localhost",
         "app-base-domain": "app.exocorp.localhost",
         "ingress-class": "nginx", "ingress-namespace": "ingress-nginx",
@@ -176,6 +176,37 @@ def test_the_gateway_command_accepts_the_chart_arguments(
     op = build_parser().parse_args(operator["args"])
     assert (parsed.portal_base_domain, parsed.app_base_domain) == (
         op.portal_base_domain, op.app_base_domain)
+
+
+def test_operator_shards_each_run_their_own_peered_deployments_with_a_standby() -> None:
+    objects = helm_template(sets=["operator.shards={blue,green}", "operator.standby=true"])
+    operators = [o for o in find(objects, "Deployment")
+                 if o["metadata"]["labels"]["app.kubernetes.io/component"] == "operator"]
+    seen = {}
+    for dep in operators:
+        parsed = build_parser().parse_args(dep["spec"]["template"]["spec"]["containers"][0]["args"])
+        seen[dep["metadata"]["name"]] = (parsed.shard, parsed.peering, parsed.priority)
+        assert dep["spec"]["replicas"] == 1
+        others = [o for o in operators if o is not dep]
+        # Each Deployment's selector picks its own pods and no other operator Deployment's
+        # (the default active one keeps the selector charts before shards had).
+        labels = dep["spec"]["template"]["metadata"]["labels"]
+        assert selects(dep["spec"]["selector"]["matchLabels"], labels)
+        if dep["metadata"]["name"] != "exocorp-operator":
+            assert not any(selects(dep["spec"]["selector"]["matchLabels"],
+                                   o["spec"]["template"]["metadata"]["labels"]) for o in others)
+    assert seen == {
+        "exocorp-operator": ("", "exocorp", 100),
+        "exocorp-operator-standby": ("", "exocorp", 0),
+        "exocorp-operator-blue": ("blue", "exocorp-blue", 100),
+        "exocorp-operator-blue-standby": ("blue", "exocorp-blue", 0),
+        "exocorp-operator-green": ("green", "exocorp-green", 100),
+        "exocorp-operator-green-standby": ("green", "exocorp-green", 0),
+    }
+    peerings = sorted(o["metadata"]["name"] for o in find(objects, "ClusterKopfPeering"))
+    assert peerings == ["exocorp", "exocorp-blue", "exocorp-green"]
+    gateway = deployment(objects, "gateway")["spec"]["template"]["spec"]["containers"][0]
+    assert build_parser().parse_args(gateway["args"]).shards == ("default", "blue", "green")
 
 
 def test_operator_gets_ingress_class_tls_issuer_and_storage_class_when_set() -> None:

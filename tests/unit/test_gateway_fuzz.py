@@ -178,14 +178,16 @@ def _populate(world: World, suffix: str = "") -> None:
     ask = {"agentName": "fuzzer",
            "company": {"slug": f"agent-co{suffix}", "displayName": "Agent Co"}}
     asked = post("/api/agents/drafts", ask, 201).json()
-    post(f"/api/agents/handoffs/{asked['handoffId']}/approve", {"slug": f"agent-co{suffix}"}, 201,
-         owner)
+    post(f"/api/agents/handoffs/{asked['handoffId']}/approve",
+         {"slug": f"agent-co{suffix}", "pairingCode": asked["pairingCode"],
+          "companies": [f"acme{suffix}"], "allowDestroy": True,
+          "allowProviderSecrets": True}, 201, owner)
     grant = post("/api/agents/redeem", None, 201,
                  {"Authorization": f"Bearer {asked['draftToken']}"}).json()
     world.credentials["agent"] = {"bearer": grant["token"]}
     spare = post("/api/agents/drafts", ask, 201).json()  # its token is the one to revoke
-    post(f"/api/agents/handoffs/{spare['handoffId']}/approve", {"slug": f"spare-co{suffix}"}, 201,
-         owner)
+    post(f"/api/agents/handoffs/{spare['handoffId']}/approve",
+         {"slug": f"spare-co{suffix}", "pairingCode": spare["pairingCode"]}, 201, owner)
     spare_grant = post("/api/agents/redeem", None, 201,
                        {"Authorization": f"Bearer {spare['draftToken']}"}).json()
     world.ids["tokens/id"] = spare_grant["tokenId"]

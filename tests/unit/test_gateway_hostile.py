@@ -100,7 +100,7 @@ async def _agent_of(gateway: Gateway, approver: Any, slug: str) -> dict[str, str
     asked = await (await agent.post("/api/agents/drafts", json={
         "agentName": "agent", "company": {"slug": slug, "displayName": slug.title()}})).json()
     approved = await approver.post(f"/api/agents/handoffs/{asked['handoffId']}/approve",
-                                   json={"slug": slug})
+                                   json={"slug": slug, "pairingCode": asked["pairingCode"]})
     assert approved.status == 201, await approved.text()
     grant = await agent.post("/api/agents/redeem", headers=_bearer(asked["draftToken"]))
     assert grant.status == 201, await grant.text()
@@ -135,7 +135,7 @@ def _owner_body(method: str, path: str, world: Mapping[str, str]) -> Any:
     if path.startswith("/api/registry/companies/{id}/"):
         return {"reason": "hostile"}
     if path.endswith("/approve"):
-        return {"slug": "stolen-co"}
+        return {"slug": "stolen-co", "pairingCode": "AAAA-AAAA"}  # the attacker guesses
     if path.endswith("/actions"):
         return {"action": "stop", "reason": "hostile"}
     if path.endswith("/price-book"):

@@ -10,6 +10,7 @@ import logging
 import pytest
 from sqlalchemy import func, select
 
+from exocorp import names, shards
 from exocorp.k8s import ApiError
 from exocorp.k8s import resources as r
 from exocorp.store import billing
@@ -256,3 +257,18 @@ async def test_bindings_follow_the_draft_and_the_account(gateway: Gateway) -> No
             summary["providerCoverage"]["required"]) == (1, 1)
     async with gateway.database.sessionmaker() as s:
         assert await s.scalar(select(func.count()).select_from(ExocorpRecord)) == 1
+
+
+async def test_new_companies_are_spread_over_the_configured_operator_shards(
+        make_gateway: support.GatewayFactory) -> None:
+    gateway = await make_gateway(shards=("default", "blue"))
+    await gateway.signup("ada@example.com")
+    seen: dict[str, str | None] = {}
+    for i in range(12):
+        slug = f"shard-{i}"
+        assert (await gateway.client.post("/api/registry/companies", json={
+            "slug": slug, "displayName": "Sharded"})).status == 201
+        labels = (await gateway.kube.get(r.EXOCORPS, slug))["metadata"].get("labels") or {}
+        seen[slug] = labels.get(names.LABEL_SHARD)
+    assert seen == {slug: shards.assign(slug, ("default", "blue")) for slug in seen}
+    assert set(seen.values()) == {None, "blue"}  # both shards get some; default means no label

@@ -129,7 +129,7 @@ def test_cache_keeps_the_newest_version_and_indexes_by_exocorp() -> None:
                         "labels": {"exocorp.io/exocorp": "acme"}}}
     cache.observe("Deployment", "MODIFIED", new)
     cache.store("Deployment", old)
-    assert cache.get("Deployment", "d", "n") is new
+    assert cache.get("Deployment", "d", "n") == new
     assert cache.owned("acme", "Deployment") == [new]
     cache.observe("Deployment", "DELETED", new)
     assert cache.owned("acme", "Deployment") == []

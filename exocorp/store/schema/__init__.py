@@ -11,7 +11,12 @@ from exocorp.store.schema.billing import (
     PriceBook,
     UsageEvent,
 )
-from exocorp.store.schema.clients import OperatorClient, OperatorToken, TokenKind
+from exocorp.store.schema.clients import (
+    OperatorClient,
+    OperatorClientExocorp,
+    OperatorToken,
+    TokenKind,
+)
 from exocorp.store.schema.idempotency import IdempotencyRecord
 from exocorp.store.schema.limits import ResourceLimits, ThrottleCounter
 from exocorp.store.schema.registry import Draft, ExocorpRecord, Membership, Role
@@ -30,6 +35,7 @@ __all__ = [
     "IdempotencyRecord",
     "Membership",
     "OperatorClient",
+    "OperatorClientExocorp",
     "OperatorToken",
     "Outcome",
     "PriceBook",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import CheckConstraint, ForeignKey, String
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, String, false, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from exocorp.store.columns import ID_LENGTH, UTCDateTime, enum_type
@@ -34,6 +34,29 @@ class OperatorClient(Base):
     )
     approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    may_destroy: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    """Granted by the human at approval: the agent may destroy the exocorps in its scope."""
+    may_write_secrets: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    """Granted by the human at approval: the agent may add, rotate and delete the human's
+    provider credentials."""
+    pairing_code_hash: Mapped[str | None] = mapped_column(String(64))
+    """SHA-256 of the code the agent shows its human; approval must present it."""
+    pairing_failures: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    """Wrong codes presented; at the limit the request is denied."""
+
+
+class OperatorClientExocorp(Base):
+    """The exocorps an agent's bearer token may reach: those the human named at approval and
+    those the agent created with the token."""
+
+    __tablename__ = "operator_client_exocorps"
+
+    client_id: Mapped[str] = mapped_column(
+        ForeignKey("operator_clients.id", ondelete="CASCADE"), primary_key=True
+    )
+    exocorp_id: Mapped[str] = mapped_column(
+        ForeignKey("exocorps.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
 
 
 class OperatorToken(Base):

@@ -2,7 +2,7 @@
 signup per client) and resource limits (per account, default, platform-wide).
 
 Revision ID: 0004
-Revises: 0003
+Revises: 0005 (main landed 0005 first)
 Create Date: 2026-12-04
 """
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0004"
-down_revision: str | Sequence[str] | None = "0003"
+down_revision: str | Sequence[str] | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,300 @@
+"""Platform-owner operations: the whole fleet, one exocorp in depth (its runtime too), lifecycle
+actions on any exocorp, and fleet statistics. Every route needs the platform-owner role (other
+users get 403, an agent's bearer token too: agents never hold the admin role).
+
+Exocorps and their status come from the watch cache, owners and members from the platform
+records; pods and events are read from the API server (see ``runtime.cluster`` for why and how
+that stays cheap). Actions run exactly like the owners' (``operations.run_action``) and are
+audited the same way, with ``details.via = "admin"``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from aiohttp import web
+from pydantic import ValidationError
+
+from exocorp.api_gateway.access import require_platform_owner
+from exocorp.api_gateway.admin.schemas import (
+    AdminActionAccepted,
+    AdminActionRequest,
+    AdminCompanyDetail,
+    AdminCompanyList,
+    AdminCompanyQuery,
+    AdminRuntime,
+    ReconcileLatency,
+    RuntimeStats,
+)
+from exocorp.api_gateway.admin.views import access_of, admin_detail, admin_summary
+from exocorp.api_gateway.audit.trail import actor_names, event_views
+from exocorp.api_gateway.audited import audited
+from exocorp.api_gateway.errors import Problem, bad_request, field_errors, not_found
+from exocorp.api_gateway.keys import CACHE, CLOCK, DATABASE, SETTINGS
+from exocorp.api_gateway.operations import run_action
+from exocorp.api_gateway.routing import (
+    Auth,
+    RouteTable,
+    json_response,
+    query_params,
+    read_json_object,
+)
+from exocorp.api_gateway.runtime.cluster import (
+    cluster_reader as _reader,
+)
+from exocorp.api_gateway.runtime.cluster import (
+    component_health,
+    install_cluster_reader,
+)
+from exocorp.model import (
+    Action,
+    ActionRequest,
+    Exocorp,
+    Phase,
+    RevisionOutcome,
+    format_timestamp,
+    phase_of,
+    rollout_in_progress,
+)
+from exocorp.model.spec import SLUG_PATTERN
+from exocorp.store import accounts, audit, drafts, registry
+from exocorp.store.errors import NotFound
+from exocorp.store.schema import ExocorpRecord
+
+routes = RouteTable("admin", "Platform-owner operations: the whole fleet and its runtime.")
+routes.on_setup(install_cluster_reader)
+
+_COMPANY = "/api/admin/companies/{id}"
+_ID = re.compile(SLUG_PATTERN)
+_RECENT_AUDIT = 20
+
+
+def _cached_exocorp(request: web.Request, exocorp_id: str) -> Exocorp:
+    exocorp = request.app[CACHE].exocorp(exocorp_id) if _ID.fullmatch(exocorp_id) else None
+    if exocorp is None or len(exocorp_id) > 63:
+        raise not_found(f"exocorp {exocorp_id!r} not found")
+    return exocorp
+
+
+async def _record(request: web.Request, exocorp_id: str) -> ExocorpRecord | None:
+    async with request.app[DATABASE].sessionmaker.begin() as s:
+        try:
+            return await registry.get_exocorp(s, exocorp_id)
+        except NotFound:
+            return None
+
+
+# -- the fleet -----------------------------------------------------------------------------------
+
+
+@routes.get("/api/admin/companies", summary="All exocorps", auth=Auth.PLATFORM_OWNER,
+            query=AdminCompanyQuery, response=AdminCompanyList)
+async def admin_companies(request: web.Request) -> web.Response:
+    """Every exocorp on the platform (those created with kubectl too, ``registered: false``):
+    owner and members with their e-mail addresses, phase, channel and version (desired and
+    installed), the latest job (newest revision: number, version, action, requester, outcome),
+    the last update and the last action. ``?phase=`` and ``?owner=`` (user id or e-mail)
+    narrow the list; ``byPhase`` counts what is listed."""
+    require_platform_owner(request)
+    query = query_params(request, AdminCompanyQuery)
+    app = request.app
+    exocorps = sorted((entry.model for entry in app[CACHE].exocorps.values()),
+                      key=lambda e: (e.metadata.creation_timestamp or "", e.metadata.name))
+    async with app[DATABASE].sessionmaker.begin() as s:
+        owner_id = query.owner
+        if query.owner is not None and "@" in query.owner:
+            user = await accounts.find_user_by_email(s, query.owner)
+            owner_id = user.id if user is not None else ""
+        records = {rec.id: rec for rec in await registry.list_exocorps(s, include_destroyed=True)}
+        if owner_id is not None:
+            exocorps = [e for e in exocorps if _owner(records.get(e.metadata.name), e) == owner_id]
+        if query.phase is not None:
+            exocorps = [e for e in exocorps if phase_of(e) is query.phase]
+        access = await access_of(s, [(e.metadata.name, _owner(records.get(e.metadata.name), e))
+                                     for e in exocorps])
+    settings = app[SETTINGS]
+    companies = [admin_summary(records.get(e.metadata.name), e, access.get(e.metadata.name),
+                               settings) for e in exocorps]
+    by_phase = {phase.value: 0 for phase in Phase}
+    for company in companies:
+        by_phase[company.phase.value] += 1
+    return json_response(AdminCompanyList(companies=companies, total=len(companies),
+                                          by_phase=by_phase))
+
+
+def _owner(record: ExocorpRecord | None, exocorp: Exocorp) -> str:
+    return record.owner_user_id if record is not None else exocorp.spec.owner
+
+
+@routes.get(_COMPANY + "/details", summary="One exocorp, in depth", auth=Auth.PLATFORM_OWNER,
+            response=AdminCompanyDetail, errors=(404,))
+async def admin_company_details(request: web.Request) -> web.Response:
+    """Everything the fleet list shows, plus conditions, components (readiness and restarts),
+    the revision history ("jobs"), domains, the applied configuration and bindings, the saved
+    draft's version, the operator's last reconcile pass and the latest audit events."""
+    require_platform_owner(request)
+    exocorp_id = request.match_info["id"]
+    exocorp = _cached_exocorp(request, exocorp_id)
+    app = request.app
+    async with app[DATABASE].sessionmaker.begin() as s:
+        try:
+            record: ExocorpRecord | None = await registry.get_exocorp(s, exocorp_id)
+        except NotFound:
+            record = None
+        access = await access_of(s, [(exocorp_id, _owner(record, exocorp))])
+        try:
+            draft = await drafts.get_exocorp_draft(s, exocorp_id)
+        except NotFound:
+            draft = None
+        page = await audit.query_audit_events(s, exocorp_id=exocorp_id, limit=_RECENT_AUDIT)
+        events = event_views(page.items, await actor_names(s, page.items))
+    return json_response(admin_detail(record, exocorp, access.get(exocorp_id), app[SETTINGS],
+                                      draft=draft, recent_audit=events))
+
+
+@routes.get(_COMPANY + "/runtime", summary="Runtime health of one exocorp",
+            auth=Auth.PLATFORM_OWNER, response=AdminRuntime, errors=(404,))
+async def admin_company_runtime(request: web.Request) -> web.Response:
+    """Per-component health (``healthy``, ``progressing``, ``degraded``, ``down``,
+    ``stopped``) with desired/ready/available replicas and restarts; the pods of its namespace
+    (node, phase, readiness, restarts, why a container waits, e.g. ``CrashLoopBackOff``); and the
+    latest Kubernetes events about the Exocorp and its namespace, newest first. Pods and events
+    are read from the API server when asked (``observedAt``); what could not be read is listed
+    in ``problems``."""
+    require_platform_owner(request)
+    exocorp_id = request.match_info["id"]
+    exocorp = _cached_exocorp(request, exocorp_id)
+    runtime = await _reader(request.app).exocorp_runtime(exocorp_id)
+    rolling = rollout_in_progress(exocorp)
+    components = [component_health(status, [p for p in runtime.pods
+                                            if p.component == status.name], rolling_out=rolling)
+                  for status in exocorp.status.components]
+    ready = next((c.status == "True" for c in exocorp.status.conditions if c.type == "Ready"),
+                 False)
+    return json_response(AdminRuntime(
+        exocorp_id=exocorp_id, namespace=runtime.namespace, phase=phase_of(exocorp),
+        ready=ready, conditions=exocorp.status.conditions, components=components,
+        pods=runtime.pods, restarts=sum(p.restarts for p in runtime.pods),
+        events=runtime.events, observed_at=runtime.observed_at, problems=runtime.problems))
+
+
+# -- actions -------------------------------------------------------------------------------------
+
+_ACTIONS = frozenset(action.value for action in Action)
+
+
+@routes.post(_COMPANY + "/actions", summary="Run a lifecycle action on any exocorp",
+             auth=Auth.PLATFORM_OWNER, body=AdminActionRequest, response=AdminActionAccepted,
+             status=202, errors=(404, 409))
+async def admin_company_action(request: web.Request) -> web.Response:
+    """``{"action": ..., "reason": ..., "confirm": ..., "revision": ..., "version": ...,
+    "channel": ...}``: provision, update, restart, stop, pause, resume, reprovision, rollback
+    or destroy, with the rules of the owners' endpoints (SPEC section 3): pause needs a
+    ``reason`` (400 ``reason_required``); destroy needs the slug typed back in ``confirm``
+    (400 ``confirmation_mismatch``); rollback may name a ``revision`` (name or number; default
+    the previous successful one); update may name a ``version``. A field another action takes
+    is a 400. 409 when the phase does not allow the action, a revision is rolling out, or what
+    the action needs is missing (draft, release, provider credential, the owner's billing).
+    Recorded in the audit trail under the action's name with ``details.via = "admin"``,
+    refused attempts included."""
+    exocorp_id = request.match_info["id"]
+    body_error: Problem | None = None
+    try:
+        data = await read_json_object(request)
+    except Problem as error:
+        data, body_error = {}, error
+    named = data.get("action")
+    label = named if isinstance(named, str) and named in _ACTIONS else "admin.action"
+    async with audited(request, label, exocorp_id=exocorp_id) as note:
+        note.details["via"] = "admin"
+        principal = require_platform_owner(request)
+        if body_error is not None:
+            raise body_error
+        try:
+            body = AdminActionRequest.model_validate(data)
+        except ValidationError as error:
+            raise bad_request("the action request is invalid", field_errors(error)) from None
+        note.reason = body.reason
+        exocorp = _cached_exocorp(request, exocorp_id)
+        record = await _record(request, exocorp_id)
+        result = await run_action(
+            request, principal, exocorp_id, _owner(record, exocorp),
+            ActionRequest.model_validate(body.model_dump(exclude_none=True)))
+        note.details.update(result.audit_details)
+        async with request.app[DATABASE].sessionmaker.begin() as s:
+            access = await access_of(s, [(exocorp_id, _owner(record, exocorp))])
+        summary = admin_summary(record, result.exocorp, access.get(exocorp_id),
+                                request.app[SETTINGS])
+        if body.action is Action.DESTROY:
+            summary = summary.model_copy(update={"phase": Phase.DESTROYING})
+        return json_response(AdminActionAccepted(
+            action=body.action.value, exocorp_id=exocorp_id, phase=summary.phase,
+            details=dict(result.details), company=summary), status=202)
+
+
+# -- fleet statistics ----------------------------------------------------------------------------
+
+
+def _percentile(values: Sequence[float], fraction: float) -> float:
+    """Nearest-rank percentile of sorted values."""
+    rank = max(1, math.ceil(fraction * len(values)))
+    return values[rank - 1]
+
+
+def _parse(moment: str | None) -> datetime | None:
+    if not moment:
+        return None
+    try:
+        return datetime.fromisoformat(moment.replace("Z", "+00:00")).astimezone(UTC)
+    except ValueError:
+        return None
+
+
+@routes.get("/api/admin/runtime-stats", summary="Fleet runtime statistics",
+            auth=Auth.PLATFORM_OWNER, response=RuntimeStats)
+async def admin_runtime_stats(request: web.Request) -> web.Response:
+    """Exocorps by phase; pods ready, desired and available and container restarts summed over
+    every component; failed revisions (in the kept histories) and exocorps failing since their
+    last success; rollouts in progress; and the operator's reconcile latency (each exocorp's
+    ``status.lastReconcileSeconds``: mean, p50, p95, max, the slowest exocorp, and how long ago
+    the least recently reconciled one was visited). All from the watch cache."""
+    require_platform_owner(request)
+    now = request.app[CLOCK]()
+    exocorps = [entry.model for entry in request.app[CACHE].exocorps.values()]
+    by_phase = {phase.value: 0 for phase in Phase}
+    ready = desired = available = restarts = failed = failing = rolling = 0
+    latencies: list[tuple[float, str]] = []
+    oldest: datetime | None = None
+    for exocorp in exocorps:
+        status = exocorp.status
+        by_phase[phase_of(exocorp).value] += 1
+        for component in status.components:
+            ready += component.ready
+            desired += component.desired
+            available += component.available
+            restarts += component.restarts
+        failed += sum(1 for h in status.history if h.outcome is RevisionOutcome.FAILED)
+        failing += status.failed_revisions_since_success > 0
+        rolling += rollout_in_progress(exocorp)
+        if status.last_reconcile_seconds is not None:
+            latencies.append((status.last_reconcile_seconds, exocorp.metadata.name))
+        visited = _parse(status.last_reconcile_time)
+        if visited is not None and (oldest is None or visited < oldest):
+            oldest = visited
+    values = sorted(seconds for seconds, _ in latencies)
+    latency = ReconcileLatency(samples=len(values))
+    if values:
+        latency = ReconcileLatency(
+            samples=len(values), mean_seconds=round(sum(values) / len(values), 6),
+            p50_seconds=_percentile(values, 0.5), p95_seconds=_percentile(values, 0.95),
+            max_seconds=values[-1], slowest=max(latencies)[1],
+            oldest_reconcile_age_seconds=round(max(0.0, (now - oldest).total_seconds()), 3)
+            if oldest is not None else None)
+    return json_response(RuntimeStats(
+        total=len(exocorps), by_phase=by_phase, pods_ready=ready, pods_total=desired,
+        pods_available=available, restarts=restarts, failed_revisions=failed,
+        failing_exocorps=failing, rollouts_in_progress=rolling, reconcile=latency,
+        observed_at=format_timestamp(now)))

@@ -1,0 +1,246 @@
+"""Accounts and sessions: signup, login (password or recovery kit), logout, me."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from exocorp.api_gateway.access import (
+    clear_session_cookie,
+    principal_of,
+    require_user,
+    set_session_cookie,
+)
+from exocorp.api_gateway.audited import audited
+from exocorp.api_gateway.client_address import client_address
+from exocorp.api_gateway.errors import (
+    busy,
+    conflict,
+    forbidden,
+    too_many_requests,
+    unauthorized,
+)
+from exocorp.api_gateway.hash_gate import HashBusy
+from exocorp.api_gateway.idempotency import complete_in
+from exocorp.api_gateway.keys import (
+    ACCESS_CACHE,
+    CLOCK,
+    DATABASE,
+    HASH_GATE,
+    HASHER,
+    SETTINGS,
+)
+from exocorp.api_gateway.principal import PrincipalKind, Via
+from exocorp.api_gateway.routing import Auth, RouteTable, json_body, json_response
+from exocorp.api_gateway.schemas import (
+    AccountView,
+    AuthResponse,
+    LoginRequest,
+    Membership,
+    MeResponse,
+    SignupRequest,
+)
+from exocorp.api_gateway.views import timestamp, user_view
+from exocorp.store import accounts, billing, registry, sessions, throttle, tokens
+from exocorp.store.errors import Conflict, InvalidCredentials, NotFound
+from exocorp.store.schema import ActorKind, User
+
+routes = RouteTable("auth", "Sign up, log in and out, and who am I.")
+
+
+def _roles(user: User) -> list[str]:
+    return ["user", "platform_owner"] if user.platform_owner else ["user"]
+
+
+async def _start_session(request: web.Request, user: User,
+                         recovery_kit: str | None, status: int,
+                         session: AsyncSession | None = None) -> web.Response:
+    """Log ``user`` in; in ``session`` (the caller's transaction, which then also stores the
+    answer under the request's Idempotency-Key) or a transaction of its own."""
+    app = request.app
+    async with contextlib.AsyncExitStack() as stack:
+        s: AsyncSession = session if session is not None else \
+            await stack.enter_async_context(app[DATABASE].sessionmaker.begin())
+        new = await sessions.create_session(
+            s, user_id=user.id, policy=app[SETTINGS].session_policy, now=app[CLOCK](),
+            user_agent=request.headers.get("User-Agent"), ip_address=client_address(request))
+        body = AuthResponse(user=user_view(user), roles=_roles(user),
+                            platform_owner=user.platform_owner, recovery_kit=recovery_kit,
+                            session_expires_at=timestamp(new.session.absolute_expires_at))
+        response = json_response(body, status=status, headers={"Cache-Control": "no-store"})
+        set_session_cookie(response, request, new.token.reveal())
+        if session is not None:
+            await complete_in(s, request, response)
+    return response
+
+
+def _from_agent(request: web.Request) -> bool:
+    """An agent's token (valid or not) rides on the request: agents cannot sign up."""
+    if principal_of(request).kind in (PrincipalKind.DRAFT_TOKEN, PrincipalKind.OPERATOR_CLIENT):
+        return True
+    token = request.headers.get("Authorization", "").partition(" ")[2].strip()
+    return token.startswith((f"{tokens.DRAFT_TOKEN_PREFIX}_", f"{tokens.BEARER_TOKEN_PREFIX}_"))
+
+
+@routes.post("/api/auth/signup", summary="Sign up", auth=Auth.PUBLIC, body=SignupRequest,
+             response=AuthResponse, status=201, errors=(403, 409, 429, 503))
+async def signup(request: web.Request) -> web.Response:
+    """Create a user with a billing account holding the signup credit, log them in (session
+    cookie) and return their recovery kit, once. 409 when the e-mail is registered; 403
+    ``agent_signup_refused`` when an agent's token comes with it; 403 ``signup_closed`` while
+    the platform has no platform owner yet."""
+    body = await json_body(request, SignupRequest)
+    async with audited(request, "auth.signup") as note:
+        note.details["email"] = body.email.strip().lower()
+        if _from_agent(request):
+            raise forbidden("agents cannot sign up: ask your human to open the handoff link "
+                            "(see /skills/connect-agent.md)", code="agent_signup_refused")
+        app = request.app
+        if app[SETTINGS].signup_requires_owner:
+            async with app[DATABASE].sessionmaker() as s:
+                if not await accounts.platform_owner_exists(s):
+                    raise forbidden("signup opens once the platform has a platform owner "
+                                    "(`exocorp platform-owner`)", code="signup_closed")
+        try:
+            # User, account, credit, kit, session and the Idempotency-Key's answer: one
+            # transaction.
+            password_hash = await hash_password(request, body.password.get_secret_value())
+            async with app[DATABASE].sessionmaker.begin() as s:
+                new = await accounts.create_user(
+                    s, email=body.email, password="", password_hash=password_hash,
+                    signup_credit=app[SETTINGS].signup_credit, now=app[CLOCK]())
+                note.actor = (ActorKind.USER, new.user.id)
+                return await _start_session(request, new.user, new.recovery_kit.reveal(), 201,
+                                            session=s)
+        except Conflict:
+            raise conflict("this e-mail address is already registered; log in instead",
+                           code="email_taken") from None
+
+
+async def hash_password(request: web.Request, password: str) -> str:
+    """argon2id of ``password``, in a hash slot (503 ``busy`` when none is free) and outside any
+    transaction."""
+    app = request.app
+    try:
+        async with app[HASH_GATE].slot():
+            return await asyncio.to_thread(app[HASHER].hash, password)
+    except HashBusy:
+        raise busy() from None
+
+
+async def _check_password(request: web.Request, email: str, password: str) -> User:
+    """The user if ``password`` is theirs. The hash runs outside any transaction (a SQLite
+    transaction holds the write lock) and inside a hash slot (``HashBusy`` when none is free)."""
+    app = request.app
+    hasher = app[HASHER]
+    async with app[DATABASE].sessionmaker.begin() as s:
+        found = await accounts.find_user_by_email(s, email)
+    async with app[HASH_GATE].slot():
+        user = await accounts.check_password(found, password, hasher=hasher)
+        rehashed = (await asyncio.to_thread(hasher.hash, password)
+                    if hasher.needs_rehash(user.password_hash) else None)
+    if rehashed is not None:
+        async with app[DATABASE].sessionmaker.begin() as s:
+            await accounts.store_password_hash(s, user.id, rehashed)
+    return user
+
+
+@routes.post("/api/auth/login", summary="Log in", auth=Auth.PUBLIC, body=LoginRequest,
+             response=AuthResponse, errors=(401, 403, 429, 503))
+async def login(request: web.Request) -> web.Response:
+    """Log in with ``email`` and ``password``, or ``email`` and ``recoveryKit`` (the kit is then
+    replaced: the answer carries the new one). Sets the session cookie. Attempts are counted
+    before the secret is checked, per e-mail address and per client address separately
+    (successful ones are given back): beyond the limits, 429 with Retry-After. 503 ``busy``
+    with Retry-After when the replica is already checking as many passwords as its memory
+    allows."""
+    body = await json_body(request, LoginRequest)
+    app = request.app
+    settings = app[SETTINGS]
+    client_key = f"login:client:{client_address(request)}"
+    account_key = f"login:account:{accounts.normalize_email(body.email)}"
+    window = settings.login_failure_window
+    async with app[DATABASE].sessionmaker.begin() as s:  # committed before any hashing
+        wait = await throttle.take(s, client_key, limit=settings.login_max_failures_per_ip,
+                                   window=window, now=app[CLOCK]())
+        if wait is None:
+            wait = await throttle.take(s, account_key, limit=settings.login_max_failures,
+                                       window=window, now=app[CLOCK]())
+    if wait is not None:
+        raise too_many_requests(f"too many login attempts; try again in {wait} seconds", wait)
+    async with audited(request, "auth.login") as note:
+        note.details["email"] = body.email.strip().lower()
+        note.details["method"] = "password" if body.password is not None else "recovery_kit"
+        new_kit = None
+        try:
+            if body.password is not None:
+                user = await _check_password(request, body.email,
+                                             body.password.get_secret_value())
+            else:
+                assert body.recovery_kit is not None
+                async with app[DATABASE].sessionmaker.begin() as s:
+                    kit_login = await accounts.authenticate_recovery_kit(
+                        s, email=body.email, kit=body.recovery_kit.get_secret_value(),
+                        now=app[CLOCK]())
+                user, new_kit = kit_login.user, kit_login.recovery_kit.reveal()
+        except HashBusy:
+            async with app[DATABASE].sessionmaker.begin() as s:  # no guess was made
+                await throttle.refund(s, client_key)
+                await throttle.refund(s, account_key)
+            raise busy() from None
+        except InvalidCredentials:
+            raise unauthorized("wrong e-mail address, password or recovery kit") from None
+        async with app[DATABASE].sessionmaker.begin() as s:
+            await throttle.clear(s, account_key)
+            await throttle.refund(s, client_key)
+        note.actor = (ActorKind.USER, user.id)
+        return await _start_session(request, user, new_kit, 200)
+
+
+@routes.post("/api/auth/logout", summary="Log out", auth=Auth.PUBLIC, status=204)
+async def logout(request: web.Request) -> web.Response:
+    """Revoke the current session on the server and clear the cookie. Idempotent: without a
+    live session it just clears the cookie."""
+    principal = principal_of(request)
+    response = web.Response(status=204)
+    clear_session_cookie(response, request)
+    if principal.kind is not PrincipalKind.USER or principal.session_token_hash is None:
+        return response
+    token = (request.cookies.get(request.app[SETTINGS].cookie_name) if principal.via is Via.COOKIE
+             else request.headers.get("Authorization", "").partition(" ")[2].strip())
+    request.app[ACCESS_CACHE].forget_principal(principal.session_token_hash)
+    async with audited(request, "auth.logout"), request.app[DATABASE].sessionmaker.begin() as s:
+        await sessions.revoke_session(s, token or "", now=request.app[CLOCK]())
+    return response
+
+
+@routes.get("/api/auth/me", summary="Who am I", auth=Auth.USER, response=MeResponse)
+async def me(request: web.Request) -> web.Response:
+    """Identity, roles (``user``, ``platform_owner``), the exocorps the caller owns or is a member
+    of, and the billing account."""
+    principal = require_user(request)
+    assert principal.user_id is not None
+    async with request.app[DATABASE].sessionmaker.begin() as s:
+        user = await accounts.get_user(s, principal.user_id)
+        memberships = await registry.list_user_exocorps(s, user.id)
+        try:
+            account = await billing.get_account_for_user(s, user.id)
+            account_view: AccountView | None = AccountView(
+                balance=account.balance, currency=account.currency, state=account.state.value)
+        except NotFound:
+            account_view = None
+    roles = _roles(user)
+    platform_owner = user.platform_owner
+    if principal.kind is PrincipalKind.OPERATOR_CLIENT:  # an agent never holds the admin role
+        roles, platform_owner = ["user"], False
+    return json_response(MeResponse(
+        user=user_view(user), roles=roles, platform_owner=platform_owner,
+        authenticated_via="cookie" if principal.via is Via.COOKIE else "bearer",
+        principal="operator_client" if principal.kind is PrincipalKind.OPERATOR_CLIENT
+        else "user",
+        memberships=[Membership(exocorp_id=m.exocorp.id, role=m.role.value)
+                     for m in memberships],
+        account=account_view))

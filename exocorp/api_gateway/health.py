@@ -1,0 +1,70 @@
+"""Probes, metrics and the API's own description: /healthz, /readyz, /metrics, /api/openapi.json,
+/api/docs."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiohttp import web
+from sqlalchemy import text
+
+from exocorp.api_gateway.keys import CACHE, DATABASE, METRICS
+from exocorp.api_gateway.metrics import metrics_response
+from exocorp.api_gateway.openapi import app_docs_html, app_document_json
+from exocorp.api_gateway.routing import Auth, RouteTable, json_response
+from exocorp.api_gateway.schemas import HealthStatus
+
+log = logging.getLogger(__name__)
+
+routes = RouteTable("health", "Liveness, readiness, metrics and this API description.")
+
+_DB_PING_TIMEOUT = 5.0
+
+
+@routes.get("/healthz", summary="Liveness", auth=Auth.PUBLIC, response=HealthStatus)
+async def healthz(request: web.Request) -> web.Response:
+    """200 while the process serves requests (no dependency is checked)."""
+    return json_response(HealthStatus(status="ok"))
+
+
+@routes.get("/readyz", summary="Readiness", auth=Auth.PUBLIC, response=HealthStatus,
+            errors=(503,))
+async def readyz(request: web.Request) -> web.Response:
+    """200 once the watch cache has listed every resource and the database answers; 503 with
+    the failing checks otherwise."""
+    checks = {"watchCache": "ok" if request.app[CACHE].ready else "syncing"}
+    try:
+        async with asyncio.timeout(_DB_PING_TIMEOUT):
+            async with request.app[DATABASE].engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        checks["database"] = "ok"
+    except Exception as error:  # any failure means "not ready", and is worth a log line
+        log.warning("readiness: database check failed: %r", error)
+        checks["database"] = "unreachable"
+    ok = all(value == "ok" for value in checks.values())
+    return json_response(HealthStatus(status="ok" if ok else "unavailable", checks=checks),
+                         status=200 if ok else 503)
+
+
+@routes.get("/metrics", summary="Prometheus metrics", auth=Auth.PUBLIC,
+            content_type="text/plain")
+async def metrics(request: web.Request) -> web.Response:
+    """The gateway's metrics in the Prometheus text format (see docs/monitoring.md)."""
+    return metrics_response(request.app[METRICS])
+
+
+@routes.get("/api/openapi.json", summary="OpenAPI document", auth=Auth.PUBLIC,
+            content_type="application/json")
+async def openapi_document(request: web.Request) -> web.Response:
+    """This API as an OpenAPI 3.1 document, generated from the routes and their models."""
+    return web.Response(text=app_document_json(request.app), content_type="application/json")
+
+
+@routes.get("/api/docs", summary="API documentation", auth=Auth.PUBLIC,
+            content_type="text/html")
+async def api_docs(request: web.Request) -> web.Response:
+    """A readable page of the OpenAPI document (self-contained HTML)."""
+    return web.Response(text=app_docs_html(request.app), content_type="text/html",
+                        headers={"Content-Security-Policy": "default-src 'none'; "
+                                 "style-src 'unsafe-inline'"})

@@ -1,0 +1,1 @@
+"""The releases API group."""
