@@ -236,10 +236,12 @@ def _gateway_settings(args: argparse.Namespace) -> GatewaySettings:
         session_absolute_timeout=timedelta(hours=args.session_absolute_hours),
         auth_cache_seconds=args.auth_cache_seconds,
         signup_credit=args.signup_credit, signup_requires_owner=args.signup_requires_owner,
+        signup_max_per_client=args.signup_max_per_client,
         login_max_failures=args.login_max_failures,
         login_max_failures_per_ip=args.login_max_failures_per_client,
         trusted_proxies=tuple(p for p in args.trusted_proxies.split(",") if p.strip()),
-        hash_concurrency=args.hash_concurrency, memory_limit_bytes=args.memory_limit_bytes,
+        hash_concurrency=args.hash_concurrency, hash_queue=args.hash_queue,
+        memory_limit_bytes=args.memory_limit_bytes,
         portal_base_domain=args.portal_base_domain, app_base_domain=args.app_base_domain,
         public_base_url=args.public_base_url, max_body_bytes=args.max_body_bytes,
         idempotency_stale_after=timedelta(seconds=args.idempotency_stale_seconds),
@@ -335,6 +337,9 @@ def _add_gateway(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
                     default=_env_bool("SIGNUP_REQUIRES_OWNER", d.signup_requires_owner),
                     help="refuse public signup while no platform owner exists "
                          "($EXOCORP_SIGNUP_REQUIRES_OWNER)")
+    gw.add_argument("--signup-max-per-client", type=int,
+                    default=int(_env("SIGNUP_MAX_PER_CLIENT", str(d.signup_max_per_client))),
+                    help="signups per client address per hour before 429")
     gw.add_argument("--login-max-failures", type=int,
                     default=int(_env("LOGIN_MAX_FAILURES", str(d.login_max_failures))),
                     help="login attempts per e-mail address in 15 minutes before 429")
@@ -348,6 +353,9 @@ def _add_gateway(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     gw.add_argument("--hash-concurrency", type=int,
                     default=int(_env("HASH_CONCURRENCY", str(d.hash_concurrency))),
                     help="password hashes at once, 503 beyond (0: from the memory limit)")
+    gw.add_argument("--hash-queue", type=int,
+                    default=int(_env("HASH_QUEUE", str(d.hash_queue))),
+                    help="requests that may wait for a hash slot (-1: four per slot)")
     gw.add_argument("--memory-limit-bytes", type=int,
                     default=int(_env("MEMORY_LIMIT_BYTES", str(d.memory_limit_bytes))),
                     help="the container's memory limit ($EXOCORP_MEMORY_LIMIT_BYTES; 0: read "

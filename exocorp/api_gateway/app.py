@@ -101,7 +101,8 @@ def create_app(settings: GatewaySettings, *, kube: Kube, database: Database, cac
     app[HASHER] = hasher or PasswordHasher()
     app[CLOCK] = clock
     app[TRUSTED_PROXIES] = parse_networks(settings.trusted_proxies)
-    app[HASH_GATE] = HashGate(_hash_slots(settings, app[HASHER]))
+    app[HASH_GATE] = HashGate(_hash_slots(settings, app[HASHER]),
+                              None if settings.hash_queue < 0 else settings.hash_queue)
     app[OPENAPI_CACHE] = {}
     app[ACCESS_CACHE] = AccessCache(settings.auth_cache_seconds, clock)
     tables = route_tables()

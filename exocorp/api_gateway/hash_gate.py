@@ -2,8 +2,9 @@
 
 Each argon2id hash holds its memory cost (64 MiB with the default parameters) for its duration;
 unbounded, a dozen concurrent logins exhaust a 512 MiB replica. The gate admits as many hashes as
-half the container's memory limit holds and refuses the rest at once (503 with Retry-After)
-rather than queueing them, so a flood costs the attacker requests, not the replica memory.
+half the container's memory limit holds, lets a short queue wait for a slot (a waiting request
+holds no hash memory), and refuses the rest at once (503 with Retry-After), so a flood costs the
+attacker requests, not the replica memory.
 """
 
 from __future__ import annotations
@@ -45,16 +46,31 @@ def memory_limit_bytes() -> int | None:
 
 
 class HashGate:
-    def __init__(self, slots: int) -> None:
+    """``slots`` hashes at once; up to ``queue`` more requests wait for a slot (waiting holds
+    no hash memory); beyond that ``HashBusy`` at once."""
+
+    def __init__(self, slots: int, queue: int | None = None) -> None:
         if slots < 1:
             raise ValueError("at least one hash slot is needed")
         self.slots = slots
+        self.queue = 4 * slots if queue is None else queue
         self._free = asyncio.Semaphore(slots)
+        self._waiting = 0
 
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
-        """Hold a slot for one hash; ``HashBusy`` when none is free."""
+        """Hold a slot for one hash; ``HashBusy`` when none is free and the queue is full."""
         if self._free.locked():
-            raise HashBusy
-        async with self._free:
+            if self._waiting >= self.queue:
+                raise HashBusy
+            self._waiting += 1
+            try:
+                await self._free.acquire()
+            finally:
+                self._waiting -= 1
+        else:
+            await self._free.acquire()
+        try:
             yield
+        finally:
+            self._free.release()

@@ -36,6 +36,11 @@ class GatewaySettings:
     signup_requires_owner: bool = True
     """Refuse public signup (403 ``signup_closed``) while no platform owner exists, so nobody can
     register the address the installer means to make platform owner before it exists."""
+    signup_max_per_client: int = 5
+    """Signups one client address may make per ``signup_window`` before 429 (counted in the
+    database before any work): one client cannot farm the signup credit."""
+    signup_window: timedelta = timedelta(hours=1)
+    """The window of ``signup_max_per_client``."""
     signup_credit: int = 1000
     """Credit (minor units of the account currency) given to every new account."""
     login_max_failures: int = 5
@@ -53,6 +58,9 @@ class GatewaySettings:
     hash_concurrency: int = 0
     """Password hashes (64 MiB each with the default argon2id parameters) run at once; more
     answer 503 with Retry-After. 0: as many as half of ``memory_limit_bytes`` holds."""
+    hash_queue: int = -1
+    """Requests that may wait for a hash slot beyond those running; more answer 503 at once.
+    -1: four per slot."""
     memory_limit_bytes: int = 0
     """The container's memory limit (the chart passes limits.memory). 0: read it from the
     cgroup; without one, 4 concurrent hashes."""
@@ -94,8 +102,11 @@ class GatewaySettings:
             raise ValueError("idempotency_stale_after must be positive")
         if self.login_max_failures < 1 or self.login_max_failures_per_ip < 1:
             raise ValueError("login throttle limits must be at least 1")
-        if self.hash_concurrency < 0 or self.memory_limit_bytes < 0:
-            raise ValueError("hash_concurrency and memory_limit_bytes cannot be negative")
+        if self.signup_max_per_client < 1:
+            raise ValueError("signup_max_per_client must be at least 1")
+        if self.hash_concurrency < 0 or self.memory_limit_bytes < 0 or self.hash_queue < -1:
+            raise ValueError("hash_concurrency, hash_queue and memory_limit_bytes cannot be "
+                             "negative (hash_queue -1: four per slot)")
         parse_networks(self.trusted_proxies)
         SessionPolicy(idle_timeout=self.session_idle_timeout,
                       absolute_timeout=self.session_absolute_timeout,

@@ -14,6 +14,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from exocorp.api_gateway.app import create_app
+from exocorp.api_gateway.keys import HASH_GATE
 from exocorp.security import PasswordHasher
 from exocorp.testing.waiting import eventually
 from tests.unit import test_gateway_support as support
@@ -99,19 +100,20 @@ class _BlockingHasher(PasswordHasher):
 async def test_concurrent_hashes_are_bounded_and_the_rest_get_503_with_retry_after(
         make_gateway: support.GatewayFactory) -> None:
     hasher = _BlockingHasher()
-    gateway = await make_gateway(hasher=hasher, hash_concurrency=2,
+    gateway = await make_gateway(hasher=hasher, hash_concurrency=2, hash_queue=1,
                                  login_max_failures=100, login_max_failures_per_ip=100)
     client = gateway.new_client()
-    waiting = [asyncio.create_task(client.post("/api/auth/login", json=WRONG)) for _ in range(2)]
-    async def running() -> int:
-        return hasher.running
-    await eventually(running, lambda n: n == 2, interval=0.01, what="two hashes running")
+    waiting = [asyncio.create_task(client.post("/api/auth/login", json=WRONG)) for _ in range(3)]
+    async def running_and_queued() -> tuple[int, int]:
+        return hasher.running, gateway.client.app[HASH_GATE]._waiting
+    await eventually(running_and_queued, lambda n: n == (2, 1), interval=0.01,
+                     what="two hashes running, one waiting")
     refused = await client.post("/api/auth/login", json=WRONG)
     assert refused.status == 503
     assert int(refused.headers["Retry-After"]) >= 1
     assert (await refused.json())["code"] == "busy"
     hasher.release.set()
-    assert [r.status for r in await asyncio.gather(*waiting)] == [401, 401]
+    assert [r.status for r in await asyncio.gather(*waiting)] == [401, 401, 401]
     assert hasher.peak == 2
 
 

@@ -91,7 +91,8 @@ async def signup(request: web.Request) -> web.Response:
     """Create a user with a billing account holding the signup credit, log them in (session
     cookie) and return their recovery kit, once. 409 when the e-mail is registered; 403
     ``agent_signup_refused`` when an agent's token comes with it; 403 ``signup_closed`` while
-    the platform has no platform owner yet."""
+    the platform has no platform owner yet; 429 with Retry-After beyond
+    ``--signup-max-per-client`` signups from one client address per hour."""
     body = await json_body(request, SignupRequest)
     async with audited(request, "auth.signup") as note:
         note.details["email"] = body.email.strip().lower()
@@ -99,7 +100,15 @@ async def signup(request: web.Request) -> web.Response:
             raise forbidden("agents cannot sign up: ask your human to open the handoff link "
                             "(see /skills/connect-agent.md)", code="agent_signup_refused")
         app = request.app
-        if app[SETTINGS].signup_requires_owner:
+        settings = app[SETTINGS]
+        async with app[DATABASE].sessionmaker.begin() as s:  # counted before any work
+            wait = await throttle.take(s, f"signup:client:{client_address(request)}",
+                                       limit=settings.signup_max_per_client,
+                                       window=settings.signup_window, now=app[CLOCK]())
+        if wait is not None:
+            raise too_many_requests(f"too many signups from this address; try again in {wait} "
+                                    "seconds", wait)
+        if settings.signup_requires_owner:
             async with app[DATABASE].sessionmaker() as s:
                 if not await accounts.platform_owner_exists(s):
                     raise forbidden("signup opens once the platform has a platform owner "
