@@ -108,6 +108,13 @@ class AuthResponse(WireModel):
     """When the session ends at the latest (idle expiry comes sooner without use)."""
 
 
+class LimitUsage(WireModel):
+    max_exocorps: int | None
+    """Exocorps the account may own (its own limit, else the default); absent: unlimited."""
+    exocorps: int
+    """Exocorps it owns now (not destroyed)."""
+
+
 class MeResponse(WireModel):
     user: UserView
     roles: list[str]
@@ -118,6 +125,7 @@ class MeResponse(WireModel):
     memberships: list[Membership]
     """Exocorps the user owns or is a member of, with the role in each."""
     account: AccountView | None = None
+    limits: LimitUsage | None = None
 
 
 # -- registry: companies -------------------------------------------------------------------------

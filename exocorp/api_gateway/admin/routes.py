@@ -26,6 +26,8 @@ from exocorp.api_gateway.admin.schemas import (
     AdminCompanyList,
     AdminCompanyQuery,
     AdminRuntime,
+    LimitSetting,
+    LimitsOverview,
     ReconcileLatency,
     RuntimeStats,
 )
@@ -38,6 +40,7 @@ from exocorp.api_gateway.operations import run_action
 from exocorp.api_gateway.routing import (
     Auth,
     RouteTable,
+    json_body,
     json_response,
     query_params,
     read_json_object,
@@ -60,7 +63,7 @@ from exocorp.model import (
     rollout_in_progress,
 )
 from exocorp.model.spec import SLUG_PATTERN
-from exocorp.store import accounts, audit, drafts, registry
+from exocorp.store import accounts, audit, drafts, limits, registry
 from exocorp.store.errors import NotFound
 from exocorp.store.schema import ExocorpRecord
 
@@ -298,3 +301,39 @@ async def admin_runtime_stats(request: web.Request) -> web.Response:
         pods_available=available, restarts=restarts, failed_revisions=failed,
         failing_exocorps=failing, rollouts_in_progress=rolling, reconcile=latency,
         observed_at=format_timestamp(now)))
+
+
+@routes.get("/api/admin/limits", summary="Exocorp limits", auth=Auth.PLATFORM_OWNER,
+            response=LimitsOverview)
+async def get_limits(request: web.Request) -> web.Response:
+    """The default per-account limit, the platform-wide cap and how many exocorps exist."""
+    require_platform_owner(request)
+    async with request.app[DATABASE].sessionmaker.begin() as s:
+        overview = LimitsOverview(
+            default=LimitSetting(max_exocorps=await limits.get_limit(s, limits.DEFAULT_SCOPE)),
+            platform=LimitSetting(max_exocorps=await limits.get_limit(s, limits.PLATFORM_SCOPE)),
+            exocorps=await limits.count_exocorps(s))
+    return json_response(overview)
+
+
+@routes.put("/api/admin/limits/{scope}", summary="Set an exocorp limit",
+            auth=Auth.PLATFORM_OWNER, body=LimitSetting, response=LimitSetting, errors=(404,))
+async def put_limit(request: web.Request) -> web.Response:
+    """Set how many exocorps ``scope`` may have: ``default`` (every account without its own
+    limit), ``platform`` (all accounts together) or a user id (that account). ``maxExocorps:
+    null`` lifts it. Existing exocorps are never removed: the limit stops new ones."""
+    scope = request.match_info["scope"]
+    async with audited(request, "limits.set") as note:
+        principal = require_platform_owner(request)
+        body = await json_body(request, LimitSetting)
+        note.details.update(scope=scope, maxExocorps=body.max_exocorps)
+        async with request.app[DATABASE].sessionmaker.begin() as s:
+            if scope not in (limits.DEFAULT_SCOPE, limits.PLATFORM_SCOPE):
+                try:
+                    await accounts.get_user(s, scope)
+                except NotFound:
+                    raise not_found(f"no user {scope!r}: the scope is 'default', 'platform' "
+                                    "or a user id") from None
+            await limits.set_limit(s, scope, body.max_exocorps, by=principal.user_id,
+                                   now=request.app[CLOCK]())
+        return json_response(body)

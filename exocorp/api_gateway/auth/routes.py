@@ -38,13 +38,14 @@ from exocorp.api_gateway.routing import Auth, RouteTable, json_body, json_respon
 from exocorp.api_gateway.schemas import (
     AccountView,
     AuthResponse,
+    LimitUsage,
     LoginRequest,
     Membership,
     MeResponse,
     SignupRequest,
 )
 from exocorp.api_gateway.views import timestamp, user_view
-from exocorp.store import accounts, billing, registry, sessions, throttle, tokens
+from exocorp.store import accounts, billing, limits, registry, sessions, throttle, tokens
 from exocorp.store.errors import Conflict, InvalidCredentials, NotFound
 from exocorp.store.schema import ActorKind, User
 
@@ -235,6 +236,7 @@ async def me(request: web.Request) -> web.Response:
     async with request.app[DATABASE].sessionmaker.begin() as s:
         user = await accounts.get_user(s, principal.user_id)
         memberships = await registry.list_user_exocorps(s, user.id)
+        usage = await limits.account_limit(s, user.id)
         try:
             account = await billing.get_account_for_user(s, user.id)
             account_view: AccountView | None = AccountView(
@@ -252,4 +254,5 @@ async def me(request: web.Request) -> web.Response:
         else "user",
         memberships=[Membership(exocorp_id=m.exocorp.id, role=m.role.value)
                      for m in memberships],
-        account=account_view))
+        account=account_view,
+        limits=LimitUsage(max_exocorps=usage.max_exocorps, exocorps=usage.exocorps)))

@@ -1,11 +1,11 @@
 """Abuse limits kept where every gateway replica sees them: attempt counters (login, signup) and
-resource limits (per account, a default for every account, and a platform-wide cap)."""
+exocorp limits (per account, a default for every account, and a platform-wide cap)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Integer, String
+from sqlalchemy import Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from exocorp.store.columns import UTCDateTime
@@ -24,16 +24,13 @@ class ThrottleCounter(Base):
 
 
 class ResourceLimits(Base):
-    """Upper bounds on what exocorps may request. ``scope`` is a billing account id (that
-    account's own limits), ``default`` (every account without its own) or ``platform`` (the sum
-    over all accounts). A None bound is unlimited."""
+    """How many exocorps may exist. ``scope`` is a user id (that account's own limit),
+    ``default`` (every account without its own) or ``platform`` (all accounts together). A None
+    bound is unlimited."""
 
     __tablename__ = "resource_limits"
 
     scope: Mapped[str] = mapped_column(String(64), primary_key=True)
     max_exocorps: Mapped[int | None] = mapped_column(Integer)
-    max_cpu_millis: Mapped[int | None] = mapped_column(BigInteger)
-    max_memory_mib: Mapped[int | None] = mapped_column(BigInteger)
-    max_storage_gib: Mapped[int | None] = mapped_column(BigInteger)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_by: Mapped[str | None] = mapped_column(String(64))

@@ -1,5 +1,5 @@
 """Abuse limits: throttle counters every gateway replica shares (login per account and per client,
-signup per client) and resource limits (per account, default, platform-wide).
+signup per client) and exocorp limits (per account, default, platform-wide).
 
 Revision ID: 0004
 Revises: 0005 (main landed 0005 first)
@@ -35,9 +35,6 @@ def upgrade() -> None:
         "resource_limits",
         sa.Column("scope", sa.String(length=64), nullable=False),
         sa.Column("max_exocorps", sa.Integer(), nullable=True),
-        sa.Column("max_cpu_millis", sa.BigInteger(), nullable=True),
-        sa.Column("max_memory_mib", sa.BigInteger(), nullable=True),
-        sa.Column("max_storage_gib", sa.BigInteger(), nullable=True),
         sa.Column("updated_at", UTC_DATETIME, nullable=False),
         sa.Column("updated_by", sa.String(length=64), nullable=True),
         sa.PrimaryKeyConstraint("scope", name=op.f("pk_resource_limits")),
