@@ -115,7 +115,9 @@ def render() -> dict[Path, str]:
         (chart / "files" / "crds").mkdir()
         for path, text in files.items():
             (chart / "files" / "crds" / path.name).write_text(text)
-        defaults = helm_template(chart, [])
+        # `helm test` hooks are not part of an installation.
+        defaults = [o for o in helm_template(chart, [])
+                    if (o["metadata"].get("annotations") or {}).get("helm.sh/hook") != "test"]
         monitoring = helm_template(chart, MONITORING_VALUES, ["templates/monitoring.yaml"])
 
     what = f"`helm template {RELEASE} charts/exocorp --namespace {NAMESPACE}`"
@@ -149,6 +151,9 @@ def render() -> dict[Path, str]:
                           and component(o) == "operator"],
         "gateway.yaml": [o for o in rbac if o["kind"] != "ServiceAccount"
                          and component(o) == "gateway"],
+        # kubectl users' view/edit roles for Exocorps (aggregated into view, edit, admin)
+        "exocorps-roles.yaml": [o for o in rbac if o["kind"] != "ServiceAccount"
+                                and not component(o)],
     }
     for name, objects in rbac_groups.items():
         files[rbac_dir / name] = dump(objects, what)

@@ -6,4 +6,5 @@ pytest_plugins = [
     "tests.plugins.database",
     "tests.plugins.platform",
     "tests.plugins.monitoring",
+    "tests.plugins.browser",
 ]

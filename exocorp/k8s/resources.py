@@ -46,6 +46,8 @@ RESOURCEQUOTAS = Resource("", "v1", "resourcequotas", "ResourceQuota", True)
 LIMITRANGES = Resource("", "v1", "limitranges", "LimitRange", True)
 PVCS = Resource("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim", True)
 EVENTS = Resource("", "v1", "events", "Event", True)
+# The same events through events.k8s.io/v1, which requires a microsecond eventTime.
+EVENTS_V1 = Resource("events.k8s.io", "v1", "events", "Event", True)
 DEPLOYMENTS = Resource("apps", "v1", "deployments", "Deployment", True)
 REPLICASETS = Resource("apps", "v1", "replicasets", "ReplicaSet", True)
 CONTROLLERREVISIONS = Resource("apps", "v1", "controllerrevisions", "ControllerRevision", True)

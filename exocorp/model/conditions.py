@@ -27,6 +27,7 @@ class Reason:
     DRAFT: Final = "Draft"
     STOPPED: Final = "Stopped"
     PAUSED: Final = "Paused"
+    DESTROYING: Final = "Destroying"
     AVAILABLE: Final = "Available"
     COMPONENTS_NOT_READY: Final = "ComponentsNotReady"
     ROLLED_BACK: Final = "RolledBack"

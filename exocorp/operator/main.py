@@ -13,6 +13,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from exocorp import names
+from exocorp.k8s import ApiError
 from exocorp.k8s.client import load_configuration
 from exocorp.operator import handlers, metrics
 from exocorp.operator.peering import PeeringGate, own_identity
@@ -45,8 +46,17 @@ def kopf_settings(peering: str | None, priority: int) -> kopf.OperatorSettings:
     return settings
 
 
+# How long /readyz waits for the API server before it says not ready.
+READY_TIMEOUT_SECONDS = 3.0
+
+
 async def serve_metrics(port: int) -> web.AppRunner:
-    """/metrics and /healthz on one port (healthy while the work queue's workers run)."""
+    """/metrics, /healthz and /readyz on one port.
+
+    /healthz (liveness): the work queue's workers run; when they died, only a restart helps.
+    /readyz (readiness): started, workers running, and the API server answers; an unreachable
+    API server makes the pod unready without restarting it (a restart would not help).
+    """
 
     async def metrics_view(request: web.Request) -> web.Response:
         return web.Response(body=generate_latest(metrics.REGISTRY),
@@ -58,9 +68,23 @@ async def serve_metrics(port: int) -> web.AppRunner:
         return web.json_response({"status": "ok" if alive else "starting"},
                                  status=200 if alive else 503)
 
+    async def readyz(request: web.Request) -> web.Response:
+        state = getattr(handlers.STATE, "reconciler", None)
+        kube = getattr(handlers.STATE, "kube", None)
+        if state is None or kube is None or not state.queue.alive():
+            return web.json_response({"status": "starting"}, status=503)
+        try:
+            async with asyncio.timeout(READY_TIMEOUT_SECONDS):
+                await kube.request("GET", "/version")
+        except (ApiError, OSError, TimeoutError) as error:
+            log.info("not ready: the API server does not answer: %s", error)
+            return web.json_response({"status": "api-server-unreachable"}, status=503)
+        return web.json_response({"status": "ok"})
+
     app = web.Application()
     app.router.add_get("/metrics", metrics_view)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "0.0.0.0", port).start()  # noqa: S104 (scraped in-cluster)

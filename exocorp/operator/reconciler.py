@@ -583,6 +583,9 @@ class Reconciler:
         elif stalled:
             ctx.condition(ConditionType.READY, ConditionStatus.FALSE, "RolloutFailed",
                           "the last rollout failed")
+        elif exo.spec.paused:  # Ready means "serving as asked": a paused exocorp does no work
+            ctx.condition(ConditionType.READY, ConditionStatus.FALSE, Reason.PAUSED,
+                          "paused: agents at zero, the portal stays reachable")
         elif all_ready:
             ctx.condition(ConditionType.READY, ConditionStatus.TRUE, Reason.AVAILABLE,
                           "every component is available")

@@ -95,9 +95,16 @@ def _resolve(schema: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
     return node
 
 
+# Kubernetes types the schema checks field by field (a misspelt probe field is an error), but
+# whose values carry only some of those fields: each is one value.
+KUBERNETES_TYPES = {"#/definitions/probe", "#/definitions/strategy"}
+
+
 def _schema_paths(schema: dict[str, Any], node: dict[str, Any], prefix: tuple[str, ...]) -> set[
     tuple[str, ...]
 ]:
+    if node.get("$ref") in KUBERNETES_TYPES:
+        return {prefix}
     node = _resolve(schema, node)
     if node.get("additionalProperties") is not False:
         return {prefix}  # a free-form object (labels, resources, affinity): a leaf here

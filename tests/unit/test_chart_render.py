@@ -80,6 +80,8 @@ def test_defaults_create_the_platform(defaults: list[Obj]) -> None:
         "CustomResourceDefinition", "CustomResourceDefinition", "Deployment", "Deployment",
         "NetworkPolicy", "NetworkPolicy", "PersistentVolumeClaim", "Role", "Role",
         "RoleBinding", "RoleBinding", "Service", "Service", "ServiceAccount", "ServiceAccount",
+        # the user-facing view/edit roles for Exocorps, and the `helm test` Pod (a hook)
+        "ClusterRole", "ClusterRole", "Pod",
     ])
     names = {o["metadata"]["name"] for o in defaults if o["kind"] == "Deployment"}
     assert names == {"exocorp-operator", "exocorp-gateway"}
@@ -92,8 +94,9 @@ def test_defaults_create_the_platform(defaults: list[Obj]) -> None:
 def test_every_pod_meets_the_restricted_standard_with_a_writable_tmp() -> None:
     rendered = [o for values in [None, *CI_VALUES]
                 for o in helm_template(values_files=[values] if values else [])]
-    pods = [o["spec"]["template"]["spec"] for o in rendered if o["kind"] in WORKLOAD_KINDS]
-    assert len(pods) >= 2 * (1 + len(CI_VALUES))
+    pods = [o["spec"] if o["kind"] == "Pod" else o["spec"]["template"]["spec"]
+            for o in rendered if o["kind"] in WORKLOAD_KINDS]
+    assert len(pods) >= 3 * (1 + len(CI_VALUES))  # operator, gateway, `helm test` Pod
     for pod in pods:
         psc = pod["securityContext"]
         assert psc["runAsNonRoot"] is True
@@ -130,13 +133,14 @@ def test_operator_runs_one_peered_instance_with_the_contract_flags(defaults: lis
         "portal-base-domain": "portal.exocorp.localhost",
         "app-base-domain": "app.exocorp.localhost",
         "ingress-class": "nginx", "ingress-namespace": "ingress-nginx",
+        "priority": "0", "secret-refresh-seconds": "60",
     }
     env = env_of(c)
     assert env["EXOCORP_NAMESPACE"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
     assert env["POD_ID"] == {"fieldRef": {"fieldPath": "metadata.name"}}
     assert c["ports"] == [{"name": "metrics", "containerPort": 8080, "protocol": "TCP"}]
-    for probe in ("livenessProbe", "readinessProbe"):
-        assert c[probe]["httpGet"] == {"path": "/healthz", "port": "metrics"}
+    assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics"}
+    assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}
     assert pod["serviceAccountName"] == "exocorp-operator"
     peering = one(defaults, "ClusterKopfPeering")
     assert peering["metadata"]["name"] == args["peering"]
@@ -232,7 +236,10 @@ def test_gateway_defaults_to_one_replica_on_sqlite_on_a_volume(defaults: list[Ob
     assert c["args"] == ["gateway", "--host=0.0.0.0", "--port=8000",
                          "--portal-base-domain=portal.exocorp.localhost",
                          "--app-base-domain=app.exocorp.localhost", "--signup-credit=1000",
-                         "--log-level=info"]
+                         "--log-level=info", "--session-idle-minutes=720",
+                         "--session-absolute-hours=168", "--auth-cache-seconds=5",
+                         "--login-max-failures=5", "--max-body-bytes=65536",
+                         "--idempotency-stale-seconds=30"]
     env = env_of(c)
     assert env["DATABASE_URL"] == "sqlite+aiosqlite:////var/lib/exocorp/exocorp.db"
     assert env["EXOCORP_COOKIE_SECURE"] == "true"

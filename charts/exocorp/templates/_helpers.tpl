@@ -18,6 +18,16 @@
 {{- end }}
 {{- end }}
 
+{{/* An object's metadata.annotations: its own (call with (dict "root" $ "own" $map)) over
+commonAnnotations; nothing when both are empty. */}}
+{{- define "exocorp.annotations" -}}
+{{- $all := merge (deepCopy (default dict .own)) (deepCopy (default dict .root.Values.commonAnnotations)) }}
+{{- with $all }}
+annotations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
+
 {{- define "exocorp.chart" -}}
 {{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
 {{- end }}

@@ -15,33 +15,56 @@ _PAGE = """<!doctype html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Approve an agent · Exocorp</title>
 <style>
-body{font:16px/1.5 system-ui,sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem;
-color:#1d2433}
-section{border:1px solid #dde;border-radius:8px;padding:1rem 1.2rem;margin:1rem 0}
-button{font:inherit;padding:.4rem 1rem;margin-right:.5rem;border-radius:6px;
-border:1px solid #889;background:#f6f7f9;cursor:pointer}
-button.primary{background:#1d4ed8;color:#fff;border-color:#1d4ed8}
-input{font:inherit;padding:.3rem;margin:.2rem 0 .6rem;width:100%;box-sizing:border-box}
-input[type=checkbox]{width:auto;margin-right:.4rem}label.grant{display:block}
-pre{background:#f6f7f9;padding:.6rem;overflow:auto;border-radius:4px;font-size:13px}
-.error{color:#b91c1c}.muted{color:#555}[hidden]{display:none}
+/* The dashboard's look (ui/src/styles.css), kept in this one self-contained page. */
+:root{--bg:#f5f6f8;--fg:#18202e;--muted:#5b6474;--card:#fff;--line:#dde1e8;--accent:#2748d6;
+--accent-fg:#fff;--danger:#b42318;--ok:#137a3a;
+font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:var(--fg);
+background:var(--bg)}
+@media (prefers-color-scheme: dark){:root{--bg:#0f131a;--fg:#e6e9ef;--muted:#a0a8b8;
+--card:#171c25;--line:#2a3140;--accent:#7c95ff;--accent-fg:#0b0f16;--danger:#ff8a80;
+--ok:#6ee7a0}}
+*{box-sizing:border-box}body{margin:0}a{color:var(--accent)}
+header{display:flex;align-items:center;padding:.6rem 1.2rem;background:var(--card);
+border-bottom:1px solid var(--line)}
+header a{font-weight:700;font-size:1.15rem;text-decoration:none;color:var(--fg)}
+main{max-width:40rem;margin:0 auto;padding:1.2rem}
+h1{font-size:1.6rem;margin:.2rem 0 .6rem}h2{font-size:1.15rem;margin:0 0 .6rem}
+section{background:var(--card);border:1px solid var(--line);border-radius:10px;
+padding:1rem 1.2rem;margin:1rem 0}
+label{display:block;font-weight:600;font-size:.92rem;margin-bottom:.8rem}
+input{display:block;font:inherit;font-weight:400;padding:.45rem .6rem;margin-top:.2rem;
+width:100%;border:1px solid var(--line);border-radius:8px;background:var(--card);
+color:var(--fg)}
+button{font:inherit;padding:.45rem .95rem;margin-right:.5rem;border-radius:8px;
+border:1px solid var(--line);background:var(--card);color:var(--fg);cursor:pointer}
+button:hover{border-color:var(--accent)}
+button.primary{background:var(--accent);color:var(--accent-fg);border-color:var(--accent)}
+:focus-visible{outline:3px solid var(--accent);outline-offset:2px}
+pre{background:var(--bg);padding:.6rem;overflow:auto;border-radius:8px;font-size:13px}
+code{font-family:ui-monospace,Menlo,monospace}
+.badge{display:inline-block;padding:.05rem .55rem;border-radius:999px;font-size:.85rem;
+border:1px solid var(--line)}
+.error{color:var(--danger)}.ok{color:var(--ok)}.muted{color:var(--muted)}[hidden]{display:none}
+input[type=checkbox]{display:inline;width:auto;margin-right:.4rem}label.grant{font-weight:400}
 </style></head>
 <body>
+<header><a href="/">Exocorp</a></header>
+<main>
 <h1>Approve an agent</h1>
 <p class="muted">An AI agent asks to act for you on this Exocorp platform. Approve it only if you
 started it yourself.</p>
-<section id="login" hidden>
-<h2>Log in or sign up first</h2>
-<label>E-mail <input id="email" type="email" autocomplete="username"></label>
-<label>Password (at least 10 characters)
+<section id="login" hidden aria-labelledby="login-title">
+<h2 id="login-title">Log in or sign up first</h2>
+<label for="email">E-mail <input id="email" type="email" autocomplete="username"></label>
+<label for="password">Password (at least 10 characters)
 <input id="password" type="password" autocomplete="current-password"></label>
 <button class="primary" id="do-login">Log in</button><button id="do-signup">Sign up</button>
 <p id="kit" hidden>Your recovery kit (store it offline; it is shown only once):
 <code id="kit-value"></code></p>
 </section>
-<section id="request" hidden>
-<h2>Agent <span id="agent"></span></h2>
-<p>Status: <b id="status"></b></p>
+<section id="request" hidden aria-labelledby="request-title">
+<h2 id="request-title">Agent <span id="agent"></span></h2>
+<p>Status: <b id="status" class="badge"></b></p>
 <p>It proposes the exocorp <b id="company"></b> (<code id="slug"></code>) with this
 configuration:</p>
 <pre id="draft"></pre>
@@ -50,14 +73,15 @@ configuration:</p>
 <input id="code" autocomplete="off" spellcheck="false"></label>
 <p>Approving creates that exocorp, owned by you. The agent's token reaches that exocorp and
 the ones it creates later, nothing else of yours, and expires after {{TTL_DAYS}} days (renew or
-revoke it in your account's agent tokens). It may also:</p>
+revoke it in your <a href="/account#agents">account's connected agents</a>). It may also:</p>
 <label class="grant"><input type="checkbox" id="allow-destroy">destroy those exocorps</label>
 <label class="grant"><input type="checkbox" id="allow-secrets">add, rotate and delete your
 provider credentials</label>
 <p><button class="primary" id="approve">Approve</button><button id="deny">Deny</button></p>
 </div>
 </section>
-<p id="message"></p>
+<p id="message" role="status"></p>
+</main>
 <script nonce="{{NONCE}}">
 "use strict";
 const id = "{{HANDOFF_ID}}";

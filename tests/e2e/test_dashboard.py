@@ -1,0 +1,410 @@
+"""The dashboard in real Chromium against the dev platform (gateway serving ui_dist, operator,
+control plane): what an owner, a second owner and the platform owner see and can do."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import urllib.request
+import uuid
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
+
+from exocorp.k8s import Kube
+from exocorp.k8s import resources as r
+from exocorp.testing import samples
+from exocorp.testing.dev import OWNER_EMAIL, DevPlatform
+from tests.plugins.browser import DESKTOP, axe_violations, base_url, screenshot
+
+pytestmark = pytest.mark.e2e
+CANARY = "sk-ui-canary-7f3e1d2c"
+RUNNING_WITHIN = 180_000
+PASSWORD = "correct horse battery"
+
+
+def publish(platform: DevPlatform, version: str) -> None:
+    async def apply() -> None:
+        async with await Kube.connect(platform.plane.kubeconfig) as kube:
+            await kube.apply(r.RELEASES, samples.release(version))
+    asyncio.run(apply())
+
+
+def hero_phase(page: Page) -> Locator:
+    return page.locator(".hero .badge").first
+
+
+def signup(page: Page, email: str, password: str = PASSWORD) -> str:
+    page.goto("/signup")
+    page.get_by_label("E-mail").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Create account").click()
+    kit = page.get_by_test_id("recovery-kit")
+    expect(kit).to_have_text(re.compile(r"^EXO-"))
+    screenshot(page, "signup-recovery-kit")
+    text = kit.inner_text()
+    continue_button = page.get_by_role("button", name="Continue to my exocorps")
+    expect(continue_button).to_be_disabled()
+    page.get_by_label("I have saved my recovery kit").check()
+    continue_button.click()
+    expect(page.get_by_role("heading", name="Your exocorps")).to_be_visible()
+    return text
+
+
+def add_credential(page: Page, value: str = CANARY) -> None:
+    page.get_by_role("link", name="Account").click()
+    page.get_by_role("button", name="Add credential").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_label("Provider").fill("anthropic")
+    dialog.get_by_label("Name").fill("main")
+    dialog.get_by_label("Value").fill(value)
+    dialog.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("cell", name="main", exact=True)).to_be_visible()
+
+
+def create_company(page: Page, slug: str, name: str) -> None:
+    page.get_by_role("link", name="Exocorps").click()
+    page.get_by_role("button", name="Create exocorp").first.click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_label("Name").fill(name)
+    dialog.get_by_label("Slug").fill(slug)
+    dialog.get_by_role("button", name="Create").click()
+    expect(page.get_by_role("heading", name=name)).to_be_visible()
+    expect(hero_phase(page)).to_have_text("Draft")
+
+
+def act(page: Page, action: str, *, reason: str | None = None, confirm: str | None = None,
+        choose: tuple[str, str] | None = None) -> None:
+    """Press an action button; fill its dialog when it has one."""
+    page.locator(f"button[data-action={action}]").click()
+    if reason is None and confirm is None and choose is None:
+        return
+    dialog = page.get_by_role("dialog")
+    if choose:
+        dialog.get_by_label(choose[0]).select_option(choose[1])
+    if reason is not None:
+        dialog.get_by_label(re.compile("^Reason")).fill(reason)
+    if confirm is not None:
+        dialog.get_by_label(re.compile("^Type the slug")).fill(confirm)
+    dialog.locator("button[type=submit]").click()
+    expect(dialog).to_have_count(0)
+
+
+def test_owner_journey_from_signup_to_destroy(dashboard_platform: DevPlatform, page: Page) -> None:
+    publish(dashboard_platform, "1.1.0")
+    email = f"owner-{uuid.uuid4().hex[:6]}@example.com"
+    signup(page, email)
+    screenshot(page, "fleet-empty")
+    # Marks this document: a reload or a full navigation would lose it.
+    page.evaluate("window.__sameDocument = true")
+    add_credential(page)
+    screenshot(page, "account")
+    slug = f"journey-{uuid.uuid4().hex[:6]}"
+    create_company(page, slug, "Journey Corp")
+    # The draft the create form wrote pins the current stable release at the time, 1.1.0;
+    # choose 1.0.0 in the editor so that there is an update to make later.
+    page.get_by_label("Version").select_option("1.0.0")
+    # A field the API refuses is marked at the field, with the API's message, and nothing saved.
+    name = page.get_by_label("Agent 1 name")
+    name.fill("Not A Valid Name")
+    page.get_by_role("button", name="Save configuration").click()
+    expect(page.locator(".agent-row .has-error .field-error")).to_be_visible()
+    expect(name).to_have_attribute("aria-invalid", "true")
+    name.fill("ceo")
+    page.get_by_role("button", name="Save configuration").click()
+    expect(page.get_by_text("Saved (version")).to_be_visible()
+    screenshot(page, "company-draft")
+
+    act(page, "provision")
+    expect(hero_phase(page)).to_have_text("Running", timeout=RUNNING_WITHIN)
+    expect(page.locator("dd").first).to_contain_text("1.0.0")
+    screenshot(page, "company-running")
+
+    act(page, "update", choose=("Version", "1.1.0"))
+    expect(page.locator("dd").first).to_contain_text("1.1.0 (Installed)", timeout=RUNNING_WITHIN)
+    expect(hero_phase(page)).to_have_text("Running", timeout=RUNNING_WITHIN)
+
+    act(page, "rollback", reason="back to the known good one")
+    expect(page.locator("dd").first).to_contain_text("1.0.0 (Installed)", timeout=RUNNING_WITHIN)
+    expect(hero_phase(page)).to_have_text("Running", timeout=RUNNING_WITHIN)
+
+    # Pause needs a reason: the dialog's button stays disabled without one.
+    page.locator("button[data-action=pause]").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog.locator("button[type=submit]")).to_be_disabled()
+    dialog.get_by_role("button", name="Cancel").click()
+    act(page, "pause", reason="maintenance window")
+    expect(hero_phase(page)).to_have_text("Paused", timeout=RUNNING_WITHIN)
+    expect(page.get_by_text("Paused because: maintenance window")).to_be_visible()
+    # A refused action says why, in the API's words.
+    expect(page.locator("button[data-action=pause]")).to_be_disabled()
+    screenshot(page, "company-paused")
+
+    act(page, "resume")
+    expect(hero_phase(page)).to_have_text("Running", timeout=RUNNING_WITHIN)
+
+    # Destructive actions need the slug typed: a wrong one keeps the button disabled.
+    page.locator("button[data-action=stop]").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_label(re.compile("^Type the slug")).fill("not-the-slug")
+    expect(dialog.locator("button[type=submit]")).to_be_disabled()
+    dialog.get_by_role("button", name="Cancel").click()
+    act(page, "stop", confirm=slug)
+    expect(hero_phase(page)).to_have_text("Stopped", timeout=RUNNING_WITHIN)
+
+    act(page, "destroy", confirm=slug)
+    expect(page.get_by_text("does not exist (any more)")).to_be_visible(timeout=RUNNING_WITHIN)
+    assert page.evaluate("window.__sameDocument") is True
+    assert CANARY not in page.content()
+
+
+def test_second_owner_sees_none_of_the_first_ones_and_no_admin(
+        dashboard_platform: DevPlatform, browser: Browser, context: BrowserContext) -> None:
+    first = context.new_page()
+    signup(first, f"first-{uuid.uuid4().hex[:6]}@example.com")
+    slug = f"private-{uuid.uuid4().hex[:6]}"
+    create_company(first, slug, "Private Corp")
+
+    other = browser.new_context(base_url=base_url(dashboard_platform), viewport=DESKTOP)
+    try:
+        second = other.new_page()
+        signup(second, f"second-{uuid.uuid4().hex[:6]}@example.com")
+        expect(second.get_by_text("Start your first exocorp")).to_be_visible()
+        expect(second.get_by_text("Private Corp")).to_have_count(0)
+        second.goto(f"/company/{slug}")
+        expect(second.get_by_text("does not exist (any more), or it is not yours")).to_be_visible()
+        expect(second.get_by_role("link", name="Admin")).to_have_count(0)
+        second.goto("/admin/companies")
+        expect(second.get_by_role("heading", name="Page not found")).to_be_visible()
+        expect(second.get_by_text("Private Corp")).to_have_count(0)
+    finally:
+        other.close()
+
+
+def login(page: Page, email: str, password: str) -> None:
+    page.goto("/login")
+    page.get_by_label("E-mail").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", name="Your exocorps")).to_be_visible()
+
+
+def test_wrong_password_and_session_expiry_bring_the_user_back(
+        dashboard_platform: DevPlatform, page: Page) -> None:
+    email = f"back-{uuid.uuid4().hex[:6]}@example.com"
+    signup(page, email)
+    page.get_by_role("link", name="Account").click()
+    # The session ends on the server (logout from elsewhere): the next call sends the user to
+    # the login page, and logging in brings them back to the page they were on.
+    page.request.post("/api/auth/logout")
+    page.get_by_role("button", name="Add credential").click()
+    page.get_by_role("dialog").get_by_label("Value").fill("x")
+    page.get_by_role("dialog").get_by_role("button", name="Save").click()
+    expect(page.get_by_text("Your session has ended")).to_be_visible()
+    page.get_by_label("E-mail").fill(email)
+    page.get_by_label("Password").fill("wrong password!!")
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_text("Wrong e-mail or password.")).to_be_visible()
+    screenshot(page, "login-error")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", name="Account")).to_be_visible()
+    assert page.url.endswith("/account")
+
+
+def test_platform_owner_uses_the_admin_pages(dashboard_platform: DevPlatform, page: Page) -> None:
+    owner_page = page
+    signup(owner_page, f"tenant-{uuid.uuid4().hex[:6]}@example.com")
+    add_credential(owner_page)
+    slug = f"tenant-{uuid.uuid4().hex[:6]}"
+    create_company(owner_page, slug, "Tenant Corp")
+    owner_page.get_by_role("button", name="Log out").click()
+
+    password = (dashboard_platform.workdir / "platform-owner.password").read_text()
+    login(owner_page, OWNER_EMAIL, password)
+    owner_page.get_by_role("link", name="Admin").click()
+    expect(owner_page.get_by_role("heading", name="Platform overview")).to_be_visible()
+    expect(owner_page.get_by_role("heading", name="Newest audit events")).to_be_visible()
+    screenshot(owner_page, "admin")
+
+    owner_page.get_by_role("navigation", name="Admin").get_by_role("link", name="Companies").click()
+    row = owner_page.locator(f"tr[data-company='{slug}']")
+    expect(row).to_contain_text("Tenant Corp")
+    screenshot(owner_page, "admin-companies")
+    # From the table: provision the tenant's draft; the row follows to a provisioning phase.
+    row.locator("button[data-action=provision]").click()
+    expect(row.locator(".badge")).not_to_have_text("Draft", timeout=30_000)
+
+    owner_page.get_by_role("navigation", name="Admin").get_by_role("link", name="Billing").click()
+    expect(owner_page.get_by_role("heading", name="Accounts")).to_be_visible()
+    screenshot(owner_page, "admin-billing")
+
+    owner_page.get_by_role("navigation", name="Admin").get_by_role("link", name="Audit").click()
+    owner_page.get_by_label("Exocorp").fill(slug)
+    owner_page.get_by_role("button", name="Filter").click()
+    expect(owner_page.get_by_role("cell", name="provision").first).to_be_visible()
+    screenshot(owner_page, "admin-audit")
+
+
+def test_agent_handoff_approved_in_the_browser(dashboard_platform: DevPlatform, page: Page) -> None:
+    url = base_url(dashboard_platform)
+    email = f"agent-owner-{uuid.uuid4().hex[:6]}@example.com"
+    signup(page, email)
+    slug = f"agent-{uuid.uuid4().hex[:6]}"
+    body = json.dumps({"agentName": "test-agent",
+                       "company": {"slug": slug, "displayName": "Agent Corp"},
+                       "draft": samples.draft("1.0.0")}).encode()
+    request = urllib.request.Request(f"{url}/api/agents/drafts", data=body, method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request) as answer:
+        asked = json.loads(answer.read())
+    page.goto(asked["handoffUrl"])
+    expect(page.get_by_text("test-agent")).to_be_visible()
+    screenshot(page, "connect-agent")
+    page.get_by_role("button", name="Approve").click()
+    expect(page.locator("#status")).to_have_text("approved")
+
+    redeem = urllib.request.Request(f"{url}/api/agents/redeem", data=b"{}", method="POST",
+                                    headers={"Content-Type": "application/json",
+                                             "Authorization": f"Bearer {asked['draftToken']}"})
+    with urllib.request.urlopen(redeem) as answer:
+        token = json.loads(answer.read())["token"]
+    mine = urllib.request.Request(f"{url}/api/registry/my-companies",
+                                  headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(mine) as answer:
+        assert slug in {c["id"] for c in json.loads(answer.read())["companies"]}
+
+    page.goto("/account")
+    expect(page.get_by_role("cell", name="test-agent")).to_be_visible()
+    screenshot(page, "account-agents")
+    page.get_by_role("button", name="Revoke test-agent").click()
+    expect(page.get_by_role("cell", name="revoked")).to_be_visible()
+
+
+def tab_to(page: Page, selector: str, limit: int = 80) -> None:
+    """Press Tab until the focused element matches `selector` (keyboard-only use)."""
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        if page.evaluate("s => !!document.activeElement && document.activeElement.matches(s)",
+                         selector):
+            return
+    raise AssertionError(f"Tab never reached {selector}")
+
+
+def test_keyboard_only_owner_journey(dashboard_platform: DevPlatform, page: Page) -> None:
+    page.goto("/signup")
+    tab_to(page, "input[type=email]")
+    page.keyboard.type(f"keys-{uuid.uuid4().hex[:6]}@example.com")
+    tab_to(page, "input[type=password]")
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
+    expect(page.get_by_test_id("recovery-kit")).to_be_visible()
+    tab_to(page, "input[type=checkbox]")
+    page.keyboard.press("Space")
+    tab_to(page, "button.primary")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Your exocorps")).to_be_visible()
+
+    tab_to(page, "a[href='/account']")
+    page.keyboard.press("Enter")
+    tab_to(page, "#credentials button.primary")
+    page.keyboard.press("Enter")
+    # The dialog takes the focus; fields in order: provider, name, value.
+    for _ in range(2):
+        page.keyboard.press("Tab")
+    page.keyboard.type("sk-keyboard-only")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("cell", name="main", exact=True)).to_be_visible()
+
+    tab_to(page, "a[href='/']")
+    page.keyboard.press("Enter")
+    tab_to(page, ".page-head button.primary")
+    page.keyboard.press("Enter")
+    slug = f"keys-{uuid.uuid4().hex[:6]}"
+    page.keyboard.type("Keys Corp")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Control+A")
+    page.keyboard.type(slug)
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Keys Corp")).to_be_visible()
+
+    tab_to(page, "button[data-action=provision]")
+    page.keyboard.press("Enter")
+    expect(hero_phase(page)).to_have_text("Running", timeout=RUNNING_WITHIN)
+    tab_to(page, "button[data-action=pause]")
+    page.keyboard.press("Enter")
+    # Escape closes the dialog and gives the focus back to the button that opened it.
+    expect(page.get_by_role("dialog")).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(page.get_by_role("dialog")).to_have_count(0)
+    page.keyboard.press("Enter")
+    page.keyboard.type("keyboard pause")  # the reason field has the focus
+    page.keyboard.press("Enter")
+    expect(hero_phase(page)).to_have_text("Paused", timeout=RUNNING_WITHIN)
+
+
+def test_no_serious_accessibility_violation_on_any_page(
+        dashboard_platform: DevPlatform, browser: Browser) -> None:
+    # axe is injected as a script, which the dashboard's CSP forbids: this context bypasses it.
+    ctx = browser.new_context(base_url=base_url(dashboard_platform), viewport=DESKTOP,
+                              bypass_csp=True)
+    try:
+        page = ctx.new_page()
+        found: dict[str, object] = {}
+
+        def check(name: str) -> None:
+            page.wait_for_load_state("networkidle")
+            violations = axe_violations(page)
+            if violations:
+                found[name] = violations
+
+        page.goto("/login")
+        check("login")
+        screenshot(page, "login")
+        page.goto("/signup")
+        check("signup")
+        screenshot(page, "signup")
+        signup(page, f"axe-{uuid.uuid4().hex[:6]}@example.com")
+        check("fleet-empty")
+        page.get_by_role("link", name="Account").click()
+        check("account")
+        slug = f"axe-{uuid.uuid4().hex[:6]}"
+        create_company(page, slug, "Axe Corp")
+        check("company")
+        page.get_by_role("link", name="Exocorps").click()
+        expect(page.locator(f"tr[data-company='{slug}']")).to_be_visible()
+        check("fleet")
+        screenshot(page, "fleet")
+        page.get_by_role("button", name="Log out").click()
+        password = (dashboard_platform.workdir / "platform-owner.password").read_text()
+        login(page, OWNER_EMAIL, password)
+        for path in ("/admin", "/admin/companies", "/admin/billing", "/admin/audit"):
+            page.goto(path)
+            check(path)
+        assert found == {}
+    finally:
+        ctx.close()
+
+
+def test_live_stream_survives_a_gateway_restart(dashboard_platform: DevPlatform,
+                                                page: Page) -> None:
+    signup(page, f"restart-{uuid.uuid4().hex[:6]}@example.com")
+    slug = f"restart-{uuid.uuid4().hex[:6]}"
+    create_company(page, slug, "Restart Corp")
+    page.evaluate("window.__sameDocument = true")
+    live = page.locator(".hero .live")
+    expect(live).to_have_text("Live")
+
+    gateway = dashboard_platform.gateway
+    assert gateway is not None
+    gateway.stop()
+    expect(live).to_have_text("Reconnecting…")
+    gateway.start()
+    expect(live).to_have_text("Live", timeout=30_000)
+    # A change after the restart reaches the open page over the new stream.
+    assert page.request.post("/api/registry/provider-secrets", data={
+        "provider": "anthropic", "name": "main", "value": "sk-restart"}).ok
+    assert page.request.post(f"/api/registry/companies/{slug}/provision", data={}).ok
+    expect(hero_phase(page)).not_to_have_text("Draft", timeout=30_000)
+    assert page.evaluate("window.__sameDocument") is True
