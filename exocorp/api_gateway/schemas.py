@@ -58,6 +58,14 @@ class SignupRequest(SpecModel):
     """At least 10 characters."""
 
 
+class PasswordChangeRequest(SpecModel):
+    """Change your password: every other session and every agent token of yours ends."""
+
+    current_password: SecretStr = Field(max_length=1024)
+    new_password: Password
+    """At least 10 characters."""
+
+
 class LoginRequest(SpecModel):
     """Log in with the password, or with the recovery kit instead (which then rotates)."""
 

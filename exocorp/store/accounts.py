@@ -47,6 +47,7 @@ __all__ = [
     "set_disabled",
     "set_password",
     "set_platform_owner",
+    "sign_out_everywhere",
     "store_password_hash",
 ]
 
@@ -267,6 +268,17 @@ async def store_password_hash(session: AsyncSession, user_id: str, password_hash
     await session.flush()
 
 
+async def sign_out_everywhere(
+    session: AsyncSession, user_id: str, *, keep_session: str | None = None,
+    now: datetime | None = None,
+) -> None:
+    """End every session of the user (but ``keep_session``, a token hash) and revoke every agent
+    it approved and every token bound to it: after a password change, on request, when the
+    account is disabled or taken back."""
+    await sessions.revoke_user_sessions(session, user_id, keep=keep_session, now=now)
+    await tokens.revoke_user_tokens(session, user_id, now=now)
+
+
 async def set_platform_owner(session: AsyncSession, user_id: str, value: bool) -> User:
     user = await get_user(session, user_id)
     user.platform_owner = value
@@ -323,8 +335,7 @@ async def bootstrap_platform_owner(
     existing.platform_owner = True
     existing.disabled = False
     await set_password(session, existing.id, password, hasher=hasher)
-    await sessions.revoke_user_sessions(session, existing.id, now=at)
-    await tokens.revoke_user_tokens(session, existing.id, now=at)
+    await sign_out_everywhere(session, existing.id, now=at)
     kit = await rotate_recovery_kit(session, existing.id, now=at)
     account = (
         await session.execute(select(BillingAccount).where(BillingAccount.user_id == existing.id))

@@ -35,7 +35,7 @@ from exocorp.api_gateway.admin.views import access_of, admin_detail, admin_summa
 from exocorp.api_gateway.audit.trail import actor_names, event_views
 from exocorp.api_gateway.audited import audited
 from exocorp.api_gateway.errors import Problem, bad_request, field_errors, not_found
-from exocorp.api_gateway.keys import CACHE, CLOCK, DATABASE, SETTINGS
+from exocorp.api_gateway.keys import ACCESS_CACHE, CACHE, CLOCK, DATABASE, SETTINGS
 from exocorp.api_gateway.operations import run_action
 from exocorp.api_gateway.routing import (
     Auth,
@@ -52,6 +52,8 @@ from exocorp.api_gateway.runtime.cluster import (
     component_health,
     install_cluster_reader,
 )
+from exocorp.api_gateway.schemas import UserView
+from exocorp.api_gateway.views import user_view
 from exocorp.model import (
     Action,
     ActionRequest,
@@ -337,3 +339,34 @@ async def put_limit(request: web.Request) -> web.Response:
             await limits.set_limit(s, scope, body.max_exocorps, by=principal.user_id,
                                    now=request.app[CLOCK]())
         return json_response(body)
+
+
+async def _set_disabled(request: web.Request, value: bool) -> web.Response:
+    user_id = request.match_info["user_id"]
+    async with audited(request, "user.disable" if value else "user.enable") as note:
+        require_platform_owner(request)
+        note.details["userId"] = user_id
+        async with request.app[DATABASE].sessionmaker.begin() as s:
+            try:
+                user = await accounts.set_disabled(s, user_id, value)
+            except NotFound:
+                raise not_found(f"no user {user_id!r}") from None
+            if value:
+                await accounts.sign_out_everywhere(s, user_id, now=request.app[CLOCK]())
+        request.app[ACCESS_CACHE].forget_user(user_id)
+        return json_response(user_view(user))
+
+
+@routes.post("/api/admin/users/{user_id}/disable", summary="Disable a user",
+             auth=Auth.PLATFORM_OWNER, response=UserView, errors=(404,))
+async def disable_user(request: web.Request) -> web.Response:
+    """The user can no longer log in; every session of theirs and every agent token they
+    approved stops at once (on this replica; elsewhere within ``--auth-cache-seconds``)."""
+    return await _set_disabled(request, True)
+
+
+@routes.post("/api/admin/users/{user_id}/enable", summary="Enable a user",
+             auth=Auth.PLATFORM_OWNER, response=UserView, errors=(404,))
+async def enable_user(request: web.Request) -> web.Response:
+    """The user may log in again (revoked sessions and agent tokens stay revoked)."""
+    return await _set_disabled(request, False)

@@ -33,7 +33,7 @@ from exocorp.api_gateway.keys import (
     HASHER,
     SETTINGS,
 )
-from exocorp.api_gateway.principal import PrincipalKind, Via
+from exocorp.api_gateway.principal import Principal, PrincipalKind, Via
 from exocorp.api_gateway.routing import Auth, RouteTable, json_body, json_response
 from exocorp.api_gateway.schemas import (
     AccountView,
@@ -42,6 +42,7 @@ from exocorp.api_gateway.schemas import (
     LoginRequest,
     Membership,
     MeResponse,
+    PasswordChangeRequest,
     SignupRequest,
 )
 from exocorp.api_gateway.views import timestamp, user_view
@@ -224,6 +225,67 @@ async def logout(request: web.Request) -> web.Response:
     request.app[ACCESS_CACHE].forget_principal(principal.session_token_hash)
     async with audited(request, "auth.logout"), request.app[DATABASE].sessionmaker.begin() as s:
         await sessions.revoke_session(s, token or "", now=request.app[CLOCK]())
+    return response
+
+
+def _require_person(request: web.Request) -> Principal:
+    """A person's session; an agent's token may not change its human's credentials (403)."""
+    principal = require_user(request)
+    if principal.kind is not PrincipalKind.USER:
+        raise forbidden("only a person's own session may do this", code="human_session_required")
+    return principal
+
+
+@routes.post("/api/auth/password", summary="Change your password", auth=Auth.USER,
+             body=PasswordChangeRequest, status=204, errors=(401, 403, 429, 503))
+async def change_password(request: web.Request) -> web.Response:
+    """Check ``currentPassword``, store ``newPassword``, and end every other session and every
+    agent token of yours (the session making the change stays). 401 for a wrong current
+    password, which counts against the login throttle of your address (429 beyond it)."""
+    principal = _require_person(request)
+    assert principal.user_id is not None
+    assert principal.email is not None
+    body = await json_body(request, PasswordChangeRequest)
+    app = request.app
+    settings = app[SETTINGS]
+    account_key = f"login:account:{accounts.normalize_email(principal.email)}"
+    async with app[DATABASE].sessionmaker.begin() as s:
+        wait = await throttle.take(s, account_key, limit=settings.login_max_failures,
+                                   window=settings.login_failure_window, now=app[CLOCK]())
+    if wait is not None:
+        raise too_many_requests(f"too many wrong passwords; try again in {wait} seconds", wait)
+    async with audited(request, "auth.password.change"):
+        try:
+            await _check_password(request, principal.email,
+                                  body.current_password.get_secret_value())
+        except HashBusy:
+            raise busy() from None
+        except InvalidCredentials:
+            raise unauthorized("the current password is wrong") from None
+        password_hash = await hash_password(request, body.new_password.get_secret_value())
+        async with app[DATABASE].sessionmaker.begin() as s:
+            await accounts.store_password_hash(s, principal.user_id, password_hash)
+            await accounts.sign_out_everywhere(s, principal.user_id,
+                                               keep_session=principal.session_token_hash,
+                                               now=app[CLOCK]())
+            await throttle.clear(s, account_key)
+        app[ACCESS_CACHE].forget_user(principal.user_id)
+    return web.Response(status=204)
+
+
+@routes.post("/api/auth/logout-everywhere", summary="Sign out everywhere", auth=Auth.USER,
+             status=204, errors=(403,))
+async def logout_everywhere(request: web.Request) -> web.Response:
+    """End every session of yours, this one included, and revoke every agent you approved and
+    its tokens; clears the cookie."""
+    principal = _require_person(request)
+    assert principal.user_id is not None
+    async with audited(request, "auth.logout_everywhere"), \
+            request.app[DATABASE].sessionmaker.begin() as s:
+        await accounts.sign_out_everywhere(s, principal.user_id, now=request.app[CLOCK]())
+    request.app[ACCESS_CACHE].forget_user(principal.user_id)
+    response = web.Response(status=204)
+    clear_session_cookie(response, request)
     return response
 
 
