@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from exocorp.store import drafts, tokens
+from exocorp.store import accounts, drafts, tokens
 from exocorp.testing import samples
 from tests.unit import test_admin_support as admin_support
 from tests.unit import test_gateway_support as support
@@ -80,3 +80,22 @@ async def test_a_platform_owner_disables_and_enables_a_user(gateway: Gateway) ->
         "/api/auth/login", json={"email": "ada@example.com", "password": PASSWORD})
     assert login.status == 200
     assert (await admin.post("/api/admin/users/usr_nobody/disable")).status == 404
+
+
+async def test_a_recovery_kit_login_ends_every_other_session_and_token(gateway: Gateway) -> None:
+    victim, user_id = await admin_support.user(gateway, "kit@example.com")
+    thief = gateway.new_client()
+    assert (await thief.post("/api/auth/login", json={
+        "email": "kit@example.com", "password": PASSWORD})).status == 200
+    agent = await _agent_token(gateway, user_id)
+    rotate = await victim.post("/api/auth/logout")  # the owner lost the password: uses the kit
+    assert rotate.status == 204
+    async with gateway.database.sessionmaker.begin() as s:
+        kit = (await accounts.rotate_recovery_kit(s, user_id)).reveal()
+    owner = gateway.new_client()
+    response = await owner.post("/api/auth/login",
+                                json={"email": "kit@example.com", "recoveryKit": kit})
+    assert response.status == 200
+    assert (await thief.get("/api/auth/me")).status == 401
+    assert (await gateway.new_client().get("/api/auth/me", headers=agent)).status == 401
+    assert (await owner.get("/api/auth/me")).status == 200

@@ -163,7 +163,8 @@ async def _check_password(request: web.Request, email: str, password: str) -> Us
              response=AuthResponse, errors=(401, 403, 429, 503))
 async def login(request: web.Request) -> web.Response:
     """Log in with ``email`` and ``password``, or ``email`` and ``recoveryKit`` (the kit is then
-    replaced: the answer carries the new one). Sets the session cookie. Attempts are counted
+    replaced: the answer carries the new one; every other session and agent token of the
+    account ends). Sets the session cookie. Attempts are counted
     before the secret is checked, per e-mail address and per client address separately
     (successful ones are given back): beyond the limits, 429 with Retry-After. 503 ``busy``
     with Retry-After when the replica is already checking as many passwords as its memory
@@ -196,6 +197,10 @@ async def login(request: web.Request) -> web.Response:
                     kit_login = await accounts.authenticate_recovery_kit(
                         s, email=body.email, kit=body.recovery_kit.get_secret_value(),
                         now=app[CLOCK]())
+                    # A kit is used when the password is lost, perhaps stolen: whoever else
+                    # holds a session or an agent token of this account loses it.
+                    await accounts.sign_out_everywhere(s, kit_login.user.id, now=app[CLOCK]())
+                app[ACCESS_CACHE].forget_user(kit_login.user.id)
                 user, new_kit = kit_login.user, kit_login.recovery_kit.reveal()
         except HashBusy:
             async with app[DATABASE].sessionmaker.begin() as s:  # no guess was made
