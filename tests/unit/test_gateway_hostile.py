@@ -169,7 +169,8 @@ async def test_every_id_bearing_endpoint_refuses_another_account_and_changes_not
     world = {"companies/id": "acme", "provider-secrets/id": secret["id"],
              "tokens/id": victims_agent["token_id"], "handoffs/id": victims_agent["handoff"],
              "connect/id": victims_agent["handoff"], "accounts/account_id": account.id,
-             "price-books/price_book_id": book.id}
+             "price-books/price_book_id": book.id, "limits/scope": me["user"]["id"],
+             "users/user_id": me["user"]["id"]}
 
     stranger = gateway.new_client()
     assert (await stranger.post("/api/auth/signup", json={
@@ -268,7 +269,7 @@ async def test_after_logout_the_old_session_is_401_on_every_authenticated_endpoi
     wrong = []
     for method, template in endpoints:
         path = template.replace("{id}", "acme").replace("{account_id}", "acct_x").replace(
-            "{price_book_id}", "pb_x")
+            "{price_book_id}", "pb_x").replace("{scope}", "default").replace("{user_id}", "usr_x")
         for headers in ({"Cookie": f"{name}={token}"}, _bearer(token)):
             response = await replay.request(method, path, headers=headers, json={})
             if response.status != 401:
@@ -313,7 +314,8 @@ async def test_a_write_from_a_foreign_origin_is_refused_on_every_write_endpoint(
     await gateway.company("acme", draft=samples.draft("1.0.0"))
     world = {"companies/id": "acme", "provider-secrets/id": "pc_x", "tokens/id": "tok_x",
              "handoffs/id": "h_x", "connect/id": "h_x", "accounts/account_id": "acct_x",
-             "price-books/price_book_id": "pb_x"}
+             "price-books/price_book_id": "pb_x", "limits/scope": "default",
+             "users/user_id": "usr_x"}
     before = await snapshot(gateway)
     endpoints = writes()
     assert len(endpoints) >= 25
