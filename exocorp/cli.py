@@ -9,9 +9,12 @@ import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import NoReturn, cast
+from typing import TYPE_CHECKING, NoReturn, cast
 
 from exocorp import __version__
+
+if TYPE_CHECKING:
+    from exocorp.api_gateway.settings import GatewaySettings
 
 
 def _state_dir(name: str) -> Path:
@@ -229,31 +232,17 @@ def _env_bool(name: str, default: bool) -> bool:
 
 
 def cmd_gateway(args: argparse.Namespace) -> int:
-    from datetime import timedelta
-
     from exocorp.api_gateway import main as gateway_main
-    from exocorp.api_gateway.settings import GatewaySettings
 
     _configure_logging(args.log_level)
-    settings = GatewaySettings(
-        host=args.host, port=args.port, database_url=args.database_url,
-        platform_namespace=args.namespace, cookie_secure=args.cookie_secure,
-        session_idle_timeout=timedelta(minutes=args.session_idle_minutes),
-        session_absolute_timeout=timedelta(hours=args.session_absolute_hours),
-        auth_cache_seconds=args.auth_cache_seconds,
-        signup_credit=args.signup_credit, login_max_failures=args.login_max_failures,
-        agent_token_ttl=timedelta(days=args.agent_token_days),
-        portal_base_domain=args.portal_base_domain, app_base_domain=args.app_base_domain,
-        public_base_url=args.public_base_url, max_body_bytes=args.max_body_bytes,
-        idempotency_stale_after=timedelta(seconds=args.idempotency_stale_seconds),
-        shards=args.shards,
-        ui_dist_dir=Path(args.ui_dist_dir) if args.ui_dist_dir else None,
-        stream_keepalive_seconds=args.stream_keepalive_seconds,
-        max_streams_per_session=args.max_streams_per_session,
-    )
     problem = _kubeconfig_problem(args.kubeconfig)
     if problem:
         print(f"exocorp gateway: {problem}", file=sys.stderr)
+        return 2
+    try:
+        settings = _gateway_settings(args)
+    except ValueError as error:  # a setting out of range, or not an IP network
+        print(f"exocorp gateway: {error}", file=sys.stderr)
         return 2
     try:
         gateway_main.run(settings, kubeconfig=args.kubeconfig)
@@ -263,11 +252,40 @@ def cmd_gateway(args: argparse.Namespace) -> int:
     return 0
 
 
+def _gateway_settings(args: argparse.Namespace) -> GatewaySettings:
+    from datetime import timedelta
+
+    from exocorp.api_gateway.settings import GatewaySettings
+
+    return GatewaySettings(
+        host=args.host, port=args.port, database_url=args.database_url,
+        platform_namespace=args.namespace, cookie_secure=args.cookie_secure,
+        session_idle_timeout=timedelta(minutes=args.session_idle_minutes),
+        session_absolute_timeout=timedelta(hours=args.session_absolute_hours),
+        auth_cache_seconds=args.auth_cache_seconds,
+        signup_credit=args.signup_credit, signup_requires_owner=args.signup_requires_owner,
+        signup_max_per_client=args.signup_max_per_client,
+        login_max_failures=args.login_max_failures,
+        login_max_failures_per_ip=args.login_max_failures_per_client,
+        trusted_proxies=tuple(p for p in args.trusted_proxies.split(",") if p.strip()),
+        hash_concurrency=args.hash_concurrency, hash_queue=args.hash_queue,
+        memory_limit_bytes=args.memory_limit_bytes,
+        portal_base_domain=args.portal_base_domain, app_base_domain=args.app_base_domain,
+        public_base_url=args.public_base_url, max_body_bytes=args.max_body_bytes,
+        idempotency_stale_after=timedelta(seconds=args.idempotency_stale_seconds),
+        agent_token_ttl=timedelta(days=args.agent_token_days), shards=args.shards,
+        ui_dist_dir=Path(args.ui_dist_dir) if args.ui_dist_dir else None,
+        stream_keepalive_seconds=args.stream_keepalive_seconds,
+        max_streams_per_session=args.max_streams_per_session,
+    )
+
+
 def cmd_platform_owner(args: argparse.Namespace) -> int:
     import asyncio
 
     from exocorp.api_gateway import main as gateway_main
     from exocorp.store import open_database, upgrade_to_head
+    from exocorp.store.errors import Conflict
 
     try:
         password = Path(args.password_file).read_text().strip()
@@ -279,22 +297,28 @@ def cmd_platform_owner(args: argparse.Namespace) -> int:
         print("the password must have at least 10 characters", file=sys.stderr)
         return 2
 
-    async def bootstrap() -> None:
+    async def bootstrap() -> int:
         database = open_database(args.database_url)
         try:
             await upgrade_to_head(database.engine)
             created = await gateway_main.bootstrap_platform_owner(
-                database, args.email, password, only_if_none=False)
+                database, args.email, password, only_if_none=False,
+                promote_existing=args.promote_existing)
+        except Conflict:
+            print(f"exocorp platform-owner: {args.email} is already registered by an account "
+                  "whose password you may not hold; if it is yours, add --promote-existing "
+                  "(resets its password and signs out its sessions and agents)", file=sys.stderr)
+            return 2
         finally:
             await database.dispose()
-        if created is None:
-            print(f"{args.email} is now a platform owner (existing user; password unchanged)")
-        else:
-            print(f"created platform owner {args.email}; recovery kit (shown once, keep it "
-                  f"offline): {created.recovery_kit.reveal()}")
+        assert created is not None
+        done = ("promoted the existing account; password reset, every session and agent token "
+                "revoked" if created.promoted else "created platform owner")
+        print(f"{args.email}: {done}; recovery kit (shown once, keep it offline): "
+              f"{created.recovery_kit.reveal()}")
+        return 0
 
-    asyncio.run(bootstrap())
-    return 0
+    return asyncio.run(bootstrap())
 
 
 def _shard_list(value: str) -> tuple[str, ...]:
@@ -340,9 +364,33 @@ def _add_gateway(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     gw.add_argument("--signup-credit", type=int,
                     default=int(_env("SIGNUP_CREDIT", str(d.signup_credit))),
                     help="credit of every new account, in minor units ($EXOCORP_SIGNUP_CREDIT)")
+    gw.add_argument("--signup-requires-owner", action=argparse.BooleanOptionalAction,
+                    default=_env_bool("SIGNUP_REQUIRES_OWNER", d.signup_requires_owner),
+                    help="refuse public signup while no platform owner exists "
+                         "($EXOCORP_SIGNUP_REQUIRES_OWNER)")
+    gw.add_argument("--signup-max-per-client", type=int,
+                    default=int(_env("SIGNUP_MAX_PER_CLIENT", str(d.signup_max_per_client))),
+                    help="signups per client address per hour before 429")
     gw.add_argument("--login-max-failures", type=int,
                     default=int(_env("LOGIN_MAX_FAILURES", str(d.login_max_failures))),
-                    help="failed logins per address in 15 minutes before 429")
+                    help="login attempts per e-mail address in 15 minutes before 429")
+    gw.add_argument("--login-max-failures-per-client", type=int,
+                    default=int(_env("LOGIN_MAX_FAILURES_PER_CLIENT",
+                                     str(d.login_max_failures_per_ip))),
+                    help="login attempts per client address in 15 minutes before 429")
+    gw.add_argument("--trusted-proxies", default=_env("TRUSTED_PROXIES", ""),
+                    help="comma-separated networks (CIDR) of reverse proxies whose "
+                         "X-Forwarded-For names the client ($EXOCORP_TRUSTED_PROXIES)")
+    gw.add_argument("--hash-concurrency", type=int,
+                    default=int(_env("HASH_CONCURRENCY", str(d.hash_concurrency))),
+                    help="password hashes at once, 503 beyond (0: from the memory limit)")
+    gw.add_argument("--hash-queue", type=int,
+                    default=int(_env("HASH_QUEUE", str(d.hash_queue))),
+                    help="requests that may wait for a hash slot (-1: four per slot)")
+    gw.add_argument("--memory-limit-bytes", type=int,
+                    default=int(_env("MEMORY_LIMIT_BYTES", str(d.memory_limit_bytes))),
+                    help="the container's memory limit ($EXOCORP_MEMORY_LIMIT_BYTES; 0: read "
+                         "the cgroup)")
     gw.add_argument("--portal-base-domain", default=_env("PORTAL_BASE_DOMAIN",
                                                          d.portal_base_domain))
     gw.add_argument("--app-base-domain", default=_env("APP_BASE_DOMAIN", d.app_base_domain))
@@ -371,11 +419,13 @@ def _add_gateway(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
                     choices=["debug", "info", "warning", "error"])
     gw.set_defaults(func=cmd_gateway)
 
-    owner = sub.add_parser("platform-owner",
-                           help="create (or promote) a platform owner in the database")
+    owner = sub.add_parser("platform-owner", help="create a platform owner in the database")
     owner.add_argument("--email", required=True)
-    owner.add_argument("--password-file", required=True,
-                       help="file holding the password (used only when the user is new)")
+    owner.add_argument("--password-file", required=True, help="file holding the password")
+    owner.add_argument("--promote-existing", action="store_true",
+                       help="the address is already registered and the account is yours: make "
+                            "it a platform owner, reset its password to the file's and revoke "
+                            "its sessions and agent tokens")
     owner.add_argument("--database-url", default=database_url_from_env(),
                        help="SQLAlchemy URL ($DATABASE_URL)")
     owner.set_defaults(func=cmd_platform_owner)

@@ -67,6 +67,11 @@ class PasswordHasher:
         """The cheapest argon2id parameters: fast tests, never production."""
         return cls(argon2.profiles.CHEAPEST)
 
+    @property
+    def memory_bytes(self) -> int:
+        """Memory one hash or verification holds while it runs."""
+        return int(self._hasher.memory_cost) * 1024
+
     def hash(self, password: str) -> str:
         return self._hasher.hash(password)
 

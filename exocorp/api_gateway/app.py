@@ -21,18 +21,21 @@ from exocorp.api_gateway.agents import routes as agents
 from exocorp.api_gateway.audit import routes as audit
 from exocorp.api_gateway.auth import routes as auth
 from exocorp.api_gateway.billing import routes as billing
+from exocorp.api_gateway.client_address import parse_networks
 from exocorp.api_gateway.dashboard import routes as dashboard
+from exocorp.api_gateway.hash_gate import DEFAULT_SLOTS, HashGate, hash_slots, memory_limit_bytes
 from exocorp.api_gateway.keys import (
     ACCESS_CACHE,
     CACHE,
     CLOCK,
     DATABASE,
+    HASH_GATE,
     HASHER,
     KUBE,
     METRICS,
     OPENAPI_CACHE,
     SETTINGS,
-    THROTTLE,
+    TRUSTED_PROXIES,
 )
 from exocorp.api_gateway.members import routes as members
 from exocorp.api_gateway.metrics import GatewayMetrics
@@ -44,7 +47,6 @@ from exocorp.api_gateway.runtime import routes as runtime
 from exocorp.api_gateway.secrets import routes as secrets
 from exocorp.api_gateway.settings import GatewaySettings
 from exocorp.api_gateway.streams import install_streams
-from exocorp.api_gateway.throttle import LoginThrottle
 from exocorp.api_gateway.ui_serving import install_ui
 from exocorp.api_gateway.watch_cache import WatchCache
 from exocorp.k8s import Kube
@@ -79,6 +81,15 @@ def route_tables() -> list[RouteTable]:
     return [*CORE_ROUTE_TABLES, *EXTENSION_ROUTE_TABLES]
 
 
+def _hash_slots(settings: GatewaySettings, hasher: PasswordHasher) -> int:
+    if settings.hash_concurrency:
+        return settings.hash_concurrency
+    limit = settings.memory_limit_bytes or memory_limit_bytes()
+    if limit is None:
+        return DEFAULT_SLOTS
+    return hash_slots(memory_limit_bytes=limit, hash_memory_bytes=hasher.memory_bytes)
+
+
 def create_app(settings: GatewaySettings, *, kube: Kube, database: Database, cache: WatchCache,
                metrics: GatewayMetrics | None = None, hasher: PasswordHasher | None = None,
                clock: Clock = utcnow) -> web.Application:
@@ -93,9 +104,9 @@ def create_app(settings: GatewaySettings, *, kube: Kube, database: Database, cac
     app[METRICS].watch_last_event.set_function(lambda: cache.last_event_at)
     app[HASHER] = hasher or PasswordHasher()
     app[CLOCK] = clock
-    app[THROTTLE] = LoginThrottle(max_failures=settings.login_max_failures,
-                                  max_failures_per_ip=settings.login_max_failures_per_ip,
-                                  window=settings.login_failure_window, clock=clock)
+    app[TRUSTED_PROXIES] = parse_networks(settings.trusted_proxies)
+    app[HASH_GATE] = HashGate(_hash_slots(settings, app[HASHER]),
+                              None if settings.hash_queue < 0 else settings.hash_queue)
     app[OPENAPI_CACHE] = {}
     app[ACCESS_CACHE] = AccessCache(settings.auth_cache_seconds, clock)
     install_streams(app)

@@ -130,6 +130,12 @@ def too_many_requests(detail: str, retry_after: int) -> Problem:
                    headers={"Retry-After": str(max(1, retry_after))})
 
 
+def busy(detail: str = "too many passwords are being checked right now; retry in a moment",
+         retry_after: int = 1) -> Problem:
+    """503 ``busy``: a bounded resource (password hashing) is saturated; nothing was done."""
+    return Problem(503, "busy", detail, headers={"Retry-After": str(max(1, retry_after))})
+
+
 UNAVAILABLE_RETRY_AFTER: Final = 2
 """Seconds a client is told to wait (``Retry-After``) when a backing service is unreachable."""
 

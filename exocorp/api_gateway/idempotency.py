@@ -47,6 +47,7 @@ import math
 import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Final
 
 from aiohttp import web
@@ -57,6 +58,7 @@ from exocorp.api_gateway.errors import Problem, as_problem, bad_request, problem
 from exocorp.api_gateway.keys import CLOCK, DATABASE, PRINCIPAL, SETTINGS
 from exocorp.api_gateway.routing import EXEMPT_PATHS
 from exocorp.store import idempotency as records
+from exocorp.store import throttle
 
 __all__ = [
     "CRASH_AFTER_KUBE_WRITE_ENV",
@@ -286,13 +288,15 @@ async def idempotency_middleware(request: web.Request, handler: Handler) -> web.
 
 
 async def purge_context(app: web.Application) -> AsyncIterator[None]:
-    """Forget keys older than ``idempotency_retention``, hourly, while the app runs."""
+    """Forget keys older than ``idempotency_retention`` (and throttle counters whose window
+    ended a day ago), hourly, while the app runs."""
     async def loop() -> None:
         while True:
             try:
                 async with app[DATABASE].sessionmaker.begin() as s:
                     purged = await records.purge_idempotency_records(
                         s, older_than=app[SETTINGS].idempotency_retention, now=app[CLOCK]())
+                    await throttle.purge(s, older_than=timedelta(days=1), now=app[CLOCK]())
                 if purged:
                     log.info("purged %d expired idempotency keys", purged)
             except Exception:

@@ -13,11 +13,12 @@ from aiohttp import web
 
 if TYPE_CHECKING:
     from exocorp.api_gateway.access_cache import AccessCache
+    from exocorp.api_gateway.client_address import Networks
+    from exocorp.api_gateway.hash_gate import HashGate
     from exocorp.api_gateway.metrics import GatewayMetrics
     from exocorp.api_gateway.principal import Principal
     from exocorp.api_gateway.settings import GatewaySettings
     from exocorp.api_gateway.streams import StreamHub
-    from exocorp.api_gateway.throttle import LoginThrottle
     from exocorp.api_gateway.watch_cache import WatchCache
     from exocorp.k8s import Kube
     from exocorp.security import PasswordHasher
@@ -30,6 +31,7 @@ __all__ = [
     "CLOCK",
     "DATABASE",
     "HASHER",
+    "HASH_GATE",
     "KUBE",
     "METRICS",
     "OPENAPI_CACHE",
@@ -37,7 +39,7 @@ __all__ = [
     "REQUEST_ID",
     "SETTINGS",
     "STREAMS",
-    "THROTTLE",
+    "TRUSTED_PROXIES",
 ]
 
 SETTINGS: web.AppKey[GatewaySettings] = web.AppKey("exocorp.settings")
@@ -50,8 +52,10 @@ CACHE: web.AppKey[WatchCache] = web.AppKey("exocorp.cache")
 """The watch cache of Exocorps, releases and provider-credential metadata."""
 METRICS: web.AppKey[GatewayMetrics] = web.AppKey("exocorp.metrics")
 """The gateway's Prometheus metrics (its own CollectorRegistry)."""
-THROTTLE: web.AppKey[LoginThrottle] = web.AppKey("exocorp.throttle")
-"""Failed-login throttle."""
+HASH_GATE: web.AppKey[HashGate] = web.AppKey("exocorp.hash_gate")
+"""Bound on concurrent password hashes (login, signup, password change)."""
+TRUSTED_PROXIES: web.AppKey[Networks] = web.AppKey("exocorp.trusted_proxies")
+"""Networks whose X-Forwarded-For is believed (parsed ``settings.trusted_proxies``)."""
 HASHER: web.AppKey[PasswordHasher] = web.AppKey("exocorp.hasher")
 """argon2id password hasher (tests pass a cheap one)."""
 CLOCK: web.AppKey[Clock] = web.AppKey("exocorp.clock")

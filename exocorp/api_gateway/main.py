@@ -27,8 +27,10 @@ from exocorp.k8s import Kube
 from exocorp.security import PasswordHasher
 from exocorp.store import Database, accounts, open_database, upgrade_to_head
 from exocorp.store.accounts import NewUser
+from exocorp.store.errors import Conflict
 
-__all__ = ["bootstrap_platform_owner", "owner_from_environment", "run", "serve"]
+__all__ = ["bootstrap_configured_owner", "bootstrap_platform_owner", "owner_from_environment",
+           "run", "serve"]
 
 log = logging.getLogger(__name__)
 
@@ -62,15 +64,32 @@ def owner_from_environment() -> tuple[str, str] | None:
 
 async def bootstrap_platform_owner(database: Database, email: str, password: str, *,
                                    signup_credit: int = 0, hasher: PasswordHasher | None = None,
-                                   only_if_none: bool = True) -> NewUser | None:
-    """Make ``email`` a platform owner: created with ``password`` if new (returned, with its
-    recovery kit), promoted if it exists. With ``only_if_none`` nothing happens when some
-    platform owner exists already."""
+                                   only_if_none: bool = True,
+                                   promote_existing: bool = False) -> NewUser | None:
+    """Make ``email`` a platform owner with ``password`` (returned, with its recovery kit). An
+    existing account with that address is a ``Conflict`` unless ``promote_existing`` (see
+    :func:`accounts.bootstrap_platform_owner`). With ``only_if_none`` nothing happens (None)
+    when some platform owner exists already."""
     async with database.sessionmaker.begin() as s:
-        if only_if_none and any(user.platform_owner for user in await accounts.list_users(s)):
+        if only_if_none and await accounts.platform_owner_exists(s):
             return None
         return await accounts.bootstrap_platform_owner(
-            s, email=email, password=password, signup_credit=signup_credit, hasher=hasher)
+            s, email=email, password=password, signup_credit=signup_credit,
+            promote_existing=promote_existing, hasher=hasher)
+
+
+async def bootstrap_configured_owner(database: Database, email: str, password: str, *,
+                                     hasher: PasswordHasher | None = None) -> NewUser | None:
+    """The first platform owner named by the environment, at startup. An account someone else
+    signed up with that address is never promoted here: the gateway refuses to start."""
+    try:
+        return await bootstrap_platform_owner(database, email, password, hasher=hasher)
+    except Conflict:
+        raise StartupError(
+            f"{OWNER_EMAIL_ENV} names {email}, which is already registered by an account that "
+            "is not a platform owner: if that account is yours, run `exocorp platform-owner "
+            "--promote-existing` (it resets the password and signs every session out); "
+            "otherwise configure another address") from None
 
 
 async def serve(settings: GatewaySettings, *, kubeconfig: str | None = None,
@@ -93,7 +112,7 @@ async def serve(settings: GatewaySettings, *, kubeconfig: str | None = None,
         log.info("migrating the database to the newest schema")
         await upgrade_to_head(database.engine)
         if owner is not None:
-            created = await bootstrap_platform_owner(database, *owner)
+            created = await bootstrap_configured_owner(database, *owner)
             if created is not None:
                 log.info("created the first platform owner %s", created.user.email)
         await cache.start()

@@ -59,6 +59,14 @@ class SignupRequest(SpecModel):
     """At least 10 characters."""
 
 
+class PasswordChangeRequest(SpecModel):
+    """Change your password: every other session and every agent token of yours ends."""
+
+    current_password: SecretStr = Field(max_length=1024)
+    new_password: Password
+    """At least 10 characters."""
+
+
 class LoginRequest(SpecModel):
     """Log in with the password, or with the recovery kit instead (which then rotates)."""
 
@@ -161,6 +169,13 @@ class AuthResponse(WireModel):
     """When the session ends at the latest (idle expiry comes sooner without use)."""
 
 
+class LimitUsage(WireModel):
+    max_exocorps: int | None
+    """Exocorps the account may own (its own limit, else the default); absent: unlimited."""
+    exocorps: int
+    """Exocorps it owns now (not destroyed)."""
+
+
 class MeResponse(WireModel):
     user: UserView
     roles: list[str]
@@ -173,6 +188,7 @@ class MeResponse(WireModel):
     invitations: list[InvitationView] = []
     """Open invitations to the user's e-mail address: accept or decline them."""
     account: AccountView | None = None
+    limits: LimitUsage | None = None
 
 
 # -- registry: companies -------------------------------------------------------------------------

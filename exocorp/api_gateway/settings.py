@@ -8,6 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from exocorp import shards
+from exocorp.api_gateway.client_address import parse_networks
 from exocorp.store.engine import DEFAULT_DATABASE_URL
 from exocorp.store.sessions import SessionPolicy
 
@@ -33,14 +34,37 @@ class GatewaySettings:
     """A session ends this long after login, however busy."""
     agent_token_ttl: timedelta = timedelta(days=30)
     """An agent's bearer token expires this long after it is issued or renewed by its human."""
+    signup_requires_owner: bool = True
+    """Refuse public signup (403 ``signup_closed``) while no platform owner exists, so nobody can
+    register the address the installer means to make platform owner before it exists."""
+    signup_max_per_client: int = 5
+    """Signups one client address may make per ``signup_window`` before 429 (counted in the
+    database before any work): one client cannot farm the signup credit."""
+    signup_window: timedelta = timedelta(hours=1)
+    """The window of ``signup_max_per_client``."""
     signup_credit: int = 1000
     """Credit (minor units of the account currency) given to every new account."""
     login_max_failures: int = 5
-    """Failed logins per e-mail address within ``login_failure_window`` before 429."""
+    """Login attempts (successful ones are given back) per e-mail address within
+    ``login_failure_window`` before 429. Counted in the database, before the password is
+    checked, so the limit holds across replicas and concurrent requests."""
     login_max_failures_per_ip: int = 50
-    """Failed logins per client address within ``login_failure_window`` before 429."""
+    """Login attempts (successful ones given back) per client address within
+    ``login_failure_window`` before 429."""
     login_failure_window: timedelta = timedelta(minutes=15)
-    """How long a failed login counts against the throttle."""
+    """How long a login attempt counts against the throttle."""
+    trusted_proxies: tuple[str, ...] = ()
+    """Networks (CIDR) of reverse proxies whose ``X-Forwarded-For`` names the client (e.g. the
+    Ingress controller's pods). Empty: the TCP peer is the client, the header is ignored."""
+    hash_concurrency: int = 0
+    """Password hashes (64 MiB each with the default argon2id parameters) run at once; more
+    answer 503 with Retry-After. 0: as many as half of ``memory_limit_bytes`` holds."""
+    hash_queue: int = -1
+    """Requests that may wait for a hash slot beyond those running; more answer 503 at once.
+    -1: four per slot."""
+    memory_limit_bytes: int = 0
+    """The container's memory limit (the chart passes limits.memory). 0: read it from the
+    cgroup; without one, 4 concurrent hashes."""
     portal_base_domain: str = "portal.exocorp.localhost"
     """Each exocorp's portal is <slug>.<portal_base_domain> (must match the operator's)."""
     app_base_domain: str = "app.exocorp.localhost"
@@ -100,6 +124,12 @@ class GatewaySettings:
             raise ValueError("stream limits must be at least 1")
         if self.login_max_failures < 1 or self.login_max_failures_per_ip < 1:
             raise ValueError("login throttle limits must be at least 1")
+        if self.signup_max_per_client < 1:
+            raise ValueError("signup_max_per_client must be at least 1")
+        if self.hash_concurrency < 0 or self.memory_limit_bytes < 0 or self.hash_queue < -1:
+            raise ValueError("hash_concurrency, hash_queue and memory_limit_bytes cannot be "
+                             "negative (hash_queue -1: four per slot)")
+        parse_networks(self.trusted_proxies)
         SessionPolicy(idle_timeout=self.session_idle_timeout,
                       absolute_timeout=self.session_absolute_timeout,
                       touch_interval=min(timedelta(minutes=1), self.session_idle_timeout / 2))

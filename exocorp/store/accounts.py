@@ -15,10 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from exocorp.security import PasswordHasher, Secret, hash_token, new_recovery_kit
 from exocorp.security import normalize_recovery_kit as _normalize_kit
-from exocorp.store import clock
+from exocorp.store import clock, sessions, tokens
 from exocorp.store.columns import new_id
 from exocorp.store.conflicts import conflicts_as
-from exocorp.store.errors import AccountDisabled, InvalidCredentials, NotFound
+from exocorp.store.errors import AccountDisabled, Conflict, InvalidCredentials, NotFound
 from exocorp.store.schema import (
     AccountState,
     BillingAccount,
@@ -36,15 +36,19 @@ __all__ = [
     "authenticate_password",
     "authenticate_recovery_kit",
     "bootstrap_platform_owner",
+    "check_password",
     "create_user",
     "find_user_by_email",
     "get_user",
     "list_users",
     "normalize_email",
+    "platform_owner_exists",
     "rotate_recovery_kit",
     "set_disabled",
     "set_password",
     "set_platform_owner",
+    "sign_out_everywhere",
+    "store_password_hash",
 ]
 
 DEFAULT_CURRENCY = "USD"
@@ -57,6 +61,8 @@ class NewUser:
     account: BillingAccount
     recovery_kit: Secret
     """Shown to the user once, at signup; only its hash is stored."""
+    promoted: bool = False
+    """An existing account taken back as platform owner (not a new one)."""
 
 
 @dataclass(frozen=True)
@@ -80,14 +86,17 @@ async def create_user(
     currency: str = DEFAULT_CURRENCY,
     platform_owner: bool = False,
     hasher: PasswordHasher | None = None,
+    password_hash: str | None = None,
     now: datetime | None = None,
 ) -> NewUser:
     """Sign a user up: the user, a billing account holding ``signup_credit`` (recorded as a
-    credit entry) and a first recovery kit. ``Conflict(field="email")`` if the email is taken."""
+    credit entry) and a first recovery kit. ``Conflict(field="email")`` if the email is taken.
+    ``password_hash``: the password's hash computed by the caller outside the transaction."""
     if signup_credit < 0:
         raise ValueError("signup credit cannot be negative")
     at = clock.resolve(now)
-    password_hash = await asyncio.to_thread((hasher or _default_hasher).hash, password)
+    if password_hash is None:
+        password_hash = await asyncio.to_thread((hasher or _default_hasher).hash, password)
     user = User(
         id=new_id("usr"),
         email=email.strip(),
@@ -142,9 +151,32 @@ async def find_user_by_email(session: AsyncSession, email: str) -> User | None:
     return result.scalar_one_or_none()
 
 
+async def platform_owner_exists(session: AsyncSession) -> bool:
+    result = await session.execute(select(User.id).where(User.platform_owner).limit(1))
+    return result.first() is not None
+
+
 async def list_users(session: AsyncSession) -> list[User]:
     result = await session.execute(select(User).order_by(User.created_at, User.id))
     return list(result.scalars())
+
+
+async def check_password(
+    user: User | None, password: str, *, hasher: PasswordHasher | None = None
+) -> User:
+    """``user`` if ``password`` is its password; ``InvalidCredentials`` otherwise (the same
+    error, after the same work, whether the user is unknown or the password wrong);
+    ``AccountDisabled`` for a disabled user. Call it outside any transaction: a hash takes long
+    and SQLite transactions hold the write lock."""
+    hasher = hasher or _default_hasher
+    if user is None:
+        await asyncio.to_thread(hasher.verify_nothing, password)
+        raise InvalidCredentials("wrong email or password")
+    if not await asyncio.to_thread(hasher.verify, user.password_hash, password):
+        raise InvalidCredentials("wrong email or password")
+    if user.disabled:
+        raise AccountDisabled("this account is disabled")
+    return user
 
 
 async def authenticate_password(
@@ -154,17 +186,10 @@ async def authenticate_password(
     password: str,
     hasher: PasswordHasher | None = None,
 ) -> User:
-    """The user whose email and password these are; ``InvalidCredentials`` otherwise (the same
-    error, after the same work, whether the email is unknown or the password wrong)."""
+    """The user whose email and password these are (see :func:`check_password`); the hash is
+    upgraded when the hasher's parameters changed."""
     hasher = hasher or _default_hasher
-    user = await find_user_by_email(session, email)
-    if user is None:
-        await asyncio.to_thread(hasher.verify_nothing, password)
-        raise InvalidCredentials("wrong email or password")
-    if not await asyncio.to_thread(hasher.verify, user.password_hash, password):
-        raise InvalidCredentials("wrong email or password")
-    if user.disabled:
-        raise AccountDisabled("this account is disabled")
+    user = await check_password(await find_user_by_email(session, email), password, hasher=hasher)
     if hasher.needs_rehash(user.password_hash):
         user.password_hash = await asyncio.to_thread(hasher.hash, password)
         await session.flush()
@@ -236,6 +261,24 @@ async def set_password(
     await session.flush()
 
 
+async def store_password_hash(session: AsyncSession, user_id: str, password_hash: str) -> None:
+    """Store a hash computed outside the transaction (see :func:`check_password`)."""
+    user = await get_user(session, user_id)
+    user.password_hash = password_hash
+    await session.flush()
+
+
+async def sign_out_everywhere(
+    session: AsyncSession, user_id: str, *, keep_session: str | None = None,
+    now: datetime | None = None,
+) -> None:
+    """End every session of the user (but ``keep_session``, a token hash) and revoke every agent
+    it approved and every token bound to it: after a password change, on request, when the
+    account is disabled or taken back."""
+    await sessions.revoke_user_sessions(session, user_id, keep=keep_session, now=now)
+    await tokens.revoke_user_tokens(session, user_id, now=now)
+
+
 async def set_platform_owner(session: AsyncSession, user_id: str, value: bool) -> User:
     user = await get_user(session, user_id)
     user.platform_owner = value
@@ -258,26 +301,43 @@ async def bootstrap_platform_owner(
     password: str,
     signup_credit: int = 0,
     currency: str = DEFAULT_CURRENCY,
+    promote_existing: bool = False,
     hasher: PasswordHasher | None = None,
     now: datetime | None = None,
-) -> NewUser | None:
-    """Make sure ``email`` is a platform owner (from configuration or a command).
+) -> NewUser:
+    """Make ``email`` a platform owner (from configuration or a command), with ``password``.
 
-    Creates the user if needed and returns it with its recovery kit; an existing user is only
-    promoted (its password is left alone) and None is returned.
+    Creates the user if needed and returns it with its recovery kit. An existing account is
+    never promoted silently (whoever signed up with the address holds its password): that is a
+    ``Conflict`` unless ``promote_existing``, and then the account is taken back: its password
+    becomes ``password``, its recovery kit is replaced (returned) and every session, agent and
+    token of it is revoked.
     """
     existing = await find_user_by_email(session, email)
-    if existing is not None:
-        existing.platform_owner = True
-        await session.flush()
-        return None
-    return await create_user(
-        session,
-        email=email,
-        password=password,
-        signup_credit=signup_credit,
-        currency=currency,
-        platform_owner=True,
-        hasher=hasher,
-        now=now,
-    )
+    if existing is None:
+        return await create_user(
+            session,
+            email=email,
+            password=password,
+            signup_credit=signup_credit,
+            currency=currency,
+            platform_owner=True,
+            hasher=hasher,
+            now=now,
+        )
+    if not promote_existing:
+        raise Conflict(
+            f"{normalize_email(email)} is already registered by an account whose password "
+            "the platform owner may not hold",
+            field="email",
+        )
+    at = clock.resolve(now)
+    existing.platform_owner = True
+    existing.disabled = False
+    await set_password(session, existing.id, password, hasher=hasher)
+    await sign_out_everywhere(session, existing.id, now=at)
+    kit = await rotate_recovery_kit(session, existing.id, now=at)
+    account = (
+        await session.execute(select(BillingAccount).where(BillingAccount.user_id == existing.id))
+    ).scalar_one()
+    return NewUser(user=existing, account=account, recovery_kit=kit, promoted=True)

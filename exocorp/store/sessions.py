@@ -137,12 +137,16 @@ async def revoke_session(session: AsyncSession, token: str, *, now: datetime | N
 
 
 async def revoke_user_sessions(
-    session: AsyncSession, user_id: str, *, now: datetime | None = None
+    session: AsyncSession, user_id: str, *, keep: str | None = None, now: datetime | None = None
 ) -> int:
-    """Revoke every live session of a user (password change, account disabled)."""
+    """Revoke every live session of a user (password change, account disabled), except the
+    one whose token hash is ``keep``."""
+    query = update(UserSession).where(UserSession.user_id == user_id,
+                                      UserSession.revoked_at.is_(None))
+    if keep is not None:
+        query = query.where(UserSession.id_hash != keep)
     result = await session.execute(
-        update(UserSession)
-        .where(UserSession.user_id == user_id, UserSession.revoked_at.is_(None))
+        query
         .values(revoked_at=clock.resolve(now))
         .execution_options(synchronize_session=False)
     )

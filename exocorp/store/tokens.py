@@ -60,6 +60,7 @@ __all__ = [
     "renew_token",
     "revoke_client",
     "revoke_token",
+    "revoke_user_tokens",
 ]
 
 DRAFT_TOKEN_PREFIX = "exo_draft"  # noqa: S105 (a name, not a secret)
@@ -363,3 +364,24 @@ async def list_user_tokens(session: AsyncSession, user_id: str) -> list[Operator
         .order_by(OperatorToken.created_at, OperatorToken.id)
     )
     return list(result.scalars())
+
+
+async def revoke_user_tokens(
+    session: AsyncSession, user_id: str, *, now: datetime | None = None
+) -> int:
+    """Revoke every agent a user approved and every token bound to the user (password change,
+    account disabled or taken back): the agents stop at once. Returns the tokens revoked."""
+    at = clock.resolve(now)
+    await session.execute(
+        update(OperatorClient)
+        .where(OperatorClient.approved_by == user_id, OperatorClient.revoked_at.is_(None))
+        .values(revoked_at=at)
+        .execution_options(synchronize_session=False)
+    )
+    result = await session.execute(
+        update(OperatorToken)
+        .where(OperatorToken.user_id == user_id, OperatorToken.revoked_at.is_(None))
+        .values(revoked_at=at)
+        .execution_options(synchronize_session=False)
+    )
+    return rowcount(result)

@@ -148,4 +148,6 @@ class GatewayProcess(ServiceProcess):
         return [sys.executable, "-m", "exocorp.cli", "gateway",
                 "--kubeconfig", str(self.kubeconfig), "--host", "127.0.0.1",
                 "--port", str(self.port), "--database-url", self.database_url,
-                "--no-cookie-secure", "--public-base-url", self.url, *self.extra_args]
+                "--no-cookie-secure", "--no-signup-requires-owner",
+                "--signup-max-per-client=100000", "--public-base-url", self.url,
+                *self.extra_args]

@@ -232,24 +232,35 @@ async def test_bootstrap_platform_owner(database: Database, fast_hasher: Passwor
         created = await accounts.bootstrap_platform_owner(
             s, email="root@example.com", password="pw", hasher=fast_hasher
         )
-    assert created is not None
     assert created.user.platform_owner
-    async with database.sessionmaker.begin() as s:  # running it again only promotes
-        assert (
-            await accounts.bootstrap_platform_owner(
-                s, email="ROOT@example.com", password="other", hasher=fast_hasher
-            )
-            is None
-        )
+    assert not created.promoted
     plain = await _signup(database, fast_hasher, email="ops@example.com")
+    # Whoever signed up with the address holds its password: never promoted silently.
+    with pytest.raises(Conflict):
+        async with database.sessionmaker.begin() as s:
+            await accounts.bootstrap_platform_owner(
+                s, email="OPS@example.com", password="owner-pw-123", hasher=fast_hasher
+            )
     async with database.sessionmaker.begin() as s:
-        await accounts.bootstrap_platform_owner(
-            s, email="ops@example.com", password="ignored", hasher=fast_hasher
+        assert not (await accounts.get_user(s, plain.user.id)).platform_owner
+        taken = await accounts.bootstrap_platform_owner(
+            s, email="ops@example.com", password="owner-pw-123", promote_existing=True,
+            hasher=fast_hasher,
         )
+    assert taken.promoted
+    assert taken.user.id == plain.user.id
     async with database.sessionmaker.begin() as s:
         assert (await accounts.get_user(s, plain.user.id)).platform_owner
-        # The promoted user's password was not replaced.
+        # The taken-back account's password and recovery kit were replaced.
+        with pytest.raises(InvalidCredentials):
+            await accounts.authenticate_password(
+                s, email="ops@example.com", password="pw-1234567", hasher=fast_hasher
+            )
         await accounts.authenticate_password(
-            s, email="ops@example.com", password="pw-1234567", hasher=fast_hasher
+            s, email="ops@example.com", password="owner-pw-123", hasher=fast_hasher
         )
+        with pytest.raises(InvalidCredentials):
+            await accounts.authenticate_recovery_kit(
+                s, email="ops@example.com", kit=plain.recovery_kit.reveal()
+            )
         assert len(await accounts.list_users(s)) == 2

@@ -204,11 +204,14 @@ async def make_gateway(tmp_path: Path,
         for informer in cache.informers:
             informer.synced.set()
         clock = Clock()
+        hasher = overrides.pop("hasher", None) or PasswordHasher.for_tests()
         options: dict[str, Any] = {"cookie_secure": False, "max_body_bytes": 4096,
-                                   "login_max_failures": 3, **overrides}
+                                   "login_max_failures": 3, "signup_requires_owner": False,
+                                   "hash_concurrency": 64, "signup_max_per_client": 10_000,
+                                   **overrides}
         settings = GatewaySettings(**options)
         app = create_app(settings, kube=kube, database=database, cache=cache,
-                         hasher=PasswordHasher.for_tests(), clock=clock)
+                         hasher=hasher, clock=clock)
         client: TestClient[Any, Any] = TestClient(TestServer(app))
         await client.start_server()
         gateway = Gateway(client, kube, cache, database, clock, settings)

@@ -135,7 +135,9 @@ async def serve_gateway(kube: Kube, database: Database, *, cache_kube: Kube | No
     await cache.start()
     await cache.wait_ready()
     options: dict[str, Any] = {"cookie_secure": False, "platform_namespace": PLATFORM_NAMESPACE,
-                               "signup_credit": 100_000, **overrides}
+                               "signup_credit": 100_000, "signup_requires_owner": False,
+                               "signup_max_per_client": 10_000, "hash_concurrency": 64,
+                               **overrides}
     app = create_app(GatewaySettings(**options), kube=kube, database=database, cache=cache,
                      hasher=PasswordHasher.for_tests())
     runner = web.AppRunner(app, shutdown_timeout=2)

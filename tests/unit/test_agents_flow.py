@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from exocorp.api_gateway.agents.routes import AGENT_THROTTLE
+from exocorp.api_gateway.agents import routes as routes_agents
 from exocorp.api_gateway.app import route_tables
 from exocorp.model import Draft
 from exocorp.security import hash_token
@@ -246,9 +246,9 @@ async def test_bad_agent_requests_are_400(gateway: Gateway, body: dict[str, Any]
     assert {e["field"] for e in (await response.json())["errors"]} == fields
 
 
-async def test_one_address_asking_too_often_gets_429(gateway: Gateway) -> None:
-    throttle = gateway.client.app[AGENT_THROTTLE]  # type: ignore[union-attr]
-    throttle.max_failures_per_ip = 2
+async def test_one_address_asking_too_often_gets_429(gateway: Gateway,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(routes_agents, "DRAFTS_PER_ADDRESS", 2)
     await _request(gateway, slug="one-co")
     await _request(gateway, slug="two-co")
     response = await gateway.client.post("/api/agents/drafts", json=_ask("three-co"))

@@ -28,7 +28,6 @@ import copy
 import json
 import re
 from collections.abc import Mapping
-from datetime import timedelta
 from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
@@ -36,7 +35,6 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from exocorp.api_gateway.throttle import LoginThrottle
 from exocorp.store import billing
 from exocorp.store.schema.base import Base
 from exocorp.testing import samples
@@ -183,7 +181,8 @@ async def test_every_id_bearing_endpoint_refuses_another_account_and_changes_not
              "members/user_id": friend_me["user"]["id"],
              "tokens/id": victims_agent["token_id"], "handoffs/id": victims_agent["handoff"],
              "connect/id": victims_agent["handoff"], "accounts/account_id": account.id,
-             "price-books/price_book_id": book.id}
+             "price-books/price_book_id": book.id, "limits/scope": me["user"]["id"],
+             "users/user_id": me["user"]["id"]}
 
     stranger = gateway.new_client()
     assert (await stranger.post("/api/auth/signup", json={
@@ -327,7 +326,7 @@ async def test_a_write_from_a_foreign_origin_is_refused_on_every_write_endpoint(
     world = {"companies/id": "acme", "provider-secrets/id": "pc_x", "tokens/id": "tok_x",
              "handoffs/id": "h_x", "connect/id": "h_x", "accounts/account_id": "acct_x",
              "price-books/price_book_id": "pb_x", "invitations/invitation_id": "inv_x",
-             "members/user_id": "usr_x"}
+             "members/user_id": "usr_x", "limits/scope": "default", "users/user_id": "usr_x"}
     before = await snapshot(gateway)
     endpoints = writes()
     assert len(endpoints) >= 25
@@ -379,18 +378,29 @@ async def test_guessing_across_many_addresses_from_one_client_is_throttled(
         "email": "user0@example.com", "password": PASSWORD})).status == 200
 
 
-def test_one_address_guessed_from_many_clients_is_throttled_per_address() -> None:
-    # The client address is the TCP peer (no proxy header is trusted), so this is the
-    # throttle itself, fed as the login handler feeds it.
-    now = [support.Clock().now]
-    throttle = LoginThrottle(max_failures=3, max_failures_per_ip=50,
-                             window=timedelta(minutes=15), clock=lambda: now[0])
+async def test_one_address_guessed_from_many_clients_is_throttled_per_address(
+        make_gateway: support.GatewayFactory) -> None:
+    # Clients told apart by a trusted proxy's X-Forwarded-For, as behind the chart's Ingress.
+    gateway = await make_gateway(login_max_failures=3, trusted_proxies=("127.0.0.0/8",))
+    await gateway.signup("ada@example.com")
+    await gateway.new_client().post("/api/auth/signup", json={
+        "email": "bob@example.com", "password": PASSWORD})
     for i in range(3):
-        assert throttle.retry_after("ada@example.com", f"203.0.113.{i}") is None
-        throttle.failed("Ada@Example.com ", f"203.0.113.{i}")
-    wait = throttle.retry_after("ada@example.com", "198.51.100.7")  # a fresh client
-    assert wait is not None
+        response = await gateway.new_client().post(
+            "/api/auth/login", json={"email": "ADA@example.com", "password": "nope nope nope"},
+            headers={"X-Forwarded-For": f"203.0.113.{i}"})
+        assert response.status == 401
+    fresh = {"X-Forwarded-For": "198.51.100.7"}
+    throttled = await gateway.new_client().post(
+        "/api/auth/login", json={"email": "ada@example.com", "password": PASSWORD},
+        headers=fresh)
+    assert throttled.status == 429
+    wait = int(throttled.headers["Retry-After"])
     assert 0 < wait <= 15 * 60
-    assert throttle.retry_after("bob@example.com", "198.51.100.7") is None  # others unaffected
-    now[0] += timedelta(seconds=wait)
-    assert throttle.retry_after("ada@example.com", "198.51.100.7") is None
+    assert (await gateway.new_client().post(  # other accounts are unaffected
+        "/api/auth/login", json={"email": "bob@example.com", "password": PASSWORD},
+        headers=fresh)).status == 200
+    gateway.clock.advance(seconds=wait)
+    assert (await gateway.new_client().post(
+        "/api/auth/login", json={"email": "ada@example.com", "password": PASSWORD},
+        headers=fresh)).status == 200

@@ -24,6 +24,8 @@ from exocorp.api_gateway.admin.schemas import (
     AdminCompanyList,
     AdminCompanyQuery,
     AdminRuntime,
+    LimitSetting,
+    LimitsOverview,
     ReconcileLatency,
     RuntimeStats,
 )
@@ -32,12 +34,13 @@ from exocorp.api_gateway.audit.trail import actor_names, event_views
 from exocorp.api_gateway.audited import audited
 from exocorp.api_gateway.availability import company_actions, with_actions
 from exocorp.api_gateway.errors import Problem, bad_request, field_errors, not_found
-from exocorp.api_gateway.keys import CACHE, CLOCK, DATABASE, SETTINGS
+from exocorp.api_gateway.keys import ACCESS_CACHE, CACHE, CLOCK, DATABASE, SETTINGS
 from exocorp.api_gateway.operations import run_action
 from exocorp.api_gateway.principal import Principal
 from exocorp.api_gateway.routing import (
     Auth,
     RouteTable,
+    json_body,
     json_response,
     query_params,
     read_json_object,
@@ -49,8 +52,9 @@ from exocorp.api_gateway.runtime.cluster import (
     component_health,
     install_cluster_reader,
 )
-from exocorp.api_gateway.schemas import DeletedEvent
+from exocorp.api_gateway.schemas import DeletedEvent, UserView
 from exocorp.api_gateway.streams import Event, deleted, serve_stream
+from exocorp.api_gateway.views import user_view
 from exocorp.model import (
     Action,
     ActionRequest,
@@ -64,7 +68,7 @@ from exocorp.model import (
 from exocorp.model.base import parse_rfc3339_or_none
 from exocorp.model.spec import SLUG_PATTERN
 from exocorp.stats import percentile
-from exocorp.store import accounts, audit, drafts, registry
+from exocorp.store import accounts, audit, drafts, limits, registry
 from exocorp.store.errors import NotFound
 from exocorp.store.schema import ExocorpRecord
 
@@ -335,3 +339,70 @@ async def admin_runtime_stats(request: web.Request) -> web.Response:
         pods_available=available, restarts=restarts, failed_revisions=failed,
         failing_exocorps=failing, rollouts_in_progress=rolling, reconcile=latency,
         observed_at=format_timestamp(now)))
+
+
+@routes.get("/api/admin/limits", summary="Exocorp limits", auth=Auth.PLATFORM_OWNER,
+            response=LimitsOverview)
+async def get_limits(request: web.Request) -> web.Response:
+    """The default per-account limit, the platform-wide cap and how many exocorps exist."""
+    require_platform_owner(request)
+    async with request.app[DATABASE].sessionmaker.begin() as s:
+        overview = LimitsOverview(
+            default=LimitSetting(max_exocorps=await limits.get_limit(s, limits.DEFAULT_SCOPE)),
+            platform=LimitSetting(max_exocorps=await limits.get_limit(s, limits.PLATFORM_SCOPE)),
+            exocorps=await limits.count_exocorps(s))
+    return json_response(overview)
+
+
+@routes.put("/api/admin/limits/{scope}", summary="Set an exocorp limit",
+            auth=Auth.PLATFORM_OWNER, body=LimitSetting, response=LimitSetting, errors=(404,))
+async def put_limit(request: web.Request) -> web.Response:
+    """Set how many exocorps ``scope`` may have: ``default`` (every account without its own
+    limit), ``platform`` (all accounts together) or a user id (that account). ``maxExocorps:
+    null`` lifts it. Existing exocorps are never removed: the limit stops new ones."""
+    scope = request.match_info["scope"]
+    async with audited(request, "limits.set") as note:
+        principal = require_platform_owner(request)
+        body = await json_body(request, LimitSetting)
+        note.details.update(scope=scope, maxExocorps=body.max_exocorps)
+        async with request.app[DATABASE].sessionmaker.begin() as s:
+            if scope not in (limits.DEFAULT_SCOPE, limits.PLATFORM_SCOPE):
+                try:
+                    await accounts.get_user(s, scope)
+                except NotFound:
+                    raise not_found(f"no user {scope!r}: the scope is 'default', 'platform' "
+                                    "or a user id") from None
+            await limits.set_limit(s, scope, body.max_exocorps, by=principal.user_id,
+                                   now=request.app[CLOCK]())
+        return json_response(body)
+
+
+async def _set_disabled(request: web.Request, value: bool) -> web.Response:
+    user_id = request.match_info["user_id"]
+    async with audited(request, "user.disable" if value else "user.enable") as note:
+        require_platform_owner(request)
+        note.details["userId"] = user_id
+        async with request.app[DATABASE].sessionmaker.begin() as s:
+            try:
+                user = await accounts.set_disabled(s, user_id, value)
+            except NotFound:
+                raise not_found(f"no user {user_id!r}") from None
+            if value:
+                await accounts.sign_out_everywhere(s, user_id, now=request.app[CLOCK]())
+        request.app[ACCESS_CACHE].forget_user(user_id)
+        return json_response(user_view(user))
+
+
+@routes.post("/api/admin/users/{user_id}/disable", summary="Disable a user",
+             auth=Auth.PLATFORM_OWNER, response=UserView, errors=(404,))
+async def disable_user(request: web.Request) -> web.Response:
+    """The user can no longer log in; every session of theirs and every agent token they
+    approved stops at once (on this replica; elsewhere within ``--auth-cache-seconds``)."""
+    return await _set_disabled(request, True)
+
+
+@routes.post("/api/admin/users/{user_id}/enable", summary="Enable a user",
+             auth=Auth.PLATFORM_OWNER, response=UserView, errors=(404,))
+async def enable_user(request: web.Request) -> web.Response:
+    """The user may log in again (revoked sessions and agent tokens stay revoked)."""
+    return await _set_disabled(request, False)

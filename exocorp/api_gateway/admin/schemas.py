@@ -206,3 +206,19 @@ class RuntimeStats(WireModel):
     rollouts_in_progress: int
     reconcile: ReconcileLatency
     observed_at: str
+
+
+class LimitSetting(SpecModel):
+    """One limit (``PUT /api/admin/limits/{scope}``)."""
+
+    max_exocorps: Annotated[int, Field(ge=0, le=1_000_000)] | None
+    """Exocorps allowed (null, or absent in an answer: unlimited)."""
+
+
+class LimitsOverview(WireModel):
+    default: LimitSetting
+    """What every account without a limit of its own may own."""
+    platform: LimitSetting
+    """Exocorps the whole platform may run."""
+    exocorps: int
+    """Exocorps existing now (not destroyed)."""

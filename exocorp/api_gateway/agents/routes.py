@@ -55,6 +55,7 @@ from exocorp.api_gateway.agents.schemas import (
     TokenView,
 )
 from exocorp.api_gateway.audited import audited
+from exocorp.api_gateway.client_address import client_address
 from exocorp.api_gateway.errors import (
     conflict,
     forbidden,
@@ -67,9 +68,8 @@ from exocorp.api_gateway.principal import Principal, PrincipalKind
 from exocorp.api_gateway.registry.routes import create_exocorp
 from exocorp.api_gateway.routing import Auth, RouteTable, json_body, json_response
 from exocorp.api_gateway.schemas import CreateCompanyRequest
-from exocorp.api_gateway.throttle import LoginThrottle
 from exocorp.api_gateway.views import company_detail, timestamp
-from exocorp.store import drafts, tokens
+from exocorp.store import drafts, throttle, tokens
 from exocorp.store.errors import Conflict, InvalidCredentials, NotFound
 from exocorp.store.schema import ActorKind, ExocorpRecord, OperatorClient, OperatorToken, Role
 
@@ -79,19 +79,8 @@ routes = RouteTable("agents", "Operator clients: how a coding agent gets access,
 DRAFT_TOKEN_TTL: Final = tokens.DEFAULT_DRAFT_TOKEN_TTL
 """How long an agent's request (and its draft access token) waits for a human."""
 DRAFTS_PER_ADDRESS: Final = 30
-"""Agent requests one client address may make per hour before 429 (per gateway replica)."""
+"""Agent requests one client address may make per hour before 429 (counted in the database)."""
 _NO_STORE = {"Cache-Control": "no-store"}
-
-AGENT_THROTTLE: web.AppKey[LoginThrottle] = web.AppKey("exocorp.agents.throttle")
-"""Limits anonymous draft creation per client address."""
-
-
-@routes.on_setup
-def _install_throttle(app: web.Application) -> None:
-    app[AGENT_THROTTLE] = LoginThrottle(
-        max_failures=100 * DRAFTS_PER_ADDRESS, max_failures_per_ip=DRAFTS_PER_ADDRESS,
-        window=timedelta(hours=1), clock=app[CLOCK])
-
 
 def _public_base(request: web.Request) -> str:
     configured = request.app[SETTINGS].public_base_url.rstrip("/")
@@ -134,8 +123,10 @@ async def create_agent_draft(request: web.Request) -> web.Response:
     up) and no exocorp until a human approves. 429 with Retry-After when one address asks too
     often."""
     body = await json_body(request, AgentDraftRequest)
-    throttle = request.app[AGENT_THROTTLE]
-    wait = throttle.retry_after("agent-drafts", request.remote)
+    async with request.app[DATABASE].sessionmaker.begin() as s:
+        wait = await throttle.take(s, f"agent-drafts:client:{client_address(request)}",
+                                   limit=DRAFTS_PER_ADDRESS, window=timedelta(hours=1),
+                                   now=request.app[CLOCK]())
     if wait is not None:
         raise too_many_requests(f"too many agent requests; try again in {wait} seconds", wait)
     async with audited(request, "agent.draft.create") as note:
@@ -146,7 +137,6 @@ async def create_agent_draft(request: web.Request) -> web.Response:
                 s, config=request_config(body.company, body.draft), now=app[CLOCK]())
             issued = await tokens.register_client(s, name=body.agent_name, draft_id=draft.id,
                                                   ttl=DRAFT_TOKEN_TTL, now=app[CLOCK]())
-        throttle.failed("agent-drafts", request.remote)
         note.actor = (ActorKind.OPERATOR_CLIENT, issued.client.id)
         assert issued.token.expires_at is not None
         created = AgentDraftCreated(

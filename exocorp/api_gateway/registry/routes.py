@@ -92,7 +92,7 @@ from exocorp.model import (
     newest_release,
     phase_of,
 )
-from exocorp.store import drafts, registry, tokens
+from exocorp.store import drafts, limits, registry, tokens
 from exocorp.store.errors import Conflict, NotFound
 from exocorp.store.registry import MemberExocorp
 from exocorp.store.schema import ExocorpRecord, Role
@@ -266,6 +266,7 @@ async def create_exocorp(request: web.Request, owner_user_id: str, body: CreateC
     adopted = False
     try:
         async with app[DATABASE].sessionmaker.begin() as s:
+            await limits.check_new_exocorp(s, owner_user_id)
             record = await registry.create_exocorp(
                 s, exocorp_id=body.slug, slug=body.slug, owner_user_id=owner_user_id,
                 display_name=body.display_name, portal_domain=domains[DomainKind.PORTAL],
@@ -297,6 +298,8 @@ async def create_exocorp(request: web.Request, owner_user_id: str, body: CreateC
         # answering), this is a retry: answer the original result.
         existing = await _made_by(request, body.slug, owner_user_id, request_key)
         if existing is None:
+            if isinstance(error, limits.LimitExceeded):
+                raise conflict(str(error), code="limit_exceeded") from None
             raise conflict(str(error), code="slug_taken", errors=taken) from None
         async with app[DATABASE].sessionmaker.begin() as s:
             record = await registry.get_exocorp(s, body.slug)

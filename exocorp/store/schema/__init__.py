@@ -18,6 +18,7 @@ from exocorp.store.schema.clients import (
     TokenKind,
 )
 from exocorp.store.schema.idempotency import IdempotencyRecord
+from exocorp.store.schema.limits import ResourceLimits, ThrottleCounter
 from exocorp.store.schema.registry import Draft, ExocorpRecord, Invitation, Membership, Role
 
 __all__ = [
@@ -40,7 +41,9 @@ __all__ = [
     "Outcome",
     "PriceBook",
     "RecoveryKit",
+    "ResourceLimits",
     "Role",
+    "ThrottleCounter",
     "TokenKind",
     "UsageEvent",
     "User",

@@ -1,0 +1,95 @@
+"""Exocorp limits: how many exocorps one account may own (its own limit, else the default) and
+how many the whole platform runs. Checked when an exocorp is created, in the creating
+transaction; on PostgreSQL the owner's user row and the platform row are locked first, so two
+concurrent creations cannot both take the last place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from exocorp.store import clock
+from exocorp.store.errors import Conflict
+from exocorp.store.schema import ExocorpRecord, ResourceLimits, User
+
+__all__ = [
+    "DEFAULT_SCOPE",
+    "PLATFORM_SCOPE",
+    "ExocorpLimit",
+    "LimitExceeded",
+    "account_limit",
+    "check_new_exocorp",
+    "count_exocorps",
+    "get_limit",
+    "set_limit",
+]
+
+DEFAULT_SCOPE = "default"
+PLATFORM_SCOPE = "platform"
+
+
+class LimitExceeded(Conflict):
+    """Creating one more exocorp would exceed a limit (HTTP 409 ``limit_exceeded``)."""
+
+
+@dataclass(frozen=True)
+class ExocorpLimit:
+    max_exocorps: int | None
+    """None: unlimited."""
+    exocorps: int
+    """Exocorps (not destroyed) counted against it now."""
+
+
+async def get_limit(session: AsyncSession, scope: str) -> int | None:
+    row = await session.get(ResourceLimits, scope)
+    return row.max_exocorps if row is not None else None
+
+
+async def set_limit(session: AsyncSession, scope: str, max_exocorps: int | None, *,
+                    by: str | None = None, now: datetime | None = None) -> None:
+    """Set (None: lift) the limit of ``scope``: a user id, ``default`` or ``platform``."""
+    if max_exocorps is not None and max_exocorps < 0:
+        raise ValueError("a limit cannot be negative")
+    at = clock.resolve(now)
+    row = await session.get(ResourceLimits, scope)
+    if row is None:
+        session.add(ResourceLimits(scope=scope, max_exocorps=max_exocorps, updated_at=at,
+                                   updated_by=by))
+    else:
+        row.max_exocorps, row.updated_at, row.updated_by = max_exocorps, at, by
+    await session.flush()
+
+
+async def count_exocorps(session: AsyncSession, owner_user_id: str | None = None) -> int:
+    """Exocorps not destroyed (of one owner, or all)."""
+    query = select(func.count()).select_from(ExocorpRecord).where(
+        ExocorpRecord.destroyed_at.is_(None))
+    if owner_user_id is not None:
+        query = query.where(ExocorpRecord.owner_user_id == owner_user_id)
+    return int(await session.scalar(query) or 0)
+
+
+async def account_limit(session: AsyncSession, user_id: str) -> ExocorpLimit:
+    """The limit that applies to ``user_id`` (its own, else the default) and its use."""
+    own = await session.get(ResourceLimits, user_id)
+    limit = own.max_exocorps if own is not None else await get_limit(session, DEFAULT_SCOPE)
+    return ExocorpLimit(max_exocorps=limit, exocorps=await count_exocorps(session, user_id))
+
+
+async def check_new_exocorp(session: AsyncSession, owner_user_id: str) -> None:
+    """``LimitExceeded`` unless ``owner_user_id`` may own one more exocorp and the platform may
+    run one more. Call it in the transaction that creates the exocorp."""
+    await session.execute(select(User.id).where(User.id == owner_user_id).with_for_update())
+    await session.execute(select(ResourceLimits.scope)
+                          .where(ResourceLimits.scope == PLATFORM_SCOPE).with_for_update())
+    mine = await account_limit(session, owner_user_id)
+    if mine.max_exocorps is not None and mine.exocorps >= mine.max_exocorps:
+        raise LimitExceeded(f"this account may own at most {mine.max_exocorps} exocorps; "
+                            "destroy one, or ask a platform owner to raise the limit")
+    platform = await get_limit(session, PLATFORM_SCOPE)
+    if platform is not None and await count_exocorps(session) >= platform:
+        raise LimitExceeded(f"the platform runs at most {platform} exocorps, all taken; ask a "
+                            "platform owner")

@@ -1,0 +1,101 @@
+"""Account recovery of issue 13 (7): a stolen session or agent token must stop working once its
+owner changes the password, signs out everywhere, or a platform owner disables the account."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from exocorp.store import accounts, drafts, tokens
+from exocorp.testing import samples
+from tests.unit import test_admin_support as admin_support
+from tests.unit import test_gateway_support as support
+from tests.unit.test_gateway_support import Gateway
+
+pytestmark = pytest.mark.unit
+gateway, make_gateway, _gateway_db_template = (support.gateway, support.make_gateway,
+                                               support._gateway_db_template)
+PASSWORD = admin_support.PASSWORD
+NEW_PASSWORD = "a brand new passphrase"
+
+
+async def _agent_token(gateway: Gateway, user_id: str) -> dict[str, str]:
+    """A bearer token of an agent the user approved."""
+    async with gateway.database.sessionmaker.begin() as s:
+        draft = await drafts.create_draft(s, config=samples.draft(), now=gateway.clock())
+        issued = await tokens.register_client(s, name="bot", draft_id=draft.id,
+                                              now=gateway.clock())
+        await tokens.approve_client(s, issued.client.id, user_id=user_id, now=gateway.clock())
+        bearer = await tokens.redeem_draft_token(s, issued.secret.reveal(), now=gateway.clock())
+    return {"Authorization": f"Bearer {bearer.secret.reveal()}"}
+
+
+async def _victim(gateway: Gateway) -> tuple[Any, Any, str, dict[str, str]]:
+    """The victim's client, a thief's copy of one of the victim's sessions, the victim's id and
+    an agent token of the victim's."""
+    victim, user_id = await admin_support.user(gateway, "ada@example.com")
+    thief = gateway.new_client()
+    stolen = await thief.post("/api/auth/login",
+                              json={"email": "ada@example.com", "password": PASSWORD})
+    assert stolen.status == 200
+    return victim, thief, user_id, await _agent_token(gateway, user_id)
+
+
+async def test_a_password_change_ends_every_other_session_and_token(gateway: Gateway) -> None:
+    victim, thief, _, agent = await _victim(gateway)
+    response = await victim.post("/api/auth/password", json={
+        "currentPassword": PASSWORD, "newPassword": NEW_PASSWORD})
+    assert response.status == 204
+    assert (await thief.get("/api/auth/me")).status == 401
+    assert (await gateway.new_client().get("/api/auth/me", headers=agent)).status == 401
+    assert (await victim.get("/api/auth/me")).status == 200  # the changing session stays
+    old = await gateway.new_client().post(
+        "/api/auth/login", json={"email": "ada@example.com", "password": PASSWORD})
+    assert old.status == 401
+    wrong = await victim.post("/api/auth/password", json={
+        "currentPassword": "not the password", "newPassword": "whatever whatever"})
+    assert wrong.status == 401
+
+
+async def test_sign_out_everywhere(gateway: Gateway) -> None:
+    victim, thief, _, agent = await _victim(gateway)
+    assert (await victim.post("/api/auth/logout-everywhere")).status == 204
+    for client, headers in ((victim, {}), (thief, {}), (gateway.new_client(), agent)):
+        assert (await client.get("/api/auth/me", headers=headers)).status == 401
+
+
+async def test_a_platform_owner_disables_and_enables_a_user(gateway: Gateway) -> None:
+    admin = await admin_support.platform_owner(gateway)
+    victim, thief, user_id, agent = await _victim(gateway)
+    assert (await victim.post(f"/api/admin/users/{user_id}/disable")).status == 403
+    assert (await admin.post(f"/api/admin/users/{user_id}/disable")).status == 200
+    for client, headers in ((victim, {}), (thief, {}), (gateway.new_client(), agent)):
+        assert (await client.get("/api/auth/me", headers=headers)).status == 401
+    login = await gateway.new_client().post(
+        "/api/auth/login", json={"email": "ada@example.com", "password": PASSWORD})
+    assert login.status == 403
+    assert (await admin.post(f"/api/admin/users/{user_id}/enable")).status == 200
+    login = await gateway.new_client().post(
+        "/api/auth/login", json={"email": "ada@example.com", "password": PASSWORD})
+    assert login.status == 200
+    assert (await admin.post("/api/admin/users/usr_nobody/disable")).status == 404
+
+
+async def test_a_recovery_kit_login_ends_every_other_session_and_token(gateway: Gateway) -> None:
+    victim, user_id = await admin_support.user(gateway, "kit@example.com")
+    thief = gateway.new_client()
+    assert (await thief.post("/api/auth/login", json={
+        "email": "kit@example.com", "password": PASSWORD})).status == 200
+    agent = await _agent_token(gateway, user_id)
+    rotate = await victim.post("/api/auth/logout")  # the owner lost the password: uses the kit
+    assert rotate.status == 204
+    async with gateway.database.sessionmaker.begin() as s:
+        kit = (await accounts.rotate_recovery_kit(s, user_id)).reveal()
+    owner = gateway.new_client()
+    response = await owner.post("/api/auth/login",
+                                json={"email": "kit@example.com", "recoveryKit": kit})
+    assert response.status == 200
+    assert (await thief.get("/api/auth/me")).status == 401
+    assert (await gateway.new_client().get("/api/auth/me", headers=agent)).status == 401
+    assert (await owner.get("/api/auth/me")).status == 200

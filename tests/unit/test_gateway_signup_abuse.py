@@ -1,0 +1,44 @@
+"""Signup abuse of issue 13 (2): one client signing up again and again to collect the signup
+credit each time; and the credit itself is a setting that can be zero."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from exocorp.store.schema import CreditEntry, User
+from tests.unit import test_gateway_support as support
+
+pytestmark = pytest.mark.unit
+make_gateway, _gateway_db_template = support.make_gateway, support._gateway_db_template
+
+PASSWORD = "correct horse battery"
+
+
+async def test_one_client_collects_the_signup_credit_only_a_few_times(
+        make_gateway: support.GatewayFactory) -> None:
+    gateway = await make_gateway(signup_max_per_client=5, trusted_proxies=("127.0.0.0/8",))
+    farmer = {"X-Forwarded-For": "203.0.113.9"}
+    statuses = []
+    for i in range(30):
+        response = await gateway.new_client().post(
+            "/api/auth/signup", json={"email": f"farm{i}@example.com", "password": PASSWORD},
+            headers=farmer)
+        statuses.append(response.status)
+    assert statuses == [201] * 5 + [429] * 25
+    async with gateway.database.sessionmaker() as s:
+        assert await s.scalar(select(func.count()).select_from(User)) == 5
+        assert await s.scalar(select(func.count()).select_from(CreditEntry)) == 5
+    other = await gateway.new_client().post(
+        "/api/auth/signup", json={"email": "someone@example.com", "password": PASSWORD},
+        headers={"X-Forwarded-For": "198.51.100.4"})
+    assert other.status == 201
+
+
+async def test_the_signup_credit_can_be_zero(make_gateway: support.GatewayFactory) -> None:
+    gateway = await make_gateway(signup_credit=0)
+    await gateway.signup("ada@example.com")
+    me = await (await gateway.client.get("/api/auth/me")).json()
+    assert me["account"]["balance"] == 0
+    async with gateway.database.sessionmaker() as s:
+        assert await s.scalar(select(func.count()).select_from(CreditEntry)) == 0
