@@ -80,10 +80,7 @@ image: ui ## build the container image $(IMAGE) with Docker or podman (the dashb
 kind: ## laptop path with Docker or Podman: kind cluster, image build and load, chart install (hack/kind.sh)
 	bash hack/kind.sh
 
-helm-ui: ## build the dashboard (ui/) into exocorp/api_gateway/ui_dist/; skipped when its inputs are unchanged
-	bash hack/build-ui.sh
-
-lint: python-deps ## lint the Helm chart with every documented values file, check generated manifests
+helm-lint: python-deps ## lint the Helm chart with every documented values file, check generated manifests
 	@helm=$$($(UV) run python -c 'from exocorp.testing import binaries; print(binaries.ensure().helm)') && \
 	$$helm lint --strict charts/exocorp && \
 	for f in charts/exocorp/ci/*-values.yaml; do $$helm lint --strict charts/exocorp -f $$f || exit 1; done && \

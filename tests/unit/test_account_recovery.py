@@ -9,13 +9,10 @@ import pytest
 
 from exocorp.store import accounts, drafts, tokens
 from exocorp.testing import samples
-from tests.unit import test_admin_support as admin_support
-from tests.unit import test_gateway_support as support
-from tests.unit.test_gateway_support import Gateway
+from tests.plugins import gateway_admin as admin_support
+from tests.plugins.gateway import Gateway
 
 pytestmark = pytest.mark.unit
-gateway, make_gateway, _gateway_db_template = (support.gateway, support.make_gateway,
-                                               support._gateway_db_template)
 PASSWORD = admin_support.PASSWORD
 NEW_PASSWORD = "a brand new passphrase"
 

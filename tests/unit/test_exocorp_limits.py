@@ -6,13 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from tests.unit import test_admin_support as admin_support
-from tests.unit import test_gateway_support as support
-from tests.unit.test_gateway_support import Gateway
+from tests.plugins import gateway_admin as admin_support
+from tests.plugins.gateway import Gateway
 
 pytestmark = pytest.mark.unit
-gateway, make_gateway, _gateway_db_template = (support.gateway, support.make_gateway,
-                                               support._gateway_db_template)
 
 
 async def _create(client: object, slug: str) -> tuple[int, dict[str, object]]:

@@ -17,12 +17,9 @@ from exocorp.api_gateway.app import create_app
 from exocorp.api_gateway.keys import HASH_GATE
 from exocorp.security import PasswordHasher
 from exocorp.testing.waiting import eventually
-from tests.unit import test_gateway_support as support
-from tests.unit.test_gateway_support import Gateway
+from tests.plugins.gateway import Gateway, GatewayFactory
 
 pytestmark = pytest.mark.unit
-gateway, make_gateway, _gateway_db_template = (support.gateway, support.make_gateway,
-                                               support._gateway_db_template)
 
 PASSWORD = "correct horse battery"
 WRONG = {"email": "ada@example.com", "password": "wrong password!"}
@@ -38,7 +35,7 @@ async def _statuses(client: Any, bodies: list[dict[str, str]],
 
 
 async def test_concurrent_wrong_passwords_get_exactly_the_limit_of_guesses(
-        make_gateway: support.GatewayFactory) -> None:
+        make_gateway: GatewayFactory) -> None:
     gateway = await make_gateway(login_max_failures=5, login_max_failures_per_ip=1000)
     await gateway.signup("ada@example.com")
     statuses = await _statuses(gateway.new_client(), [WRONG] * 40)
@@ -46,7 +43,7 @@ async def test_concurrent_wrong_passwords_get_exactly_the_limit_of_guesses(
 
 
 async def test_behind_a_trusted_proxy_one_client_cannot_lock_out_the_others(
-        make_gateway: support.GatewayFactory) -> None:
+        make_gateway: GatewayFactory) -> None:
     gateway = await make_gateway(login_max_failures_per_ip=10, trusted_proxies=("127.0.0.0/8",))
     await gateway.signup("ada@example.com")
     attacker = {"X-Forwarded-For": "203.0.113.7"}
@@ -65,7 +62,7 @@ async def test_behind_a_trusted_proxy_one_client_cannot_lock_out_the_others(
 
 
 async def test_an_untrusted_peer_cannot_pick_its_address_with_x_forwarded_for(
-        make_gateway: support.GatewayFactory) -> None:
+        make_gateway: GatewayFactory) -> None:
     gateway = await make_gateway(login_max_failures_per_ip=10)  # no trusted proxy
     bodies = [{"email": f"user{i}@example.com", "password": "guess guess guess"}
               for i in range(20)]
@@ -98,7 +95,7 @@ class _BlockingHasher(PasswordHasher):
 
 
 async def test_concurrent_hashes_are_bounded_and_the_rest_get_503_with_retry_after(
-        make_gateway: support.GatewayFactory) -> None:
+        make_gateway: GatewayFactory) -> None:
     hasher = _BlockingHasher()
     gateway = await make_gateway(hasher=hasher, hash_concurrency=2, hash_queue=1,
                                  login_max_failures=100, login_max_failures_per_ip=100)

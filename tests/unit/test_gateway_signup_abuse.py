@@ -7,16 +7,15 @@ import pytest
 from sqlalchemy import func, select
 
 from exocorp.store.schema import CreditEntry, User
-from tests.unit import test_gateway_support as support
+from tests.plugins.gateway import GatewayFactory
 
 pytestmark = pytest.mark.unit
-make_gateway, _gateway_db_template = support.make_gateway, support._gateway_db_template
 
 PASSWORD = "correct horse battery"
 
 
 async def test_one_client_collects_the_signup_credit_only_a_few_times(
-        make_gateway: support.GatewayFactory) -> None:
+        make_gateway: GatewayFactory) -> None:
     gateway = await make_gateway(signup_max_per_client=5, trusted_proxies=("127.0.0.0/8",))
     farmer = {"X-Forwarded-For": "203.0.113.9"}
     statuses = []
@@ -35,7 +34,7 @@ async def test_one_client_collects_the_signup_credit_only_a_few_times(
     assert other.status == 201
 
 
-async def test_the_signup_credit_can_be_zero(make_gateway: support.GatewayFactory) -> None:
+async def test_the_signup_credit_can_be_zero(make_gateway: GatewayFactory) -> None:
     gateway = await make_gateway(signup_credit=0)
     await gateway.signup("ada@example.com")
     me = await (await gateway.client.get("/api/auth/me")).json()

@@ -16,12 +16,9 @@ from exocorp.api_gateway.main import (
 from exocorp.security import PasswordHasher
 from exocorp.store import accounts
 from exocorp.store.errors import Conflict
-from tests.unit import test_gateway_support as support
-from tests.unit.test_gateway_support import Gateway
+from tests.plugins.gateway import Gateway, GatewayFactory
 
 pytestmark = pytest.mark.unit
-gateway, make_gateway, _gateway_db_template = (support.gateway, support.make_gateway,
-                                               support._gateway_db_template)
 
 ADMIN = "admin@example.com"
 ADMIN_PASSWORD = "the admin's own password"
@@ -76,7 +73,7 @@ async def test_the_gateway_start_refuses_an_owner_e_mail_held_by_someone_else(
 
 
 async def test_public_signup_opens_only_once_a_platform_owner_exists(
-        make_gateway: support.GatewayFactory) -> None:
+        make_gateway: GatewayFactory) -> None:
     gateway = await make_gateway(signup_requires_owner=True)
     response = await gateway.client.post("/api/auth/signup",
                                          json={"email": ADMIN, "password": ATTACKER_PASSWORD})
