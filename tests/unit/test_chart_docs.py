@@ -180,7 +180,9 @@ def test_monitoring_manifests_equal_the_chart_monitoring_objects() -> None:
 def test_rbac_manifests_are_the_base_rbac() -> None:
     rbac = kustomize(REPO / "manifests" / "rbac")
     kinds = {o["kind"] for o in rbac}
-    assert kinds == {"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"}
+    # RBAC plus the admission policy that confines the operator's writes (issue 13, item 5).
+    assert kinds == {"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding",
+                     "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"}
     base = {key(o) for o in kustomize(REPO / "manifests" / "base")}
     assert {key(o) for o in rbac} <= base
 

@@ -90,7 +90,8 @@ def test_defaults_create_the_platform(defaults: list[Obj]) -> None:
     assert names == {"exocorp-operator", "exocorp-gateway"}
     for obj in defaults:
         if obj["kind"] not in ("CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding",
-                               "ClusterKopfPeering"):
+                               "ClusterKopfPeering", "ValidatingAdmissionPolicy",
+                               "ValidatingAdmissionPolicyBinding"):
             assert obj["metadata"]["namespace"] == "exocorp-system", obj["metadata"]["name"]
 
 
@@ -137,7 +138,7 @@ def test_operator_runs_one_peered_instance_with_the_contract_flags(defaults: lis
         "portal-base-domain": "portal.exocorp.localhost",
         "app-base-domain": "app.exocorp.localhost",
         "ingress-class": "nginx", "ingress-namespace": "ingress-nginx",
-        "secret-refresh-seconds": "60",
+        "priority": "0", "secret-refresh-seconds": "60",
     }
     env = env_of(c)
     assert env["EXOCORP_NAMESPACE"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
@@ -240,11 +241,12 @@ def test_gateway_defaults_to_one_replica_on_sqlite_on_a_volume(defaults: list[Ob
     assert c["args"] == ["gateway", "--host=0.0.0.0", "--port=8000",
                          "--portal-base-domain=portal.exocorp.localhost",
                          "--app-base-domain=app.exocorp.localhost", "--signup-credit=1000",
-                         "--log-level=info", "--agent-token-days=30",
+                         "--signup-requires-owner", "--signup-max-per-client=5",
+                         "--login-max-failures=5", "--login-max-failures-per-client=50",
+                         "--hash-concurrency=0", "--log-level=info", "--agent-token-days=30",
                          "--session-idle-minutes=720",
                          "--session-absolute-hours=168", "--auth-cache-seconds=5",
-                         "--login-max-failures=5", "--max-body-bytes=65536",
-                         "--idempotency-stale-seconds=30"]
+                         "--max-body-bytes=65536", "--idempotency-stale-seconds=30"]
     env = env_of(c)
     assert env["DATABASE_URL"] == "sqlite+aiosqlite:////var/lib/exocorp/exocorp.db"
     assert env["EXOCORP_COOKIE_SECURE"] == "true"
