@@ -52,6 +52,10 @@ def compact(kind: str, body: Obj) -> Obj:
     out_meta: Obj = {k: meta[k] for k in _METADATA if k in meta}
     if "labels" in out_meta:
         out_meta["labels"] = {_i(k): _i(v) for k, v in out_meta["labels"].items()}
+    if kind == "Namespace" and meta.get("ownerReferences"):
+        # Whose the runtime namespace is (operator.ownership): never adopt another's.
+        out_meta["ownerReferences"] = [{"kind": _i(str(ref.get("kind"))), "uid": ref.get("uid")}
+                                       for ref in meta["ownerReferences"]]
     annotations = {k: v for k, v in (meta.get("annotations") or {}).items() if k in _ANNOTATIONS}
     if annotations:
         out_meta["annotations"] = annotations

@@ -10,7 +10,7 @@ from unittest.mock import patch
 from exocorp import names
 from exocorp.model import Exocorp, ExocorpReleaseSpec
 from exocorp.operator import health
-from exocorp.operator.cache import ObjectCache
+from exocorp.operator.cache import ObjectCache, compact
 from exocorp.operator.runtime_objects import _edited_by_someone_else
 from exocorp.testing import samples
 
@@ -132,3 +132,18 @@ def test_an_exocorp_keeps_spec_status_and_its_annotations_but_not_managed_fields
     assert kept == {"metadata": {"name": "acme", "resourceVersion": "5", "generation": 2,
                                  "annotations": {names.ANNOTATION_REQUEST_KEYS: "k"}},
                     "spec": {"provisioned": True}, "status": {"phase": "Running"}}
+
+
+def test_a_compacted_runtime_namespace_still_shows_whose_it_is() -> None:
+    # The reconciler checks a namespace's owner before writing into it (issue 13, item 6): the
+    # trimmed copy in the cache must keep the owner reference, or the operator would refuse
+    # the namespace it created itself.
+    from exocorp.operator.ownership import owns_namespace
+
+    namespace = {"metadata": {
+        "name": "exo-acme", "uid": "ns-1", "labels": {names.LABEL_EXOCORP: "acme"},
+        "ownerReferences": [{"apiVersion": "exocorp.io/v1alpha1", "kind": names.EXOCORP_KIND,
+                             "name": "acme", "uid": "exo-1", "controller": True}]}}
+    kept = compact("Namespace", namespace)
+    assert owns_namespace(kept, "acme", "exo-1")
+    assert not owns_namespace(kept, "acme", "exo-2")
