@@ -363,7 +363,9 @@ def test_no_serious_accessibility_violation_on_any_page(
         found: dict[str, object] = {}
 
         def check(name: str) -> None:
-            page.wait_for_load_state("networkidle")
+            # Not "networkidle": the pages hold their live event stream open.
+            page.wait_for_load_state("load")
+            expect(page.locator("main h1").first).to_be_visible()
             violations = axe_violations(page)
             if violations:
                 found[name] = violations

@@ -4,7 +4,7 @@ import { useEffect, useState } from "preact/hooks";
 import { onApiDown } from "./api/client";
 import { AdminAudit, AdminBilling, AdminCompanies, AdminHome } from "./pages/admin";
 import { Account } from "./pages/account";
-import { Login, Signup } from "./pages/auth";
+import { Login, Signup, safeNext } from "./pages/auth";
 import { CompanyPage } from "./pages/company";
 import { Fleet } from "./pages/fleet";
 import { match, navigate, useLocation } from "./router";
@@ -29,13 +29,15 @@ function NotFound() {
 const PUBLIC = new Set(["/login", "/signup"]);
 
 export function App() {
-  const { path } = useLocation();
+  const { path, query } = useLocation();
   const me = useSession();
+  const next = path === "/login" ? safeNext(query.get("next")) : "/";
 
   useEffect(() => {
     if (me === null && !PUBLIC.has(path)) navigate(loginPath(), true);
-    if (me && PUBLIC.has(path)) navigate("/", true);
-  }, [me, path]);
+    // Logged in on a public page: on to where the person was going (the one place that decides).
+    if (me && PUBLIC.has(path)) navigate(next, true);
+  }, [me, path, next]);
 
   let page;
   let params: Record<string, string> | null;

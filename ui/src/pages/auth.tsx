@@ -6,7 +6,7 @@ import { Alert, Field } from "../components/ui";
 import { navigate, useLocation } from "../router";
 import { refreshSession } from "../session";
 
-function safeNext(next: string | null): string {
+export function safeNext(next: string | null): string {
   return next && next.startsWith("/") && !next.startsWith("//") ? next : "/";
 }
 
@@ -26,9 +26,10 @@ export function Login() {
     try {
       const body = useKit ? { email, recoveryKit: secret } : { email, password: secret };
       const answer = await api<AuthResponse>("POST", "/api/auth/login", { body, anonymous: true });
-      await refreshSession();
+      // Once the session is known, the app leaves /login for ?next= (app.tsx): a kit login
+      // shows its new kit first and loads the session on Continue.
       if (answer.recoveryKit) setNewKit(answer.recoveryKit);
-      else navigate(safeNext(query.get("next")), true);
+      else await refreshSession();
     } catch (err) {
       setError(err instanceof ApiError && err.status === 401
         ? new ApiError(401, { ...err.problem, detail: useKit ? "Wrong e-mail or recovery kit." : "Wrong e-mail or password." }, null)
@@ -43,7 +44,7 @@ export function Login() {
       <main id="main" class="auth">
         <h1>Your new recovery kit</h1>
         <RecoveryKit kit={newKit} email={email} />
-        <button class="primary" onClick={() => navigate(safeNext(query.get("next")), true)}>Continue</button>
+        <button class="primary" onClick={() => void refreshSession()}>Continue</button>
       </main>
     );
   }
