@@ -116,6 +116,7 @@ class World:
     account: str = "acc_matrix"
     nothing: str = "inv_00000000000000000000000000"
     nobody: str = "usr_00000000000000000000000000"
+    limit_scope: str = "default"
     price_book: str = ""
     credentials: dict[str, dict[str, str]] = field(default_factory=dict)
     created: list[str] = field(default_factory=list)
@@ -157,6 +158,9 @@ ROWS: dict[tuple[str, str], Row] = {
     ("POST", "/api/auth/login"): Row(everyone(400), body={}),
     ("POST", "/api/auth/logout"): Row(everyone(204)),
     ("GET", "/api/auth/me"): Row(users(200)),
+    ("POST", "/api/auth/password"): Row(humans(400), body={}),
+    # runs next to last: it ends the owner's sessions and revokes their agent (bearer: 401)
+    ("POST", "/api/auth/logout-everywhere"): Row(but(humans(204), bearer=401)),
     ("GET", "/api/auth/tokens"): Row(humans(200)),
     ("DELETE", "/api/auth/tokens/{id}"): Row(
         but(humans(404), owner=204), path={"id": "token_spare"}),
@@ -165,6 +169,9 @@ ROWS: dict[tuple[str, str], Row] = {
         but(humans(404), owner=409), path={"id": "token_spare"}),
     # registry
     ("GET", "/api/registry/my-companies"): Row(users(200)),
+    # live streams: authorised like the reads they follow (the status is read, not the stream)
+    ("GET", "/api/registry/my-companies/events"): Row(users(200)),
+    ("GET", COMPANY + "/events"): Row(members(200), path=_company),
     ("POST", "/api/registry/companies"): Row(users(400), body={}),
     ("GET", COMPANY): Row(members(200), path=_company),
     ("DELETE", COMPANY): Row(owners(400), body={"confirm": 5}, path=_company),
@@ -202,6 +209,14 @@ ROWS: dict[tuple[str, str], Row] = {
     ("POST", "/api/admin/companies/{id}/actions"): Row(
         platform_owners(400), body={"action": "explode"}, path=_company),
     ("GET", "/api/admin/runtime-stats"): Row(platform_owners(200)),
+    ("GET", "/api/admin/companies/{id}/events"): Row(platform_owners(200), path=_company),
+    ("GET", "/api/admin/limits"): Row(platform_owners(200)),
+    ("PUT", "/api/admin/limits/{scope}"): Row(platform_owners(400), body=[],
+                                              path={"scope": "limit_scope"}),
+    ("POST", "/api/admin/users/{user_id}/disable"): Row(platform_owners(404),
+                                                         path={"user_id": "nobody"}),
+    ("POST", "/api/admin/users/{user_id}/enable"): Row(platform_owners(404),
+                                                        path={"user_id": "nobody"}),
     ("GET", "/api/admin/audit"): Row(platform_owners(200)),
     # runtime
     ("GET", "/api/runtime/execution-providers/state"): Row(users(200)),
@@ -232,8 +247,8 @@ ROWS: dict[tuple[str, str], Row] = {
                                                query="company={company}"),
 }
 
-# Run last: logging out ends the callers' sessions.
-LAST = ("POST", "/api/auth/logout")
+# Run last, in this order: signing out everywhere, then logging out, end the callers' sessions.
+LAST = (("POST", "/api/auth/logout-everywhere"), ("POST", "/api/auth/logout"))
 
 
 def _route_keys() -> set[tuple[str, str]]:
@@ -272,6 +287,8 @@ class Http:
             headers["Authorization"] = f"Bearer {credentials['bearer']}"
         async with self.session.request(method, self.base + path, headers=headers,
                                         json=json) as response:
+            if response.headers.get("Content-Type", "").startswith("text/event-stream"):
+                return response.status, None  # a live stream: its status is the answer
             body = await response.json(content_type=None) \
                 if "json" in response.headers.get("Content-Type", "") else await response.text()
             return response.status, body
@@ -378,7 +395,7 @@ def _resolve(template: str, row: Row, caller: str, world: World) -> str:
 async def test_every_caller_gets_exactly_its_status_on_every_endpoint(
         world: tuple[Http, World]) -> None:
     http, state = world
-    keys = sorted(_route_keys(), key=lambda key: key == LAST)
+    keys = sorted(_route_keys(), key=lambda key: LAST.index(key) + 1 if key in LAST else 0)
     wrong: list[str] = []
     for method, template in keys:
         row = ROWS[(method, template)]
