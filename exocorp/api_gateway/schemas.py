@@ -170,7 +170,7 @@ class AuthResponse(WireModel):
 
 
 class LimitUsage(WireModel):
-    max_exocorps: int | None
+    max_exocorps: int | None = None
     """Exocorps the account may own (its own limit, else the default); absent: unlimited."""
     exocorps: int
     """Exocorps it owns now (not destroyed)."""
