@@ -122,9 +122,23 @@ def _chart_env(container: Obj, pod_name: str, namespace: str) -> dict[str, str]:
         if "value" in item:
             env[item["name"]] = str(item["value"])
             continue
-        path = item["valueFrom"]["fieldRef"]["fieldPath"]
+        source = item["valueFrom"]
+        if "resourceFieldRef" in source:  # e.g. limits.memory, in bytes as the kubelet gives it
+            kind, resource = source["resourceFieldRef"]["resource"].split(".")
+            env[item["name"]] = str(_bytes(container["resources"][kind][resource]))
+            continue
+        path = source["fieldRef"]["fieldPath"]
         env[item["name"]] = {"metadata.namespace": namespace, "metadata.name": pod_name}[path]
     return env
+
+
+def _bytes(quantity: str) -> int:
+    units = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "k": 10**3, "M": 10**6,
+             "G": 10**9, "T": 10**12}
+    for suffix, factor in units.items():
+        if quantity.endswith(suffix):
+            return int(float(quantity.removesuffix(suffix)) * factor)
+    return int(quantity)
 
 
 def _user(container: Obj) -> str:
