@@ -196,8 +196,11 @@ def gateway_container(cluster: ClusterInfo, release: Release, image: str,
     data = workdir / "data"  # the chart's SQLite volume
     data.mkdir()
     os.chown(data, 65532, 65532)
+    # No platform owner is installed here, so signup is opened as an extra argument (the chart's
+    # extraArgs); a later flag wins over the chart's --signup-requires-owner.
     service = _container(release, "gateway", image, workdir, option="--port",
-                         health="/readyz", mounts={data: "/var/lib/exocorp"}, cluster=cluster)
+                         health="/readyz", mounts={data: "/var/lib/exocorp"}, cluster=cluster,
+                         extra_args=("--no-signup-requires-owner",))
     service.start(timeout=180)
     try:
         yield service
