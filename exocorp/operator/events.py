@@ -38,8 +38,10 @@ def event_body(exocorp: dict[str, object], event_type: str, reason: str, message
     return {
         "apiVersion": r.EVENTS_V1.api_version, "kind": "Event",
         # An explicit name: events.k8s.io/v1 refuses a generateName ending in "." (core/v1
-        # accepted it); the suffix is unique, as client-go's event recorder makes it.
-        "metadata": {"name": f"{meta.get('name', 'exocorp')}.{uuid.uuid4().hex[:16]}",
+        # accepted it). The time in hex first, as client-go's recorder names events: kubectl
+        # describe sorts by the (unset) lastTimestamp, so the list order, by name, is the order.
+        "metadata": {"name": f"{meta.get('name', 'exocorp')}."
+                             f"{int(now.timestamp() * 1_000_000):x}{uuid.uuid4().hex[:6]}",
                      "namespace": names.EVENT_NAMESPACE},
         "eventTime": micro_time(now),
         "regarding": {"apiVersion": names.API_VERSION, "kind": names.EXOCORP_KIND,

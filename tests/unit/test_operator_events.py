@@ -36,7 +36,7 @@ def test_the_body_is_an_events_v1_event_without_second_precision_timestamps() ->
     assert not {"lastTimestamp", "firstTimestamp", "deprecatedLastTimestamp"} & set(body)
     meta = body["metadata"]
     assert isinstance(meta, dict)
-    assert re.fullmatch(r"acme\.[0-9a-f]{16}", meta["name"])  # a valid name, no generateName
+    assert re.fullmatch(r"acme\.[0-9a-f]{19,}", meta["name"])  # time first, then unique
 
 
 def test_a_long_note_is_cut_to_the_api_limit_in_bytes_not_characters() -> None:
