@@ -359,7 +359,8 @@ class DestroyQuery(SpecModel):
 
     confirm: Annotated[str, Field(min_length=1, max_length=64)] | None = None
     """The exocorp's slug typed back."""
-    reason: Reason | None = None
+    reason: Annotated[Reason, Field(max_length=500)] | None = None
+    """Shorter than in the body: percent-encoded, it must fit the 8 KiB request line."""
 
 
 class ActionAccepted(WireModel):
