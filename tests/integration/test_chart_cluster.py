@@ -926,6 +926,11 @@ def chart_gateway(kubectl: Kubectl, release: Release, tmp_path: Path) -> Iterato
             env[var["name"]] = f"sqlite+aiosqlite:///{tmp_path / 'exocorp.db'}"
         elif var["name"] == "EXOCORP_PLATFORM_OWNER_PASSWORD_FILE":
             env[var["name"]] = str(password_file)
+        elif var["name"] == "EXOCORP_MEMORY_LIMIT_BYTES":  # the kubelet gives the limit in bytes
+            assert var["valueFrom"]["resourceFieldRef"]["resource"] == "limits.memory"
+            limit = container["resources"]["limits"]["memory"]
+            assert limit.endswith("Mi"), limit
+            env[var["name"]] = str(int(limit.removesuffix("Mi")) * 2**20)
         else:
             env[var["name"]] = var["value"]
     env.pop("KUBECONFIG", None)
