@@ -7,6 +7,7 @@ import getpass
 import json
 import os
 import sys
+import time
 from collections.abc import Callable, Sequence
 from http.cookies import SimpleCookie
 from pathlib import Path
@@ -18,6 +19,8 @@ from exocorp.client.http import OK, UNAUTHENTICATED, USAGE, Api, ClientError, qu
 DEFAULT_SERVER = "http://127.0.0.1:8000"
 ACTIONS = ("provision", "update", "restart", "pause", "resume", "stop", "rollback")
 _COMPANY = "/api/registry/companies/"
+# The gateway's `retry:` for its event streams (2,000 ms).
+STREAM_RETRY_SECONDS = 2.0
 
 
 def _api() -> Api:
@@ -152,26 +155,29 @@ def destroy(args: argparse.Namespace) -> int:
 
 
 def watch(args: argparse.Namespace) -> int:
-    """Follow the live stream; with --until, exit 0 once that phase is reached."""
+    """Follow the live stream; with --until, exit 0 once that phase is reached. A stream the
+    server ends (a restart, a proxy's idle cut) is reopened after the server's retry delay, so
+    --until never reports a phase it did not see."""
     api = _api()
-    for event, data in api.events(f"{_COMPANY}{quote(args.id)}/events"):
-        if event == "deleted":
-            print(f"{args.id}: deleted")
-            return OK
-        if event != "company":
-            continue
-        company = json.loads(data)
-        if args.output in ("json", "yaml"):
-            _print(company, args.output, [])
-        else:
-            revision = (company.get("currentRevision") or {}).get("number", "-")
-            version = (company.get("release") or {}).get("version", "-")
-            rolling = ", rollout in progress" if company.get("rolloutInProgress") else ""
-            print(f"{company['id']}: {company['phase']} (version {version}, revision "
-                  f"{revision}{rolling})", flush=True)
-        if args.until and company.get("phase") == args.until:
-            return OK
-    return OK
+    while True:
+        for event, data in api.events(f"{_COMPANY}{quote(args.id)}/events"):
+            if event == "deleted":
+                print(f"{args.id}: deleted", flush=True)
+                return OK
+            if event != "company":
+                continue
+            company = json.loads(data)
+            if args.output in ("json", "yaml"):
+                _print(company, args.output, [])
+            else:
+                revision = (company.get("currentRevision") or {}).get("number", "-")
+                version = (company.get("release") or {}).get("version", "-")
+                rolling = ", rollout in progress" if company.get("rolloutInProgress") else ""
+                print(f"{company['id']}: {company['phase']} (version {version}, revision "
+                      f"{revision}{rolling})", flush=True)
+            if args.until and company.get("phase") == args.until:
+                return OK
+        time.sleep(STREAM_RETRY_SECONDS)
 
 
 def members(args: argparse.Namespace) -> int:

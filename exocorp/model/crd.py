@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
-from exocorp.model.release import ExocorpReleaseSpec
+from exocorp.model.release import ExocorpReleaseSpec, ExocorpReleaseStatus
 from exocorp.model.spec import ExocorpSpec
 from exocorp.model.status import ExocorpStatus
 from exocorp.model.structural import to_structural
@@ -146,10 +146,10 @@ def release_crd() -> dict[str, Any]:
         short_name="exorel",
         description="A published, immutable release of the exocorp runtime.",
         spec=ExocorpReleaseSpec,
-        status=None,
+        status=ExocorpReleaseStatus,
         columns=[
             {"name": "Version", "type": "string", "jsonPath": ".spec.version"},
-            {"name": "Channels", "type": "string", "jsonPath": ".spec.channels"},
+            {"name": "Channels", "type": "string", "jsonPath": ".status.channels"},
             {"name": "Blocked", "type": "boolean", "jsonPath": ".spec.blocked"},
             {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
         ],

@@ -18,6 +18,7 @@ from exocorp.model.base import (
     SemVer,
     ShortText,
     SpecModel,
+    WireModel,
 )
 from exocorp.model.semver import Version
 from exocorp.names import GROUP
@@ -306,6 +307,21 @@ def newest_release(
         if channel in release.channels and (include_blocked or not release.blocked)
     ]
     return max(candidates, key=lambda release: release.semver, default=None)
+
+
+class ExocorpReleaseStatus(WireModel):
+    """What the operator observed of a release: written only by the operator."""
+
+    channels: Annotated[str, Field(max_length=64)] = ""
+    """The spec's channels as one comma-separated line, for kubectl's CHANNELS column (a
+    printer column shows only the first element of a list)."""
+    observed_generation: Annotated[int, Field(ge=0)] = 0
+    """The spec generation the status was written for."""
+
+
+def release_status(spec: ExocorpReleaseSpec, generation: int) -> ExocorpReleaseStatus:
+    """The status an operator writes for a release at ``generation``."""
+    return ExocorpReleaseStatus(channels=",".join(spec.channels), observed_generation=generation)
 
 
 class ReleaseRef(SpecModel):

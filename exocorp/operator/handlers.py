@@ -20,6 +20,7 @@ from exocorp.operator import metrics
 from exocorp.operator.cache import ObjectCache
 from exocorp.operator.informer import Informer
 from exocorp.operator.reconciler import Reconciler
+from exocorp.operator.release_status import ReleaseStatusWriter
 from exocorp.operator.settings import OperatorSettings
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,9 @@ class Operator:
     reconciler: Reconciler
     settings: OperatorSettings
     informers: list[Informer]
+    release_status: ReleaseStatusWriter
+    # Tasks started beside the informers (the peering gate): cancelled before the client closes.
+    background: list[asyncio.Task[None]]
 
 
 def informers(state: Operator) -> list[Informer]:
@@ -69,6 +73,7 @@ def register(registry: kopf.OperatorRegistry, settings: OperatorSettings) -> Non
     @kopf.on.startup(registry=registry)
     async def startup(memo: Operator, **_: Any) -> None:
         memo.settings = settings
+        memo.background = []
         memo.kube = await Kube.connect(None)
         memo.cache = cache = ObjectCache()
         memo.reconciler = Reconciler(memo.kube, cache, settings)
@@ -76,12 +81,18 @@ def register(registry: kopf.OperatorRegistry, settings: OperatorSettings) -> Non
         metrics.EXOCORPS.phases = lambda: ((body.get("status") or {}).get("phase")
                                            for body in cache.of_kind("Exocorp"))
         await _ensure_platform_namespace(memo.kube, settings.namespace)
+        memo.release_status = ReleaseStatusWriter(memo.kube, cache)
+        memo.background.append(asyncio.create_task(memo.release_status.run(),
+                                                   name="release-status"))
         memo.informers = informers(memo)
         for informer in memo.informers:
             informer.start()
 
     @kopf.on.cleanup(registry=registry)
     async def cleanup(memo: Operator, **_: Any) -> None:
+        for task in memo.background:
+            task.cancel()
+        await asyncio.gather(*memo.background, return_exceptions=True)
         await asyncio.gather(*(informer.stop() for informer in memo.informers))
         await memo.reconciler.queue.stop()
         await memo.kube.close()
@@ -101,6 +112,8 @@ def _exocorp_changed(state: Operator, event_type: str, body: Obj) -> None:
 
 
 def _release_changed(state: Operator, event_type: str, body: Obj) -> None:
+    if event_type != "DELETED":
+        state.release_status.changed(body)
     version = (body.get("spec") or {}).get("version")
     for exocorp in state.cache.of_kind("Exocorp"):
         if (exocorp.get("spec", {}).get("release") or {}).get("version") == version:

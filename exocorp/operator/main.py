@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 from typing import Any
@@ -126,22 +125,15 @@ def run(settings: OperatorSettings, *, kubeconfig: str | None, metrics_host: str
             await runner["metrics"].cleanup()
 
     identity = own_identity()
-    gate: dict[str, asyncio.Task[None]] = {}
     if peering:
-        # Registered after handlers.register, so the work queue exists when this runs.
+        # Registered after handlers.register, so the work queue exists when this runs; the
+        # handlers' cleanup cancels it before it closes the client the gate reads with.
         @kopf.on.startup(registry=registry)
         async def start_peering_gate(memo: handlers.Operator, **_: Any) -> None:
             queue = memo.reconciler.queue
             checker = PeeringGate(memo.kube, peering, identity, priority, queue)
             queue.pause()  # until the first check says this replica is the active one
-            gate["task"] = asyncio.create_task(checker.run(), name="peering-gate")
-
-        @kopf.on.cleanup(registry=registry)
-        async def stop_peering_gate(**_: Any) -> None:
-            if "task" in gate:
-                gate["task"].cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await gate["task"]
+            memo.background.append(asyncio.create_task(checker.run(), name="peering-gate"))
 
     kopf.run(registry=registry, settings=kopf_settings(peering, priority), clusterwide=True,
              memo=handlers.Operator(),

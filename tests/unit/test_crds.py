@@ -84,7 +84,7 @@ def test_names_scope_and_subresources() -> None:
     assert exocorp["spec"]["names"]["shortNames"] == ["exo"]
     assert release["spec"]["names"]["shortNames"] == ["exorel"]
     assert version_of("Exocorp")["subresources"] == {"status": {}}
-    assert "subresources" not in version_of("ExocorpRelease")
+    assert version_of("ExocorpRelease")["subresources"] == {"status": {}}  # the channels line
 
 
 def columns(kind: str, wide: bool = False) -> list[tuple[str, str]]:
@@ -104,7 +104,7 @@ def test_printer_columns() -> None:
     ]
     assert columns("ExocorpRelease") == [
         ("Version", ".spec.version"),
-        ("Channels", ".spec.channels"),
+        ("Channels", ".status.channels"),
         ("Blocked", ".spec.blocked"),
         ("Age", ".metadata.creationTimestamp"),
     ]
