@@ -121,7 +121,8 @@ async def test_a_failed_write_is_retried_and_a_refused_one_is_not(
 async def test_cleanup_stops_background_tasks_before_closing_the_client() -> None:
     registry = kopf.OperatorRegistry()
     handlers.register(registry, OperatorSettings())
-    cleanup = [h.fn for h in registry._activities.get_handlers(activity=Activity.CLEANUP)]
+    cleanup: list[Any] = [h.fn for h in registry._activities.get_handlers(
+        activity=Activity.CLEANUP)]
     assert len(cleanup) == 1
     memo = handlers.Operator()
     kube, failures = FakeKube(), list[BaseException]()
@@ -141,7 +142,7 @@ async def test_cleanup_stops_background_tasks_before_closing_the_client() -> Non
 
     memo.kube = kube  # type: ignore[assignment]
     memo.informers = []
-    memo.reconciler = type("R", (), {"queue": Stopped()})()  # type: ignore[assignment]
+    memo.reconciler = type("R", (), {"queue": Stopped()})()
     memo.background = [asyncio.create_task(uses_the_client())]
     await asyncio.sleep(0.01)
     await cleanup[0](memo=memo)
