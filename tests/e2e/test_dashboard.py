@@ -182,6 +182,48 @@ def test_second_owner_sees_none_of_the_first_ones_and_no_admin(
         other.close()
 
 
+def test_an_owner_shares_an_exocorp_with_a_colleague_and_takes_it_back(
+        dashboard_platform: DevPlatform, browser: Browser, context: BrowserContext) -> None:
+    owner = context.new_page()
+    signup(owner, f"lead-{uuid.uuid4().hex[:6]}@example.com")
+    slug = f"shared-{uuid.uuid4().hex[:6]}"
+    create_company(owner, slug, "Shared Corp")
+    colleague_email = f"colleague-{uuid.uuid4().hex[:6]}@example.com"
+    owner.get_by_label("Invite by e-mail").fill(colleague_email)
+    owner.get_by_role("button", name="Invite", exact=True).click()
+    expect(owner.get_by_text(f"Invited {colleague_email} as member.")).to_be_visible()
+    expect(owner.get_by_role("button", name=f"Revoke invitation of {colleague_email}")) \
+        .to_be_visible()
+
+    other = browser.new_context(base_url=base_url(dashboard_platform), viewport=DESKTOP)
+    try:
+        colleague = other.new_page()
+        signup(colleague, colleague_email)  # the invitation waits for the address
+        colleague.get_by_role("button", name="Accept Shared Corp").click()
+        colleague.get_by_role("link", name="Shared Corp").click()
+        people = colleague.locator("section[aria-labelledby=h-members]")
+        expect(people.get_by_role("row", name=re.compile(f"{colleague_email} \\(you\\) member"))) \
+            .to_be_visible()
+        expect(colleague.get_by_label("Invite by e-mail")).to_have_count(0)  # owners invite
+
+        owner.reload()
+        owner.get_by_label(f"Role of {colleague_email}").select_option("viewer")
+        expect(owner.get_by_text(f"{colleague_email} is now viewer.")).to_be_visible()
+        colleague.reload()
+        expect(people.get_by_role("row", name=re.compile(f"{colleague_email} \\(you\\) viewer"))) \
+            .to_be_visible()
+        screenshot(owner, "company-people")
+
+        owner.get_by_role("button", name=f"Remove {colleague_email}").click()
+        expect(owner.get_by_text(f"{colleague_email} no longer works on this exocorp.")) \
+            .to_be_visible()
+        colleague.reload()
+        expect(colleague.get_by_text("does not exist (any more), or it is not yours")) \
+            .to_be_visible()
+    finally:
+        other.close()
+
+
 def login(page: Page, email: str, password: str) -> None:
     page.goto("/login")
     page.get_by_label("E-mail").fill(email)

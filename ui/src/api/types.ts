@@ -29,6 +29,10 @@ export type PriceBook = S["PriceBookView"];
 export type ReleaseCatalog = S["ReleaseCatalog"];
 export type UsagePage = S["UsagePage"];
 export type Handoff = S["HandoffView"];
+export type Members = S["MembersResponse"];
+export type Member = Members["members"][number];
+export type Invitation = S["InvitationView"];
+export type Role = Member["role"];
 
 export const ACTIONS = [
   "provision", "update", "restart", "pause", "resume", "stop", "reprovision", "rollback",

@@ -1,12 +1,14 @@
 // One exocorp: status hero (live), actions, release and handshake, runtime readiness,
-// configuration editor, domains, revision history, usage and recent audit.
+// configuration editor, domains, revision history, usage, people and recent audit.
 import { useEffect, useState } from "preact/hooks";
 import { ApiError, del, get, post } from "../api/client";
 import type { AuditPage, Bindings, Company, Handshake, Me, ReleaseCatalog, UsagePage } from "../api/types";
 import { ActionBar, type ActionRequest } from "../components/actions";
 import { DraftEditor } from "../components/draft";
+import { MembersCard } from "../components/members";
 import { Alert, Loading, PhaseBadge, money, phaseExplanation, when } from "../components/ui";
 import { useLive } from "../live";
+import { navigate } from "../router";
 
 export function CompanyPage({ id, me }: { id: string; me: Me }) {
   const base = `/api/registry/companies/${encodeURIComponent(id)}`;
@@ -177,6 +179,8 @@ export function CompanyPage({ id, me }: { id: string; me: Me }) {
         ) : <p class="muted">No revision yet: provision to create the first.</p>}
         <Alert error={error} />
       </section>
+
+      <MembersCard base={base} me={me} isOwner={isOwner} onLeft={() => navigate("/", true)} />
 
       <section class="card" aria-labelledby="h-audit">
         <h2 id="h-audit">Recent activity</h2>

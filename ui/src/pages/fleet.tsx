@@ -5,9 +5,11 @@ import { ApiError, get, post } from "../api/client";
 import type { Channel, CompanySummary, Draft, Me, Phase, Summary } from "../api/types";
 import { PHASES } from "../api/types";
 import type { components } from "../api/schema";
+import { InvitationsBanner } from "../components/members";
 import { Alert, Empty, Field, Loading, Modal, PhaseBadge, when } from "../components/ui";
 import { useLive } from "../live";
 import { navigate } from "../router";
+import { refreshSession } from "../session";
 
 const PAGE = 50;
 
@@ -81,6 +83,7 @@ export function Fleet({ me }: { me: Me }) {
         <button class="primary" type="button" onClick={() => setCreating(true)}>Create exocorp</button>
       </div>
       <Alert error={error} />
+      <InvitationsBanner me={me} onAnswered={() => { void refreshSession().then(load); }} />
       {summary && (
         <section class="strip" aria-label="Status">
           <div class="stat"><span class="num">{summary.total}</span><span>total</span></div>
