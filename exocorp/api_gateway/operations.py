@@ -1,11 +1,13 @@
 """Lifecycle actions as the gateway runs them, for every route that triggers one (the registry's
 owner endpoints here; the admin API's ``POST /api/admin/companies/:id/actions`` too).
 
-:func:`run_action` looks up what the lifecycle API needs (the saved draft, the owner's billing
-standing, the release catalog from the watch cache), calls :func:`exocorp.lifecycle.perform.perform`
-(which writes the spec change with the resourceVersion it planned from, so a concurrent
-conflicting action gets 409), feeds what it wrote back into the watch cache and, for
-destroy, marks the registry row destroyed. Audit it with ``audit.audited`` around the call.
+:func:`run_action` looks up what the lifecycle API needs (the saved draft and the owner's
+billing standing from the database; the exocorp, the release catalog, its revisions and the
+owner's credentials from the watch cache, so an action's only API-server call is its write),
+calls :func:`exocorp.lifecycle.perform.perform` (which writes the spec change with the
+resourceVersion it planned from, so a concurrent conflicting action gets 409), feeds what it
+wrote back into the watch cache and, for destroy, marks the registry row destroyed. Audit it
+with ``audit.audited`` around the call.
 """
 
 from __future__ import annotations
@@ -77,11 +79,13 @@ async def run_action(request: web.Request, principal: Principal, exocorp_id: str
         standing = await billing_state(s, owner_user_id)
     cache = app[CACHE]
     caller = perform.Caller(actor=principal.actor, billing=standing, draft=draft)
+    cached = perform.Cached(exocorp=cache.exocorp, revision_contents=cache.revision_contents,
+                            provider_secrets=cache.provider_secrets)
     for attempt in range(_ROUNDS):
         try:
             performed = await perform.perform(
                 app[KUBE], app[SETTINGS].platform_namespace, exocorp_id, action, caller,
-                now=app[CLOCK](), catalog=cache.release_specs(),
+                now=app[CLOCK](), catalog=cache.release_specs(), cached=cached,
                 request_key=claim.digest if claim else None,
                 after_write=lambda: crash_point(request))
             break

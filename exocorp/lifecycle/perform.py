@@ -22,6 +22,7 @@ from exocorp.lifecycle import (
     BillingStanding,
     ErrorCode,
     ExocorpNotFoundError,
+    LifecycleError,
     plan_action,
 )
 from exocorp.model import ActionRequest, Exocorp, ExocorpReleaseSpec, RevisionContent
@@ -120,9 +121,22 @@ async def provider_secrets(kube: Kube, namespace: str, account: str) -> dict[str
     return {k: sorted(v) for k, v in out.items()}
 
 
+@dataclass(frozen=True)
+class Cached:
+    """What the caller's caches hold (the gateway's watch cache). The first plan is made from
+    them with no API-server read; the write's resourceVersion catches a stale object (409),
+    and a refusal is confirmed from fresh reads before it is given, so a lagging cache can
+    cost a second round trip but never a wrong answer."""
+
+    exocorp: Callable[[str], Exocorp | None]
+    revision_contents: Callable[[str], dict[str, RevisionContent]]
+    provider_secrets: Callable[[str], dict[str, list[str]]]
+
+
 async def perform(kube: Kube, platform_namespace: str, name: str, request: ActionRequest,
                   caller: Caller, *, now: datetime | None = None,
                   catalog: Sequence[ExocorpReleaseSpec] | None = None,
+                  cached: Cached | None = None,
                   request_key: str | None = None,
                   after_write: Callable[[], None] | None = None) -> Performed:
     """Plan and write one action; returns the plan and what was written. Raises LifecycleError
@@ -131,7 +145,8 @@ async def perform(kube: Kube, platform_namespace: str, name: str, request: Actio
     The write carries the resourceVersion the plan was made from. When it is refused because
     the object changed meanwhile (the operator reporting status, say), the action is planned
     again from the new state: if it is still allowed it goes through, and if a concurrent
-    action made it invalid, the new plan refuses it with the real reason.
+    action made it invalid, the new plan refuses it with the real reason. With ``cached``, the
+    first plan reads nothing from the API server (see :class:`Cached`).
 
     ``request_key`` (the digest of the gateway request's Idempotency-Key) is recorded in the
     same patch, in the ``exocorp.io/request-keys`` annotation: the action and its record
@@ -139,14 +154,19 @@ async def perform(kube: Kube, platform_namespace: str, name: str, request: Actio
     :class:`AlreadyApplied` is raised: the request is a retry of one that was applied.
     ``after_write`` runs right after the patch (fault injection in tests)."""
     releases_ = catalog if catalog is not None else await releases(kube)
-    # Looked up once: a retry is caused by the object changing (usually its status), and
-    # revision contents and credential names are not what changed.
-    contents = await revision_contents(kube, platform_namespace, name)
-    secrets: dict[str, dict[str, list[str]]] = {}
+    fresh = _FreshReads(kube, platform_namespace, name)
     for _ in range(_ATTEMPTS):
-        body = await kube.get_or_none(r.EXOCORPS, name)
-        if body is None:
-            raise ExocorpNotFoundError(ErrorCode.NOT_FOUND, f"exocorp {name!r} does not exist")
+        from_cache = cached is not None and not fresh.needed
+        exocorp = cached.exocorp(name) if cached is not None and from_cache else None
+        if exocorp is None:
+            from_cache = False
+            body = await kube.get_or_none(r.EXOCORPS, name)
+            if body is None:
+                raise ExocorpNotFoundError(ErrorCode.NOT_FOUND,
+                                           f"exocorp {name!r} does not exist")
+            exocorp = Exocorp.model_validate(body)
+        else:
+            body = exocorp.to_wire()
         if request_key is not None:
             done = applied_request(body, request_key)
             if done is not None:
@@ -154,17 +174,23 @@ async def perform(kube: Kube, platform_namespace: str, name: str, request: Actio
                         "deletionTimestamp"):
                     await kube.delete(r.EXOCORPS, name, propagation="Background")
                 raise AlreadyApplied(done, body)
-        exocorp = Exocorp.model_validate(body)
         owner = exocorp.spec.owner
-        if owner not in secrets:
-            secrets[owner] = await provider_secrets(kube, platform_namespace, owner)
         context = ActionContext(
             actor=caller.actor, now=now or datetime.now(UTC), releases=releases_,
-            draft=caller.draft, revisions=contents,
+            draft=caller.draft,
+            revisions=cached.revision_contents(name) if cached is not None and from_cache
+            else await fresh.revision_contents(),
             billing=caller.billing,
-            provider_secrets=secrets[owner],
+            provider_secrets=cached.provider_secrets(owner) if cached is not None and from_cache
+            else await fresh.provider_secrets(owner),
         )
-        plan = plan_action(exocorp, request, context)
+        try:
+            plan = plan_action(exocorp, request, context)
+        except LifecycleError:
+            if from_cache:  # maybe the cache lags (a revision or credential not seen yet)
+                fresh.needed = True
+                continue
+            raise
         patch = plan.patch
         if request_key is not None:
             entry = {"key": request_key, "action": plan.action.value, "at": context.now.isoformat(),
@@ -175,6 +201,7 @@ async def perform(kube: Kube, platform_namespace: str, name: str, request: Actio
             written = await kube.patch(r.EXOCORPS, name, patch)
         except ApiError as err:
             if err.conflict:
+                fresh.needed = True
                 continue
             if err.not_found:
                 raise ExocorpNotFoundError(ErrorCode.NOT_FOUND,
@@ -187,3 +214,27 @@ async def perform(kube: Kube, platform_namespace: str, name: str, request: Actio
         return Performed(plan, written, deleted)
     raise ActionRefusedError(ErrorCode.CONCURRENT_CHANGE,
                          f"exocorp {name!r} kept changing while the action was planned; retry")
+
+
+class _FreshReads:
+    """The API-server reads a plan needs, each made once: a retry is caused by the Exocorp
+    changing (usually its status), and revision contents and credential names are not what
+    changed."""
+
+    def __init__(self, kube: Kube, platform_namespace: str, name: str) -> None:
+        self.kube = kube
+        self.namespace = platform_namespace
+        self.name = name
+        self.needed = False
+        self._contents: dict[str, RevisionContent] | None = None
+        self._secrets: dict[str, dict[str, list[str]]] = {}
+
+    async def revision_contents(self) -> dict[str, RevisionContent]:
+        if self._contents is None:
+            self._contents = await revision_contents(self.kube, self.namespace, self.name)
+        return self._contents
+
+    async def provider_secrets(self, owner: str) -> dict[str, list[str]]:
+        if owner not in self._secrets:
+            self._secrets[owner] = await provider_secrets(self.kube, self.namespace, owner)
+        return self._secrets[owner]
