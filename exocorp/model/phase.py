@@ -6,7 +6,7 @@ gateway (which checks action preconditions) and the dashboards agree.
 
 from __future__ import annotations
 
-from exocorp.model.actions import ROLLOUT_ACTIONS
+from exocorp.model.actions import ROLLOUT_ACTIONS, Action
 from exocorp.model.conditions import ROLLOUT_REASONS, get_condition
 from exocorp.model.objects import Exocorp
 from exocorp.model.spec import ExocorpSpec
@@ -22,7 +22,8 @@ def derive_phase(
 ) -> Phase:
     """The display phase. The first rule that matches wins:
 
-    1. deletion requested                                   -> Destroying
+    1. deletion requested, or a destroy accepted (its spec write comes just before the delete,
+       and bumps the generation: without this it would read as Starting for a moment) -> Destroying
     2. spec.provisioned is false                            -> Draft
     3. spec.stopped                                         -> Stopped
     4. Stalled=True (a revision failed, nothing to go back to or a Manual policy) -> Failed
@@ -36,7 +37,7 @@ def derive_phase(
     Ready condition computed for the current generation, so a stale Ready never hides a change
     the operator has not seen yet.
     """
-    if deleting:
+    if deleting or (spec.last_action is not None and spec.last_action.action is Action.DESTROY):
         return Phase.DESTROYING
     if not spec.provisioned:
         return Phase.DRAFT

@@ -11,13 +11,19 @@ from typing import Any
 from exocorp import names
 from exocorp.k8s import Kube, Obj
 from exocorp.k8s import resources as r
-from exocorp.model import Condition, ConditionStatus, ConditionType, Phase
+from exocorp.model import Action, Condition, ConditionStatus, ConditionType, Phase
 from exocorp.model.conditions import Reason, set_condition
 from exocorp.operator import events, ownership, revisions
 from exocorp.operator.cache import ObjectCache
 from exocorp.operator.settings import OperatorSettings
 
 log = logging.getLogger(__name__)
+
+
+def accepted(body: Obj) -> bool:
+    """A destroy was accepted (the spec's last action), whether or not its delete happened."""
+    last = ((body.get("spec") or {}).get("lastAction") or {}).get("action")
+    return bool(last == Action.DESTROY.value)
 
 
 async def tear_down(kube: Kube, settings: OperatorSettings, name: str,

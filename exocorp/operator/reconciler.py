@@ -93,6 +93,11 @@ class Reconciler:
             self.cache.store("Exocorp", body)
         if body["metadata"].get("deletionTimestamp"):
             return await destroy.destroy_pass(self.kube, self.cache, self.settings, name, body)
+        if destroy.accepted(body):
+            # The gateway records a destroy in the spec, then deletes; if it died in between
+            # (and the caller never retried), finish what was accepted.
+            await self.kube.delete(r.EXOCORPS, name)
+            return None
         if names.FINALIZER not in (body["metadata"].get("finalizers") or []):
             # Before anything exists, so nothing can outlive a deleted exocorp.
             body = await destroy.set_finalizer(self.kube, self.cache, body, present=True)

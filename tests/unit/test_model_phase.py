@@ -49,6 +49,14 @@ STALLED = cond("Stalled", "True")
     ("spec", "status", "deleting", "expected"),
     [
         ({}, {"conditions": [READY]}, True, Phase.DESTROYING),
+        # A destroy accepted: its spec write bumps the generation just before the delete; it
+        # reads Destroying, not Starting, in between.
+        ({"lastAction": {"action": "destroy", "requestedBy": "user:1", "at": STAMP}},
+         {"conditions": [cond("Ready", "True", generation=1)], **SUCCESS}, False,
+         Phase.DESTROYING),
+        ({"lastAction": {"action": "restart", "requestedBy": "user:1", "at": STAMP}},
+         {"conditions": [cond("Ready", "True", generation=1)], **SUCCESS}, False,
+         Phase.STARTING),
         ({"provisioned": False, "release": None, "config": None}, {}, True, Phase.DESTROYING),
         ({"provisioned": False, "release": None, "config": None}, {}, False, Phase.DRAFT),
         ({"stopped": True}, {"conditions": [READY, STALLED]}, False, Phase.STOPPED),

@@ -159,3 +159,21 @@ def test_drift_detection_ignores_control_plane_writers() -> None:
                                                    {"f:status": {}}, "status")))
     assert not _edited_by_someone_else(live(ours, ("kubectl-label", {"f:metadata": {}}, None)))
     assert _edited_by_someone_else(live(ours, ("kubectl-edit", {"f:spec": {}}, None)))
+
+
+async def test_an_accepted_destroy_whose_delete_never_came_is_finished() -> None:
+    # The gateway writes the destroy into the spec, then deletes; it died in between.
+    body = _exo("destroy").model_dump(by_alias=True, mode="json", exclude_none=True)
+    body["metadata"].update(resourceVersion="5", finalizers=["exocorp.io/teardown"])
+    cache = ObjectCache()
+    cache.store("Exocorp", body)
+    deleted: list[str] = []
+
+    class Kube:
+        async def delete(self, resource: Any, name: str, *_: Any, **__: Any) -> None:
+            deleted.append(name)
+
+    reconciler = Reconciler(kube=Kube(), cache=cache,  # type: ignore[arg-type]
+                            settings=OperatorSettings())
+    assert await reconciler._reconcile("acme") is None
+    assert deleted == ["acme"]
