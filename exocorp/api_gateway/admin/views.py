@@ -25,7 +25,7 @@ from exocorp.api_gateway.admin.schemas import (
 from exocorp.api_gateway.audit.schemas import AuditEventView
 from exocorp.api_gateway.schemas import CompanyDetail
 from exocorp.api_gateway.settings import GatewaySettings
-from exocorp.api_gateway.views import company_detail, timestamp
+from exocorp.api_gateway.views import company_detail, company_state, timestamp
 from exocorp.model import DomainKind, Exocorp, canonical_domains
 from exocorp.model.base import parse_rfc3339_or_none
 from exocorp.names import runtime_namespace
@@ -138,14 +138,8 @@ def admin_detail(record: ExocorpRecord | None, exocorp: Exocorp, access: Access 
     status = exocorp.status
     return AdminCompanyDetail(
         **dict(_summary(base, record is not None, exocorp, access)),
-        conditions=base.conditions, components=base.components, history=base.history,
-        current_revision=base.current_revision,
-        last_successful_revision=base.last_successful_revision,
-        release_status=base.release_status, domains=base.domains, config=base.config,
-        provider_bindings=base.provider_bindings, rollback_policy=base.rollback_policy,
-        generation=base.generation, observed_generation=base.observed_generation,
-        failed_revisions_since_success=base.failed_revisions_since_success,
-        rollbacks_since_success=base.rollbacks_since_success,
+        **dict(company_state(exocorp)),
+        current_revision=base.current_revision, domains=base.domains,
         last_reconcile_seconds=status.last_reconcile_seconds,
         last_reconcile_time=status.last_reconcile_time,
         runtime_namespace=runtime_namespace(exocorp.metadata.name),
