@@ -49,6 +49,7 @@ from exocorp.api_gateway.settings import GatewaySettings
 from exocorp.api_gateway.streams import install_streams
 from exocorp.api_gateway.ui_serving import install_ui
 from exocorp.api_gateway.watch_cache import WatchCache
+from exocorp.api_gateway.workers import install_workers
 from exocorp.k8s import Kube
 from exocorp.security import PasswordHasher
 from exocorp.store import Database
@@ -92,9 +93,10 @@ def _hash_slots(settings: GatewaySettings, hasher: PasswordHasher) -> int:
 
 def create_app(settings: GatewaySettings, *, kube: Kube, database: Database, cache: WatchCache,
                metrics: GatewayMetrics | None = None, hasher: PasswordHasher | None = None,
-               clock: Clock = utcnow) -> web.Application:
+               clock: Clock = utcnow, process_workers: bool = False) -> web.Application:
     """The gateway app. The caller owns ``kube``, ``database`` and ``cache`` (starts and stops
-    them); ``main.run`` does that for the real process, tests do it with fixtures."""
+    them); ``main.run`` does that for the real process, tests do it with fixtures. The app runs
+    its background workers (``workers``): billing and purge only with ``process_workers``."""
     app = web.Application(middlewares=MIDDLEWARES, client_max_size=settings.max_body_bytes)
     app[SETTINGS] = settings
     app[KUBE] = kube
@@ -115,4 +117,5 @@ def create_app(settings: GatewaySettings, *, kube: Kube, database: Database, cac
     for table in tables:
         table.register(app)
     install_ui(app)  # the dashboard, after the API: it never shadows a route
+    install_workers(app, process=process_workers)
     return app

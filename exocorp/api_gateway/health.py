@@ -7,7 +7,6 @@ import asyncio
 import logging
 
 from aiohttp import web
-from sqlalchemy import text
 
 from exocorp.api_gateway.keys import CACHE, DATABASE, METRICS
 from exocorp.api_gateway.metrics import metrics_response
@@ -36,8 +35,7 @@ async def readyz(request: web.Request) -> web.Response:
     checks = {"watchCache": "ok" if request.app[CACHE].ready else "syncing"}
     try:
         async with asyncio.timeout(_DB_PING_TIMEOUT):
-            async with request.app[DATABASE].engine.connect() as conn:
-                await conn.execute(text("SELECT 1"))
+            await request.app[DATABASE].ping()
         checks["database"] = "ok"
     except Exception as error:  # any failure means "not ready", and is worth a log line
         log.warning("readiness: database check failed: %r", error)

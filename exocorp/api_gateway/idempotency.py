@@ -37,17 +37,13 @@ answers the original result instead of acting again. Records are purged after
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hashlib
 import hmac
 import json
 import logging
 import math
 import os
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any, Final
 
 from aiohttp import web
@@ -58,7 +54,6 @@ from exocorp.api_gateway.errors import Problem, as_problem, bad_request, problem
 from exocorp.api_gateway.keys import CLOCK, DATABASE, PRINCIPAL, SETTINGS
 from exocorp.api_gateway.routing import EXEMPT_PATHS
 from exocorp.store import idempotency as records
-from exocorp.store import throttle
 
 __all__ = [
     "CRASH_AFTER_KUBE_WRITE_ENV",
@@ -71,7 +66,6 @@ __all__ = [
     "complete_in",
     "crash_point",
     "idempotency_middleware",
-    "purge_context",
 ]
 
 log = logging.getLogger(__name__)
@@ -285,26 +279,3 @@ async def idempotency_middleware(request: web.Request, handler: Handler) -> web.
                                     extra=problem.extra)
     await _finish(request, claim, response)
     return response
-
-
-async def purge_context(app: web.Application) -> AsyncIterator[None]:
-    """Forget keys older than ``idempotency_retention`` (and throttle counters whose window
-    ended a day ago), hourly, while the app runs."""
-    async def loop() -> None:
-        while True:
-            try:
-                async with app[DATABASE].sessionmaker.begin() as s:
-                    purged = await records.purge_idempotency_records(
-                        s, older_than=app[SETTINGS].idempotency_retention, now=app[CLOCK]())
-                    await throttle.purge(s, older_than=timedelta(days=1), now=app[CLOCK]())
-                if purged:
-                    log.info("purged %d expired idempotency keys", purged)
-            except Exception:
-                log.warning("could not purge expired idempotency keys", exc_info=True)
-            await asyncio.sleep(3600)
-
-    task = asyncio.create_task(loop(), name="idempotency-purge")
-    yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task

@@ -17,9 +17,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from exocorp.api_gateway import idempotency
 from exocorp.api_gateway.app import create_app
-from exocorp.api_gateway.billing import routes as billing_routes
 from exocorp.api_gateway.metrics import GatewayMetrics
 from exocorp.api_gateway.settings import GatewaySettings
 from exocorp.api_gateway.watch_cache import WatchCache
@@ -116,11 +114,8 @@ async def serve(settings: GatewaySettings, *, kubeconfig: str | None = None,
             if created is not None:
                 log.info("created the first platform owner %s", created.user.email)
         await cache.start()
-        app = create_app(settings, kube=kube, database=database, cache=cache, metrics=metrics)
-        # The default price book and the metering loop (leader-elected) run with the process,
-        # not in test apps.
-        app.cleanup_ctx.append(billing_routes.billing_context)
-        app.cleanup_ctx.append(idempotency.purge_context)
+        app = create_app(settings, kube=kube, database=database, cache=cache, metrics=metrics,
+                         process_workers=True)
         runner = web.AppRunner(app, handle_signals=False,
                                shutdown_timeout=settings.shutdown_timeout)
         await runner.setup()

@@ -174,8 +174,8 @@ class RouteTable:
         return self.route("DELETE", path, **kwargs)
 
     def on_setup(self, hook: SetupHook) -> SetupHook:
-        """Run ``hook(app)`` when the app is built: add ``cleanup_ctx`` entries (background
-        loops), app state, and so on."""
+        """Run ``hook(app)`` when the app is built: app state the group's routes need, and so on
+        (background loops belong in ``workers``)."""
         self.setup_hooks.append(hook)
         return hook
 

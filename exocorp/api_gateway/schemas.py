@@ -254,7 +254,11 @@ class CompanyActions(WireModel):
     destroy: ActionAvailability
 
 
-class CompanyDetail(CompanySummary):
+class CompanyState(WireModel):
+    """Where an exocorp stands in detail: its applied spec and what the operator reports. Both
+    detail views carry it (``CompanyDetail`` for members, ``AdminCompanyDetail`` for the platform
+    owner); see ``company_state`` for how it is filled."""
+
     conditions: list[Condition] = []
     components: list[ComponentStatus] = []
     history: list[RevisionSummary] = []
@@ -269,6 +273,11 @@ class CompanyDetail(CompanySummary):
     observed_generation: int | None = None
     failed_revisions_since_success: int = 0
     rollbacks_since_success: int = 0
+
+
+# The summary is the second base so that its fields come first (pydantic orders fields by the
+# reversed MRO).
+class CompanyDetail(CompanyState, CompanySummary):
     actions: CompanyActions | None = None
     """What the caller may do now (``GET`` and the event stream; absent in action answers)."""
 

@@ -31,8 +31,8 @@ from exocorp.api_gateway.keys import CACHE, METRICS, PRINCIPAL, SETTINGS, STREAM
 from exocorp.api_gateway.principal import Principal
 from exocorp.api_gateway.watch_cache import Subscription
 
-__all__ = ["RETRY_MS", "Event", "Render", "StreamHub", "deleted", "install_streams", "serve_stream",
-           "sse"]
+__all__ = ["RETRY_MS", "DetailEvents", "Event", "Render", "StreamHub", "deleted", "install_streams",
+           "serve_stream", "sse"]
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +53,34 @@ def sse(event: str, data: bytes) -> bytes:
 
 def deleted(exocorp_id: str) -> Event:
     return "deleted", json.dumps({"id": exocorp_id}, separators=(",", ":")).encode()
+
+
+class DetailEvents:
+    """The events of a stream of one exocorp's detail (``first`` and ``render`` of
+    :func:`serve_stream`): ``company`` with ``body()`` whenever it differs from the last one
+    sent, and ``deleted``, which ends the stream, once ``body()`` is None (the exocorp is gone)."""
+
+    def __init__(self, exocorp_id: str, body: Callable[[], Awaitable[bytes | None]]) -> None:
+        self.exocorp_id = exocorp_id
+        self._body = body
+        self._sent = b""
+
+    @property
+    def started(self) -> bool:
+        """A ``company`` event was sent."""
+        return bool(self._sent)
+
+    async def render(self, key: str) -> tuple[list[Event], bool]:
+        body = await self._body()
+        if body is None:
+            return [deleted(self.exocorp_id)], True
+        if body == self._sent:
+            return [], False
+        self._sent = body
+        return [("company", body)], False
+
+    async def first(self) -> list[Event]:
+        return (await self.render(self.exocorp_id))[0]
 
 
 class StreamHub:

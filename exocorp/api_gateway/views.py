@@ -8,6 +8,7 @@ from typing import Any
 from exocorp.api_gateway.credentials import Credential
 from exocorp.api_gateway.schemas import (
     CompanyDetail,
+    CompanyState,
     CompanySummary,
     InvitationView,
     ProviderSecretView,
@@ -78,10 +79,9 @@ def company_summary(record: ExocorpRecord, role: Role, exocorp: Exocorp) -> Comp
     return CompanySummary(**_summary_fields(record, role, exocorp))
 
 
-def company_detail(record: ExocorpRecord, role: Role, exocorp: Exocorp) -> CompanyDetail:
+def company_state(exocorp: Exocorp) -> CompanyState:
     spec, status = exocorp.spec, exocorp.status
-    return CompanyDetail(
-        **_summary_fields(record, role, exocorp),
+    return CompanyState(
         conditions=status.conditions,
         components=status.components,
         history=status.history,
@@ -95,6 +95,10 @@ def company_detail(record: ExocorpRecord, role: Role, exocorp: Exocorp) -> Compa
         failed_revisions_since_success=status.failed_revisions_since_success,
         rollbacks_since_success=status.rollbacks_since_success,
     )
+
+
+def company_detail(record: ExocorpRecord, role: Role, exocorp: Exocorp) -> CompanyDetail:
+    return CompanyDetail(**_summary_fields(record, role, exocorp), **dict(company_state(exocorp)))
 
 
 def company_summary_json(record: ExocorpRecord, role: Role, entry: CachedExocorp) -> bytes:

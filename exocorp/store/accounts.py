@@ -7,6 +7,7 @@ the event loop for every request in flight).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -49,6 +50,7 @@ __all__ = [
     "set_platform_owner",
     "sign_out_everywhere",
     "store_password_hash",
+    "users_by_id",
 ]
 
 DEFAULT_CURRENCY = "USD"
@@ -142,6 +144,14 @@ async def get_user(session: AsyncSession, user_id: str) -> User:
     if user is None:
         raise NotFound(f"user {user_id} not found")
     return user
+
+
+async def users_by_id(session: AsyncSession, user_ids: Collection[str]) -> dict[str, User]:
+    """The users with these ids (unknown ids are left out), in one query."""
+    if not user_ids:
+        return {}
+    result = await session.execute(select(User).where(User.id.in_(user_ids)))
+    return {user.id: user for user in result.scalars()}
 
 
 async def find_user_by_email(session: AsyncSession, email: str) -> User | None:

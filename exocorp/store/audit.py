@@ -16,8 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from exocorp.store import clock
 from exocorp.store.pages import Page, clamp_limit, page_of
 from exocorp.store.schema import ActorKind, AuditEvent, Outcome
+from exocorp.store.statements import advisory_xact_lock
 
-__all__ = ["query_audit_events", "record_audit_event"]
+__all__ = ["query_audit_events", "record_audit_event", "record_audit_event_once"]
 
 _MAX_TEXT = 4000
 
@@ -56,6 +57,33 @@ async def record_audit_event(
     session.add(event)
     await session.flush()
     return event
+
+
+async def record_audit_event_once(
+    session: AsyncSession,
+    *,
+    lock: int,
+    exocorp_id: str,
+    request_id: str,
+    actor_kind: ActorKind,
+    actor_id: str | None,
+    action: str,
+    outcome: Outcome,
+    reason: str | None = None,
+    details: dict[str, Any] | None = None,
+    now: datetime | None = None,
+) -> AuditEvent | None:
+    """Append the event unless the trail holds one of this exocorp with this request id (None
+    then). Writers that may race to record the same event (gateway replicas) pass the same
+    ``lock``: the check and the write hold it as an advisory lock until the transaction ends."""
+    await advisory_xact_lock(session, lock)
+    seen = await session.scalar(select(AuditEvent.id).where(
+        AuditEvent.exocorp_id == exocorp_id, AuditEvent.request_id == request_id).limit(1))
+    if seen is not None:
+        return None
+    return await record_audit_event(
+        session, actor_kind=actor_kind, actor_id=actor_id, action=action, outcome=outcome,
+        exocorp_id=exocorp_id, reason=reason, request_id=request_id, details=details, now=now)
 
 
 async def query_audit_events(

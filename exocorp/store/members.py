@@ -8,6 +8,7 @@ membership is never changed here: ownership is not transferable.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -31,6 +32,7 @@ __all__ = [
     "invite",
     "list_invitations",
     "member_rows",
+    "members_of",
 ]
 
 GRANTABLE = frozenset({Role.MEMBER, Role.VIEWER})
@@ -47,12 +49,24 @@ class MemberRow:
 
 async def member_rows(session: AsyncSession, exocorp_id: str) -> list[MemberRow]:
     """Members with their e-mail addresses, the owner first, then by joining time."""
+    return (await members_of(session, [exocorp_id])).get(exocorp_id, [])
+
+
+async def members_of(session: AsyncSession,
+                     exocorp_ids: Collection[str]) -> dict[str, list[MemberRow]]:
+    """``member_rows`` of several exocorps in one query (those without members left out)."""
+    if not exocorp_ids:
+        return {}
     rows = (await session.execute(
         select(Membership, User.email).join(User, User.id == Membership.user_id)
-        .where(Membership.exocorp_id == exocorp_id)
+        .where(Membership.exocorp_id.in_(exocorp_ids))
         .order_by(Membership.created_at, Membership.user_id))).all()
-    members = [MemberRow(m.user_id, email, m.role, m.created_at) for m, email in rows]
-    return sorted(members, key=lambda m: m.role is not Role.OWNER)
+    out: dict[str, list[MemberRow]] = {}
+    for m, email in rows:
+        out.setdefault(m.exocorp_id, []).append(MemberRow(m.user_id, email, m.role, m.created_at))
+    for members in out.values():
+        members.sort(key=lambda m: m.role is not Role.OWNER)
+    return out
 
 
 async def invite(session: AsyncSession, *, exocorp_id: str, email: str, role: Role,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -41,3 +42,10 @@ def rowcount(result: object) -> int:
     """Rows matched by an UPDATE or DELETE (typed access to ``CursorResult.rowcount``)."""
     assert isinstance(result, CursorResult)
     return int(result.rowcount)
+
+
+async def advisory_xact_lock(session: AsyncSession, key: int) -> None:
+    """Hold PostgreSQL's transaction-level advisory lock ``key`` until the session's transaction
+    ends (other replicas asking for it wait). Nothing on SQLite: it serialises writers itself."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})

@@ -11,6 +11,7 @@ same ``InvalidCredentials`` (401).
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -27,7 +28,7 @@ from exocorp.security import (
     token_matches,
 )
 from exocorp.store import clock
-from exocorp.store.columns import new_id
+from exocorp.store.columns import ID_LENGTH, new_id
 from exocorp.store.drafts import get_draft
 from exocorp.store.errors import Conflict, InvalidCredentials, NotFound
 from exocorp.store.schema import (
@@ -52,6 +53,8 @@ __all__ = [
     "authenticate_token",
     "check_pairing_code",
     "client_scope",
+    "clients_by_id",
+    "draft_access_token",
     "get_client",
     "grant_exocorp",
     "list_user_tokens",
@@ -61,6 +64,7 @@ __all__ = [
     "revoke_client",
     "revoke_token",
     "revoke_user_tokens",
+    "user_token",
 ]
 
 DRAFT_TOKEN_PREFIX = "exo_draft"  # noqa: S105 (a name, not a secret)
@@ -156,6 +160,27 @@ async def get_client(session: AsyncSession, client_id: str) -> OperatorClient:
     if client is None:
         raise NotFound(f"operator client {client_id} not found")
     return client
+
+
+async def clients_by_id(session: AsyncSession,
+                        client_ids: Collection[str]) -> dict[str, OperatorClient]:
+    """The operator clients with these ids (unknown ids are left out), in one query."""
+    if not client_ids:
+        return {}
+    result = await session.execute(
+        select(OperatorClient).where(OperatorClient.id.in_(client_ids)))
+    return {client.id: client for client in result.scalars()}
+
+
+async def draft_access_token(session: AsyncSession, client_id: str) -> OperatorToken | None:
+    """The client's newest draft access token, as stored now (not a copy the session holds)."""
+    result = await session.execute(
+        select(OperatorToken)
+        .where(OperatorToken.client_id == client_id,
+               OperatorToken.kind == TokenKind.DRAFT_ACCESS)
+        .order_by(OperatorToken.created_at.desc())
+        .execution_options(populate_existing=True))
+    return result.scalars().first()
 
 
 async def check_pairing_code(
@@ -364,6 +389,14 @@ async def list_user_tokens(session: AsyncSession, user_id: str) -> list[Operator
         .order_by(OperatorToken.created_at, OperatorToken.id)
     )
     return list(result.scalars())
+
+
+async def user_token(session: AsyncSession, user_id: str, token_id: str) -> OperatorToken | None:
+    """The token with this id if it is bound to this user; None for anyone else's or none."""
+    if len(token_id) > ID_LENGTH:  # no token has such an id: spare the query
+        return None
+    token = await session.get(OperatorToken, token_id)
+    return token if token is not None and token.user_id == user_id else None
 
 
 async def revoke_user_tokens(

@@ -19,7 +19,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from exocorp.api_gateway.billing import routes as routes_billing
+from exocorp.api_gateway import workers
 from exocorp.api_gateway.keys import DATABASE, KUBE
 from exocorp.billing import (
     PAUSE_REASON,
@@ -245,10 +245,10 @@ async def gateway_process(driver: Driver, database: Database) -> AsyncIterator[w
     app = web.Application()
     app[DATABASE] = database
     app[KUBE] = driver.kube
-    app[routes_billing.BILLING_SETTINGS] = _settings(
+    app[workers.BILLING_SETTINGS] = _settings(
         "gateway-0", f"metering-{uuid.uuid4().hex[:8]}",
         default_price_book=DefaultPriceBook(rates={"*": 10}))
-    app.cleanup_ctx.append(routes_billing.billing_context)
+    app.cleanup_ctx.append(workers.billing)
     client: TestClient[Any, Any] = TestClient(TestServer(app))
     await client.start_server()
     try:

@@ -174,6 +174,27 @@ class Gateway:
         return body
 
 
+async def unit_database(template: Path, path: Path) -> Database:
+    """A copy of the migrated ``template`` at ``path``, with a default price book."""
+    shutil.copyfile(template, path)
+    database = open_database(f"sqlite+aiosqlite:///{path}")
+    async with database.sessionmaker.begin() as s:
+        await billing.create_price_book(s, name="default", currency="USD", rates={"*": 1},
+                                        is_default=True)
+    return database
+
+
+async def synced_cache(kube: FakeKube) -> WatchCache:
+    """A watch cache over ``kube`` holding ``RELEASES``, marked synced (nothing runs its
+    informers: tests feed it)."""
+    cache = WatchCache(kube, platform_namespace="exocorp-system")
+    for release in RELEASES:
+        cache.releases.observe(await kube.create(RELEASE_RESOURCE, release))
+    for informer in cache.informers:
+        informer.synced.set()
+    return cache
+
+
 @pytest.fixture(scope="session")
 async def gateway_db_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("gateway-db") / "template.db"
@@ -191,18 +212,10 @@ async def make_gateway(tmp_path: Path,
     built: list[Gateway] = []
 
     async def build(**overrides: Any) -> Gateway:
-        path = tmp_path / f"gateway-{uuid.uuid4().hex[:8]}.db"
-        shutil.copyfile(gateway_db_template, path)
-        database = open_database(f"sqlite+aiosqlite:///{path}")
-        async with database.sessionmaker.begin() as s:
-            await billing.create_price_book(s, name="default", currency="USD", rates={"*": 1},
-                                            is_default=True)
+        database = await unit_database(gateway_db_template,
+                                       tmp_path / f"gateway-{uuid.uuid4().hex[:8]}.db")
         kube = FakeKube()
-        cache = WatchCache(kube, platform_namespace="exocorp-system")
-        for release in RELEASES:
-            cache.releases.observe(await kube.create(RELEASE_RESOURCE, release))
-        for informer in cache.informers:
-            informer.synced.set()
+        cache = await synced_cache(kube)
         clock = Clock()
         hasher = overrides.pop("hasher", None) or PasswordHasher.for_tests()
         options: dict[str, Any] = {"cookie_secure": False, "max_body_bytes": 4096,

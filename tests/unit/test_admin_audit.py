@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from exocorp.api_gateway.audit.rollback_worker import SYSTEM_AUDIT, record_operator_actions
+from exocorp.api_gateway.audit.operator_actions import SYSTEM_AUDIT, record_operator_actions
 from exocorp.model import OPERATOR_ACTOR
 from tests.plugins.gateway import Gateway
 from tests.plugins.gateway_admin import (

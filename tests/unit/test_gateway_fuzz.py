@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import threading
 import uuid
 from collections.abc import Iterator
@@ -44,12 +43,11 @@ from schemathesis.specs.openapi.checks import (
 from exocorp.api_gateway.app import create_app
 from exocorp.api_gateway.main import bootstrap_platform_owner
 from exocorp.api_gateway.settings import GatewaySettings
-from exocorp.api_gateway.watch_cache import WatchCache
 from exocorp.security import PasswordHasher
-from exocorp.store import billing, open_database, upgrade_to_head
+from exocorp.store import upgrade_to_head
 from exocorp.testing import samples
 from exocorp.testing.controlplane import free_port
-from tests.plugins.gateway import RELEASE_RESOURCE, RELEASES, FakeKube
+from tests.plugins.gateway import FakeKube, synced_cache, unit_database
 
 pytestmark = pytest.mark.unit
 
@@ -106,20 +104,11 @@ class _ServedApp:
     async def _start(self) -> GatewaySettings:
         template = self.workdir / "template.db"
         await upgrade_to_head(f"sqlite+aiosqlite:///{template}")
-        path = self.workdir / "gateway.db"
-        shutil.copyfile(template, path)
-        database = open_database(f"sqlite+aiosqlite:///{path}")
-        async with database.sessionmaker.begin() as s:
-            await billing.create_price_book(s, name="default", currency="USD", rates={"*": 1},
-                                            is_default=True)
+        database = await unit_database(template, self.workdir / "gateway.db")
         await bootstrap_platform_owner(database, "root@example.com", PASSWORD,
                                        hasher=PasswordHasher.for_tests())
         kube = FakeKube()
-        cache = WatchCache(kube, platform_namespace="exocorp-system")
-        for release in RELEASES:
-            cache.releases.observe(await kube.create(RELEASE_RESOURCE, release))
-        for informer in cache.informers:
-            informer.synced.set()
+        cache = await synced_cache(kube)
         # Generous throttles: the fuzzer is not guessing passwords (tests elsewhere prove 429).
         # Event streams end quickly, so the fuzzer (which reads whole bodies) gets them whole.
         settings = GatewaySettings(cookie_secure=False, login_max_failures=1_000_000,

@@ -53,7 +53,7 @@ from exocorp.api_gateway.runtime.cluster import (
     install_cluster_reader,
 )
 from exocorp.api_gateway.schemas import DeletedEvent, UserView
-from exocorp.api_gateway.streams import Event, deleted, serve_stream
+from exocorp.api_gateway.streams import DetailEvents, serve_stream
 from exocorp.api_gateway.views import user_view
 from exocorp.model import (
     Action,
@@ -183,27 +183,21 @@ async def admin_company_events(request: web.Request) -> web.StreamResponse:
     deleted`` (``{"id"}``) when it is gone."""
     exocorp_id = request.match_info["id"]
     app = request.app
-    sent = [b""]
+
+    async def body() -> bytes | None:
+        if app[CACHE].exocorp(exocorp_id) is None:
+            return None
+        return await _details(app, principal_of(request), exocorp_id)
+
+    events = DetailEvents(exocorp_id, body)
 
     async def authorise() -> None:
         require_platform_owner(request)
-        if not sent[0]:
+        if not events.started:
             _cached_exocorp(app, exocorp_id)
 
-    async def current(key: str = exocorp_id) -> tuple[list[Event], bool]:
-        if app[CACHE].exocorp(exocorp_id) is None:
-            return [deleted(exocorp_id)], True
-        body = await _details(app, principal_of(request), exocorp_id)
-        if body == sent[0]:
-            return [], False
-        sent[0] = body
-        return [("company", body)], False
-
-    async def first() -> list[Event]:
-        return (await current())[0]
-
-    return await serve_stream(request, key=exocorp_id, authorise=authorise, first=first,
-                              render=current)
+    return await serve_stream(request, key=exocorp_id, authorise=authorise, first=events.first,
+                              render=events.render)
 
 
 @routes.get(_COMPANY + "/runtime", summary="Runtime health of one exocorp",

@@ -10,21 +10,16 @@ from pydantic import Field
 
 from exocorp.api_gateway.audit.schemas import AuditEventView
 from exocorp.api_gateway.runtime.schemas import ComponentHealth, EventView, PodView
-from exocorp.api_gateway.schemas import CompanyActions, Reason
+from exocorp.api_gateway.schemas import CompanyActions, CompanyState, Reason
 from exocorp.model import (
     Action,
     Channel,
-    ComponentStatus,
     Condition,
-    ConfigSnapshot,
     DomainStatus,
     LastAction,
     Phase,
-    ProviderBinding,
-    ReleaseStatus,
     RevisionRef,
     RevisionSummary,
-    RollbackPolicy,
     SpecModel,
     WireModel,
 )
@@ -95,22 +90,11 @@ class DraftInfo(WireModel):
     updated_at: str | None = None
 
 
-class AdminCompanyDetail(AdminCompanySummary):
-    conditions: list[Condition] = []
-    components: list[ComponentStatus] = []
-    history: list[RevisionSummary] = []
-    """Revisions ("jobs"), newest first."""
+# Not a ``CompanyDetail``: the platform owner's summary differs from a member's (owner with
+# e-mail, members, channel and version; no role). The state both detail views show is shared.
+class AdminCompanyDetail(CompanyState, AdminCompanySummary):
     current_revision: RevisionRef | None = None
-    last_successful_revision: RevisionRef | None = None
-    release_status: ReleaseStatus | None = None
     domains: list[DomainStatus] = []
-    config: ConfigSnapshot | None = None
-    provider_bindings: list[ProviderBinding] = []
-    rollback_policy: RollbackPolicy = RollbackPolicy.AUTOMATIC
-    generation: int | None = None
-    observed_generation: int | None = None
-    failed_revisions_since_success: int = 0
-    rollbacks_since_success: int = 0
     last_reconcile_seconds: float | None = None
     last_reconcile_time: str | None = None
     runtime_namespace: str

@@ -12,7 +12,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from exocorp.api_gateway.admin.schemas import (
@@ -25,11 +24,13 @@ from exocorp.api_gateway.admin.schemas import (
 from exocorp.api_gateway.audit.schemas import AuditEventView
 from exocorp.api_gateway.schemas import CompanyDetail
 from exocorp.api_gateway.settings import GatewaySettings
-from exocorp.api_gateway.views import company_detail, timestamp
+from exocorp.api_gateway.views import company_detail, company_state, timestamp
 from exocorp.model import DomainKind, Exocorp, canonical_domains
 from exocorp.model.base import parse_rfc3339_or_none
 from exocorp.names import runtime_namespace
-from exocorp.store.schema import Draft, ExocorpRecord, Membership, Role, User
+from exocorp.store import accounts
+from exocorp.store import members as store_members
+from exocorp.store.schema import Draft, ExocorpRecord, Role
 
 __all__ = [
     "Access",
@@ -52,27 +53,14 @@ class Access:
 async def access_of(session: AsyncSession, exocorps: Sequence[tuple[str, str]],
                     ) -> dict[str, Access]:
     """Exocorp id -> owner and members, for (exocorp id, owner user id) pairs, in two queries."""
-    ids = [exocorp_id for exocorp_id, _ in exocorps]
-    out: dict[str, Access] = {}
-    rows = (await session.execute(
-        select(Membership.exocorp_id, Membership.user_id, Membership.role,
-               Membership.created_at, User.email)
-        .join(User, User.id == Membership.user_id)
-        .where(Membership.exocorp_id.in_(ids))
-        .order_by(Membership.exocorp_id, Membership.created_at, Membership.user_id))).all() \
-        if ids else []
-    owners = {owner for _, owner in exocorps}
-    emails = {row.id: row.email for row in await session.execute(
-        select(User.id, User.email).where(User.id.in_(owners)))} if owners else {}
-    for exocorp_id, owner in exocorps:
-        out[exocorp_id] = Access(owner=UserRef(id=owner, email=emails.get(owner)))
-    for row in rows:
-        members = out[row.exocorp_id].members
-        members.append(MemberView(user_id=row.user_id, email=row.email, role=row.role.value,
-                                  since=timestamp(row.created_at)))
-    for access in out.values():  # the owner first
-        access.members.sort(key=lambda m: m.role != Role.OWNER.value)
-    return out
+    members = await store_members.members_of(session, [exocorp_id for exocorp_id, _ in exocorps])
+    owners = await accounts.users_by_id(session, {owner for _, owner in exocorps})
+    return {exocorp_id: Access(
+        owner=UserRef(id=owner, email=owners[owner].email if owner in owners else None),
+        members=[MemberView(user_id=m.user_id, email=m.email, role=m.role.value,
+                            since=timestamp(m.since))
+                 for m in members.get(exocorp_id, [])])
+        for exocorp_id, owner in exocorps}
 
 
 def record_or_transient(record: ExocorpRecord | None, exocorp: Exocorp,
@@ -138,14 +126,8 @@ def admin_detail(record: ExocorpRecord | None, exocorp: Exocorp, access: Access 
     status = exocorp.status
     return AdminCompanyDetail(
         **dict(_summary(base, record is not None, exocorp, access)),
-        conditions=base.conditions, components=base.components, history=base.history,
-        current_revision=base.current_revision,
-        last_successful_revision=base.last_successful_revision,
-        release_status=base.release_status, domains=base.domains, config=base.config,
-        provider_bindings=base.provider_bindings, rollback_policy=base.rollback_policy,
-        generation=base.generation, observed_generation=base.observed_generation,
-        failed_revisions_since_success=base.failed_revisions_since_success,
-        rollbacks_since_success=base.rollbacks_since_success,
+        **dict(company_state(exocorp)),
+        current_revision=base.current_revision, domains=base.domains,
         last_reconcile_seconds=status.last_reconcile_seconds,
         last_reconcile_time=status.last_reconcile_time,
         runtime_namespace=runtime_namespace(exocorp.metadata.name),

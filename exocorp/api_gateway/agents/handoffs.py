@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from exocorp.api_gateway.agents.schemas import AgentCompany, HandoffStatus, HandoffView
@@ -27,7 +26,7 @@ from exocorp.api_gateway.views import timestamp
 from exocorp.model import Draft as DraftModel
 from exocorp.store import drafts, registry, tokens
 from exocorp.store.errors import NotFound
-from exocorp.store.schema import Draft, ExocorpRecord, OperatorClient, OperatorToken, TokenKind
+from exocorp.store.schema import Draft, ExocorpRecord, OperatorClient, OperatorToken
 
 __all__ = ["HANDOFF_ID", "REQUEST_KIND", "Handoff", "load_handoff", "request_config"]
 
@@ -102,12 +101,7 @@ async def load_handoff(session: AsyncSession, handoff_id: str) -> Handoff:
         draft = await drafts.get_draft(session, client.draft_id)
     except NotFound:
         raise missing from None
-    token = (await session.execute(
-        select(OperatorToken)
-        .where(OperatorToken.client_id == client.id,
-               OperatorToken.kind == TokenKind.DRAFT_ACCESS)
-        .order_by(OperatorToken.created_at.desc())
-        .execution_options(populate_existing=True))).scalars().first()
+    token = await tokens.draft_access_token(session, client.id)
     record = None
     if draft.exocorp_id is not None:
         record = await registry.get_exocorp(session, draft.exocorp_id)

@@ -29,13 +29,14 @@ agent never grants, renews or revokes access).
 
 from __future__ import annotations
 
+import contextlib
 import secrets
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from importlib import resources
 from typing import Final
 
 from aiohttp import web
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from exocorp.api_gateway.access import principal_of, require_user, user_fleet
@@ -54,7 +55,7 @@ from exocorp.api_gateway.agents.schemas import (
     TokenScope,
     TokenView,
 )
-from exocorp.api_gateway.audited import audited
+from exocorp.api_gateway.audited import AuditNote, audited
 from exocorp.api_gateway.client_address import client_address
 from exocorp.api_gateway.errors import (
     conflict,
@@ -109,6 +110,17 @@ def require_draft_token(request: web.Request) -> Principal:
                         "Authorization: Bearer", code="draft_token_required")
     raise unauthorized(principal.credential_error or
                        "send the draft access token as Authorization: Bearer <token>")
+
+
+@contextlib.asynccontextmanager
+async def _human_action(request: web.Request, action: str, target_key: str,
+                        ) -> AsyncIterator[tuple[AuditNote, Principal, str]]:
+    """Audit ``action`` on the path's ``{id}`` (noted as ``target_key``, on refusals too), which
+    only a person may take: yields the audit note, the person and the id."""
+    target = request.match_info["id"]
+    async with audited(request, action) as note:
+        note.details[target_key] = target
+        yield note, require_human(request), target
 
 
 # -- 1. the agent's request ----------------------------------------------------------------------
@@ -210,11 +222,8 @@ def _refuse_unless_pending(handoff: Handoff, status: str, user_id: str) -> None:
                          "exocorp. 409 when another account approved it, or it expired or was "
                          "denied.")
 async def approve_handoff(request: web.Request) -> web.Response:
-    handoff_id = request.match_info["id"]
     app = request.app
-    async with audited(request, "agent.approve") as note:
-        note.details["clientId"] = handoff_id
-        principal = require_human(request)
+    async with _human_action(request, "agent.approve", "clientId") as (note, principal, handoff_id):
         assert principal.user_id is not None
         async with app[DATABASE].sessionmaker.begin() as s:
             handoff = await load_handoff(s, handoff_id)
@@ -311,11 +320,8 @@ async def _create_for_agent(request: web.Request, user_id: str, handoff: Handoff
                          "(401). The exocorp it was created with stays yours. Needs a person's "
                          "session (an agent's bearer token: 403).")
 async def deny_handoff(request: web.Request) -> web.Response:
-    handoff_id = request.match_info["id"]
     app = request.app
-    async with audited(request, "agent.deny") as note:
-        note.details["clientId"] = handoff_id
-        principal = require_human(request)
+    async with _human_action(request, "agent.deny", "clientId") as (note, principal, handoff_id):
         async with app[DATABASE].sessionmaker.begin() as s:
             handoff = await load_handoff(s, handoff_id)
             status = handoff.status(app[CLOCK]())
@@ -398,7 +404,7 @@ async def list_tokens(request: web.Request) -> web.Response:
     now = request.app[CLOCK]()
     async with request.app[DATABASE].sessionmaker.begin() as s:
         owned = await tokens.list_user_tokens(s, principal.user_id)
-        clients = await _clients(s, {t.client_id for t in owned})
+        clients = await tokens.clients_by_id(s, {t.client_id for t in owned})
         scopes = {cid: await tokens.client_scope(s, cid) for cid in clients}
     return json_response(TokenList(tokens=[
         _token_view(t, clients.get(t.client_id), now,
@@ -406,11 +412,16 @@ async def list_tokens(request: web.Request) -> web.Response:
         for t in owned]))
 
 
-async def _clients(s: AsyncSession, ids: set[str]) -> dict[str, OperatorClient]:
-    if not ids:
-        return {}
-    rows = await s.execute(select(OperatorClient).where(OperatorClient.id.in_(ids)))
-    return {client.id: client for client in rows.scalars()}
+async def _own_token(s: AsyncSession, principal: Principal, token_id: str,
+                     note: AuditNote) -> OperatorToken:
+    """The caller's token named in the path, its client noted in the audit event; 404 for a
+    token that is not theirs."""
+    assert principal.user_id is not None
+    token = await tokens.user_token(s, principal.user_id, token_id)
+    if token is None:
+        raise not_found(f"token {token_id!r} not found")
+    note.details["clientId"] = token.client_id
+    return token
 
 
 @routes.delete("/api/auth/tokens/{id}", summary="Revoke an agent's token", auth=Auth.USER,
@@ -419,16 +430,10 @@ async def _clients(s: AsyncSession, ids: set[str]) -> dict[str, OperatorClient]:
                            "404 for a token that is not yours. Needs a person's session (an "
                            "agent's bearer token: 403).")
 async def revoke_token(request: web.Request) -> web.Response:
-    token_id = request.match_info["id"]
     app = request.app
-    async with audited(request, "token.revoke") as note:
-        note.details["tokenId"] = token_id
-        principal = require_human(request)
+    async with _human_action(request, "token.revoke", "tokenId") as (note, principal, token_id):
         async with app[DATABASE].sessionmaker.begin() as s:
-            token = await s.get(OperatorToken, token_id) if len(token_id) <= 64 else None
-            if token is None or token.user_id != principal.user_id:
-                raise not_found(f"token {token_id!r} not found")
-            note.details["clientId"] = token.client_id
+            await _own_token(s, principal, token_id, note)
             await tokens.revoke_token(s, token_id, now=app[CLOCK]())
         return web.Response(status=204)
 
@@ -440,17 +445,11 @@ async def revoke_token(request: web.Request) -> web.Response:
                          "``token_revoked`` for a revoked token. 404 for a token that is not "
                          "yours. Needs a person's session (an agent's bearer token: 403).")
 async def renew_token(request: web.Request) -> web.Response:
-    token_id = request.match_info["id"]
     app = request.app
-    async with audited(request, "token.renew") as note:
-        note.details["tokenId"] = token_id
-        principal = require_human(request)
+    async with _human_action(request, "token.renew", "tokenId") as (note, principal, token_id):
         now = app[CLOCK]()
         async with app[DATABASE].sessionmaker.begin() as s:
-            token = await s.get(OperatorToken, token_id) if len(token_id) <= 64 else None
-            if token is None or token.user_id != principal.user_id:
-                raise not_found(f"token {token_id!r} not found")
-            note.details["clientId"] = token.client_id
+            await _own_token(s, principal, token_id, note)
             try:
                 token = await tokens.renew_token(s, token_id, ttl=app[SETTINGS].agent_token_ttl,
                                                  now=now)

@@ -8,11 +8,6 @@ from __future__ import annotations
 from aiohttp import web
 
 from exocorp.api_gateway.access import exocorp_access, require_platform_owner
-from exocorp.api_gateway.audit.rollback_worker import (
-    SYSTEM_AUDIT,
-    SystemAudit,
-    system_audit_context,
-)
 from exocorp.api_gateway.audit.schemas import AuditPage, AuditQuery, CompanyAuditQuery
 from exocorp.api_gateway.audit.trail import AuditFilter, audit_page
 from exocorp.api_gateway.keys import DATABASE
@@ -20,12 +15,6 @@ from exocorp.api_gateway.routing import Auth, RouteTable, json_response, query_p
 from exocorp.store import registry
 
 routes = RouteTable("audit", "The append-only audit trail: who did what, when, with what outcome.")
-
-
-@routes.on_setup
-def _record_system_actions(app: web.Application) -> None:
-    app[SYSTEM_AUDIT] = SystemAudit()
-    app.cleanup_ctx.append(system_audit_context)
 
 
 _FILTERS = (

@@ -16,7 +16,6 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from exocorp.api_gateway.audit.schemas import (
@@ -29,8 +28,8 @@ from exocorp.api_gateway.audit.schemas import (
 from exocorp.api_gateway.errors import FieldError, bad_request
 from exocorp.api_gateway.views import timestamp
 from exocorp.model.base import parse_rfc3339
-from exocorp.store import audit
-from exocorp.store.schema import ActorKind, AuditEvent, OperatorClient, Outcome, User
+from exocorp.store import accounts, audit, tokens
+from exocorp.store.schema import ActorKind, AuditEvent, Outcome
 
 __all__ = ["AuditFilter", "actor_names", "audit_page", "event_views", "parse_instant"]
 
@@ -94,17 +93,10 @@ async def actor_names(session: AsyncSession, events: Sequence[AuditEvent]) -> Ac
     user_ids = {e.actor_id for e in events if e.actor_kind is ActorKind.USER and e.actor_id}
     client_ids = {e.actor_id for e in events
                   if e.actor_kind is ActorKind.OPERATOR_CLIENT and e.actor_id}
-    users: dict[str, tuple[str, bool]] = {}
-    if user_ids:
-        rows = await session.execute(select(User.id, User.email, User.platform_owner)
-                                     .where(User.id.in_(user_ids)))
-        users = {row.id: (row.email, bool(row.platform_owner)) for row in rows}
-    clients: dict[str, str] = {}
-    if client_ids:
-        rows = await session.execute(select(OperatorClient.id, OperatorClient.name)
-                                     .where(OperatorClient.id.in_(client_ids)))
-        clients = {row.id: row.name for row in rows}
-    return ActorNames(users, clients)
+    users = await accounts.users_by_id(session, user_ids)
+    clients = await tokens.clients_by_id(session, client_ids)
+    return ActorNames({u.id: (u.email, bool(u.platform_owner)) for u in users.values()},
+                      {c.id: c.name for c in clients.values()})
 
 
 def _actor(event: AuditEvent, names: ActorNames, visible: Collection[str] | None) -> AuditActor:

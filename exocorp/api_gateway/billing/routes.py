@@ -5,15 +5,13 @@ The handlers are thin: the work is in :mod:`exocorp.billing.admin`. Writes are a
 :func:`~exocorp.api_gateway.audited.audited` (``billing.price_book.create``, ``.update``,
 ``.set_default``, ``billing.price_book.assign``, ``billing.top_up``).
 
-Metering and enforcement are not started by this table: like the watch cache, they are the
-process's background work. The gateway process runs them with :func:`billing_context`
-(``app.cleanup_ctx.append(billing_routes.billing_context)``), which also creates the configured
-default price book at start-up.
+Metering and enforcement are not started by this table: they are the gateway process's
+background work (``api_gateway.workers.billing``), which also creates the configured default
+price book at start-up.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated
 
@@ -24,7 +22,7 @@ from exocorp.api_gateway.access import exocorp_access, require_platform_owner, r
 from exocorp.api_gateway.audited import audited
 from exocorp.api_gateway.errors import bad_request, not_found
 from exocorp.api_gateway.idempotency import complete_in
-from exocorp.api_gateway.keys import CLOCK, DATABASE, KUBE
+from exocorp.api_gateway.keys import CLOCK, DATABASE
 from exocorp.api_gateway.routing import Auth, RouteTable, json_body, json_response, query_params
 from exocorp.billing import admin
 from exocorp.billing.api import (
@@ -40,18 +38,14 @@ from exocorp.billing.api import (
     UsageEventView,
     UsagePage,
 )
-from exocorp.billing.service import MeteringService, ensure_default_price_book
-from exocorp.billing.settings import BillingSettings
 from exocorp.model.base import SpecModel
 from exocorp.store import NotFound, billing, metering, registry
 from exocorp.store.pages import MAX_PAGE_SIZE
 
-__all__ = ["BILLING_SETTINGS", "UsageQuery", "billing_context", "routes"]
+__all__ = ["UsageQuery", "routes"]
 
 routes = RouteTable("billing", "Price books, billing accounts, credits and usage events.")
 
-BILLING_SETTINGS = web.AppKey("exocorp.billing_settings", BillingSettings)
-"""Optional: billing settings for :func:`billing_context` (default: from the environment)."""
 
 def _account_id(request: web.Request) -> str:
     value = request.match_info["account_id"]
@@ -250,23 +244,3 @@ async def usage_events(request: web.Request) -> web.Response:
         items=[UsageEventView.of(e) for e in page.items],
         next_cursor=str(page.next_cursor) if page.next_cursor is not None else None,
         usage_as_of=as_of))
-
-
-# -- background work --------------------------------------------------------------------------
-
-
-async def billing_context(app: web.Application) -> AsyncIterator[None]:
-    """Cleanup context for the gateway process: create the configured default price book if no
-    default exists, then run the metering service (every replica campaigns for the Lease; the
-    holder meters and enforces) until the app stops, releasing the Lease on the way out.
-    Needs ``app[DATABASE]`` and ``app[KUBE]``; settings from ``app[BILLING_SETTINGS]`` if set,
-    else from the environment."""
-    settings = app.get(BILLING_SETTINGS) or BillingSettings.from_env()
-    database = app[DATABASE]
-    await ensure_default_price_book(database, settings)
-    service = MeteringService(app[KUBE], database, settings)
-    await service.start()
-    try:
-        yield
-    finally:
-        await service.stop()

@@ -66,7 +66,7 @@ from exocorp.api_gateway.schemas import (
     SaveDraftRequest,
     UpdateBody,
 )
-from exocorp.api_gateway.streams import Event, deleted, serve_stream
+from exocorp.api_gateway.streams import DetailEvents, Event, deleted, serve_stream
 from exocorp.api_gateway.views import (
     company_detail,
     company_detail_json,
@@ -369,7 +369,6 @@ async def company_events(request: web.Request) -> web.StreamResponse:
     exocorp_id = request.match_info["id"]
     app = request.app
     access: list[ExocorpAccess] = []
-    sent = [b""]
 
     async def authorise() -> None:
         granted = await exocorp_access(request, exocorp_id)
@@ -377,23 +376,12 @@ async def company_events(request: web.Request) -> web.StreamResponse:
             raise not_found(f"exocorp {exocorp_id!r} not found")
         access[:] = [granted]
 
-    async def current(key: str = exocorp_id) -> tuple[list[Event], bool]:
-        body = await company_detail_body(app, access[0])
-        if body is None:
-            return [deleted(exocorp_id)], True
-        if body == sent[0]:
-            return [], False
-        sent[0] = body
-        return [("company", body)], False
-
-    async def first() -> list[Event]:
-        return (await current())[0]
-
     def farewell() -> list[Event]:
         return [deleted(exocorp_id)] if app[CACHE].exocorp_entry(exocorp_id) is None else []
 
-    return await serve_stream(request, key=exocorp_id, authorise=authorise, first=first,
-                              render=current, farewell=farewell)
+    events = DetailEvents(exocorp_id, lambda: company_detail_body(app, access[0]))
+    return await serve_stream(request, key=exocorp_id, authorise=authorise, first=events.first,
+                              render=events.render, farewell=farewell)
 
 
 @routes.get("/api/registry/my-companies/events", summary="Live changes of your fleet",

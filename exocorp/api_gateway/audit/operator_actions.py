@@ -9,46 +9,37 @@ reason, ``details.automatic``), dated when the revision was made.
 
 Exactly once: an event's ``requestId`` is derived from (exocorp, revision number, revision name);
 before writing, the gateway looks for it, under a PostgreSQL transaction-level advisory lock on
-that key (so two replicas cannot both miss it; SQLite serialises writers by itself). Entries
+that key, so two replicas cannot both miss it (``store.audit.record_audit_event_once``). Entries
 already recorded are remembered in memory, so a pass costs nothing once everything is recorded.
-Entries the operator wrote while no gateway ran are recorded when one starts (the history keeps
-``revisionHistoryLimit`` entries). The billing service records its own system actions
-(``billing:`` pauses) itself; they are not repeated here.
+The system audit worker (``api_gateway.workers``) runs a pass every ``INTERVAL`` seconds once the
+watch cache is ready; entries the operator wrote while no gateway ran are recorded when one
+starts (the history keeps ``revisionHistoryLimit`` entries). The billing service records its own
+system actions (``billing:`` pauses) itself; they are not repeated here.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final
 
 from aiohttp import web
-from sqlalchemy import select, text
 
 from exocorp.api_gateway.keys import CACHE, CLOCK, DATABASE
 from exocorp.model import OPERATOR_ACTOR, Exocorp, RevisionSummary
 from exocorp.model.base import parse_rfc3339_or_none
 from exocorp.store import audit
-from exocorp.store.schema import ActorKind, AuditEvent, Outcome
+from exocorp.store.schema import ActorKind, Outcome
 
-__all__ = [
-    "INTERVAL",
-    "SYSTEM_AUDIT",
-    "SystemAudit",
-    "record_operator_actions",
-    "system_audit_context",
-]
+__all__ = ["INTERVAL", "SYSTEM_AUDIT", "SystemAudit", "record_operator_actions"]
 
 log = logging.getLogger(__name__)
 
 INTERVAL: Final = 2.0
 """Seconds between passes over the watch cache."""
-
 
 
 @dataclass
@@ -67,6 +58,11 @@ SYSTEM_AUDIT: web.AppKey[SystemAudit] = web.AppKey("exocorp.admin.system_audit")
 def _key(exocorp: str, entry: RevisionSummary) -> str:
     digest = hashlib.sha256(f"{exocorp}\0{entry.number}\0{entry.name}".encode()).hexdigest()
     return f"operator-{digest[:48]}"
+
+
+def _lock(key: str) -> int:
+    """The advisory lock every replica takes to record the event of ``key``."""
+    return int.from_bytes(bytes.fromhex(key[-16:]), "big", signed=True)
 
 
 def _when(entry: RevisionSummary, fallback: datetime) -> datetime:
@@ -98,43 +94,17 @@ async def record_operator_actions(app: web.Application) -> int:
 
 async def _record_once(app: web.Application, name: str, entry: RevisionSummary,
                        key: str) -> bool:
+    assert entry.action is not None
     async with app[DATABASE].sessionmaker.begin() as s:
-        if app[DATABASE].engine.dialect.name == "postgresql":
-            lock = int.from_bytes(bytes.fromhex(key[-16:]), "big", signed=True)
-            await s.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock})
-        seen = await s.scalar(select(AuditEvent.id).where(
-            AuditEvent.exocorp_id == name, AuditEvent.request_id == key).limit(1))
-        if seen is not None:
-            return False
-        assert entry.action is not None
-        await audit.record_audit_event(
-            s, actor_kind=ActorKind.SYSTEM, actor_id=OPERATOR_ACTOR, action=entry.action.value,
-            outcome=Outcome.SUCCEEDED, exocorp_id=name, reason=entry.reason, request_id=key,
+        event = await audit.record_audit_event_once(
+            s, lock=_lock(key), exocorp_id=name, request_id=key, actor_kind=ActorKind.SYSTEM,
+            actor_id=OPERATOR_ACTOR, action=entry.action.value, outcome=Outcome.SUCCEEDED,
+            reason=entry.reason,
             details={"automatic": True, "revision": entry.name, "number": entry.number,
                      "version": entry.version},
             now=_when(entry, app[CLOCK]()))
+    if event is None:
+        return False
     log.info("recorded the operator's %s of %s (revision %s) in the audit trail",
              entry.action.value, name, entry.name)
     return True
-
-
-async def _loop(app: web.Application) -> None:
-    cache = app[CACHE]
-    while True:
-        if cache.ready:
-            try:
-                await record_operator_actions(app)
-            except Exception:  # a database hiccup must not end the loop; the next pass retries
-                log.exception("could not record the operator's actions in the audit trail")
-        await asyncio.sleep(INTERVAL)
-
-
-async def system_audit_context(app: web.Application) -> AsyncIterator[None]:
-    """Cleanup context: runs the recorder while the app serves."""
-    task = asyncio.create_task(_loop(app), name="system-audit")
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
