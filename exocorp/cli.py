@@ -585,12 +585,25 @@ def _add_client(command: Callable[..., argparse.ArgumentParser]) -> None:
     login = command("login", "log in to a gateway and keep the session (file mode 0600)",
                     "Log in and keep the session token in ~/.config/exocorp/credentials.json "
                     "($EXOCORP_CONFIG), readable by you only. The password is asked for, or "
-                    "read from --password-file or standard input.")
+                    "read from --password-file or standard input. Lost the password? Log in "
+                    "with --recovery-kit-file, then set a new one with `exocorp password`.")
     login.add_argument("--server", default=client.env_server(),
                        help="the gateway's URL ($EXOCORP_SERVER)")
     login.add_argument("--email", required=True, help="your e-mail address")
-    login.add_argument("--password-file", help="read the password from this file")
+    secret = login.add_mutually_exclusive_group()
+    secret.add_argument("--password-file", help="read the password from this file")
+    secret.add_argument("--recovery-kit-file",
+                        help="log in with the recovery kit in this file instead (it is "
+                             "replaced; the session may only set a new password)")
     login.set_defaults(func=client.login, client=True)
+    changing = command("password", "change your password (every other session ends)",
+                       "Set a new password: asked for, or read from --password-file or standard "
+                       "input. The current one is asked for too, unless you logged in with the "
+                       "recovery kit. Every other session and agent token of yours ends.")
+    changing.add_argument("--password-file", help="read the new password from this file")
+    changing.add_argument("--current-password-file",
+                          help="read the current password from this file")
+    changing.set_defaults(func=client.password, client=True)
     command("logout", "end the session and forget it").set_defaults(func=client.logout,
                                                                    client=True)
     ls = command("ls", "list your exocorps")
