@@ -258,7 +258,8 @@ def _gateway_settings(args: argparse.Namespace) -> GatewaySettings:
     from exocorp.api_gateway.settings import GatewaySettings
 
     return GatewaySettings(
-        host=args.host, port=args.port, database_url=args.database_url,
+        host=args.host, port=args.port, metrics_port=args.metrics_port,
+        database_url=args.database_url,
         platform_namespace=args.namespace, cookie_secure=args.cookie_secure,
         session_idle_timeout=timedelta(minutes=args.session_idle_minutes),
         session_absolute_timeout=timedelta(hours=args.session_absolute_hours),
@@ -335,9 +336,15 @@ def _add_gateway(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     from exocorp.store import database_url_from_env
 
     d = GatewaySettings()
-    gw = sub.add_parser("gateway", help="run the REST gateway (API, /healthz, /readyz, /metrics)")
+    gw = sub.add_parser("gateway", help="run the REST gateway (API, /healthz, /readyz; /metrics "
+                                        "on --metrics-port)")
     gw.add_argument("--host", default=_env("HOST", d.host), help="address to listen on")
-    gw.add_argument("--port", type=_port, default=int(_env("PORT", str(d.port))))
+    gw.add_argument("--port", type=_port, default=int(_env("PORT", str(d.port))),
+                    help="public port: the API, the dashboard, /healthz and /readyz")
+    gw.add_argument("--metrics-port", type=_port,
+                    default=int(_env("METRICS_PORT", str(d.metrics_port))),
+                    help="port of /metrics alone, apart from the public port "
+                         "($EXOCORP_METRICS_PORT)")
     gw.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG"),
                     help="kubeconfig file (default: $KUBECONFIG, else in-cluster)")
     gw.add_argument("--database-url", default=database_url_from_env(),
@@ -503,7 +510,8 @@ def _complete_help(parser: argparse.ArgumentParser) -> None:
 _SERVICES: dict[str, tuple[str, Callable[[argparse._SubParsersAction[argparse.ArgumentParser]],
                                          None]]] = {
     "operator": ("run the operator (reconciles Exocorp resources)", _add_operator),
-    "gateway": ("run the REST gateway (API, /healthz, /readyz, /metrics)", _add_gateway),
+    "gateway": ("run the REST gateway (API, /healthz, /readyz; /metrics on --metrics-port)",
+                _add_gateway),
     "platform-owner": ("create (or promote) a platform owner in the database", _add_gateway),
 }
 

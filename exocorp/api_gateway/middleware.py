@@ -47,7 +47,7 @@ __all__ = [
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 # Probes and scrapes never need a principal (and must not touch the database for one).
-_NO_AUTH_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+_NO_AUTH_PATHS = frozenset({"/healthz", "/readyz"})
 _UI_ASSETS = "/assets/"  # the dashboard's static files: public, cached for a year
 
 
