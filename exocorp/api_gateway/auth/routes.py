@@ -15,7 +15,7 @@ from exocorp.api_gateway.access import (
     set_session_cookie,
 )
 from exocorp.api_gateway.audited import audited
-from exocorp.api_gateway.client_address import client_address
+from exocorp.api_gateway.client_address import client_address, client_bucket
 from exocorp.api_gateway.errors import (
     FieldError,
     bad_request,
@@ -98,10 +98,12 @@ def _from_agent(request: web.Request) -> bool:
              response=AuthResponse, status=201, errors=(403, 409, 429, 503))
 async def signup(request: web.Request) -> web.Response:
     """Create a user with a billing account holding the signup credit, log them in (session
-    cookie) and return their recovery kit, once. 409 when the e-mail is registered; 403
+    cookie) and return their recovery kit, once. 409 when the e-mail is registered (every attempt
+    counts against the client's signup budget, so probing for addresses is throttled); 403
     ``agent_signup_refused`` when an agent's token comes with it; 403 ``signup_closed`` while
     the platform has no platform owner yet; 429 with Retry-After beyond
-    ``--signup-max-per-client`` signups from one client address per hour."""
+    ``--signup-max-per-client`` signups from one client address (an IPv6 client: its /64) per
+    hour."""
     body = await json_body(request, SignupRequest)
     async with audited(request, "auth.signup") as note:
         note.details["email"] = body.email.strip().lower()
@@ -111,7 +113,7 @@ async def signup(request: web.Request) -> web.Response:
         app = request.app
         settings = app[SETTINGS]
         async with app[DATABASE].sessionmaker.begin() as s:  # counted before any work
-            wait = await throttle.take(s, f"signup:client:{client_address(request)}",
+            wait = await throttle.take(s, f"signup:client:{client_bucket(request)}",
                                        limit=settings.signup_max_per_client,
                                        window=settings.signup_window, now=app[CLOCK]())
         if wait is not None:
@@ -180,7 +182,7 @@ async def login(request: web.Request) -> web.Response:
     body = await json_body(request, LoginRequest)
     app = request.app
     settings = app[SETTINGS]
-    client_key = f"login:client:{client_address(request)}"
+    client_key = f"login:client:{client_bucket(request)}"
     account_key = f"login:account:{accounts.normalize_email(body.email)}"
     window = settings.login_failure_window
     async with app[DATABASE].sessionmaker.begin() as s:  # committed before any hashing
