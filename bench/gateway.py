@@ -406,7 +406,9 @@ async def bench(workdir: Path, n: int, duration: float, keep_log: str | None,
             env["EXOCORP_LOG_LEVEL"] = os.environ.get("BENCH_GATEWAY_LOG_LEVEL", "warning")
             gateway = spawn("gateway", [sys.executable, "-m", "exocorp.cli", "gateway",
                                         "--kubeconfig", str(plane.kubeconfig),
-                                        "--port", str(port)], workdir / "gateway.log", env=env)
+                                        "--port", str(port),
+                                        "--metrics-port", str(free_port())],
+                            workdir / "gateway.log", env=env)
             base = f"http://127.0.0.1:{port}"
 
             async def ready() -> int:

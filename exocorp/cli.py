@@ -258,7 +258,8 @@ def _gateway_settings(args: argparse.Namespace) -> GatewaySettings:
     from exocorp.api_gateway.settings import GatewaySettings
 
     return GatewaySettings(
-        host=args.host, port=args.port, database_url=args.database_url,
+        host=args.host, port=args.port, metrics_port=args.metrics_port,
+        database_url=args.database_url,
         platform_namespace=args.namespace, cookie_secure=args.cookie_secure,
         session_idle_timeout=timedelta(minutes=args.session_idle_minutes),
         session_absolute_timeout=timedelta(hours=args.session_absolute_hours),
@@ -335,9 +336,15 @@ def _add_gateway(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     from exocorp.store import database_url_from_env
 
     d = GatewaySettings()
-    gw = sub.add_parser("gateway", help="run the REST gateway (API, /healthz, /readyz, /metrics)")
+    gw = sub.add_parser("gateway", help="run the REST gateway (API, /healthz, /readyz; /metrics "
+                                        "on --metrics-port)")
     gw.add_argument("--host", default=_env("HOST", d.host), help="address to listen on")
-    gw.add_argument("--port", type=_port, default=int(_env("PORT", str(d.port))))
+    gw.add_argument("--port", type=_port, default=int(_env("PORT", str(d.port))),
+                    help="public port: the API, the dashboard, /healthz and /readyz")
+    gw.add_argument("--metrics-port", type=_port,
+                    default=int(_env("METRICS_PORT", str(d.metrics_port))),
+                    help="port of /metrics alone, apart from the public port "
+                         "($EXOCORP_METRICS_PORT)")
     gw.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG"),
                     help="kubeconfig file (default: $KUBECONFIG, else in-cluster)")
     gw.add_argument("--database-url", default=database_url_from_env(),
@@ -503,7 +510,8 @@ def _complete_help(parser: argparse.ArgumentParser) -> None:
 _SERVICES: dict[str, tuple[str, Callable[[argparse._SubParsersAction[argparse.ArgumentParser]],
                                          None]]] = {
     "operator": ("run the operator (reconciles Exocorp resources)", _add_operator),
-    "gateway": ("run the REST gateway (API, /healthz, /readyz, /metrics)", _add_gateway),
+    "gateway": ("run the REST gateway (API, /healthz, /readyz; /metrics on --metrics-port)",
+                _add_gateway),
     "platform-owner": ("create (or promote) a platform owner in the database", _add_gateway),
 }
 
@@ -585,12 +593,25 @@ def _add_client(command: Callable[..., argparse.ArgumentParser]) -> None:
     login = command("login", "log in to a gateway and keep the session (file mode 0600)",
                     "Log in and keep the session token in ~/.config/exocorp/credentials.json "
                     "($EXOCORP_CONFIG), readable by you only. The password is asked for, or "
-                    "read from --password-file or standard input.")
+                    "read from --password-file or standard input. Lost the password? Log in "
+                    "with --recovery-kit-file, then set a new one with `exocorp password`.")
     login.add_argument("--server", default=client.env_server(),
                        help="the gateway's URL ($EXOCORP_SERVER)")
     login.add_argument("--email", required=True, help="your e-mail address")
-    login.add_argument("--password-file", help="read the password from this file")
+    secret = login.add_mutually_exclusive_group()
+    secret.add_argument("--password-file", help="read the password from this file")
+    secret.add_argument("--recovery-kit-file",
+                        help="log in with the recovery kit in this file instead (it is "
+                             "replaced; the session may only set a new password)")
     login.set_defaults(func=client.login, client=True)
+    changing = command("password", "change your password (every other session ends)",
+                       "Set a new password: asked for, or read from --password-file or standard "
+                       "input. The current one is asked for too, unless you logged in with the "
+                       "recovery kit. Every other session and agent token of yours ends.")
+    changing.add_argument("--password-file", help="read the new password from this file")
+    changing.add_argument("--current-password-file",
+                          help="read the current password from this file")
+    changing.set_defaults(func=client.password, client=True)
     command("logout", "end the session and forget it").set_defaults(func=client.logout,
                                                                    client=True)
     ls = command("ls", "list your exocorps")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
+from typing import Final
 
 from aiohttp import web
 
@@ -38,6 +39,7 @@ __all__ = [
     "exocorp_access",
     "owner_required",
     "principal_of",
+    "refuse_until_password_changed",
     "require_agent_grant",
     "require_platform_owner",
     "require_user",
@@ -88,7 +90,8 @@ async def _from_session(request: web.Request, token: str, via: Via,
         return Principal(PrincipalKind.ANONYMOUS, via, credential_error=_EXPIRED)
     user = found.user
     principal = Principal(PrincipalKind.USER, via, user_id=user.id, email=user.email,
-                          platform_owner=user.platform_owner, session_token_hash=token_hash)
+                          platform_owner=user.platform_owner, session_token_hash=token_hash,
+                          password_change_required=found.session.password_change_required)
     app[ACCESS_CACHE].remember_principal(
         token_hash, principal,
         not_after=min(found.session.idle_expires_at, found.session.absolute_expires_at))
@@ -134,6 +137,27 @@ def require_user(request: web.Request) -> Principal:
                         code="draft_token_scope")
     raise unauthorized(principal.credential_error or
                        "log in first (session cookie, or Authorization: Bearer <token>)")
+
+
+PASSWORD_CHANGE_ROUTES: Final = frozenset({
+    ("GET", "/api/auth/me"), ("HEAD", "/api/auth/me"), ("POST", "/api/auth/password"),
+    ("POST", "/api/auth/login"), ("POST", "/api/auth/logout"),
+    ("POST", "/api/auth/logout-everywhere")})
+"""What a session that must change its password may call under ``/api/``."""
+
+
+def refuse_until_password_changed(request: web.Request, principal: Principal) -> None:
+    """403 ``password_change_required`` for a recovery-kit session calling anything under
+    ``/api/`` but :data:`PASSWORD_CHANGE_ROUTES`: whoever used the kit (perhaps a thief holding
+    the old password too) reaches nothing of the account before choosing a new password.
+    Pages of the dashboard load, so it can show the password form."""
+    if not principal.password_change_required or not request.path.startswith("/api/"):
+        return
+    if (request.method, request.path) in PASSWORD_CHANGE_ROUTES:
+        return
+    raise forbidden("this session was opened with the recovery kit: set a new password first "
+                    "(POST /api/auth/password; `exocorp password` on the command line)",
+                    code="password_change_required")
 
 
 def require_platform_owner(request: web.Request) -> Principal:

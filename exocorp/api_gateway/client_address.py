@@ -16,7 +16,8 @@ from aiohttp import web
 
 from exocorp.api_gateway.keys import TRUSTED_PROXIES
 
-__all__ = ["Networks", "client_address", "forwarded_client", "parse_networks"]
+__all__ = ["Networks", "client_address", "client_bucket", "forwarded_client", "parse_networks",
+           "throttle_bucket"]
 
 Networks = tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
 
@@ -55,6 +56,26 @@ def forwarded_client(peer: str | None, forwarded_for: Sequence[str], networks: N
         if not _trusted(hop, networks):
             return hop
     return client
+
+
+def throttle_bucket(address: str) -> str:
+    """What one client is for a throttle: an IPv4 address, but an IPv6 host's whole /64 (one
+    subscriber's prefix, 2^64 addresses it may pick from at will: counting per address would
+    not count it at all)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
+
+
+def client_bucket(request: web.Request) -> str:
+    """The request's client as throttles count it (see :func:`throttle_bucket`)."""
+    return throttle_bucket(client_address(request))
 
 
 def client_address(request: web.Request) -> str:

@@ -1,5 +1,5 @@
-"""Probes, metrics and the API's own description: /healthz, /readyz, /metrics, /api/openapi.json,
-/api/docs."""
+"""Probes and the API's own description: /healthz, /readyz, /api/openapi.json, /api/docs. (/metrics
+is served on its own port: ``metrics.metrics_app``.)"""
 
 from __future__ import annotations
 
@@ -8,15 +8,14 @@ import logging
 
 from aiohttp import web
 
-from exocorp.api_gateway.keys import CACHE, DATABASE, METRICS
-from exocorp.api_gateway.metrics import metrics_response
+from exocorp.api_gateway.keys import CACHE, DATABASE
 from exocorp.api_gateway.openapi import app_docs_html, app_document_json
 from exocorp.api_gateway.routing import Auth, RouteTable, json_response
 from exocorp.api_gateway.schemas import HealthStatus
 
 log = logging.getLogger(__name__)
 
-routes = RouteTable("health", "Liveness, readiness, metrics and this API description.")
+routes = RouteTable("health", "Liveness, readiness and this API description.")
 
 _DB_PING_TIMEOUT = 5.0
 
@@ -43,13 +42,6 @@ async def readyz(request: web.Request) -> web.Response:
     ok = all(value == "ok" for value in checks.values())
     return json_response(HealthStatus(status="ok" if ok else "unavailable", checks=checks),
                          status=200 if ok else 503)
-
-
-@routes.get("/metrics", summary="Prometheus metrics", auth=Auth.PUBLIC,
-            content_type="text/plain")
-async def metrics(request: web.Request) -> web.Response:
-    """The gateway's metrics in the Prometheus text format (see docs/monitoring.md)."""
-    return metrics_response(request.app[METRICS])
 
 
 @routes.get("/api/openapi.json", summary="OpenAPI document", auth=Auth.PUBLIC,

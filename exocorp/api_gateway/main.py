@@ -18,7 +18,7 @@ from pathlib import Path
 from aiohttp import web
 
 from exocorp.api_gateway.app import create_app
-from exocorp.api_gateway.metrics import GatewayMetrics
+from exocorp.api_gateway.metrics import GatewayMetrics, metrics_app
 from exocorp.api_gateway.settings import GatewaySettings
 from exocorp.api_gateway.watch_cache import WatchCache
 from exocorp.k8s import Kube
@@ -106,6 +106,7 @@ async def serve(settings: GatewaySettings, *, kubeconfig: str | None = None,
     cache = WatchCache(kube, platform_namespace=settings.platform_namespace,
                        timeout_seconds=settings.watch_timeout_seconds)
     runner: web.AppRunner | None = None
+    metrics_runner: web.AppRunner | None = None
     try:
         log.info("migrating the database to the newest schema")
         await upgrade_to_head(database.engine)
@@ -120,8 +121,12 @@ async def serve(settings: GatewaySettings, *, kubeconfig: str | None = None,
                                shutdown_timeout=settings.shutdown_timeout)
         await runner.setup()
         await web.TCPSite(runner, settings.host, settings.port).start()
-        log.info("gateway listening on http://%s:%d (API docs at /api/docs)", settings.host,
-                 settings.port)
+        metrics_runner = web.AppRunner(metrics_app(metrics), handle_signals=False,
+                                       access_log=None)
+        await metrics_runner.setup()
+        await web.TCPSite(metrics_runner, settings.host, settings.metrics_port).start()
+        log.info("gateway listening on http://%s:%d (API docs at /api/docs), /metrics on port "
+                 "%d", settings.host, settings.port, settings.metrics_port)
         if on_ready is not None:
             on_ready(runner)
         await stop.wait()
@@ -129,6 +134,8 @@ async def serve(settings: GatewaySettings, *, kubeconfig: str | None = None,
     finally:
         if runner is not None:
             await runner.cleanup()
+        if metrics_runner is not None:
+            await metrics_runner.cleanup()
         await cache.stop()
         await database.dispose()
         await kube.close()

@@ -65,3 +65,15 @@ def metrics_response(metrics: GatewayMetrics) -> web.Response:
     response = web.Response(body=metrics.exposition())
     response.headers["Content-Type"] = CONTENT_TYPE_LATEST
     return response
+
+
+def metrics_app(metrics: GatewayMetrics) -> web.Application:
+    """The metrics listener (``--metrics-port``): /metrics alone, apart from the public port,
+    whose every path the chart's Ingress routes to the internet."""
+
+    async def scrape(request: web.Request) -> web.Response:
+        return metrics_response(metrics)
+
+    app = web.Application()
+    app.router.add_get("/metrics", scrape)
+    return app

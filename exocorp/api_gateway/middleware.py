@@ -9,7 +9,9 @@
 4. :func:`body_limit_middleware`: 413 for a declared body larger than the limit (the app's
    ``client_max_size`` catches chunked ones while they are read).
 5. :func:`csrf_middleware`: cookie-authenticated writes must come from this origin.
-6. :func:`auth_middleware`: resolves the principal (``auth.resolve_principal``).
+6. :func:`auth_middleware`: resolves the principal (``auth.resolve_principal``); a session
+   opened with the recovery kit gets 403 ``password_change_required`` beyond the few routes it
+   needs to set a new password.
 7. ``idempotency.idempotency_middleware``: ``Idempotency-Key`` on POSTs (scoped by the
    principal, so it runs after authentication).
 """
@@ -25,7 +27,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
-from exocorp.api_gateway.access import resolve_principal
+from exocorp.api_gateway.access import refuse_until_password_changed, resolve_principal
 from exocorp.api_gateway.errors import error_middleware, forbidden, problem_response
 from exocorp.api_gateway.idempotency import idempotency_middleware
 from exocorp.api_gateway.keys import METRICS, PRINCIPAL, REQUEST_ID, SETTINGS
@@ -45,7 +47,7 @@ __all__ = [
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 # Probes and scrapes never need a principal (and must not touch the database for one).
-_NO_AUTH_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+_NO_AUTH_PATHS = frozenset({"/healthz", "/readyz"})
 _UI_ASSETS = "/assets/"  # the dashboard's static files: public, cached for a year
 
 
@@ -141,7 +143,8 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     if request.path in _NO_AUTH_PATHS or request.path.startswith(_UI_ASSETS):
         request[PRINCIPAL] = ANONYMOUS
     else:
-        request[PRINCIPAL] = await resolve_principal(request)
+        request[PRINCIPAL] = principal = await resolve_principal(request)
+        refuse_until_password_changed(request, principal)
     return await handler(request)
 
 

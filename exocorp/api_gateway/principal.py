@@ -37,6 +37,9 @@ class Principal:
     """The user holds the platform-owner role (admin API)."""
     session_token_hash: str | None = None
     """SHA-256 of the session token (USER via a session): what logout revokes."""
+    password_change_required: bool = False
+    """A session opened with the recovery kit: only :data:`PASSWORD_CHANGE_ROUTES` until the
+    password is changed (see ``access.refuse_until_password_changed``)."""
     client_id: str | None = None
     """The operator client (OPERATOR_CLIENT, DRAFT_TOKEN)."""
     draft_id: str | None = None

@@ -62,7 +62,9 @@ class SignupRequest(SpecModel):
 class PasswordChangeRequest(SpecModel):
     """Change your password: every other session and every agent token of yours ends."""
 
-    current_password: SecretStr = Field(max_length=1024)
+    current_password: SecretStr | None = Field(default=None, max_length=1024)
+    """Required, except from a session opened with the recovery kit (the kit proved who you
+    are; the password may be what was lost)."""
     new_password: Password
     """At least 10 characters."""
 
@@ -167,6 +169,10 @@ class AuthResponse(WireModel):
     replaced by a new one each time it is used."""
     session_expires_at: str | None = None
     """When the session ends at the latest (idle expiry comes sooner without use)."""
+    password_change_required: bool = False
+    """True after a recovery-kit login: this session may only set a new password
+    (``POST /api/auth/password``), read ``me`` and log out until it does; anything else is 403
+    ``password_change_required``."""
 
 
 class LimitUsage(WireModel):
@@ -189,6 +195,9 @@ class MeResponse(WireModel):
     """Open invitations to the user's e-mail address: accept or decline them."""
     account: AccountView | None = None
     limits: LimitUsage | None = None
+    password_change_required: bool = False
+    """This session was opened with the recovery kit and must set a new password before
+    anything else (see ``AuthResponse``)."""
 
 
 # -- registry: companies -------------------------------------------------------------------------

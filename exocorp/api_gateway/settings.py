@@ -20,7 +20,10 @@ class GatewaySettings:
     host: str = "127.0.0.1"
     """Address to listen on (the chart passes 0.0.0.0)."""
     port: int = 8000
-    """Port of the API, /healthz, /readyz and /metrics."""
+    """Port of the API, the dashboard, /healthz and /readyz: public (the chart's Ingress routes
+    every path of it)."""
+    metrics_port: int = 9090
+    """Port of /metrics alone, on ``host``: scraped in-cluster, never routed by the Ingress."""
     database_url: str = DEFAULT_DATABASE_URL
     """SQLAlchemy URL of the platform records (SQLite file or PostgreSQL); see docs/storage.md."""
     platform_namespace: str = "exocorp-system"
@@ -129,6 +132,9 @@ class GatewaySettings:
         if self.hash_concurrency < 0 or self.memory_limit_bytes < 0 or self.hash_queue < -1:
             raise ValueError("hash_concurrency, hash_queue and memory_limit_bytes cannot be "
                              "negative (hash_queue -1: four per slot)")
+        if self.metrics_port == self.port:
+            raise ValueError("metrics_port must differ from port (the public port must not "
+                             "serve /metrics)")
         parse_networks(self.trusted_proxies)
         SessionPolicy(idle_timeout=self.session_idle_timeout,
                       absolute_timeout=self.session_absolute_timeout,

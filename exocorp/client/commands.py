@@ -69,23 +69,26 @@ def _print(data: Any, output: str, companies: list[dict[str, Any]]) -> None:
 # -- commands ------------------------------------------------------------------------------------
 
 
-def _password(args: argparse.Namespace) -> str:
-    if args.password_file:
+def _secret(path: str | None, prompt: str, what: str = "password") -> str:
+    """From the file at ``path``, else a line of standard input, else typed at ``prompt``."""
+    if path:
         try:
-            return Path(args.password_file).read_text().strip()
+            return Path(path).read_text().strip()
         except OSError as error:
-            raise ClientError(f"cannot read the password file: {error.strerror}: "
-                              f"{args.password_file}", USAGE) from None
+            raise ClientError(f"cannot read the {what} file: {error.strerror}: {path}",
+                              USAGE) from None
     if not sys.stdin.isatty():
         return sys.stdin.readline().strip()
-    return getpass.getpass(f"password for {args.email}: ")
+    return getpass.getpass(prompt)
 
 
 def login(args: argparse.Namespace) -> int:
     api = Api(args.server)
-    password = _password(args)
-    with api.open("POST", "/api/auth/login",
-                  {"email": args.email, "password": password}) as response:
+    if args.recovery_kit_file:
+        secret = {"recoveryKit": _secret(args.recovery_kit_file, "", "recovery kit")}
+    else:
+        secret = {"password": _secret(args.password_file, f"password for {args.email}: ")}
+    with api.open("POST", "/api/auth/login", {"email": args.email, **secret}) as response:
         jar: SimpleCookie = SimpleCookie()
         for header in response.headers.get_all("Set-Cookie") or []:
             jar.load(header)
@@ -97,6 +100,25 @@ def login(args: argparse.Namespace) -> int:
                                                      email=body["user"]["email"]))
     print(f"logged in to {api.server} as {body['user']['email']} (session saved in {where}, "
           "mode 0600)")
+    if body.get("recoveryKit"):
+        print(f"new recovery kit (the one you used no longer works; keep this one offline): "
+              f"{body['recoveryKit']}")
+    if body.get("passwordChangeRequired"):
+        print("this session was opened with the recovery kit: set a new password with "
+              "`exocorp password` before anything else")
+    return OK
+
+
+def password(args: argparse.Namespace) -> int:
+    """Set a new password; the current one is asked for unless this session was opened with
+    the recovery kit (then it may be what was lost)."""
+    api = _api()
+    body: dict[str, str] = {}
+    if not api.call("GET", "/api/auth/me").get("passwordChangeRequired"):
+        body["currentPassword"] = _secret(args.current_password_file, "current password: ")
+    body["newPassword"] = _secret(args.password_file, "new password (10 characters or more): ")
+    api.call("POST", "/api/auth/password", body)
+    print("password changed; every other session and agent token of yours has ended")
     return OK
 
 

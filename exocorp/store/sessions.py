@@ -25,6 +25,7 @@ __all__ = [
     "NewSession",
     "SessionPolicy",
     "ValidSession",
+    "clear_password_change",
     "create_session",
     "lookup_session",
     "purge_expired_sessions",
@@ -72,6 +73,7 @@ async def create_session(
     now: datetime | None = None,
     user_agent: str | None = None,
     ip_address: str | None = None,
+    password_change_required: bool = False,
 ) -> NewSession:
     at = clock.resolve(now)
     token = new_token(SESSION_TOKEN_PREFIX)
@@ -86,6 +88,7 @@ async def create_session(
         revoked_at=None,
         user_agent=user_agent[:512] if user_agent else None,
         ip_address=ip_address[:64] if ip_address else None,
+        password_change_required=password_change_required,
     )
     session.add(row)
     await session.flush()
@@ -134,6 +137,16 @@ async def revoke_session(session: AsyncSession, token: str, *, now: datetime | N
         .execution_options(synchronize_session=False)
     )
     return rowcount(result) == 1
+
+
+async def clear_password_change(session: AsyncSession, token_hash: str) -> None:
+    """The session set a new password: it may do everything again."""
+    await session.execute(
+        update(UserSession)
+        .where(UserSession.id_hash == token_hash)
+        .values(password_change_required=False)
+        .execution_options(synchronize_session=False)
+    )
 
 
 async def revoke_user_sessions(

@@ -88,7 +88,8 @@ class DevPlatform:
                  "EXOCORP_SIGNUP_CREDIT": str(DEV_SIGNUP_CREDIT)},
             port=self.gateway_port or None)
         self.gateway.start()
-        self._step(f"gateway ready at {self.gateway.url} (log {self.gateway.log})")
+        self._step(f"gateway ready at {self.gateway.url} (metrics on "
+                   f":{self.gateway.metrics_port}, log {self.gateway.log})")
 
     def _step(self, message: str) -> None:
         self.say(f"[dev {time.monotonic() - self.started_at:5.1f}s] {message}")

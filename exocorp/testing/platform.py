@@ -91,8 +91,14 @@ class ServiceProcess:
         except OSError:
             return False
 
+    @property
+    def metrics_port(self) -> int:
+        """Where /metrics is served (the operator: its one port)."""
+        return self.port
+
     def metrics(self) -> str:
-        with urllib.request.urlopen(self.url + "/metrics", timeout=5) as resp:  # noqa: S310
+        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as resp:
             text: str = resp.read().decode()
             return text
 
@@ -120,10 +126,6 @@ class OperatorProcess(ServiceProcess):
         self.resync_seconds = resync_seconds
         self.extra_args = extra_args
 
-    @property
-    def metrics_port(self) -> int:
-        return self.port
-
     def argv(self) -> list[str]:
         return [sys.executable, "-m", "exocorp.cli", "operator",
                 "--kubeconfig", str(self.kubeconfig), "--metrics-port", str(self.port),
@@ -143,11 +145,18 @@ class GatewayProcess(ServiceProcess):
         self.kubeconfig = kubeconfig
         self.database_url = database_url
         self.extra_args = extra_args
+        self._metrics_port = free_port()
+
+    @property
+    def metrics_port(self) -> int:
+        """/metrics has a port of its own, apart from the public one."""
+        return self._metrics_port
 
     def argv(self) -> list[str]:
         return [sys.executable, "-m", "exocorp.cli", "gateway",
                 "--kubeconfig", str(self.kubeconfig), "--host", "127.0.0.1",
-                "--port", str(self.port), "--database-url", self.database_url,
+                "--port", str(self.port), "--metrics-port", str(self.metrics_port),
+                "--database-url", self.database_url,
                 "--no-cookie-secure", "--no-signup-requires-owner",
                 "--signup-max-per-client=100000", "--public-base-url", self.url,
                 *self.extra_args]

@@ -202,7 +202,7 @@ async def gateway_process(cluster: ClusterInfo, platform: Kube,
     with log.open("wb") as out:
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "exocorp.cli", "gateway", "--kubeconfig",
-            str(cluster.kubeconfig), "--port", str(port),
+            str(cluster.kubeconfig), "--port", str(port), "--metrics-port", str(free_port()),
             # No platform owner in this journey: signup is opened explicitly (issue 13, item 1).
             "--no-signup-requires-owner",
             "--public-base-url", f"http://127.0.0.1:{port}", env=env, stdout=out,

@@ -146,7 +146,6 @@ ROWS: dict[tuple[str, str], Row] = {
     # health and documentation
     ("GET", "/healthz"): Row(everyone(200)),
     ("GET", "/readyz"): Row(everyone(200)),
-    ("GET", "/metrics"): Row(everyone(200)),
     ("GET", "/api/openapi.json"): Row(everyone(200)),
     ("GET", "/api/docs"): Row(everyone(200)),
     ("GET", "/SKILL.md"): Row(everyone(200)),

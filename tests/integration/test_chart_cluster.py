@@ -939,7 +939,7 @@ def chart_gateway(kubectl: Kubectl, release: Release, tmp_path: Path) -> Iterato
         f"{release.fullname}-gateway", tmp_path / "gateway.kubeconfig")
     port = free_port()
     argv = [sys.executable, "-m", "exocorp.cli", *container["args"], "--kubeconfig", str(config),
-            "--host", "127.0.0.1", f"--port={port}"]
+            "--host", "127.0.0.1", f"--port={port}", f"--metrics-port={free_port()}"]
     process = spawn("gateway", argv, tmp_path / "gateway.log", env=env)
     url = f"http://127.0.0.1:{port}"
     try:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
 import pytest
 
 from exocorp.k8s import Kube, Obj
@@ -97,8 +98,8 @@ async def test_reads_follow_outside_changes_without_api_calls(
 
 
 async def test_watch_cache_metric_moves(gateway: GatewayUnderTest) -> None:
-    api = gateway.client()
-    text = await api.ok("GET", "/metrics")
+    async with aiohttp.ClientSession() as http, http.get(gateway.metrics_url) as response:
+        text = await response.text()
     line = next(x for x in text.splitlines()
                 if x.startswith("exocorp_gateway_watch_cache_last_event_timestamp_seconds "))
     assert float(line.split()[1]) > 1.7e9

@@ -28,7 +28,7 @@ async def test_the_gateway_process_bootstraps_serves_and_stops_on_sigterm(
         cluster: ClusterInfo, platform: Kube, tmp_path: Path) -> None:
     password_file = tmp_path / "owner-password"
     password_file.write_text(OWNER_PASSWORD + "\n")
-    port = free_port()
+    port, metrics_port = free_port(), free_port()
     log = tmp_path / "gateway.log"
     env = {**os.environ, "EXOCORP_PLATFORM_OWNER_EMAIL": "root@example.com",
            "EXOCORP_PLATFORM_OWNER_PASSWORD_FILE": str(password_file),
@@ -38,7 +38,8 @@ async def test_the_gateway_process_bootstraps_serves_and_stops_on_sigterm(
     try:
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "exocorp.cli", "gateway", "--kubeconfig",
-            str(cluster.kubeconfig), "--port", str(port), env=env, stdout=out,
+            str(cluster.kubeconfig), "--port", str(port), "--metrics-port", str(metrics_port),
+            env=env, stdout=out,
             stderr=asyncio.subprocess.STDOUT)
     finally:
         out.close()
@@ -60,7 +61,9 @@ async def test_the_gateway_process_bootstraps_serves_and_stops_on_sigterm(
             async with http.get(f"{base}/api/registry/company-releases/current") as response:
                 current = await response.json()
             assert (response.status, current["channel"]) == (200, "stable")
-            async with http.get(f"{base}/metrics") as response:
+            async with http.get(f"{base}/metrics") as response:  # not on the public port
+                assert response.status == 404
+            async with http.get(f"http://127.0.0.1:{metrics_port}/metrics") as response:
                 assert "exocorp_gateway_http_requests_total" in await response.text()
         proc.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(proc.wait(), timeout=30) == 0
@@ -82,7 +85,8 @@ async def test_a_missing_password_file_stops_the_gateway_with_a_clear_message(
            "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/gateway.db"}
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "exocorp.cli", "gateway", "--kubeconfig", str(cluster.kubeconfig),
-        "--port", str(free_port()), env=env, stdout=asyncio.subprocess.PIPE,
+        "--port", str(free_port()), "--metrics-port", str(free_port()), env=env,
+        stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE)
     _, err = await asyncio.wait_for(proc.communicate(), timeout=60)
     assert proc.returncode == 2

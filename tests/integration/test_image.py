@@ -200,7 +200,8 @@ def gateway_container(cluster: ClusterInfo, release: Release, image: str,
     # extraArgs); a later flag wins over the chart's --signup-requires-owner.
     service = _container(release, "gateway", image, workdir, option="--port",
                          health="/readyz", mounts={data: "/var/lib/exocorp"}, cluster=cluster,
-                         extra_args=("--no-signup-requires-owner",))
+                         extra_args=("--no-signup-requires-owner",
+                                     f"--metrics-port={free_port()}"))
     service.start(timeout=180)
     try:
         yield service

@@ -19,6 +19,8 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from exocorp.api_gateway.app import create_app
+from exocorp.api_gateway.keys import METRICS
+from exocorp.api_gateway.metrics import metrics_app
 from exocorp.api_gateway.settings import GatewaySettings
 from exocorp.api_gateway.watch_cache import WatchCache
 from exocorp.k8s import ApiError, Kube
@@ -157,6 +159,14 @@ class Gateway:
         assert response.status == 201, await response.text()
         body: Obj = await response.json()
         return body
+
+    async def scrape(self) -> str:
+        """The gateway's /metrics, from the metrics listener (not the public app)."""
+        server = TestServer(metrics_app(self.client.server.app[METRICS]))
+        async with TestClient(server) as client:
+            response = await client.get("/metrics")
+            assert response.status == 200
+            return await response.text()
 
     def new_client(self) -> aiohttp.ClientSession:
         """Another client (its own cookie jar) of the same server."""

@@ -15,6 +15,8 @@ import pytest
 from aiohttp import web
 
 from exocorp.api_gateway.app import create_app
+from exocorp.api_gateway.keys import METRICS
+from exocorp.api_gateway.metrics import metrics_app
 from exocorp.api_gateway.settings import GatewaySettings
 from exocorp.api_gateway.watch_cache import WatchCache
 from exocorp.k8s import Kube
@@ -88,8 +90,12 @@ class Api:
 
 class GatewayUnderTest:
     def __init__(self, base: str, kube: Kube, database: Database, cache: WatchCache,
-                 app: web.Application, runner: web.AppRunner) -> None:
+                 app: web.Application, runner: web.AppRunner, metrics_url: str,
+                 metrics_runner: web.AppRunner) -> None:
         self.runner = runner
+        self.metrics_url = metrics_url
+        """/metrics, on the metrics listener (the public app does not serve it)."""
+        self.metrics_runner = metrics_runner
         self.base = base
         self.kube = kube
         self.database = database
@@ -106,6 +112,7 @@ class GatewayUnderTest:
         for session in self._sessions:
             await session.close()
         await self.runner.cleanup()
+        await self.metrics_runner.cleanup()
         await self.cache.stop()
 
     async def exocorp(self, name: str) -> Exocorp | None:
@@ -144,7 +151,12 @@ async def serve_gateway(kube: Kube, database: Database, *, cache_kube: Kube | No
     await runner.setup()
     port = free_port()
     await web.TCPSite(runner, "127.0.0.1", port).start()
-    return GatewayUnderTest(f"http://127.0.0.1:{port}", kube, database, cache, app, runner)
+    metrics_runner = web.AppRunner(metrics_app(app[METRICS]))
+    await metrics_runner.setup()
+    metrics_port = free_port()
+    await web.TCPSite(metrics_runner, "127.0.0.1", metrics_port).start()
+    return GatewayUnderTest(f"http://127.0.0.1:{port}", kube, database, cache, app, runner,
+                            f"http://127.0.0.1:{metrics_port}/metrics", metrics_runner)
 
 
 @pytest.fixture

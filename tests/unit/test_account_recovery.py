@@ -96,3 +96,68 @@ async def test_a_recovery_kit_login_ends_every_other_session_and_token(gateway: 
     assert (await thief.get("/api/auth/me")).status == 401
     assert (await gateway.new_client().get("/api/auth/me", headers=agent)).status == 401
     assert (await owner.get("/api/auth/me")).status == 200
+
+
+async def _kit_login(gateway: Gateway, email: str) -> tuple[Any, Any, Any]:
+    """A user who lost the password logs in with the recovery kit: the old session's client,
+    the kit session's client and the login answer."""
+    before, user_id = await admin_support.user(gateway, email)
+    async with gateway.database.sessionmaker.begin() as s:
+        kit = (await accounts.rotate_recovery_kit(s, user_id)).reveal()
+    after = gateway.new_client()
+    response = await after.post("/api/auth/login", json={"email": email, "recoveryKit": kit})
+    assert response.status == 200
+    return before, after, await response.json()
+
+
+async def test_a_recovery_kit_session_must_set_a_new_password_before_anything_else(
+        gateway: Gateway) -> None:
+    # Whoever holds a kit (perhaps stolen with the password) gets a session that can do nothing
+    # but set a new password: the account's exocorps, agents and credentials stay out of reach.
+    _, kit_client, login = await _kit_login(gateway, "lost@example.com")
+    assert login["passwordChangeRequired"] is True
+    me = await kit_client.get("/api/auth/me")
+    assert me.status == 200
+    assert (await me.json())["passwordChangeRequired"] is True
+    for method, path, body in (("GET", "/api/registry/companies", None),
+                               ("POST", "/api/registry/companies",
+                                {"slug": "acme", "displayName": "Acme"}),
+                               ("GET", "/api/registry/my-companies", None)):
+        refused = await kit_client.request(method, path, json=body)
+        assert refused.status == 403, (method, path)
+        assert (await refused.json())["code"] == "password_change_required"
+    # The kit proved who this is: no current password is asked for.
+    changed = await kit_client.post("/api/auth/password", json={"newPassword": NEW_PASSWORD})
+    assert changed.status == 204
+    me = await (await kit_client.get("/api/auth/me")).json()
+    assert me["passwordChangeRequired"] is False
+    assert (await kit_client.get("/api/registry/my-companies")).status == 200
+    again = await gateway.new_client().post(
+        "/api/auth/login", json={"email": "lost@example.com", "password": NEW_PASSWORD})
+    assert again.status == 200
+    assert (await again.json())["passwordChangeRequired"] is False
+
+
+async def test_the_forced_change_survives_the_gateway_forgetting_its_cache(
+        gateway: Gateway) -> None:
+    _, kit_client, _ = await _kit_login(gateway, "lost@example.com")
+    gateway.clock.advance(seconds=gateway.settings.auth_cache_seconds + 1)  # read from the db
+    refused = await kit_client.get("/api/registry/my-companies")
+    assert refused.status == 403
+    assert (await refused.json())["code"] == "password_change_required"
+
+
+async def test_only_a_kit_session_skips_the_current_password(gateway: Gateway) -> None:
+    client, _ = await admin_support.user(gateway, "ada@example.com")
+    response = await client.post("/api/auth/password", json={"newPassword": NEW_PASSWORD})
+    assert response.status == 400
+    assert [e["field"] for e in (await response.json())["errors"]] == ["currentPassword"]
+    login = await gateway.new_client().post(
+        "/api/auth/login", json={"email": "ada@example.com", "password": PASSWORD})
+    assert login.status == 200  # unchanged
+
+
+async def test_a_kit_session_may_log_out(gateway: Gateway) -> None:
+    _, kit_client, _ = await _kit_login(gateway, "lost@example.com")
+    assert (await kit_client.post("/api/auth/logout")).status == 204
+    assert (await kit_client.get("/api/auth/me")).status == 401

@@ -85,6 +85,8 @@ def test_defaults_create_the_platform(defaults: list[Obj]) -> None:
         "ClusterRole", "ClusterRole", "Pod", "NetworkPolicy",
         # the operator's write confinement (issue 13, item 5)
         "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding",
+        # the gateway's metrics port, apart from its public Service (item 11)
+        "Service",
     ])
     names = {o["metadata"]["name"] for o in defaults if o["kind"] == "Deployment"}
     assert names == {"exocorp-operator", "exocorp-gateway"}
@@ -238,7 +240,7 @@ def test_gateway_defaults_to_one_replica_on_sqlite_on_a_volume(defaults: list[Ob
     assert dep["spec"]["strategy"]["type"] == "Recreate"
     pod = dep["spec"]["template"]["spec"]
     (c,) = pod["containers"]
-    assert c["args"] == ["gateway", "--host=0.0.0.0", "--port=8000",
+    assert c["args"] == ["gateway", "--host=0.0.0.0", "--port=8000", "--metrics-port=9090",
                          "--portal-base-domain=portal.exocorp.localhost",
                          "--app-base-domain=app.exocorp.localhost", "--signup-credit=1000",
                          "--signup-requires-owner", "--signup-max-per-client=5",
@@ -359,10 +361,31 @@ def test_gateway_may_reach_postgresql_only_when_it_uses_it(defaults: list[Obj]) 
 
 def test_metrics_can_be_restricted_to_a_monitoring_namespace() -> None:
     objects = helm_template(values_files=[CI["servicemonitor"]])
+    monitoring = [{"namespaceSelector": {"matchLabels": {
+        "kubernetes.io/metadata.name": "monitoring"}}}]
     policy = one(objects, "NetworkPolicy", "exocorp-operator")
     (rule,) = policy["spec"]["ingress"]
-    assert rule["from"] == [{"namespaceSelector": {"matchLabels": {
-        "kubernetes.io/metadata.name": "monitoring"}}}]
+    assert rule["from"] == monitoring
+    gateway = one(objects, "NetworkPolicy", "exocorp-gateway")
+    (metrics,) = [r for r in gateway["spec"]["ingress"] if r["ports"][0]["port"] == "metrics"]
+    assert metrics["from"] == monitoring
+
+
+def test_the_gateway_metrics_port_is_never_public() -> None:
+    # Issue 13, item 11: the Ingress routes every path of the public Service to the gateway.
+    objects = helm_template(values_files=[CI["ingress"]])
+    container = deployment(objects, "gateway")["spec"]["template"]["spec"]["containers"][0]
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports == {"http": 8000, "metrics": 9090}
+    public = one(objects, "Service", "exocorp-gateway")
+    assert [p["targetPort"] for p in public["spec"]["ports"]] == ["http"]
+    internal = one(objects, "Service", "exocorp-gateway-metrics")
+    assert internal["spec"]["type"] == "ClusterIP"
+    assert [p["targetPort"] for p in internal["spec"]["ports"]] == ["metrics"]
+    ingress = one(objects, "Ingress")
+    backends = {(path["backend"]["service"]["name"], path["backend"]["service"]["port"]["name"])
+                for rule in ingress["spec"]["rules"] for path in rule["http"]["paths"]}
+    assert backends == {("exocorp-gateway", "http")}
 
 
 def test_network_policies_can_be_turned_off() -> None:

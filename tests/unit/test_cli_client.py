@@ -148,3 +148,30 @@ async def test_members_from_the_command_line(
         ["owner@example.com", "owner"], ["ann@example.com", "member"]]
     assert (await as_("ann", "leave", "acme"))[0] == 0
     assert (await as_("ann", "get", "acme"))[0] == http.NOT_FOUND
+
+
+async def test_a_recovery_kit_login_says_to_set_a_new_password_and_password_sets_it(
+        gateway: Gateway, config: Path, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    kit = (await gateway.signup("ada@example.com"))["recoveryKit"]
+    server = str(gateway.client.make_url("")).rstrip("/")
+    kit_file, new_file = tmp_path / "kit", tmp_path / "new"
+    kit_file.write_text(kit + "\n")
+    new_file.write_text("a brand new passphrase\n")
+    code, out, _ = await _exocorp(capsys, "login", "--server", server, "--email",
+                                  "ada@example.com", "--recovery-kit-file", str(kit_file))
+    assert code == 0
+    assert kit not in out  # the used kit is dead; the new one is shown once
+    assert "new recovery kit" in out
+    assert ("this session was opened with the recovery kit: set a new password with "
+            "`exocorp password` before anything else") in out
+    code, _, err = await _exocorp(capsys, "ls")
+    assert code != 0
+    assert "exocorp password" in err
+    code, out, _ = await _exocorp(capsys, "password", "--password-file", str(new_file))
+    assert (code, out.strip()) == (0, "password changed; every other session and agent token "
+                                      "of yours has ended")
+    assert (await _exocorp(capsys, "ls"))[0] == 0
+    again = await gateway.new_client().post("/api/auth/login", json={
+        "email": "ada@example.com", "password": "a brand new passphrase"})
+    assert again.status == 200

@@ -102,7 +102,7 @@ async def test_metrics_count_requests_by_route_template_never_raw_paths(
         await gateway.client.get("/api/registry/companies/acme")
     await gateway.client.get("/api/registry/companies/unknown-one")
     await gateway.client.get("/no/such/page")
-    text = await (await gateway.client.get("/metrics")).text()
+    text = await gateway.scrape()
     assert ('exocorp_gateway_http_requests_total{method="GET",'
             'route="/api/registry/companies/{id}",status="200"} 3.0') in text
     assert ('exocorp_gateway_http_requests_total{method="GET",'
@@ -115,9 +115,18 @@ async def test_metrics_count_requests_by_route_template_never_raw_paths(
 
 
 async def test_probes_ignore_credentials(gateway: Gateway) -> None:
-    for path in ("/healthz", "/readyz", "/metrics"):
+    for path in ("/healthz", "/readyz"):
         response = await gateway.client.get(path, headers={"Authorization": "Bearer nonsense"})
         assert response.status == 200, path
+
+
+async def test_metrics_are_not_served_on_the_public_port(gateway: Gateway) -> None:
+    # Issue 13, item 11: the chart's Ingress routes `/` of the public port to the gateway, so
+    # /metrics there was readable from the internet (routes, statuses, build, process figures).
+    response = await gateway.client.get("/metrics")
+    assert response.status == 404
+    assert "exocorp_gateway" not in await response.text()
+    assert "exocorp_gateway_http_requests_total" in await gateway.scrape()
 
 
 async def test_readiness_waits_for_the_watch_cache(gateway: Gateway) -> None:

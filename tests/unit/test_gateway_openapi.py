@@ -68,7 +68,6 @@ SPEC_ENDPOINTS = [
     ("DELETE", "/api/registry/provider-secrets/{id}"),
     ("GET", "/healthz"),
     ("GET", "/readyz"),
-    ("GET", "/metrics"),
     ("GET", "/api/openapi.json"),
     ("GET", "/api/docs"),
 ]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
+from exocorp.api_gateway.client_address import throttle_bucket
 from exocorp.store.schema import CreditEntry, User
 from tests.plugins.gateway import GatewayFactory
 
@@ -41,3 +42,37 @@ async def test_the_signup_credit_can_be_zero(make_gateway: GatewayFactory) -> No
     assert me["account"]["balance"] == 0
     async with gateway.database.sessionmaker() as s:
         assert await s.scalar(select(func.count()).select_from(CreditEntry)) == 0
+
+
+async def test_probing_which_addresses_are_registered_is_throttled_per_client(
+        make_gateway: GatewayFactory) -> None:
+    # Issue 13, item 8: signup answers 409 `email_taken` for a registered address. Without mail
+    # that signal cannot be hidden (see docs/api.md), so every probe counts against the
+    # client's signup budget, and one IPv6 host (a /64 is one subscriber's, with 2^64
+    # addresses) is one client.
+    gateway = await make_gateway(signup_max_per_client=5, trusted_proxies=("127.0.0.0/8",))
+    for i in range(3):
+        await gateway.signup(f"victim{i}@example.com")
+    statuses = []
+    for i in range(30):
+        response = await gateway.new_client().post(
+            "/api/auth/signup", json={"email": f"victim{i % 3}@example.com",
+                                      "password": PASSWORD},
+            headers={"X-Forwarded-For": f"2001:db8:1:2::{i + 1:x}"})
+        statuses.append(response.status)
+    assert statuses == [409] * 5 + [429] * 25
+    other = await gateway.new_client().post(
+        "/api/auth/signup", json={"email": "victim0@example.com", "password": PASSWORD},
+        headers={"X-Forwarded-For": "2001:db8:1:3::1"})
+    assert other.status == 409  # the neighbouring /64 is another client
+
+
+@pytest.mark.parametrize(("address", "bucket"), [
+    ("203.0.113.9", "203.0.113.9"),
+    ("2001:db8:1:2::ffff", "2001:db8:1:2::/64"),
+    ("2001:db8:1:2:aaaa:bbbb:cccc:dddd", "2001:db8:1:2::/64"),
+    ("::ffff:203.0.113.9", "203.0.113.9"),
+    ("unknown", "unknown"),
+])
+def test_a_client_is_an_ipv4_address_or_an_ipv6_64(address: str, bucket: str) -> None:
+    assert throttle_bucket(address) == bucket

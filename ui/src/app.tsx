@@ -7,6 +7,7 @@ import { Account } from "./pages/account";
 import { Login, Signup, safeNext } from "./pages/auth";
 import { CompanyPage } from "./pages/company";
 import { Fleet } from "./pages/fleet";
+import { SetPassword } from "./pages/password";
 import { match, navigate, useLocation } from "./router";
 import { loginPath, logout, useSession } from "./session";
 
@@ -33,17 +34,26 @@ export function App() {
   const me = useSession();
   const next = path === "/login" ? safeNext(query.get("next")) : "/";
 
+  // A recovery-kit session may do nothing but set a new password (the API refuses the rest).
+  const mustChange = Boolean(me?.passwordChangeRequired);
+
   useEffect(() => {
+    if (mustChange) {
+      if (path !== "/password") navigate("/password", true);
+      return;
+    }
     if (me === null && !PUBLIC.has(path)) navigate(loginPath(), true);
     // Logged in on a public page: on to where the person was going (the one place that decides).
     if (me && PUBLIC.has(path)) navigate(next, true);
-  }, [me, path, next]);
+  }, [me, path, next, mustChange]);
 
   let page;
   let params: Record<string, string> | null;
   if (path === "/login") page = <Login />;
   else if (path === "/signup") page = <Signup />;
   else if (!me) page = <main id="main"><p class="muted">Loading…</p></main>;
+  else if (path === "/password") page = <SetPassword me={me} />;
+  else if (mustChange) page = <main id="main"><p class="muted">Loading…</p></main>;
   else if (path === "/") page = <Fleet me={me} />;
   else if ((params = match("/company/:id", path))) page = <CompanyPage id={params.id ?? ""} me={me} />;
   else if (path === "/account") page = <Account />;
@@ -64,7 +74,7 @@ export function App() {
       <a class="skip" href="#main">Skip to content</a>
       <header class="top">
         <a class="brand" href="/">Exocorp</a>
-        {me && (
+        {me && !mustChange && (
           <nav aria-label="Main">
             {link("/", "Exocorps")}
             {link("/account", "Account")}

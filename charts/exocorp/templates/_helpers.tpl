@@ -109,9 +109,18 @@ https://github.com/exocorp/exocorp/blob/main/docs/runbooks
 {{- if and .Values.platformOwner.email (not .Values.platformOwner.existingSecret) }}
 {{- fail "platformOwner.email needs platformOwner.existingSecret: the name of a Secret whose key platformOwner.passwordKey (default \"password\") holds the first platform owner's password." }}
 {{- end }}
+{{- if eq (int .Values.gateway.port) (int .Values.gateway.metricsPort) }}
+{{- fail (printf "gateway.metricsPort=%d equals gateway.port: /metrics must have a port of its own, which the Service and the Ingress do not route." (int .Values.gateway.metricsPort)) }}
+{{- end }}
 {{- if and .Values.monitoring.podMonitor.enabled .Values.monitoring.serviceMonitor.enabled }}
 {{- fail "enable at most one of monitoring.podMonitor and monitoring.serviceMonitor: both would scrape every pod twice." }}
 {{- end }}
+{{- end }}
+
+{{/* Marks the Services that expose a metrics port (what a ServiceMonitor selects, besides the
+component: the gateway's public Service carries the same component labels). */}}
+{{- define "exocorp.metricsServiceLabel" -}}
+exocorp.io/metrics: "true"
 {{- end }}
 
 {{/* Egress every component needs: DNS and the API server. */}}

@@ -15,8 +15,10 @@ from exocorp.api_gateway.access import (
     set_session_cookie,
 )
 from exocorp.api_gateway.audited import audited
-from exocorp.api_gateway.client_address import client_address
+from exocorp.api_gateway.client_address import client_address, client_bucket
 from exocorp.api_gateway.errors import (
+    FieldError,
+    bad_request,
     busy,
     conflict,
     forbidden,
@@ -59,19 +61,24 @@ def _roles(user: User) -> list[str]:
 
 async def _start_session(request: web.Request, user: User,
                          recovery_kit: str | None, status: int,
-                         session: AsyncSession | None = None) -> web.Response:
+                         session: AsyncSession | None = None, *,
+                         password_change_required: bool = False) -> web.Response:
     """Log ``user`` in; in ``session`` (the caller's transaction, which then also stores the
-    answer under the request's Idempotency-Key) or a transaction of its own."""
+    answer under the request's Idempotency-Key) or a transaction of its own.
+    ``password_change_required``: a recovery-kit login, whose session may only set a new
+    password until it does."""
     app = request.app
     async with contextlib.AsyncExitStack() as stack:
         s: AsyncSession = session if session is not None else \
             await stack.enter_async_context(app[DATABASE].sessionmaker.begin())
         new = await sessions.create_session(
             s, user_id=user.id, policy=app[SETTINGS].session_policy, now=app[CLOCK](),
-            user_agent=request.headers.get("User-Agent"), ip_address=client_address(request))
+            user_agent=request.headers.get("User-Agent"), ip_address=client_address(request),
+            password_change_required=password_change_required)
         body = AuthResponse(user=user_view(user), roles=_roles(user),
                             platform_owner=user.platform_owner, recovery_kit=recovery_kit,
-                            session_expires_at=timestamp(new.session.absolute_expires_at))
+                            session_expires_at=timestamp(new.session.absolute_expires_at),
+                            password_change_required=password_change_required)
         response = json_response(body, status=status, headers={"Cache-Control": "no-store"})
         set_session_cookie(response, request, new.token.reveal())
         if session is not None:
@@ -91,10 +98,12 @@ def _from_agent(request: web.Request) -> bool:
              response=AuthResponse, status=201, errors=(403, 409, 429, 503))
 async def signup(request: web.Request) -> web.Response:
     """Create a user with a billing account holding the signup credit, log them in (session
-    cookie) and return their recovery kit, once. 409 when the e-mail is registered; 403
+    cookie) and return their recovery kit, once. 409 when the e-mail is registered (every attempt
+    counts against the client's signup budget, so probing for addresses is throttled); 403
     ``agent_signup_refused`` when an agent's token comes with it; 403 ``signup_closed`` while
     the platform has no platform owner yet; 429 with Retry-After beyond
-    ``--signup-max-per-client`` signups from one client address per hour."""
+    ``--signup-max-per-client`` signups from one client address (an IPv6 client: its /64) per
+    hour."""
     body = await json_body(request, SignupRequest)
     async with audited(request, "auth.signup") as note:
         note.details["email"] = body.email.strip().lower()
@@ -104,7 +113,7 @@ async def signup(request: web.Request) -> web.Response:
         app = request.app
         settings = app[SETTINGS]
         async with app[DATABASE].sessionmaker.begin() as s:  # counted before any work
-            wait = await throttle.take(s, f"signup:client:{client_address(request)}",
+            wait = await throttle.take(s, f"signup:client:{client_bucket(request)}",
                                        limit=settings.signup_max_per_client,
                                        window=settings.signup_window, now=app[CLOCK]())
         if wait is not None:
@@ -164,7 +173,8 @@ async def _check_password(request: web.Request, email: str, password: str) -> Us
 async def login(request: web.Request) -> web.Response:
     """Log in with ``email`` and ``password``, or ``email`` and ``recoveryKit`` (the kit is then
     replaced: the answer carries the new one; every other session and agent token of the
-    account ends). Sets the session cookie. Attempts are counted
+    account ends; the new session has ``passwordChangeRequired`` and may only set a new
+    password, read ``me`` and log out until it does). Sets the session cookie. Attempts are counted
     before the secret is checked, per e-mail address and per client address separately
     (successful ones are given back): beyond the limits, 429 with Retry-After. 503 ``busy``
     with Retry-After when the replica is already checking as many passwords as its memory
@@ -172,7 +182,7 @@ async def login(request: web.Request) -> web.Response:
     body = await json_body(request, LoginRequest)
     app = request.app
     settings = app[SETTINGS]
-    client_key = f"login:client:{client_address(request)}"
+    client_key = f"login:client:{client_bucket(request)}"
     account_key = f"login:account:{accounts.normalize_email(body.email)}"
     window = settings.login_failure_window
     async with app[DATABASE].sessionmaker.begin() as s:  # committed before any hashing
@@ -213,7 +223,8 @@ async def login(request: web.Request) -> web.Response:
             await throttle.clear(s, account_key)
             await throttle.refund(s, client_key)
         note.actor = (ActorKind.USER, user.id)
-        return await _start_session(request, user, new_kit, 200)
+        return await _start_session(request, user, new_kit, 200,
+                                    password_change_required=new_kit is not None)
 
 
 @routes.post("/api/auth/logout", summary="Log out", auth=Auth.PUBLIC, status=204)
@@ -246,11 +257,18 @@ def _require_person(request: web.Request) -> Principal:
 async def change_password(request: web.Request) -> web.Response:
     """Check ``currentPassword``, store ``newPassword``, and end every other session and every
     agent token of yours (the session making the change stays). 401 for a wrong current
-    password, which counts against the login throttle of your address (429 beyond it)."""
+    password, which counts against the login throttle of your address (429 beyond it). A
+    session opened with the recovery kit (``passwordChangeRequired``) gives no
+    ``currentPassword`` (400 for everyone else without it) and may do everything again once
+    this succeeds."""
     principal = _require_person(request)
     assert principal.user_id is not None
     assert principal.email is not None
     body = await json_body(request, PasswordChangeRequest)
+    if body.current_password is None and not principal.password_change_required:
+        raise bad_request("give your current password", [
+            FieldError("currentPassword", "required (only a session opened with the recovery "
+                       "kit may leave it out)")])
     app = request.app
     settings = app[SETTINGS]
     account_key = f"login:account:{accounts.normalize_email(principal.email)}"
@@ -259,10 +277,12 @@ async def change_password(request: web.Request) -> web.Response:
                                    window=settings.login_failure_window, now=app[CLOCK]())
     if wait is not None:
         raise too_many_requests(f"too many wrong passwords; try again in {wait} seconds", wait)
-    async with audited(request, "auth.password.change"):
+    async with audited(request, "auth.password.change") as note:
+        note.details["method"] = "password" if body.current_password else "recovery_kit"
         try:
-            await _check_password(request, principal.email,
-                                  body.current_password.get_secret_value())
+            if body.current_password is not None:
+                await _check_password(request, principal.email,
+                                      body.current_password.get_secret_value())
         except HashBusy:
             raise busy() from None
         except InvalidCredentials:
@@ -273,6 +293,8 @@ async def change_password(request: web.Request) -> web.Response:
             await accounts.sign_out_everywhere(s, principal.user_id,
                                                keep_session=principal.session_token_hash,
                                                now=app[CLOCK]())
+            if principal.session_token_hash is not None:
+                await sessions.clear_password_change(s, principal.session_token_hash)
             await throttle.clear(s, account_key)
         app[ACCESS_CACHE].forget_user(principal.user_id)
     return web.Response(status=204)
@@ -327,4 +349,5 @@ async def me(request: web.Request) -> web.Response:
         invitations=[invitation_view(i, record, inviters[i.invited_by])
                      for i, record in invited],
         account=account_view,
-        limits=LimitUsage(max_exocorps=usage.max_exocorps, exocorps=usage.exocorps)))
+        limits=LimitUsage(max_exocorps=usage.max_exocorps, exocorps=usage.exocorps),
+        password_change_required=principal.password_change_required))

@@ -40,6 +40,8 @@ class UserSession(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     user_agent: Mapped[str | None] = mapped_column(String(512))
     ip_address: Mapped[str | None] = mapped_column(String(64))
+    password_change_required: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    """Opened with the recovery kit: may only set a new password (or log out) until it does."""
 
 
 class RecoveryKit(Base):

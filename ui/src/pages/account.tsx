@@ -53,6 +53,7 @@ export function Account() {
     <main id="main">
       <h1>Account</h1>
       {summary?.balance && <p>Balance: <strong>{(summary.balance.balance / 100).toFixed(2)} {summary.balance.currency}</strong> · account {summary.balance.state}</p>}
+      <p><a href="/password">Change your password</a></p>
       <Alert error={error} />
       <section class="card" id="credentials" aria-labelledby="h-cred">
         <div class="page-head">
