@@ -19,6 +19,7 @@ from exocorp.lifecycle import (
     ActionContext,
     ActionPlan,
     ActionRefusedError,
+    Allowance,
     BillingStanding,
     ErrorCode,
     ExocorpNotFoundError,
@@ -84,6 +85,8 @@ class Caller:
     billing: BillingStanding = GOOD_STANDING
     """Callers that act on no user's behalf (tests, tools) default to good standing."""
     draft: Mapping[str, Any] | None = None
+    allowance: Allowance | None = None
+    """The owner's resource limits and credit requirement (None: not checked)."""
 
 
 async def releases(kube: Kube) -> list[ExocorpReleaseSpec]:
@@ -163,6 +166,7 @@ async def perform(kube: Kube, platform_namespace: str, name: str, request: Actio
             draft=caller.draft, revisions=contents,
             billing=caller.billing,
             provider_secrets=secrets[owner],
+            allowance=caller.allowance,
         )
         plan = plan_action(exocorp, request, context)
         patch = plan.patch
