@@ -14,6 +14,7 @@ from exocorp.api_gateway.access import (
     require_user,
     set_session_cookie,
 )
+from exocorp.api_gateway.allowances import limit_usage
 from exocorp.api_gateway.audited import audited
 from exocorp.api_gateway.client_address import client_address
 from exocorp.api_gateway.errors import (
@@ -38,7 +39,6 @@ from exocorp.api_gateway.routing import Auth, RouteTable, json_body, json_respon
 from exocorp.api_gateway.schemas import (
     AccountView,
     AuthResponse,
-    LimitUsage,
     LoginRequest,
     Membership,
     MeResponse,
@@ -46,7 +46,7 @@ from exocorp.api_gateway.schemas import (
     SignupRequest,
 )
 from exocorp.api_gateway.views import invitation_view, timestamp, user_view
-from exocorp.store import accounts, billing, limits, members, registry, sessions, throttle, tokens
+from exocorp.store import accounts, billing, members, registry, sessions, throttle, tokens
 from exocorp.store.errors import Conflict, InvalidCredentials, NotFound
 from exocorp.store.schema import ActorKind, User
 
@@ -306,7 +306,7 @@ async def me(request: web.Request) -> web.Response:
         invited = await members.invitations_for_email(s, user.email)
         inviters = {i.invited_by: (await accounts.get_user(s, i.invited_by)).email
                     for i, _record in invited}
-        usage = await limits.account_limit(s, user.id)
+        usage = await limit_usage(request.app, s, user.id)
         try:
             account = await billing.get_account_for_user(s, user.id)
             account_view: AccountView | None = AccountView(
@@ -327,4 +327,4 @@ async def me(request: web.Request) -> web.Response:
         invitations=[invitation_view(i, record, inviters[i.invited_by])
                      for i, record in invited],
         account=account_view,
-        limits=LimitUsage(max_exocorps=usage.max_exocorps, exocorps=usage.exocorps)))
+        limits=usage))
