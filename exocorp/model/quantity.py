@@ -34,7 +34,10 @@ def parse_quantity(value: object) -> Decimal:
         return number
     if suffix in _SUFFIXES:
         return number * _SUFFIXES[suffix]
-    return number.scaleb(int(suffix[1:]))
+    try:
+        return number.scaleb(int(suffix[1:]))
+    except ArithmeticError:  # an exponent beyond what Decimal holds
+        raise ValueError(f"quantity out of range: {value!r}") from None
 
 
 def format_cpu(millicores: int) -> str:

@@ -171,6 +171,7 @@ async def test_resource_limits_bound_what_an_account_and_the_platform_request(
 async def test_limits_take_only_well_formed_quantities(gateway: Gateway) -> None:
     admin = await admin_support.platform_owner(gateway)
     for body in ({"maxCpu": "-1"}, {"maxMemory": "lots"}, {"maxStorage": "1e30"},
+                 {"maxMemory": "1e999999999999"}, {"maxCpu": "-1e999999999999"},
                  {"maxCpu": 4}, {"maxGpu": "1"}):
         response = await admin.put("/api/admin/limits/default", json=body)
         assert response.status == 400, (body, response.status)

@@ -84,6 +84,11 @@ def test_what_runs_in_each_state() -> None:
     assert hourly_cost(_exocorp({}, **asleep).spec, release, {"agents": 5}) == 0
 
 
+def test_an_exponent_beyond_range_is_a_value_error() -> None:
+    with pytest.raises(ValueError, match="out of range"):
+        parse_quantity("1e999999999999")
+
+
 def test_quantities_are_shown_in_their_largest_exact_unit() -> None:
     assert [format_cpu(m) for m in (0, 1500, 2000)] == ["0", "1500m", "2"]
     assert [format_bytes(b) for b in (0, 1536 * MI, 16 * 2**30, 1000)] == [

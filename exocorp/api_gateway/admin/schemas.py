@@ -221,10 +221,9 @@ def _whole(value: str, scale: int, most: int, what: str) -> int:
     amount = parse_quantity(value) * scale
     if amount < 0:
         raise ValueError(f"{what} cannot be negative")
-    whole = int(amount.to_integral_value(rounding=ROUND_CEILING))
-    if whole > most:
+    if amount > most:
         raise ValueError(f"{what} is too large")
-    return whole
+    return int(amount.to_integral_value(rounding=ROUND_CEILING))
 
 
 class LimitSetting(SpecModel):
