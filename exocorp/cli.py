@@ -265,6 +265,8 @@ def _gateway_settings(args: argparse.Namespace) -> GatewaySettings:
         session_absolute_timeout=timedelta(hours=args.session_absolute_hours),
         auth_cache_seconds=args.auth_cache_seconds,
         signup_credit=args.signup_credit, signup_requires_owner=args.signup_requires_owner,
+        min_credit_hours=args.min_credit_hours,
+        suspension_grace=timedelta(hours=args.suspension_grace_hours),
         signup_max_per_client=args.signup_max_per_client,
         login_max_failures=args.login_max_failures,
         login_max_failures_per_ip=args.login_max_failures_per_client,
@@ -371,6 +373,16 @@ def _add_gateway(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     gw.add_argument("--signup-credit", type=int,
                     default=int(_env("SIGNUP_CREDIT", str(d.signup_credit))),
                     help="credit of every new account, in minor units ($EXOCORP_SIGNUP_CREDIT)")
+    gw.add_argument("--min-credit-hours", type=float,
+                    default=float(_env("MIN_CREDIT_HOURS", str(d.min_credit_hours))),
+                    help="provision, resume or a bigger update needs credit for this many hours "
+                         "of everything the account would run, else 402 (0: a positive balance "
+                         "is enough; $EXOCORP_MIN_CREDIT_HOURS)")
+    gw.add_argument("--suspension-grace-hours", type=float,
+                    default=float(_env("SUSPENSION_GRACE_HOURS",
+                                       str(d.suspension_grace.total_seconds() / 3600))),
+                    help="a suspended account's exocorps are paused, then stopped after this "
+                         "many hours ($EXOCORP_SUSPENSION_GRACE_HOURS)")
     gw.add_argument("--signup-requires-owner", action=argparse.BooleanOptionalAction,
                     default=_env_bool("SIGNUP_REQUIRES_OWNER", d.signup_requires_owner),
                     help="refuse public signup while no platform owner exists "

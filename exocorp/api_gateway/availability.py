@@ -2,9 +2,10 @@
 API (``lifecycle.action_availability``) with the context the action endpoint would give it, so
 ``allowed: false`` carries exactly the code and detail asking would be refused with.
 
-The context comes from the same places as ``operations.run_action`` (the saved draft and the
-owner's billing standing from the database; releases, credentials and revision contents from the
-watch cache), never from an API-server round trip.
+The context comes from the same places as ``operations.run_action`` (the saved draft, the
+owner's billing standing and limits from the database; releases, credentials, revision contents
+and what the owner's other exocorps request from the watch cache), never from an API-server
+round trip.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Mapping
 
 from aiohttp import web
 
+from exocorp.api_gateway.allowances import allowance_for
 from exocorp.api_gateway.errors import Problem
 from exocorp.api_gateway.keys import CACHE, CLOCK, DATABASE
 from exocorp.api_gateway.operations import saved_draft
@@ -34,12 +36,14 @@ async def company_actions(app: web.Application, exocorp: Exocorp, owner_user_id:
     async with app[DATABASE].sessionmaker.begin() as s:
         draft = await saved_draft(s, exocorp.metadata.name)
         standing = await billing_state(s, owner_user_id)
+        allowance = await allowance_for(app, s, owner_user_id, exocorp.metadata.name,
+                                        standing.rates)
     cache = app[CACHE]
     context = ActionContext(
         actor=actor, now=app[CLOCK](), releases=cache.release_specs(), draft=draft,
         revisions=cache.revision_contents(exocorp.metadata.name),
         billing=standing,
-        provider_secrets=cache.provider_secrets(exocorp.spec.owner))
+        provider_secrets=cache.provider_secrets(exocorp.spec.owner), allowance=allowance)
     states: dict[str, ActionAvailability] = {}
     for action, refusal in action_availability(exocorp, context).items():
         denied = (forbidden or {}).get(action)

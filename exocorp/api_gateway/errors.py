@@ -9,7 +9,10 @@ is logged with that id. No body ever holds a stack trace, an input value or a se
 Body members: ``type`` (always ``about:blank``), ``title`` (the status phrase), ``status``,
 ``detail`` (a sentence for people), ``code`` (for programs, e.g. ``invalid_phase``),
 ``instance`` (the request path), ``requestId``, ``errors`` (``[{field, message}]`` for 400s),
-``traceId`` (5xx only) and, where they apply, ``currentVersion`` (stale draft saves).
+``traceId`` (5xx only) and, where they apply, ``currentVersion`` (stale draft saves) and the
+figures of a refused action (``limit``, ``scope``, ``max``, ``requested`` of
+``limit_exceeded``; ``required``, ``balance``, ``currency``, ``hours``, ``hourlyCost`` of
+``insufficient_credit``).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from exocorp.lifecycle import (
     ActionRefusedError,
     ExocorpNotFoundError,
     FieldError,
+    InsufficientCreditError,
     InvalidRequestError,
     LifecycleError,
 )
@@ -197,7 +201,8 @@ def _phrase(status: int) -> str:
 
 
 _LIFECYCLE_STATUS: dict[type[LifecycleError], int] = {
-    InvalidRequestError: 400, ActionRefusedError: 409, ExocorpNotFoundError: 404}
+    InvalidRequestError: 400, InsufficientCreditError: 402, ActionRefusedError: 409,
+    ExocorpNotFoundError: 404}
 
 
 def _lifecycle_status(error: LifecycleError) -> int:
@@ -212,7 +217,7 @@ def as_problem(error: BaseException) -> Problem | None:
         return error
     if isinstance(error, LifecycleError):
         return Problem(_lifecycle_status(error), error.code.value, error.detail,
-                       errors=error.field_errors)
+                       errors=error.field_errors, extra=error.extra)
     if isinstance(error, ValidationError):
         return bad_request("the request is invalid", field_errors(error))
     if isinstance(error, StoreError):

@@ -13,6 +13,7 @@ from aiohttp import web
 
 if TYPE_CHECKING:
     from exocorp.api_gateway.access_cache import AccessCache
+    from exocorp.api_gateway.allowances import OwnerLocks
     from exocorp.api_gateway.client_address import Networks
     from exocorp.api_gateway.hash_gate import HashGate
     from exocorp.api_gateway.metrics import GatewayMetrics
@@ -35,6 +36,7 @@ __all__ = [
     "KUBE",
     "METRICS",
     "OPENAPI_CACHE",
+    "OWNER_LOCKS",
     "PRINCIPAL",
     "REQUEST_ID",
     "SETTINGS",
@@ -65,6 +67,8 @@ ACCESS_CACHE: web.AppKey[AccessCache] = web.AppKey("exocorp.access_cache")
 after changing sessions, tokens or memberships."""
 OPENAPI_CACHE: web.AppKey[dict[str, str]] = web.AppKey("exocorp.openapi_cache")
 """The rendered OpenAPI document and docs page (built on first request)."""
+OWNER_LOCKS: web.AppKey[OwnerLocks] = web.AppKey("exocorp.owner_locks")
+"""Serialises the actions on one account's exocorps in this process (``allowances``)."""
 STREAMS: web.AppKey[StreamHub] = web.AppKey("exocorp.streams")
 """The open event streams (per-session limit; ended on shutdown)."""
 

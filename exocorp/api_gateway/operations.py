@@ -1,13 +1,13 @@
 """Lifecycle actions as the gateway runs them, for every route that triggers one (the registry's
 owner endpoints here; the admin API's ``POST /api/admin/companies/:id/actions`` too).
 
-:func:`run_action` looks up what the lifecycle API needs (the saved draft and the owner's
-billing standing from the database; the exocorp, the release catalog, its revisions and the
-owner's credentials from the watch cache, so an action's only API-server call is its write),
-calls :func:`exocorp.lifecycle.perform.perform` (which writes the spec change with the
-resourceVersion it planned from, so a concurrent conflicting action gets 409), feeds what it
-wrote back into the watch cache and, for destroy, marks the registry row destroyed. Audit it
-with ``audit.audited`` around the call.
+:func:`run_action` looks up what the lifecycle API needs (the saved draft, the owner's
+billing standing and allowance from the database; the exocorp, the release catalog, its
+revisions and the owner's credentials from the watch cache, so an action's only API-server
+call is its write), calls :func:`exocorp.lifecycle.perform.perform` (which writes the spec
+change with the resourceVersion it planned from, so a concurrent conflicting action gets 409),
+feeds what it wrote back into the watch cache and, for destroy, marks the registry row
+destroyed. Audit it with ``audit.audited`` around the call.
 """
 
 from __future__ import annotations
@@ -20,8 +20,17 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from exocorp.api_gateway.allowances import allowance_for
 from exocorp.api_gateway.idempotency import claim_of, crash_point
-from exocorp.api_gateway.keys import ACCESS_CACHE, CACHE, CLOCK, DATABASE, KUBE, SETTINGS
+from exocorp.api_gateway.keys import (
+    ACCESS_CACHE,
+    CACHE,
+    CLOCK,
+    DATABASE,
+    KUBE,
+    OWNER_LOCKS,
+    SETTINGS,
+)
 from exocorp.api_gateway.principal import Principal
 from exocorp.billing.enforcement import billing_state
 from exocorp.lifecycle import ActionPlan, ErrorCode, LifecycleError, perform
@@ -67,18 +76,28 @@ class ActionResult:
 
 async def run_action(request: web.Request, principal: Principal, exocorp_id: str,
                      owner_user_id: str, action: ActionRequest) -> ActionResult:
-    """Plan and write one action for ``principal``; raises LifecycleError (400/404/409).
+    """Plan and write one action for ``principal``; raises LifecycleError (400/402/404/409).
+    Actions on one owner's exocorps run one at a time here, each planned with the owner's
+    allowance (``allowances``) as the fleet stands after the previous one.
 
     With an Idempotency-Key, its digest is written with the action (``perform.perform``); a
     retry whose key is already on the object gets the original result, and nothing is written
     again."""
+    async with request.app[OWNER_LOCKS].hold(owner_user_id):
+        return await _run_action(request, principal, exocorp_id, owner_user_id, action)
+
+
+async def _run_action(request: web.Request, principal: Principal, exocorp_id: str,
+                      owner_user_id: str, action: ActionRequest) -> ActionResult:
     app = request.app
     claim = claim_of(request)
     async with app[DATABASE].sessionmaker.begin() as s:
         draft = await saved_draft(s, exocorp_id)
         standing = await billing_state(s, owner_user_id)
+        allowance = await allowance_for(app, s, owner_user_id, exocorp_id, standing.rates)
     cache = app[CACHE]
-    caller = perform.Caller(actor=principal.actor, billing=standing, draft=draft)
+    caller = perform.Caller(actor=principal.actor, billing=standing, draft=draft,
+                            allowance=allowance)
     cached = perform.Cached(exocorp=cache.exocorp, revision_contents=cache.revision_contents,
                             provider_secrets=cache.provider_secrets)
     for attempt in range(_ROUNDS):

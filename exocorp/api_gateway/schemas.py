@@ -176,10 +176,26 @@ class AuthResponse(WireModel):
 
 
 class LimitUsage(WireModel):
+    """An account's limits (its own, else the default; a bound absent is unlimited) and what it
+    uses of each. CPU, memory and storage are Kubernetes quantities ("2", "500m", "16Gi"):
+    what the runtimes of its exocorps request (docs/api.md, "Limits")."""
+
     max_exocorps: int | None = None
-    """Exocorps the account may own (its own limit, else the default); absent: unlimited."""
+    """Exocorps the account may own; absent: unlimited."""
     exocorps: int
     """Exocorps it owns now (not destroyed)."""
+    max_cpu: str | None = None
+    """CPU its running exocorps may request; absent: unlimited."""
+    cpu: str | None = None
+    """CPU they request now."""
+    max_memory: str | None = None
+    """Memory its running exocorps may request; absent: unlimited."""
+    memory: str | None = None
+    """Memory they request now."""
+    max_storage: str | None = None
+    """Storage its exocorps' state volumes may claim; absent: unlimited."""
+    storage: str | None = None
+    """Storage they claim now (one state volume per provisioned exocorp)."""
 
 
 class MeResponse(WireModel):

@@ -47,6 +47,14 @@ class GatewaySettings:
     """The window of ``signup_max_per_client``."""
     signup_credit: int = 1000
     """Credit (minor units of the account currency) given to every new account."""
+    min_credit_hours: float = 3.0
+    """An action that raises an account's hourly cost (provision, resume, a bigger update) is
+    refused (402 ``insufficient_credit``) unless the balance covers this many hours of everything
+    the account would then run, at its price book's rates. 0: only a positive balance is
+    required."""
+    suspension_grace: timedelta = timedelta(hours=72)
+    """How long a suspended account's exocorps stay paused (portal and app still up, still
+    billed) before billing enforcement stops them."""
     login_max_failures: int = 5
     """Login attempts (successful ones are given back) per e-mail address within
     ``login_failure_window`` before 429. Counted in the database, before the password is
@@ -117,6 +125,10 @@ class GatewaySettings:
         shards.parse(",".join(self.shards))  # raises ValueError on a bad name
         if self.signup_credit < 0:
             raise ValueError("signup_credit cannot be negative")
+        if not 0 <= self.min_credit_hours <= 24 * 366:
+            raise ValueError("min_credit_hours must be between 0 and a year's hours")
+        if self.suspension_grace < timedelta(0):
+            raise ValueError("suspension_grace cannot be negative")
         if self.max_body_bytes < 1024:
             raise ValueError("max_body_bytes must be at least 1024")
         if self.idempotency_stale_after <= timedelta(0):

@@ -107,7 +107,8 @@ purge = _periodic("idempotency-purge", PURGE_INTERVAL, _purge_expired,
 async def billing(app: web.Application) -> AsyncIterator[None]:
     """Needs ``app[DATABASE]`` and ``app[KUBE]``; settings from ``app[BILLING_SETTINGS]`` if set,
     else from the environment."""
-    settings = app.get(BILLING_SETTINGS) or BillingSettings.from_env()
+    settings = app.get(BILLING_SETTINGS) or BillingSettings.from_env(
+        suspension_grace=app[SETTINGS].suspension_grace)
     database = app[DATABASE]
     await ensure_default_price_book(database, settings)
     service = MeteringService(app[KUBE], database, settings)

@@ -19,6 +19,7 @@ HTTP routes live in ``exocorp.api_gateway.billing.routes``; metrics on
 from exocorp.billing import admin, metrics
 from exocorp.billing.enforcement import (
     PAUSE_REASON,
+    STOP_REASON,
     EnforcementReport,
     Enforcer,
     account_is_active,
@@ -40,6 +41,7 @@ from exocorp.billing.settings import BillingSettings, DefaultPriceBook, Settings
 
 __all__ = [
     "PAUSE_REASON",
+    "STOP_REASON",
     "BillingSettings",
     "Counters",
     "DefaultPriceBook",

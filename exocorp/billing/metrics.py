@@ -7,6 +7,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 __all__ = [
     "ENFORCEMENT_PAUSES",
+    "ENFORCEMENT_STOPS",
     "IS_LEADER",
     "LAST_RUN",
     "METERED_SECONDS",
@@ -46,6 +47,12 @@ IS_LEADER = Gauge(
 ENFORCEMENT_PAUSES = Counter(
     "exocorp_billing_enforcement_pauses",
     "Exocorps paused because their owner's credit ran out.",
+    registry=REGISTRY,
+)
+
+ENFORCEMENT_STOPS = Counter(
+    "exocorp_billing_enforcement_stops",
+    "Exocorps stopped because their owner's account stayed suspended beyond the grace period.",
     registry=REGISTRY,
 )
 

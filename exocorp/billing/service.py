@@ -70,7 +70,8 @@ class MeteringService:
         self.settings = settings
         self.elector = elector or LeaderElector(kube, settings)
         self.meter = meter or Meter(database)
-        self.enforcer = enforcer or Enforcer(kube, database, settings.namespace)
+        self.enforcer = enforcer or Enforcer(kube, database, settings.namespace,
+                                             stop_after=settings.suspension_grace)
         self._source = exocorps or self._list_exocorps
         self._task: asyncio.Task[None] | None = None
         self.passes = 0

@@ -7,6 +7,7 @@ import os
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 __all__ = ["BillingSettings", "DefaultPriceBook", "SettingsError", "default_identity"]
@@ -79,6 +80,17 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
+def _hours(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(
+            f"EXOCORP_SUSPENSION_GRACE_HOURS must be a number of hours, got {raw!r}") from None
+    if not 0 <= value < 10**6:
+        raise SettingsError(f"EXOCORP_SUSPENSION_GRACE_HOURS must be 0 or more, got {raw!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class BillingSettings:
     """Everything the metering loop, leader election and enforcement depend on."""
@@ -99,6 +111,9 @@ class BillingSettings:
     """Time between two metering passes of the leader."""
     default_price_book: DefaultPriceBook | None = field(default_factory=DefaultPriceBook)
     """Created at start-up when no default price book exists (None: create nothing)."""
+    suspension_grace: timedelta = timedelta(hours=72)
+    """How long a suspended account's exocorps stay paused before enforcement stops them (a
+    pause keeps the portal and app running, and billing)."""
 
     def __post_init__(self) -> None:
         if not 0 < self.renew_deadline_seconds < self.lease_duration_seconds:
@@ -107,6 +122,8 @@ class BillingSettings:
             raise SettingsError("the retry period must be positive and below the renew deadline")
         if self.interval_seconds <= 0:
             raise SettingsError("the metering interval must be positive")
+        if self.suspension_grace < timedelta(0):
+            raise SettingsError("the suspension grace period cannot be negative")
 
     @classmethod
     def from_env(
@@ -115,7 +132,8 @@ class BillingSettings:
         """Settings from ``EXOCORP_NAMESPACE``, ``EXOCORP_METERING_INTERVAL_SECONDS``,
         ``EXOCORP_METERING_LEASE_NAME``, ``EXOCORP_METERING_LEASE_DURATION_SECONDS``,
         ``EXOCORP_METERING_RENEW_DEADLINE_SECONDS``, ``EXOCORP_METERING_RETRY_PERIOD_SECONDS``,
-        ``EXOCORP_DEFAULT_PRICE_BOOK`` (JSON), ``POD_NAME``; ``overrides`` win."""
+        ``EXOCORP_DEFAULT_PRICE_BOOK`` (JSON), ``EXOCORP_SUSPENSION_GRACE_HOURS``, ``POD_NAME``;
+        ``overrides`` win."""
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {
             "identity": default_identity(env),
@@ -132,6 +150,9 @@ class BillingSettings:
             values["namespace"] = env["EXOCORP_NAMESPACE"]
         if env.get("EXOCORP_METERING_LEASE_NAME"):
             values["lease_name"] = env["EXOCORP_METERING_LEASE_NAME"]
+        grace = env.get("EXOCORP_SUSPENSION_GRACE_HOURS")
+        if grace:
+            values["suspension_grace"] = timedelta(hours=_hours(grace))
         book = env.get("EXOCORP_DEFAULT_PRICE_BOOK")
         if book:
             values["default_price_book"] = DefaultPriceBook.from_json(book)

@@ -10,6 +10,7 @@ from typing import Any
 
 from exocorp.model.actions import Action
 from exocorp.model.config import Draft
+from exocorp.model.footprint import ZERO, Footprint
 from exocorp.model.release import (
     ExocorpReleaseSpec,
 )
@@ -27,10 +28,45 @@ class BillingStanding:
     """The account is active and has credit left."""
     has_price_book: bool
     """A price book (the account's own, or the default) prices its runtime."""
+    balance: int = 0
+    """Credit left, in minor units of ``currency`` (negative when running time outran it)."""
+    currency: str = ""
+    rates: Mapping[str, int] = field(default_factory=dict)
+    """The effective price book's rates (component -> minor units per replica-second)."""
 
 
 NO_BILLING = BillingStanding(active=False, has_price_book=False)
 """A user without a billing account."""
+
+
+@dataclass(frozen=True)
+class ResourceCaps:
+    """Upper bounds on requested resources; None: unlimited."""
+
+    cpu_millicores: int | None = None
+    memory_bytes: int | None = None
+    storage_bytes: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Allowance:
+    """What the owner's account (and the platform) may still take: the limits, what the other
+    exocorps request and cost already, and how long the credit must last. Checked against every
+    action that makes an exocorp ask for more (``exocorp.lifecycle.allowance``)."""
+
+    account_caps: ResourceCaps = ResourceCaps()
+    """The owner's limits (its own, else the default)."""
+    platform_caps: ResourceCaps = ResourceCaps()
+    """The platform-wide caps."""
+    account_others: Footprint = ZERO
+    """What the owner's other exocorps request now."""
+    platform_others: Footprint | None = None
+    """What every other exocorp of the platform requests now (None: not counted, which is
+    only right when ``platform_caps`` bound nothing)."""
+    account_others_hourly: int = 0
+    """What the owner's other exocorps cost an hour under the owner's price book."""
+    min_credit_hours: float = 0.0
+    """The credit must cover this many hours of everything the owner would run."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -52,6 +88,9 @@ class ActionContext:
     """The owner's billing standing."""
     provider_secrets: Mapping[str, Sequence[str]] = field(default_factory=dict)
     """Provider -> names of the owner's credential Secrets for it."""
+    allowance: Allowance | None = None
+    """The owner's resource limits and credit requirement; None: not checked (system actors
+    that only ever take resources away, tests)."""
 
 
 @dataclass(frozen=True)

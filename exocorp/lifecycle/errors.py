@@ -1,11 +1,13 @@
 """Why the lifecycle refuses an action: a machine-readable code, the HTTP status the gateway
-answers with (400 or 409; the gateway maps it to problem+json), and the invalid fields."""
+answers with (400, 402 or 409; the gateway maps it to problem+json), the invalid fields and any
+figures a client needs to act on it (``extra``)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -31,6 +33,8 @@ class ErrorCode(StrEnum):
     NO_SUCCESSFUL_REVISION = "no_successful_revision"
     REVISION_NOT_FOUND = "revision_not_found"
     REVISION_NOT_SUCCESSFUL = "revision_not_successful"
+    LIMIT_EXCEEDED = "limit_exceeded"
+    INSUFFICIENT_CREDIT = "insufficient_credit"
 
 
 @dataclass(frozen=True)
@@ -48,11 +52,14 @@ class LifecycleError(Exception):
     gateway maps each to an HTTP status (``exocorp.api_gateway.errors``)."""
 
     def __init__(self, code: ErrorCode, detail: str,
-                 field_errors: Sequence[FieldError] = ()) -> None:
+                 field_errors: Sequence[FieldError] = (),
+                 extra: Mapping[str, Any] | None = None) -> None:
         super().__init__(detail)
         self.code = code
         self.detail = detail
         self.field_errors = tuple(field_errors)
+        self.extra = dict(extra or {})
+        """Members the problem answer carries besides ``detail`` (wire names)."""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.code.value!r}, {self.detail!r})"
@@ -66,6 +73,16 @@ class InvalidRequestError(LifecycleError):
 class ActionRefusedError(LifecycleError):
     """The exocorp's state does not allow the action now: its phase, a rollout in progress, or
     something the action needs (a draft, a release, a credential, billing). HTTP 409."""
+
+
+class LimitExceededError(ActionRefusedError):
+    """The action would take the owner's account, or the platform, past a resource limit
+    (``extra`` names it: ``limit``, ``scope``, ``max``, ``requested``). HTTP 409."""
+
+
+class InsufficientCreditError(LifecycleError):
+    """The owner's credit does not cover what the action would run for the required number of
+    hours (``extra``: ``required``, ``balance``, ``currency``, ``hours``). HTTP 402."""
 
 
 class ExocorpNotFoundError(LifecycleError):

@@ -19,6 +19,7 @@ from exocorp.lifecycle import (
     ActionContext,
     ActionPlan,
     ActionRefusedError,
+    Allowance,
     BillingStanding,
     ErrorCode,
     ExocorpNotFoundError,
@@ -85,6 +86,8 @@ class Caller:
     billing: BillingStanding = GOOD_STANDING
     """Callers that act on no user's behalf (tests, tools) default to good standing."""
     draft: Mapping[str, Any] | None = None
+    allowance: Allowance | None = None
+    """The owner's resource limits and credit requirement (None: not checked)."""
 
 
 async def releases(kube: Kube) -> list[ExocorpReleaseSpec]:
@@ -183,6 +186,7 @@ async def perform(kube: Kube, platform_namespace: str, name: str, request: Actio
             billing=caller.billing,
             provider_secrets=cached.provider_secrets(owner) if cached is not None and from_cache
             else await fresh.provider_secrets(owner),
+            allowance=caller.allowance,
         )
         try:
             plan = plan_action(exocorp, request, context)

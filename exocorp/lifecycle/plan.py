@@ -10,7 +10,9 @@ spec, or a delete) or a `LifecycleError` carrying the HTTP status to answer with
     patch(obj, plan.patch)  # carries metadata.resourceVersion: of two racing writers one wins
 
 Checks run in a fixed order: the request itself (400), the phase (409), a rollout in progress
-(409), then what the action needs (409). The operator does the actual work, level-based.
+(409), then what the action needs (409), then whether the owner's allowance covers what the
+exocorp would ask for afterwards (409 ``limit_exceeded``, 402 ``insufficient_credit``; see
+``allowance``). The operator does the actual work, level-based.
 
 The rule of which revision a rollback restores (`rollback_target`) is here too.
 """
@@ -22,6 +24,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from exocorp.lifecycle.allowance import check_allowance
 from exocorp.lifecycle.bindings import bindings_or_conflict
 from exocorp.lifecycle.context import ActionContext, ActionPlan, AuditSummary
 from exocorp.lifecycle.errors import (
@@ -128,6 +131,7 @@ def plan_action(exocorp: Exocorp, request: ActionRequest, context: ActionContext
     new_spec = ExocorpSpec.model_validate(
         {**dict(exocorp.spec), **changes, "last_action": last_action}
     )
+    check_allowance(exocorp, new_spec, context)
     return ActionPlan(
         action=request.action,
         spec_patch=merge_patch_diff(exocorp.spec.to_wire(), new_spec.to_wire()),

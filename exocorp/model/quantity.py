@@ -34,4 +34,23 @@ def parse_quantity(value: object) -> Decimal:
         return number
     if suffix in _SUFFIXES:
         return number * _SUFFIXES[suffix]
-    return number.scaleb(int(suffix[1:]))
+    try:
+        return number.scaleb(int(suffix[1:]))
+    except ArithmeticError:  # an exponent beyond what Decimal holds
+        raise ValueError(f"quantity out of range: {value!r}") from None
+
+
+def format_cpu(millicores: int) -> str:
+    """Millicores as a quantity: whole cores as "2", the rest as "2500m"."""
+    return str(millicores // 1000) if millicores % 1000 == 0 else f"{millicores}m"
+
+
+_BINARY = (("Ti", 2**40), ("Gi", 2**30), ("Mi", 2**20), ("Ki", 2**10))
+
+
+def format_bytes(count: int) -> str:
+    """Bytes as a quantity in the largest binary unit that divides them: "16Gi", "1536Mi"."""
+    for suffix, unit in _BINARY:
+        if count and count % unit == 0:
+            return f"{count // unit}{suffix}"
+    return str(count)

@@ -20,6 +20,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from exocorp.model.footprint import FALLBACK_RATE_KEY, rate_of
 from exocorp.store import clock
 from exocorp.store.columns import new_id
 from exocorp.store.conflicts import conflicts_as
@@ -60,8 +61,6 @@ __all__ = [
     "update_price_book_rates",
 ]
 
-FALLBACK_RATE_KEY = "*"
-"""A price book's rate for components it does not name (absent: such components are free)."""
 
 
 @dataclass(frozen=True)
@@ -93,7 +92,7 @@ def _check_currency(currency: str) -> str:
 
 def rate_for(book: PriceBook, component: str) -> int:
     """Minor units per second for ``component`` under ``book``."""
-    return book.rates.get(component, book.rates.get(FALLBACK_RATE_KEY, 0))
+    return rate_of(book.rates, component)
 
 
 # Price books
@@ -231,8 +230,11 @@ async def set_account_state(
     now: datetime | None = None,
 ) -> BillingAccount:
     account = await get_account(session, account_id)
+    at = clock.resolve(now)
+    if state != account.state:
+        account.suspended_at = at if state == AccountState.SUSPENDED else None
     account.state = state
-    account.updated_at = clock.resolve(now)
+    account.updated_at = at
     await session.flush()
     return account
 

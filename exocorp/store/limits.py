@@ -1,7 +1,12 @@
-"""Exocorp limits: how many exocorps one account may own (its own limit, else the default) and
-how many the whole platform runs. Checked when an exocorp is created, in the creating
-transaction; on PostgreSQL the owner's user row and the platform row are locked first, so two
-concurrent creations cannot both take the last place."""
+"""Limits per account (its own row, else the ``default`` row) and platform-wide (the ``platform``
+row): how many exocorps may exist, and how much CPU, memory and storage their runtimes may
+request.
+
+The exocorp count is checked here, when an exocorp is created, in the creating transaction; on
+PostgreSQL the owner's user row and the platform row are locked first, so two concurrent
+creations cannot both take the last place. The resource bounds are read here and checked by the
+lifecycle (``exocorp.lifecycle.allowance``) against what the action would make the exocorp
+request."""
 
 from __future__ import annotations
 
@@ -20,11 +25,14 @@ __all__ = [
     "PLATFORM_SCOPE",
     "ExocorpLimit",
     "LimitExceeded",
+    "Limits",
     "account_limit",
+    "account_limits",
     "check_new_exocorp",
     "count_exocorps",
     "get_limit",
-    "set_limit",
+    "get_limits",
+    "set_limits",
 ]
 
 DEFAULT_SCOPE = "default"
@@ -48,18 +56,42 @@ async def get_limit(session: AsyncSession, scope: str) -> int | None:
     return row.max_exocorps if row is not None else None
 
 
-async def set_limit(session: AsyncSession, scope: str, max_exocorps: int | None, *,
-                    by: str | None = None, now: datetime | None = None) -> None:
-    """Set (None: lift) the limit of ``scope``: a user id, ``default`` or ``platform``."""
-    if max_exocorps is not None and max_exocorps < 0:
+@dataclass(frozen=True)
+class Limits:
+    """The bounds of one scope; None: unlimited."""
+
+    max_exocorps: int | None = None
+    max_cpu_millicores: int | None = None
+    max_memory_bytes: int | None = None
+    max_storage_bytes: int | None = None
+
+    @classmethod
+    def of(cls, row: ResourceLimits | None) -> Limits:
+        if row is None:
+            return cls()
+        return cls(row.max_exocorps, row.max_cpu_millicores, row.max_memory_bytes,
+                   row.max_storage_bytes)
+
+
+async def get_limits(session: AsyncSession, scope: str) -> Limits:
+    return Limits.of(await session.get(ResourceLimits, scope))
+
+
+async def set_limits(session: AsyncSession, scope: str, limits: Limits, *,
+                     by: str | None = None, now: datetime | None = None) -> None:
+    """Set every bound of ``scope`` (a user id, ``default`` or ``platform``) at once; a None
+    bound lifts it."""
+    values = (limits.max_exocorps, limits.max_cpu_millicores, limits.max_memory_bytes,
+              limits.max_storage_bytes)
+    if any(value is not None and value < 0 for value in values):
         raise ValueError("a limit cannot be negative")
     at = clock.resolve(now)
     row = await session.get(ResourceLimits, scope)
     if row is None:
-        session.add(ResourceLimits(scope=scope, max_exocorps=max_exocorps, updated_at=at,
-                                   updated_by=by))
-    else:
-        row.max_exocorps, row.updated_at, row.updated_by = max_exocorps, at, by
+        row = ResourceLimits(scope=scope)
+        session.add(row)
+    row.max_exocorps, row.max_cpu_millicores, row.max_memory_bytes, row.max_storage_bytes = values
+    row.updated_at, row.updated_by = at, by
     await session.flush()
 
 
@@ -72,10 +104,16 @@ async def count_exocorps(session: AsyncSession, owner_user_id: str | None = None
     return int(await session.scalar(query) or 0)
 
 
+async def account_limits(session: AsyncSession, user_id: str) -> Limits:
+    """The bounds that apply to ``user_id``: its own row, else the default row (a whole row
+    applies: an account's own row with an unlimited bound lifts the default's)."""
+    own = await session.get(ResourceLimits, user_id)
+    return Limits.of(own) if own is not None else await get_limits(session, DEFAULT_SCOPE)
+
+
 async def account_limit(session: AsyncSession, user_id: str) -> ExocorpLimit:
     """The limit that applies to ``user_id`` (its own, else the default) and its use."""
-    own = await session.get(ResourceLimits, user_id)
-    limit = own.max_exocorps if own is not None else await get_limit(session, DEFAULT_SCOPE)
+    limit = (await account_limits(session, user_id)).max_exocorps
     return ExocorpLimit(max_exocorps=limit, exocorps=await count_exocorps(session, user_id))
 
 

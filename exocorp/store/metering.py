@@ -192,6 +192,7 @@ async def suspend_if_exhausted(
     session: AsyncSession, account_id: str, *, now: datetime | None = None
 ) -> bool:
     """active -> suspended if the balance is still zero or below; True if it changed."""
+    at = clock.resolve(now)
     result = await session.execute(
         update(BillingAccount)
         .where(
@@ -199,7 +200,7 @@ async def suspend_if_exhausted(
             BillingAccount.state == AccountState.ACTIVE,
             BillingAccount.balance <= 0,
         )
-        .values(state=AccountState.SUSPENDED, updated_at=clock.resolve(now))
+        .values(state=AccountState.SUSPENDED, updated_at=at, suspended_at=at)
         .execution_options(synchronize_session=False)
     )
     return rowcount(result) == 1
@@ -216,7 +217,7 @@ async def reactivate_if_funded(
             BillingAccount.state == AccountState.SUSPENDED,
             BillingAccount.balance > 0,
         )
-        .values(state=AccountState.ACTIVE, updated_at=clock.resolve(now))
+        .values(state=AccountState.ACTIVE, updated_at=clock.resolve(now), suspended_at=None)
         .execution_options(synchronize_session=False)
     )
     return rowcount(result) == 1

@@ -231,6 +231,8 @@ async def make_gateway(tmp_path: Path,
         options: dict[str, Any] = {"cookie_secure": False, "max_body_bytes": 4096,
                                    "login_max_failures": 3, "signup_requires_owner": False,
                                    "hash_concurrency": 64, "signup_max_per_client": 10_000,
+                                   # Credit checks are their own tests' (min_credit_hours set).
+                                   "min_credit_hours": 0,
                                    **overrides}
         settings = GatewaySettings(**options)
         app = create_app(settings, kube=kube, database=database, cache=cache,

@@ -144,6 +144,8 @@ async def serve_gateway(kube: Kube, database: Database, *, cache_kube: Kube | No
     options: dict[str, Any] = {"cookie_secure": False, "platform_namespace": PLATFORM_NAMESPACE,
                                "signup_credit": 100_000, "signup_requires_owner": False,
                                "signup_max_per_client": 10_000, "hash_concurrency": 64,
+                               # Credit checks are their own tests' (min_credit_hours set).
+                               "min_credit_hours": 0,
                                **overrides}
     app = create_app(GatewaySettings(**options), kube=kube, database=database, cache=cache,
                      hasher=PasswordHasher.for_tests())

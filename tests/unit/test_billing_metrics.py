@@ -20,5 +20,6 @@ def test_metric_names_on_the_billing_registry() -> None:
         'exocorp_metering_errors_total{reason="no_price_book"}',
         "exocorp_metering_leader",
         "exocorp_billing_enforcement_pauses_total",
+        "exocorp_billing_enforcement_stops_total",
     ):
         assert f"\n{name} " in f"\n{text}", name

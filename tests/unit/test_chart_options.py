@@ -22,6 +22,8 @@ SETTINGS = {
     "gateway.sessionAbsoluteHours": ("gateway", "session_absolute_hours"),
     "gateway.authCacheSeconds": ("gateway", "auth_cache_seconds"),
     "gateway.loginMaxFailures": ("gateway", "login_max_failures"),
+    "gateway.minCreditHours": ("gateway", "min_credit_hours"),
+    "gateway.suspensionGraceHours": ("gateway", "suspension_grace_hours"),
     "gateway.maxBodyBytes": ("gateway", "max_body_bytes"),
     "gateway.idempotencyStaleSeconds": ("gateway", "idempotency_stale_seconds"),
     "operator.secretRefreshSeconds": ("operator", "secret_refresh_seconds"),
@@ -51,11 +53,13 @@ def test_each_setting_reaches_its_process_with_the_cli_default_as_the_chart_defa
         "gateway.sessionIdleMinutes=30", "gateway.sessionAbsoluteHours=12",
         "gateway.authCacheSeconds=0", "gateway.loginMaxFailures=9",
         "gateway.maxBodyBytes=1048576", "gateway.idempotencyStaleSeconds=90",
+        "gateway.minCreditHours=1", "gateway.suspensionGraceHours=0",
         "operator.secretRefreshSeconds=15"])
     gw, op = parsed(changed, "gateway"), parsed(changed, "operator")
     assert (gw.session_idle_minutes, gw.session_absolute_hours, gw.auth_cache_seconds,
             gw.login_max_failures, gw.max_body_bytes, gw.idempotency_stale_seconds) == (
         30, 12, 0, 9, 1048576, 90)
+    assert (gw.min_credit_hours, gw.suspension_grace_hours) == (1, 0)
     assert op.secret_refresh_seconds == 15
 
 

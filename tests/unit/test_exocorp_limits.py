@@ -30,7 +30,8 @@ async def test_limits_stop_one_account_and_the_platform_from_growing_without_bou
     assert (status, problem["code"]) == (409, "limit_exceeded")
     assert gateway.kube.objects.get(("exocorps", "", "one-more")) is None
     me = await (await mallory.get("/api/auth/me")).json()
-    assert me["limits"] == {"maxExocorps": 2, "exocorps": 2}
+    assert me["limits"] == {"maxExocorps": 2, "exocorps": 2, "cpu": "0", "memory": "0",
+                            "storage": "0"}  # drafts run nothing
 
     bob, bob_id = await admin_support.user(gateway, "bob@example.com")
     assert (await _create(bob, "bob-one"))[0] == 201

@@ -30,6 +30,7 @@ from exocorp.api_gateway.admin.schemas import (
     RuntimeStats,
 )
 from exocorp.api_gateway.admin.views import access_of, admin_detail, admin_summary
+from exocorp.api_gateway.allowances import fleet_usage
 from exocorp.api_gateway.audit.trail import actor_names, event_views
 from exocorp.api_gateway.audited import audited
 from exocorp.api_gateway.availability import company_actions, with_actions
@@ -66,6 +67,7 @@ from exocorp.model import (
     rollout_in_progress,
 )
 from exocorp.model.base import parse_rfc3339_or_none
+from exocorp.model.quantity import format_bytes, format_cpu
 from exocorp.model.spec import SLUG_PATTERN
 from exocorp.stats import percentile
 from exocorp.store import accounts, audit, drafts, limits, registry
@@ -233,7 +235,7 @@ _ACTIONS = frozenset(action.value for action in Action)
 
 @routes.post(_COMPANY + "/actions", summary="Run a lifecycle action on any exocorp",
              auth=Auth.PLATFORM_OWNER, body=AdminActionRequest, response=AdminActionAccepted,
-             status=202, errors=(404, 409))
+             status=202, errors=(402, 404, 409))
 async def admin_company_action(request: web.Request) -> web.Response:
     """``{"action": ..., "reason": ..., "confirm": ..., "revision": ..., "version": ...,
     "channel": ...}``: provision, update, restart, stop, pause, resume, reprovision, rollback
@@ -335,30 +337,36 @@ async def admin_runtime_stats(request: web.Request) -> web.Response:
         observed_at=format_timestamp(now)))
 
 
-@routes.get("/api/admin/limits", summary="Exocorp limits", auth=Auth.PLATFORM_OWNER,
+@routes.get("/api/admin/limits", summary="Limits", auth=Auth.PLATFORM_OWNER,
             response=LimitsOverview)
 async def get_limits(request: web.Request) -> web.Response:
-    """The default per-account limit, the platform-wide cap and how many exocorps exist."""
+    """The default per-account limits, the platform-wide caps, how many exocorps exist and the
+    CPU, memory and storage the whole fleet requests now."""
     require_platform_owner(request)
+    used = fleet_usage(request.app)
     async with request.app[DATABASE].sessionmaker.begin() as s:
         overview = LimitsOverview(
-            default=LimitSetting(max_exocorps=await limits.get_limit(s, limits.DEFAULT_SCOPE)),
-            platform=LimitSetting(max_exocorps=await limits.get_limit(s, limits.PLATFORM_SCOPE)),
-            exocorps=await limits.count_exocorps(s))
+            default=LimitSetting.of(await limits.get_limits(s, limits.DEFAULT_SCOPE)),
+            platform=LimitSetting.of(await limits.get_limits(s, limits.PLATFORM_SCOPE)),
+            exocorps=await limits.count_exocorps(s), cpu=format_cpu(used.cpu_millicores),
+            memory=format_bytes(used.memory_bytes), storage=format_bytes(used.storage_bytes))
     return json_response(overview)
 
 
-@routes.put("/api/admin/limits/{scope}", summary="Set an exocorp limit",
+@routes.put("/api/admin/limits/{scope}", summary="Set limits",
             auth=Auth.PLATFORM_OWNER, body=LimitSetting, response=LimitSetting, errors=(404,))
 async def put_limit(request: web.Request) -> web.Response:
-    """Set how many exocorps ``scope`` may have: ``default`` (every account without its own
-    limit), ``platform`` (all accounts together) or a user id (that account). ``maxExocorps:
-    null`` lifts it. Existing exocorps are never removed: the limit stops new ones."""
+    """Set every limit of ``scope`` at once: ``default`` (every account without limits of its
+    own), ``platform`` (all accounts together) or a user id (that account: its own limits then
+    replace the default ones entirely). ``maxExocorps`` bounds how many exocorps exist;
+    ``maxCpu``, ``maxMemory`` and ``maxStorage`` (Kubernetes quantities) bound what their
+    runtimes request. An absent or null bound is unlimited. Nothing running is ever removed:
+    a limit refuses creating, provisioning, resuming or growing beyond it."""
     scope = request.match_info["scope"]
     async with audited(request, "limits.set") as note:
         principal = require_platform_owner(request)
         body = await json_body(request, LimitSetting)
-        note.details.update(scope=scope, maxExocorps=body.max_exocorps)
+        note.details.update(scope=scope, **body.model_dump(by_alias=True, exclude_none=True))
         async with request.app[DATABASE].sessionmaker.begin() as s:
             if scope not in (limits.DEFAULT_SCOPE, limits.PLATFORM_SCOPE):
                 try:
@@ -366,8 +374,8 @@ async def put_limit(request: web.Request) -> web.Response:
                 except NotFound:
                     raise not_found(f"no user {scope!r}: the scope is 'default', 'platform' "
                                     "or a user id") from None
-            await limits.set_limit(s, scope, body.max_exocorps, by=principal.user_id,
-                                   now=request.app[CLOCK]())
+            await limits.set_limits(s, scope, body.to_limits(), by=principal.user_id,
+                                    now=request.app[CLOCK]())
         return json_response(body)
 
 

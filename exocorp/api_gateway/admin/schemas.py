@@ -4,9 +4,11 @@ these). Requests are strict (unknown fields are a 400); responses are camelCase.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from decimal import ROUND_CEILING
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 
 from exocorp.api_gateway.audit.schemas import AuditEventView
 from exocorp.api_gateway.runtime.schemas import ComponentHealth, EventView, PodView
@@ -23,7 +25,9 @@ from exocorp.model import (
     SpecModel,
     WireModel,
 )
-from exocorp.model.base import SEMVER_PATTERN
+from exocorp.model.base import SEMVER_PATTERN, Quantity
+from exocorp.model.quantity import format_bytes, format_cpu, parse_quantity
+from exocorp.store.limits import Limits
 
 # -- admin: companies ----------------------------------------------------------------------------
 
@@ -192,17 +196,77 @@ class RuntimeStats(WireModel):
     observed_at: str
 
 
-class LimitSetting(SpecModel):
-    """One limit (``PUT /api/admin/limits/{scope}``)."""
+_MAX_CPU_MILLICORES = 10**12
+_MAX_BYTES = 2**60  # 1 EiB
 
-    max_exocorps: Annotated[int, Field(ge=0, le=1_000_000)] | None
-    """Exocorps allowed (null, or absent in an answer: unlimited)."""
+
+def _whole(value: str, scale: int, most: int, what: str) -> int:
+    """A non-negative quantity in whole units of 1/``scale`` (rounded up), at most ``most``."""
+    amount = parse_quantity(value) * scale
+    if amount < 0:
+        raise ValueError(f"{what} cannot be negative")
+    if amount > most:
+        raise ValueError(f"{what} is too large")
+    return int(amount.to_integral_value(rounding=ROUND_CEILING))
+
+
+class LimitSetting(SpecModel):
+    """The limits of one scope (``PUT /api/admin/limits/{scope}``): every bound at once, an absent
+    or null one unlimited. CPU, memory and storage bound what the runtimes of the scope's
+    exocorps request, as Kubernetes quantities."""
+
+    max_exocorps: Annotated[int, Field(ge=0, le=1_000_000)] | None = None
+    """Exocorps allowed (not destroyed)."""
+    max_cpu: Quantity | None = None
+    """CPU the running exocorps may request, e.g. "16" or "2500m"."""
+    max_memory: Quantity | None = None
+    """Memory the running exocorps may request, e.g. "64Gi"."""
+    max_storage: Quantity | None = None
+    """Storage the exocorps' state volumes may claim (one each while provisioned), e.g.
+    "100Gi"."""
+
+    @field_validator("max_cpu")
+    @classmethod
+    def _cpu(cls, value: str | None) -> str | None:
+        return None if value is None else format_cpu(
+            _whole(value, 1000, _MAX_CPU_MILLICORES, "maxCpu"))
+
+    @field_validator("max_memory", "max_storage")
+    @classmethod
+    def _bytes(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return None if value is None else format_bytes(
+            _whole(value, 1, _MAX_BYTES, str(info.field_name)))
+
+    def to_limits(self) -> Limits:
+        def whole(value: str | None, scale: int) -> int | None:
+            return None if value is None else _whole(value, scale, 2**63 - 1, "limit")
+
+        return Limits(max_exocorps=self.max_exocorps,
+                      max_cpu_millicores=whole(self.max_cpu, 1000),
+                      max_memory_bytes=whole(self.max_memory, 1),
+                      max_storage_bytes=whole(self.max_storage, 1))
+
+    @classmethod
+    def of(cls, limits: Limits) -> LimitSetting:
+        def shown(value: int | None, formatted: Callable[[int], str]) -> str | None:
+            return None if value is None else formatted(value)
+
+        return cls(max_exocorps=limits.max_exocorps,
+                   max_cpu=shown(limits.max_cpu_millicores, format_cpu),
+                   max_memory=shown(limits.max_memory_bytes, format_bytes),
+                   max_storage=shown(limits.max_storage_bytes, format_bytes))
 
 
 class LimitsOverview(WireModel):
     default: LimitSetting
-    """What every account without a limit of its own may own."""
+    """What every account without limits of its own may have."""
     platform: LimitSetting
-    """Exocorps the whole platform may run."""
+    """What the whole platform may run."""
     exocorps: int
     """Exocorps existing now (not destroyed)."""
+    cpu: str
+    """CPU every running exocorp requests now, together."""
+    memory: str
+    """Memory every running exocorp requests now, together."""
+    storage: str
+    """Storage every provisioned exocorp's state volume claims now, together."""

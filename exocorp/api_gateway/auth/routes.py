@@ -14,6 +14,7 @@ from exocorp.api_gateway.access import (
     require_user,
     set_session_cookie,
 )
+from exocorp.api_gateway.allowances import limit_usage
 from exocorp.api_gateway.audited import audited
 from exocorp.api_gateway.client_address import client_address, client_bucket
 from exocorp.api_gateway.errors import (
@@ -40,7 +41,6 @@ from exocorp.api_gateway.routing import Auth, RouteTable, json_body, json_respon
 from exocorp.api_gateway.schemas import (
     AccountView,
     AuthResponse,
-    LimitUsage,
     LoginRequest,
     Membership,
     MeResponse,
@@ -48,7 +48,7 @@ from exocorp.api_gateway.schemas import (
     SignupRequest,
 )
 from exocorp.api_gateway.views import invitation_view, timestamp, user_view
-from exocorp.store import accounts, billing, limits, members, registry, sessions, throttle, tokens
+from exocorp.store import accounts, billing, members, registry, sessions, throttle, tokens
 from exocorp.store.errors import Conflict, InvalidCredentials, NotFound
 from exocorp.store.schema import ActorKind, User
 
@@ -328,7 +328,7 @@ async def me(request: web.Request) -> web.Response:
         invited = await members.invitations_for_email(s, user.email)
         inviters = {i.invited_by: (await accounts.get_user(s, i.invited_by)).email
                     for i, _record in invited}
-        usage = await limits.account_limit(s, user.id)
+        usage = await limit_usage(request.app, s, user.id)
         try:
             account = await billing.get_account_for_user(s, user.id)
             account_view: AccountView | None = AccountView(
@@ -349,5 +349,5 @@ async def me(request: web.Request) -> web.Response:
         invitations=[invitation_view(i, record, inviters[i.invited_by])
                      for i, record in invited],
         account=account_view,
-        limits=LimitUsage(max_exocorps=usage.max_exocorps, exocorps=usage.exocorps),
+        limits=usage,
         password_change_required=principal.password_change_required))

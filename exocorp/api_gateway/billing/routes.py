@@ -19,14 +19,15 @@ from aiohttp import web
 from pydantic import Field
 
 from exocorp.api_gateway.access import exocorp_access, require_platform_owner, require_user
+from exocorp.api_gateway.allowances import limit_usage
 from exocorp.api_gateway.audited import audited
 from exocorp.api_gateway.errors import bad_request, not_found
 from exocorp.api_gateway.idempotency import complete_in
 from exocorp.api_gateway.keys import CLOCK, DATABASE
 from exocorp.api_gateway.routing import Auth, RouteTable, json_body, json_response, query_params
+from exocorp.api_gateway.schemas import LimitUsage
 from exocorp.billing import admin
 from exocorp.billing.api import (
-    AccountList,
     AccountView,
     AssignPriceBookBody,
     CreditView,
@@ -38,7 +39,7 @@ from exocorp.billing.api import (
     UsageEventView,
     UsagePage,
 )
-from exocorp.model.base import SpecModel
+from exocorp.model.base import SpecModel, WireModel
 from exocorp.store import NotFound, billing, metering, registry
 from exocorp.store.pages import MAX_PAGE_SIZE
 
@@ -57,17 +58,30 @@ def _account_id(request: web.Request) -> str:
 # -- admin: accounts --------------------------------------------------------------------------
 
 
+class AdminAccountView(AccountView):
+    limits: LimitUsage
+    """The account's limits and what it uses of each (as its ``me`` shows them)."""
+
+
+class AdminAccountList(WireModel):
+    items: list[AdminAccountView]
+
+
 @routes.get("/api/admin/billing/accounts", summary="All billing accounts",
-            auth=Auth.PLATFORM_OWNER, response=AccountList)
+            auth=Auth.PLATFORM_OWNER, response=AdminAccountList)
 async def list_billing_accounts(request: web.Request) -> web.Response:
     """Every billing account: owner, balance (integer minor units; negative when running time
     outran the credit), state (``active`` or ``suspended``), whether resume and provision are
     allowed (``billingActive``), and the effective price book (``assigned`` or ``default``;
-    absent when none applies, which refuses provisioning)."""
+    absent when none applies, which refuses provisioning), and its ``limits`` with what it uses
+    of each."""
     require_platform_owner(request)
     async with request.app[DATABASE].sessionmaker() as s:
         summaries = await admin.list_account_summaries(s)
-    return json_response(AccountList(items=[AccountView.of(x) for x in summaries]))
+        items = [AdminAccountView(**AccountView.of(x).model_dump(),
+                                  limits=await limit_usage(request.app, s, x.account.user_id))
+                 for x in summaries]
+    return json_response(AdminAccountList(items=items))
 
 
 @routes.put("/api/admin/billing/accounts/{account_id}/price-book",

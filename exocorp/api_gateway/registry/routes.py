@@ -538,11 +538,15 @@ _ACTIONS: Sequence[tuple[Action, type[BaseModel], str, str]] = (
      "From Draft: the first revision, from the saved draft. From Stopped: start again on the "
      "current revision. 409 when already provisioning or running, without a valid draft, when "
      "the release cannot be found, a required provider has no credential, or the owner's "
-     "billing account is inactive or has no price book."),
+     "billing account is inactive or has no price book; 409 ``limit_exceeded`` beyond the "
+     "account's or the platform's CPU, memory or storage limit; 402 ``insufficient_credit`` "
+     "when the credit does not cover ``--min-credit-hours`` of everything the account would "
+     "run."),
     (Action.UPDATE, UpdateBody, "Apply a release update",
      "A new revision: the last successful configuration on a newer release (``version`` names "
      "one; default the newest on the channel). 409 unless the update handshake answers "
-     "``update_available``, or while a revision is in progress."),
+     "``update_available``, or while a revision is in progress; 409 ``limit_exceeded`` and 402 "
+     "``insufficient_credit`` when the new release asks for more than the account may take."),
     (Action.RESTART, ActionBody, "Restart from the last successful revision",
      "Re-apply the last successful revision and restart every pod. 409 without a successful "
      "revision or while one is in progress."),
@@ -553,7 +557,8 @@ _ACTIONS: Sequence[tuple[Action, type[BaseModel], str, str]] = (
      "Agent workloads to zero; the portal stays reachable. ``reason`` is required (400 "
      "``reason_required`` without). 409 unless Running."),
     (Action.RESUME, ActionBody, "Resume a paused exocorp",
-     "Back to Running. 409 unless Paused, or when the owner's billing account is inactive."),
+     "Back to Running. 409 unless Paused, or when the owner's billing account is inactive; "
+     "409 ``limit_exceeded`` and 402 ``insufficient_credit`` as for provision."),
     (Action.REPROVISION, ActionBody, "Rebuild from the saved draft",
      "A full rebuild from the current saved draft as a new revision. 409 while a revision is in "
      "progress or without a valid draft."),
@@ -572,7 +577,7 @@ def _register_action(action: Action, model: type[BaseModel], summary: str,
     handler.__name__ = f"{action.value}_company"
     routes.post(f"{_COMPANY}/{action.value}", summary=summary, description=description,
                 auth=Auth.MEMBER, body=model, body_required=model is PauseBody,
-                response=ActionAccepted, status=202, errors=(409,))(handler)
+                response=ActionAccepted, status=202, errors=(402, 409))(handler)
 
 
 for _action, _model, _summary, _description in _ACTIONS:

@@ -73,6 +73,9 @@ class BillingAccount(Base):
     """None means "the default price book"."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    suspended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    """When the account was last suspended (None while active): enforcement stops its exocorps
+    once the suspension outlasts the grace period."""
 
 
 class CreditEntry(Base):

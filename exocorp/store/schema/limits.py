@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Integer, String
+from sqlalchemy import BigInteger, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from exocorp.store.columns import UTCDateTime
@@ -24,13 +24,16 @@ class ThrottleCounter(Base):
 
 
 class ResourceLimits(Base):
-    """How many exocorps may exist. ``scope`` is a user id (that account's own limit),
-    ``default`` (every account without its own) or ``platform`` (all accounts together). A None
-    bound is unlimited."""
+    """How many exocorps may exist and how much CPU, memory and storage their runtimes may
+    request. ``scope`` is a user id (that account's own limits), ``default`` (every account
+    without its own) or ``platform`` (all accounts together). A None bound is unlimited."""
 
     __tablename__ = "resource_limits"
 
     scope: Mapped[str] = mapped_column(String(64), primary_key=True)
     max_exocorps: Mapped[int | None] = mapped_column(Integer)
+    max_cpu_millicores: Mapped[int | None] = mapped_column(BigInteger)
+    max_memory_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    max_storage_bytes: Mapped[int | None] = mapped_column(BigInteger)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_by: Mapped[str | None] = mapped_column(String(64))
