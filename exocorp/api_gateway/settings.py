@@ -47,7 +47,7 @@ class GatewaySettings:
     """The window of ``signup_max_per_client``."""
     signup_credit: int = 1000
     """Credit (minor units of the account currency) given to every new account."""
-    min_credit_hours: float = 3.0
+    min_credit_hours: float = 0.05
     """An action that raises an account's hourly cost (provision, resume, a bigger update) is
     refused (402 ``insufficient_credit``) unless the balance covers this many hours of everything
     the account would then run, at its price book's rates. 0: only a positive balance is

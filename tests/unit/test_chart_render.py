@@ -244,7 +244,7 @@ def test_gateway_defaults_to_one_replica_on_sqlite_on_a_volume(defaults: list[Ob
                          "--portal-base-domain=portal.exocorp.localhost",
                          "--app-base-domain=app.exocorp.localhost", "--signup-credit=1000",
                          "--signup-requires-owner", "--signup-max-per-client=5",
-                         "--min-credit-hours=3", "--suspension-grace-hours=72",
+                         "--min-credit-hours=0.05", "--suspension-grace-hours=72",
                          "--login-max-failures=5", "--login-max-failures-per-client=50",
                          "--hash-concurrency=0", "--log-level=info", "--agent-token-days=30",
                          "--session-idle-minutes=720",

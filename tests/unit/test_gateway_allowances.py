@@ -17,6 +17,7 @@ import aiohttp
 import pytest
 from sqlalchemy import select
 
+from exocorp.api_gateway.settings import GatewaySettings
 from exocorp.k8s import resources as r
 from exocorp.store import billing
 from exocorp.store.schema import AuditEvent
@@ -85,6 +86,18 @@ async def test_a_balance_of_one_no_longer_provisions_twenty_five_exocorps(
     assert (status, problem["code"], problem["required"]) == (
         402, "insufficient_credit", 2 * HOURLY * HOURS)
     assert [_provisioned(gateway, slug) for slug in slugs[:2]] == [True, False]
+
+
+async def test_with_every_default_a_new_account_runs_one_small_exocorp_not_two(
+        make_gateway: GatewayFactory) -> None:
+    # The defaults a fresh install has: signup credit, price book, --min-credit-hours.
+    defaults = GatewaySettings()
+    gateway = await make_gateway(min_credit_hours=defaults.min_credit_hours,
+                                 signup_credit=defaults.signup_credit)
+    ada, _ = await _owner_with_drafts(gateway, "ada@example.com", ["first", "second"])
+    assert (await _act(ada, "first", "provision"))[0] == 202
+    status, problem = await _act(ada, "second", "provision")
+    assert (status, problem["code"]) == (402, "insufficient_credit")
 
 
 async def test_concurrent_provisions_cannot_share_one_exocorps_worth_of_credit(
