@@ -889,6 +889,7 @@ class GatewayRun:
     url: str
     port: int
     process: ManagedProcess
+    metrics_port: int
 
 
 def http(method: str, url: str, body: object = None) -> tuple[int, Any]:
@@ -937,9 +938,9 @@ def chart_gateway(kubectl: Kubectl, release: Release, tmp_path: Path) -> Iterato
     config = service_account_kubeconfig(
         kubectl.cluster.kubectl, kubectl.cluster.kubeconfig, release.namespace,
         f"{release.fullname}-gateway", tmp_path / "gateway.kubeconfig")
-    port = free_port()
+    port, metrics_port = free_port(), free_port()
     argv = [sys.executable, "-m", "exocorp.cli", *container["args"], "--kubeconfig", str(config),
-            "--host", "127.0.0.1", f"--port={port}", f"--metrics-port={free_port()}"]
+            "--host", "127.0.0.1", f"--port={port}", f"--metrics-port={metrics_port}"]
     process = spawn("gateway", argv, tmp_path / "gateway.log", env=env)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -953,7 +954,7 @@ def chart_gateway(kubectl: Kubectl, release: Release, tmp_path: Path) -> Iterato
             if not process.alive() or time.monotonic() > deadline:
                 raise AssertionError(f"gateway not ready; its log:\n{process.log_tail()}")
             time.sleep(0.25)
-        yield GatewayRun(url, port, process)
+        yield GatewayRun(url, port, process, metrics_port)
     finally:
         process.stop()
 
@@ -972,7 +973,12 @@ def test_the_gateway_with_the_chart_rbac_serves_and_is_scraped(
     assert status == 200, body
     assert body["user"]["platformOwner"] is True
 
-    prom = prometheus([ScrapeTarget("exocorp-gateway", f"127.0.0.1:{chart_gateway.port}")])
+    # /metrics is on its own port, which the chart's Ingress does not route; never the public one.
+    with pytest.raises(urllib.error.HTTPError) as public:
+        urllib.request.urlopen(f"{chart_gateway.url}/metrics", timeout=10)
+    assert public.value.code == 404
+    prom = prometheus([ScrapeTarget("exocorp-gateway",
+                                    f"127.0.0.1:{chart_gateway.metrics_port}")])
     series = prom.wait_until(
         'exocorp_gateway_http_requests_total{job="exocorp-gateway", route="/api/auth/login"}')
     assert series[0]["metric"]["status"] == "200"
