@@ -80,8 +80,8 @@ def fleet(n: int) -> list[tuple[str, Obj]]:
         runtime: list[tuple[str, Obj]] = [
             ("Namespace", builders.namespace(exo)),
             ("ServiceAccount", builders.service_account(exo)),
-            ("ResourceQuota", builders.resource_quota(exo, release, SETTINGS)),
-            ("LimitRange", builders.limit_range(exo, SETTINGS)),
+            ("ResourceQuota", builders.resource_quota(exo, release)),
+            ("LimitRange", builders.limit_range(exo)),
             *(("NetworkPolicy", p) for p in builders.network_policies(exo, release, SETTINGS)),
             ("ConfigMap", builders.effective_manifest(exo, inputs)),
             ("PersistentVolumeClaim", builders.state_claim(exo, SETTINGS)),

@@ -3,12 +3,13 @@ running replicas request, the storage its state volume claims, and what its runn
 cost per hour under a price book. Per-account limits and the credit check of an action
 (``exocorp.lifecycle.allowance``) compare these figures; the admin views show them.
 
-The figures follow the operator's rules (``exocorp.operator.builders``): a size named in the
-exocorp's config wins, else the release's requests (a missing request defaults to the limit, as
-Kubernetes does, else to the namespace's LimitRange default, the small size); a stopped exocorp
-runs nothing, a paused one only its components that are not agents; a provisioned exocorp keeps
-one state volume until it is destroyed. tests/unit/test_model_footprint.py holds the operator's
-tables and these side by side.
+The sizes, the state volume and the rule for what a container ends up with are defined here
+and the operator (``exocorp.operator.builders``) builds its containers, quota and LimitRange from
+them, so what is counted is what runs: a size named in the exocorp's config wins, else the
+release's resources, each missing value defaulted as Kubernetes does (a missing request to the
+limit, else to the namespace's LimitRange default request; a missing limit to its default limit:
+both the small size); a stopped exocorp runs nothing, a paused one only its components that are
+not agents; a provisioned exocorp keeps one state volume until it is destroyed.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal
+from types import MappingProxyType
 
 from exocorp.model.config import ComponentSize
 from exocorp.model.quantity import parse_quantity
@@ -24,10 +26,12 @@ from exocorp.model.spec import ExocorpSpec
 
 __all__ = [
     "FALLBACK_RATE_KEY",
-    "SIZE_REQUESTS",
+    "SIZES",
     "STATE_VOLUME_SIZE",
     "ZERO",
     "Footprint",
+    "SizeResources",
+    "admitted_resources",
     "footprint",
     "hourly_cost",
     "rate_of",
@@ -35,15 +39,27 @@ __all__ = [
     "total",
 ]
 
-SIZE_REQUESTS: Mapping[ComponentSize, tuple[str, str]] = {
-    ComponentSize.SMALL: ("100m", "256Mi"),
-    ComponentSize.MEDIUM: ("500m", "1Gi"),
-    ComponentSize.LARGE: ("2", "4Gi"),
-}
-"""(cpu, memory) requested per replica of a component of each size (the operator's sizes)."""
+
+@dataclass(frozen=True)
+class SizeResources:
+    """Requests and limits of one container (quantity strings)."""
+
+    cpu_request: str
+    memory_request: str
+    cpu_limit: str
+    memory_limit: str
+
+
+SIZES: Mapping[ComponentSize, SizeResources] = MappingProxyType({
+    ComponentSize.SMALL: SizeResources("100m", "256Mi", "500m", "512Mi"),
+    ComponentSize.MEDIUM: SizeResources("500m", "1Gi", "1", "2Gi"),
+    ComponentSize.LARGE: SizeResources("2", "4Gi", "4", "8Gi"),
+})
+"""Requests and limits per replica of a component of each size. The small size is also the
+runtime namespace's LimitRange default, which fills in what a release leaves out."""
 
 STATE_VOLUME_SIZE = "1Gi"
-"""The state volume every provisioned exocorp claims (the operator's ``state_volume_size``)."""
+"""The state volume every provisioned exocorp claims."""
 
 FALLBACK_RATE_KEY = "*"
 """A price book's rate for components it does not name (absent: such components are free)."""
@@ -75,20 +91,32 @@ def _whole(value: Decimal) -> int:
     return int(value.to_integral_value(rounding=ROUND_CEILING))
 
 
+def admitted_resources(component: Component, size: ComponentSize | None) -> SizeResources:
+    """What one container of ``component`` runs with once admitted: the named size's, else the
+    release's values with each missing one filled in as the API server does (a missing
+    request takes the limit, else the LimitRange's default request; a missing limit takes
+    the LimitRange's default limit)."""
+    if size is not None:
+        return SIZES[size]
+    small = SIZES[ComponentSize.SMALL]
+    resources = component.resources
+    requests = resources.requests if resources is not None else None
+    limits = resources.limits if resources is not None else None
+    cpu_limit = limits.cpu if limits else None
+    memory_limit = limits.memory if limits else None
+    return SizeResources(
+        cpu_request=(requests.cpu if requests else None) or cpu_limit or small.cpu_request,
+        memory_request=(requests.memory if requests else None) or memory_limit
+        or small.memory_request,
+        cpu_limit=cpu_limit or small.cpu_limit,
+        memory_limit=memory_limit or small.memory_limit)
+
+
 def _replica_requests(component: Component, size: ComponentSize | None) -> tuple[int, int]:
     """(millicores, bytes) one replica of ``component`` requests."""
-    small_cpu, small_memory = SIZE_REQUESTS[ComponentSize.SMALL]
-    if size is not None:
-        cpu, memory = SIZE_REQUESTS[size]
-    else:
-        resources = component.resources
-        requests = resources.requests if resources is not None else None
-        limits = resources.limits if resources is not None else None
-        cpu = (requests.cpu if requests else None) or (limits.cpu if limits else None) \
-            or small_cpu
-        memory = (requests.memory if requests else None) \
-            or (limits.memory if limits else None) or small_memory
-    return _whole(parse_quantity(cpu) * 1000), _whole(parse_quantity(memory))
+    admitted = admitted_resources(component, size)
+    return (_whole(parse_quantity(admitted.cpu_request) * 1000),
+            _whole(parse_quantity(admitted.memory_request)))
 
 
 def running_components(spec: ExocorpSpec, release: ExocorpReleaseSpec) -> list[Component]:

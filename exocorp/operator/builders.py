@@ -20,6 +20,7 @@ from exocorp.model import (
     Probe,
     canonical_domains,
 )
+from exocorp.model.footprint import SIZES, STATE_VOLUME_SIZE, admitted_resources
 from exocorp.model.quantity import parse_quantity
 from exocorp.names import runtime_namespace
 from exocorp.operator.settings import OperatorSettings
@@ -108,9 +109,9 @@ def _size(exo: Exocorp, component: Component) -> ComponentSize | None:
     return sizes.get(component.name)
 
 
-def container_resources(exo: Exocorp, component: Component,
-                        settings: OperatorSettings) -> dict[str, dict[str, str]]:
-    """A size named in the exocorp's config wins; else the release's; else small."""
+def container_resources(exo: Exocorp, component: Component) -> dict[str, dict[str, str]]:
+    """What a container asks for: a size named in the exocorp's config wins; else the release's
+    values as written (the namespace's LimitRange fills in the rest); else small."""
     size = _size(exo, component)
     if size is None and component.resources is not None:
         res = component.resources
@@ -122,25 +123,27 @@ def container_resources(exo: Exocorp, component: Component,
                     out[kind] = picked
         if out:
             return out
-    chosen = settings.sizes[size or ComponentSize.SMALL]
+    chosen = SIZES[size or ComponentSize.SMALL]
     return {"requests": {"cpu": chosen.cpu_request, "memory": chosen.memory_request},
             "limits": {"cpu": chosen.cpu_limit, "memory": chosen.memory_limit}}
 
 
-def resource_quota(exo: Exocorp, release: ExocorpReleaseSpec, settings: OperatorSettings) -> Obj:
-    """Room for every component at full size, doubled for the surge of a rolling update."""
+def resource_quota(exo: Exocorp, release: ExocorpReleaseSpec) -> Obj:
+    """Room for every component at full size, doubled for the surge of a rolling update. Counts
+    what each container is admitted with, values the LimitRange fills in included: the quota
+    refuses a pod whose defaulted requests or limits it has no room for."""
     totals = {"requests.cpu": 0.0, "requests.memory": 0.0, "limits.cpu": 0.0,
               "limits.memory": 0.0}
     pods = 0
     for component in release.components:
-        res = container_resources(exo, component, settings)
+        admitted = admitted_resources(component, _size(exo, component))
         replicas = max(component.replicas, 1)
         pods += replicas
-        for kind in ("requests", "limits"):
-            for resource in ("cpu", "memory"):
-                if resource in res.get(kind, {}):
-                    amount = float(parse_quantity(res[kind][resource]))
-                    totals[f"{kind}.{resource}"] += amount * replicas
+        for key, amount in (("requests.cpu", admitted.cpu_request),
+                            ("requests.memory", admitted.memory_request),
+                            ("limits.cpu", admitted.cpu_limit),
+                            ("limits.memory", admitted.memory_limit)):
+            totals[key] += float(parse_quantity(amount)) * replicas
     hard = {
         "requests.cpu": f"{round(totals['requests.cpu'] * 2000)}m",
         "limits.cpu": f"{round(totals['limits.cpu'] * 2000)}m",
@@ -158,8 +161,9 @@ def resource_quota(exo: Exocorp, release: ExocorpReleaseSpec, settings: Operator
             "metadata": _meta(exo, "exocorp-quota"), "spec": {"hard": hard}}
 
 
-def limit_range(exo: Exocorp, settings: OperatorSettings) -> Obj:
-    small, large = settings.sizes[ComponentSize.SMALL], settings.sizes[ComponentSize.LARGE]
+def limit_range(exo: Exocorp) -> Obj:
+    """Defaults (the small size) for what a release leaves out; at most the large size."""
+    small, large = SIZES[ComponentSize.SMALL], SIZES[ComponentSize.LARGE]
     return {"apiVersion": "v1", "kind": "LimitRange", "metadata": _meta(exo, "exocorp-limits"),
             "spec": {"limits": [{
                 "type": "Container",
@@ -233,7 +237,7 @@ def effective_manifest(exo: Exocorp, inputs: RuntimeInputs) -> Obj:
 
 def state_claim(exo: Exocorp, settings: OperatorSettings) -> Obj:
     spec: Obj = {"accessModes": ["ReadWriteOnce"],
-                 "resources": {"requests": {"storage": settings.state_volume_size}}}
+                 "resources": {"requests": {"storage": STATE_VOLUME_SIZE}}}
     if settings.storage_class:
         spec["storageClassName"] = settings.storage_class
     return {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
@@ -280,7 +284,7 @@ def deployment(exo: Exocorp, component: Component, inputs: RuntimeInputs) -> Obj
         "image": component.image,
         "ports": [{"name": p.name, "containerPort": p.port, "protocol": p.protocol.value}
                   for p in component.ports],
-        "resources": container_resources(exo, component, settings),
+        "resources": container_resources(exo, component),
         "envFrom": [{"secretRef": {"name": CREDENTIALS_SECRET}}],
         # Pause state is in the mounted manifest, not the environment: pausing must not
         # restart the portal and app pods.

@@ -145,8 +145,8 @@ class RuntimeObjects:
         # Everything else lives in that namespace and is independent: apply concurrently.
         objects: list[tuple[r.Resource, Obj]] = [
             (r.SERVICEACCOUNTS, builders.service_account(exo)),
-            (r.RESOURCEQUOTAS, builders.resource_quota(exo, release, settings)),
-            (r.LIMITRANGES, builders.limit_range(exo, settings)),
+            (r.RESOURCEQUOTAS, builders.resource_quota(exo, release)),
+            (r.LIMITRANGES, builders.limit_range(exo)),
             *((r.NETWORKPOLICIES, p) for p in builders.network_policies(exo, release, settings)),
             (r.SECRETS, builders.credentials_secret(exo, inputs.credentials)),
             (r.CONFIGMAPS, builders.effective_manifest(exo, inputs)),

@@ -2,28 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from exocorp import names
-from exocorp.model import ComponentSize
-
-
-@dataclass(frozen=True)
-class SizeResources:
-    """Requests and limits for one component size."""
-
-    cpu_request: str
-    memory_request: str
-    cpu_limit: str
-    memory_limit: str
-
-
-DEFAULT_SIZES: dict[ComponentSize, SizeResources] = {
-    ComponentSize.SMALL: SizeResources("100m", "256Mi", "500m", "512Mi"),
-    ComponentSize.MEDIUM: SizeResources("500m", "1Gi", "1", "2Gi"),
-    ComponentSize.LARGE: SizeResources("2", "4Gi", "4", "8Gi"),
-}
 
 
 @dataclass(frozen=True)
@@ -42,8 +24,6 @@ class OperatorSettings:
     """cert-manager ClusterIssuer that issues the domains' certificates ('' = no TLS issuer)."""
     ingress_namespace: str = "ingress-nginx"
     """Namespace of the ingress controller, allowed through each exocorp's network policy."""
-    state_volume_size: str = "1Gi"
-    """Size of each exocorp's state volume."""
     storage_class: str = ""
     """StorageClass of the state volumes ('' = the cluster default)."""
     max_concurrent_rollouts: int = 10
@@ -61,8 +41,6 @@ class OperatorSettings:
     edited by hand is restored within this time."""
     runtime_user: int = 65532
     """Numeric user the runtime containers run as."""
-    sizes: dict[ComponentSize, SizeResources] = field(default_factory=lambda: dict(DEFAULT_SIZES))
-    """Resources per component size."""
     shard: str = ""
     """The operator shard this process is: it watches and reconciles only the Exocorps whose
     ``exocorp.io/shard`` label has this value ('' = the default shard: Exocorps without the

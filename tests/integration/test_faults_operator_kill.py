@@ -206,8 +206,8 @@ def _expected_objects(exo: Exocorp, release: ExocorpReleaseSpec) -> set[tuple[st
     assert exo.status.rollout is not None
     inputs = builders.RuntimeInputs(release=release, revision=exo.status.rollout.revision,
                                     credentials={}, settings=settings)
-    objects = [builders.service_account(exo), builders.resource_quota(exo, release, settings),
-               builders.limit_range(exo, settings),
+    objects = [builders.service_account(exo), builders.resource_quota(exo, release),
+               builders.limit_range(exo),
                *builders.network_policies(exo, release, settings),
                builders.credentials_secret(exo, {}), builders.effective_manifest(exo, inputs),
                builders.state_claim(exo, settings)]

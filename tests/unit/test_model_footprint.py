@@ -1,22 +1,15 @@
-"""What an exocorp requests (``exocorp.model.footprint``) is what the operator gives it: the same
-sizes, the same state volume, the same per-resource fallbacks; paused agents and stopped
-exocorps request nothing, a stopped one keeps its volume."""
+"""What an exocorp requests (``exocorp.model.footprint``) is what the operator gives it: the
+quota the operator sets is twice the figure, each missing request is defaulted as Kubernetes
+does; paused agents and stopped exocorps request nothing, a stopped one keeps its volume."""
 
 from __future__ import annotations
 
 import pytest
 
 from exocorp.model import ComponentSize, Exocorp, ExocorpReleaseSpec
-from exocorp.model.footprint import (
-    SIZE_REQUESTS,
-    STATE_VOLUME_SIZE,
-    Footprint,
-    footprint,
-    hourly_cost,
-)
+from exocorp.model.footprint import Footprint, footprint, hourly_cost
 from exocorp.model.quantity import format_bytes, format_cpu, parse_quantity
 from exocorp.operator.builders import resource_quota
-from exocorp.operator.settings import DEFAULT_SIZES, OperatorSettings
 from exocorp.testing import samples
 
 pytestmark = pytest.mark.unit
@@ -38,20 +31,15 @@ def _release(**agent: object) -> ExocorpReleaseSpec:
     return ExocorpReleaseSpec.model_validate(spec)
 
 
-def test_the_operators_sizes_and_volume() -> None:
-    assert {size: (r.cpu_request, r.memory_request) for size, r in DEFAULT_SIZES.items()} == \
-        dict(SIZE_REQUESTS)
-    assert OperatorSettings().state_volume_size == STATE_VOLUME_SIZE
-
-
 @pytest.mark.parametrize("agents", [
     {}, {"resources": {"requests": {"cpu": "750m", "memory": "300Mi"},
-                       "limits": {"cpu": "1", "memory": "1Gi"}}}])
+                       "limits": {"cpu": "1", "memory": "1Gi"}}},
+    {"resources": {"requests": {"cpu": "250m"}}}, {"resources": {"limits": {"memory": "1Gi"}}}])
 @pytest.mark.parametrize("sizes", [{}, {"agents": "large"}, {"portal": "medium"}])
 def test_requests_are_half_the_quota_the_operator_sets(agents: dict[str, object],
                                                        sizes: dict[str, str]) -> None:
     exocorp, release = _exocorp(sizes), _release(**agents)
-    hard = resource_quota(exocorp, release, OperatorSettings())["spec"]["hard"]
+    hard = resource_quota(exocorp, release)["spec"]["hard"]
     mine = footprint(exocorp.spec, release)
     assert 2 * mine.cpu_millicores == parse_quantity(hard["requests.cpu"]) * 1000
     assert 2 * mine.memory_bytes == parse_quantity(hard["requests.memory"])

@@ -91,16 +91,42 @@ def test_replicas_follow_pause_and_stop(spec: dict[str, Any], expected: dict[str
 def test_component_size_from_config_wins_over_release_resources() -> None:
     exo = _exo()
     agents = _release().components[2]
-    assert builders.container_resources(exo, agents, SETTINGS)["requests"] == {
+    assert builders.container_resources(exo, agents)["requests"] == {
         "cpu": "500m", "memory": "1Gi"}
 
 
 def test_quota_leaves_room_for_a_rolling_update() -> None:
-    quota = builders.resource_quota(_exo(), _release(), SETTINGS)["spec"]["hard"]
+    quota = builders.resource_quota(_exo(), _release())["spec"]["hard"]
     # portal + app small (100m), agents medium (500m) x2 -> 1.2 CPU, doubled for the surge.
     assert quota["requests.cpu"] == "2400m"
     assert quota["pods"] == str(4 * 2 + 2)
     assert quota["persistentvolumeclaims"] == "2"  # a killed create stays charged for a while
+
+
+@pytest.mark.parametrize(("resources", "hard"), [
+    # Agents x2 at 250m CPU requested, nothing else written: the LimitRange gives each 256Mi
+    # requested and 500m / 512Mi of limits. Portal and app are small (100m/256Mi, 500m/512Mi).
+    ({"requests": {"cpu": "250m"}},
+     {"requests.cpu": "1400m", "requests.memory": "2048Mi",
+      "limits.cpu": "4000m", "limits.memory": "4096Mi"}),
+    # Agents x2 with a 1Gi memory limit only: the memory request is the limit (1Gi), the CPU
+    # request and limit the LimitRange's defaults (100m, 500m).
+    ({"limits": {"memory": "1Gi"}},
+     {"requests.cpu": "800m", "requests.memory": "5120Mi",
+      "limits.cpu": "4000m", "limits.memory": "6144Mi"}),
+])
+def test_quota_counts_what_the_limit_range_fills_in(resources: dict[str, Any],
+                                                    hard: dict[str, str]) -> None:
+    """A release that leaves a request or limit out gets the LimitRange's default at
+    admission; the quota must have room for it, or the pods are refused (exceeded quota)."""
+    spec = samples.release("1.0.0")["spec"]
+    spec["components"][2]["resources"] = resources
+    exo = _exo(config={"componentSizes": {}})
+    agents = ExocorpReleaseSpec.model_validate(spec)
+    quota = builders.resource_quota(exo, agents)["spec"]["hard"]
+    assert {key: quota[key] for key in hard} == hard  # doubled for the surge
+    # The Deployment still carries only what the release wrote; admission adds the rest.
+    assert builders.container_resources(exo, agents.components[2]) == resources
 
 
 def test_ingress_routes_both_domains_with_tls_and_none_while_stopped() -> None:
