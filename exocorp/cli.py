@@ -624,8 +624,11 @@ def _add_client(command: Callable[..., argparse.ArgumentParser]) -> None:
     changing.add_argument("--current-password-file",
                           help="read the current password from this file")
     changing.set_defaults(func=client.password, client=True)
-    command("logout", "end the session and forget it").set_defaults(func=client.logout,
-                                                                   client=True)
+    leave = command("logout", "end the session and forget it")
+    leave.add_argument("--everywhere", action="store_true",
+                       help="end every session of yours, on every device, and cut off every "
+                            "agent you approved")
+    leave.set_defaults(func=client.logout, client=True)
     ls = command("ls", "list your exocorps")
     output(ls)
     ls.set_defaults(func=client.ls, client=True)
@@ -699,6 +702,45 @@ def _add_client(command: Callable[..., argparse.ArgumentParser]) -> None:
                        help="exit 0 once this phase is reached")
     output(watch)
     watch.set_defaults(func=client.watch, client=True)
+    _add_admin(command, output)
+
+
+def _add_admin(command: Callable[..., argparse.ArgumentParser],
+               output: Callable[[argparse.ArgumentParser], None]) -> None:
+    from exocorp.client import commands as client
+
+    admin = command("admin", "platform owners: limits, disabling users")
+    asub = admin.add_subparsers(dest="admin_command", required=True, metavar="COMMAND")
+    limits = asub.add_parser("limits", help="show the default and platform limits and what "
+                             "the fleet uses (`limits set` changes them)")
+    output(limits)
+    limits.set_defaults(func=client.limits, client=True)
+    lsub = limits.add_subparsers(dest="limits_command", metavar="COMMAND")
+    setting = lsub.add_parser(
+        "set", help="set every limit of a scope at once",
+        description="Set every limit of SCOPE at once: a bound not given becomes unlimited. "
+                    "Nothing running is removed; a limit refuses creating, provisioning, "
+                    "resuming or growing beyond it.")
+    setting.add_argument("scope", metavar="SCOPE",
+                         help="default (every account without limits of its own), platform "
+                              "(all accounts together) or a user id (that account)")
+    setting.add_argument("--max-exocorps", type=int, metavar="N",
+                         help="exocorps allowed (default: unlimited)")
+    setting.add_argument("--max-cpu", metavar="QUANTITY",
+                         help="CPU the running exocorps may request, e.g. 16 or 2500m "
+                              "(default: unlimited)")
+    setting.add_argument("--max-memory", metavar="QUANTITY",
+                         help="memory they may request, e.g. 64Gi (default: unlimited)")
+    setting.add_argument("--max-storage", metavar="QUANTITY",
+                         help="storage their state volumes may claim, e.g. 100Gi (default: "
+                              "unlimited)")
+    setting.set_defaults(func=client.set_limits, client=True)
+    for verb, summary in (("disable", "disable a user: no login; every session and agent of "
+                                      "theirs ends"),
+                          ("enable", "let a disabled user log in again")):
+        p = asub.add_parser(verb, help=summary)
+        p.add_argument("user", help="the user's id (see GET /api/admin/billing/accounts)")
+        p.set_defaults(func=client.set_disabled, client=True)
 
 
 def main(argv: list[str] | None = None) -> int:

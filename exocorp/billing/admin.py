@@ -93,6 +93,8 @@ class AccountSummary:
     price_book: PriceBook | None
     """The effective book (assigned, else the default)."""
     price_book_source: PriceBookSource
+    user_disabled: bool = False
+    """The owner is disabled (cannot log in; its sessions and agents were signed out)."""
 
     @property
     def active(self) -> bool:
@@ -100,8 +102,9 @@ class AccountSummary:
 
 
 async def list_account_summaries(session: AsyncSession) -> list[AccountSummary]:
-    """Every account with its owner's email and effective price book."""
-    emails = {user.id: user.email for user in await accounts.list_users(session)}
+    """Every account with its owner's email, whether the owner is disabled, and the effective
+    price book."""
+    users = {user.id: user for user in await accounts.list_users(session)}
     books = {book.id: book for book in await billing.list_price_books(session)}
     default = next((book for book in books.values() if book.is_default), None)
     out = []
@@ -110,8 +113,10 @@ async def list_account_summaries(session: AsyncSession) -> list[AccountSummary]:
             book, source = books.get(account.price_book_id), "assigned"
         else:
             book, source = default, "default" if default is not None else "none"
-        out.append(AccountSummary(account=account, email=emails.get(account.user_id),
-                                  price_book=book, price_book_source=source))
+        owner = users.get(account.user_id)
+        out.append(AccountSummary(account=account, email=owner.email if owner else None,
+                                  price_book=book, price_book_source=source,
+                                  user_disabled=bool(owner and owner.disabled)))
     return out
 
 
@@ -157,4 +162,4 @@ async def account_summary(session: AsyncSession, account_id: str) -> AccountSumm
     book = await billing.effective_price_book(session, account)
     source = "assigned" if account.price_book_id else ("default" if book else "none")
     return AccountSummary(account=account, email=user.email if user else None, price_book=book,
-                          price_book_source=source)
+                          price_book_source=source, user_disabled=bool(user and user.disabled))

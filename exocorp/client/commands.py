@@ -123,6 +123,13 @@ def password(args: argparse.Namespace) -> int:
 
 
 def logout(args: argparse.Namespace) -> int:
+    if args.everywhere:
+        # Not best effort: the person must know whether the other sessions really ended.
+        _api().call("POST", "/api/auth/logout-everywhere")
+        credentials.forget()
+        print("logged out everywhere: every session of yours has ended and every agent you "
+              "approved lost its access")
+        return OK
     saved = credentials.load()
     if saved is not None:
         try:
@@ -248,6 +255,49 @@ def remove_member(args: argparse.Namespace) -> int:
         "GET", "/api/auth/me")["user"]["id"]
     api.call("DELETE", f"{_COMPANY}{quote(args.id)}/members/{quote(user)}")
     print(f"left {args.id}" if args.command == "leave" else f"removed {user} from {args.id}")
+    return OK
+
+
+# -- admin (platform owners) --------------------------------------------------------------------
+
+_BOUNDS = (("maxExocorps", "EXOCORPS"), ("maxCpu", "CPU"), ("maxMemory", "MEMORY"),
+           ("maxStorage", "STORAGE"))
+
+
+def _bound(setting: dict[str, Any], key: str) -> str:
+    value = setting.get(key)
+    return "unlimited" if value is None else str(value)
+
+
+def limits(args: argparse.Namespace) -> int:
+    """The default and platform limits, and what the whole fleet uses of each."""
+    data = _api().call("GET", "/api/admin/limits")
+    if args.output in ("json", "yaml"):
+        _print(data, args.output, [])
+        return OK
+    rows = [[scope, *(_bound(data[scope], key) for key, _ in _BOUNDS)]
+            for scope in ("default", "platform")]
+    rows.append(["in use", str(data["exocorps"]), data["cpu"], data["memory"], data["storage"]])
+    print(_table(rows, ["SCOPE", *(title for _, title in _BOUNDS)]))
+    return OK
+
+
+def set_limits(args: argparse.Namespace) -> int:
+    """Every bound of a scope at once (the API's PUT): one not given becomes unlimited."""
+    body = {"maxExocorps": args.max_exocorps, "maxCpu": args.max_cpu,
+            "maxMemory": args.max_memory, "maxStorage": args.max_storage}
+    saved = _api().call("PUT", f"/api/admin/limits/{quote(args.scope)}", body)
+    bounds = [f"{title.lower()} {saved[key]}" for key, title in _BOUNDS
+              if saved.get(key) is not None]
+    print(f"limits of {args.scope}: " + (", ".join(bounds) if bounds else "unlimited"))
+    return OK
+
+
+def set_disabled(args: argparse.Namespace) -> int:
+    verb = args.admin_command  # "disable" or "enable"
+    user = _api().call("POST", f"/api/admin/users/{quote(args.user)}/{verb}")
+    print(f"{user['email']} ({user['id']}) is disabled: every session of theirs has ended"
+          if verb == "disable" else f"{user['email']} ({user['id']}) may log in again")
     return OK
 
 

@@ -21,6 +21,7 @@ pytestmark = pytest.mark.e2e
 CANARY = "sk-ui-canary-7f3e1d2c"
 RUNNING_WITHIN = 180_000
 PASSWORD = "correct horse battery"
+NEW_PASSWORD = "a fresh and longer passphrase"
 
 
 def publish(platform: DevPlatform, version: str) -> None:
@@ -289,6 +290,127 @@ def test_platform_owner_uses_the_admin_pages(dashboard_platform: DevPlatform, pa
     screenshot(owner_page, "admin-audit")
 
 
+def test_a_recovery_kit_login_sets_a_new_password_before_anything_else(
+        dashboard_platform: DevPlatform, page: Page) -> None:
+    email = f"kit-{uuid.uuid4().hex[:6]}@example.com"
+    kit = signup(page, email)
+    page.get_by_role("button", name="Log out").click()
+    expect(page.get_by_role("heading", name="Log in to Exocorp")).to_be_visible()
+    page.get_by_label("E-mail").fill(email)
+    page.get_by_role("button", name="Use my recovery kit instead").click()
+    page.get_by_label("Recovery kit").fill(kit)
+    page.get_by_role("button", name="Log in").click()
+    # The used kit is spent: a new one is shown, once.
+    expect(page.get_by_role("heading", name="Your new recovery kit")).to_be_visible()
+    expect(page.get_by_test_id("recovery-kit")).to_have_text(re.compile(r"^EXO-"))
+    expect(page.get_by_test_id("recovery-kit")).not_to_have_text(kit)
+    page.get_by_role("button", name="Continue").click()
+
+    # Only the password page: no navigation, no current password asked, no other page.
+    expect(page.get_by_role("heading", name="Set a new password")).to_be_visible()
+    assert page.url.endswith("/password")
+    expect(page.get_by_role("navigation", name="Main")).to_have_count(0)
+    expect(page.get_by_label("Current password")).to_have_count(0)
+    screenshot(page, "password-forced")
+    page.goto("/account")
+    expect(page.get_by_role("heading", name="Set a new password")).to_be_visible()
+    expect(page.get_by_role("heading", name="Account")).to_have_count(0)
+    assert page.url.endswith("/password")
+
+    page.get_by_label("New password").fill(NEW_PASSWORD)
+    page.get_by_role("button", name="Save the new password").click()
+    expect(page.get_by_role("heading", name="Your exocorps")).to_be_visible()
+    expect(page.get_by_role("navigation", name="Main")).to_be_visible()
+    page.get_by_role("button", name="Log out").click()
+    login(page, email, NEW_PASSWORD)
+
+
+def test_sign_out_everywhere_ends_this_session_too(dashboard_platform: DevPlatform,
+                                                   page: Page) -> None:
+    email = f"leave-{uuid.uuid4().hex[:6]}@example.com"
+    signup(page, email)
+    page.get_by_role("link", name="Account").click()
+    limits = page.get_by_role("region", name="Limits")
+    expect(limits).to_contain_text("0 exocorps (no limit)")
+    page.get_by_role("button", name="Sign out everywhere").click()
+    page.get_by_role("dialog").get_by_role("button", name="Sign out everywhere").click()
+    expect(page.get_by_role("heading", name="Log in to Exocorp")).to_be_visible()
+    page.goto("/account")
+    expect(page.get_by_role("heading", name="Log in to Exocorp")).to_be_visible()
+    login(page, email, PASSWORD)
+
+
+def test_platform_owner_limits_exocorps_and_disables_a_user(
+        dashboard_platform: DevPlatform, browser: Browser, page: Page) -> None:
+    password = (dashboard_platform.workdir / "platform-owner.password").read_text()
+    login(page, OWNER_EMAIL, password)
+    page.get_by_role("link", name="Admin").click()
+    page.get_by_role("navigation", name="Admin").get_by_role("link", name="Limits").click()
+    expect(page.get_by_role("heading", name="Limits", exact=True)).to_be_visible()
+    default = page.get_by_role("region", name="Default per account")
+    now = default.get_by_test_id("limits-default")
+    tenant_context = browser.new_context(base_url=base_url(dashboard_platform), viewport=DESKTOP)
+    try:
+        expect(now).to_have_text("Now: No limit.")
+        # A malformed quantity is refused at its field, and nothing changes.
+        cpu = default.get_by_label("Most CPU")
+        cpu.fill("lots")
+        default.get_by_role("button", name="Save limits").click()
+        expect(cpu).to_have_attribute("aria-invalid", "true")
+        expect(default.locator(".field-error")).to_have_text(re.compile("^Not a quantity"))
+        page.reload()
+        expect(now).to_have_text("Now: No limit.")
+
+        default.get_by_label("Most exocorps").fill("1")
+        default.get_by_role("button", name="Save limits").click()
+        expect(now).to_have_text("Now: At most 1 exocorps.")
+        screenshot(page, "admin-limits")
+
+        tenant = tenant_context.new_page()
+        email = f"limited-{uuid.uuid4().hex[:6]}@example.com"
+        signup(tenant, email)
+        create_company(tenant, f"only-{uuid.uuid4().hex[:6]}", "Only Corp")
+        tenant.get_by_role("link", name="Account").click()
+        expect(tenant.get_by_role("region", name="Limits")).to_contain_text("1 of 1 exocorps")
+        tenant.get_by_role("link", name="Exocorps").click()
+        tenant.get_by_role("button", name="Create exocorp").first.click()
+        dialog = tenant.get_by_role("dialog")
+        dialog.get_by_label("Name").fill("Second Corp")
+        dialog.get_by_role("button", name="Create").click()
+        expect(dialog.get_by_role("alert")).to_contain_text(
+            "this account may own at most 1 exocorps")
+        screenshot(tenant, "create-refused-by-limit")
+        dialog.get_by_role("button", name="Cancel").click()
+        expect(tenant.get_by_text("Second Corp")).to_have_count(0)
+
+        page.get_by_role("navigation", name="Admin").get_by_role("link", name="Billing").click()
+        row = page.get_by_role("row", name=re.compile(re.escape(email)))
+        expect(row).to_contain_text("1 of 1 exocorps")
+        row.get_by_role("button", name=f"Disable {email}").click()
+        page.get_by_role("dialog").get_by_role("button", name="Disable").click()
+        expect(row.get_by_role("button", name=f"Enable {email}")).to_be_visible()
+        expect(row).to_contain_text("disabled")
+
+        # The tenant's session is over (an open page may notice first, from its live stream):
+        # the next page they open is the login page, and their password no longer logs them in.
+        tenant.goto("/account")
+        expect(tenant.get_by_role("heading", name="Log in to Exocorp")).to_be_visible()
+        expect(tenant.get_by_text("Your session has ended")).to_be_visible()
+        tenant.get_by_label("E-mail").fill(email)
+        tenant.get_by_label("Password").fill(PASSWORD)
+        tenant.get_by_role("button", name="Log in").click()
+        expect(tenant.get_by_role("alert")).to_contain_text("this account is disabled")
+
+        row.get_by_role("button", name=f"Enable {email}").click()
+        expect(row.get_by_role("button", name=f"Disable {email}")).to_be_visible()
+        tenant.get_by_role("button", name="Log in").click()
+        expect(tenant.get_by_role("heading", name="Account")).to_be_visible()
+    finally:
+        tenant_context.close()
+        # The platform is shared by this module's tests: lift the default limit again.
+        assert page.request.put("/api/admin/limits/default", data={}).ok
+
+
 def test_agent_handoff_approved_in_the_browser(dashboard_platform: DevPlatform, page: Page) -> None:
     url = base_url(dashboard_platform)
     email = f"agent-owner-{uuid.uuid4().hex[:6]}@example.com"
@@ -421,7 +543,10 @@ def test_no_serious_accessibility_violation_on_any_page(
         signup(page, f"axe-{uuid.uuid4().hex[:6]}@example.com")
         check("fleet-empty")
         page.get_by_role("link", name="Account").click()
+        expect(page.get_by_role("region", name="Limits")).to_be_visible()
         check("account")
+        page.get_by_role("link", name="Change your password").click()
+        check("password")
         slug = f"axe-{uuid.uuid4().hex[:6]}"
         create_company(page, slug, "Axe Corp")
         check("company")
@@ -432,8 +557,15 @@ def test_no_serious_accessibility_violation_on_any_page(
         page.get_by_role("button", name="Log out").click()
         password = (dashboard_platform.workdir / "platform-owner.password").read_text()
         login(page, OWNER_EMAIL, password)
-        for path in ("/admin", "/admin/companies", "/admin/billing", "/admin/audit"):
+        for path in ("/admin", "/admin/companies", "/admin/billing", "/admin/limits",
+                     "/admin/audit"):
             page.goto(path)
+            # Pages whose controls come with an answer: check those controls too.
+            if path == "/admin/billing":
+                expect(page.get_by_role("button", name=re.compile("^Disable ")).first) \
+                    .to_be_visible()
+            if path == "/admin/limits":
+                expect(page.get_by_role("button", name="Save limits").first).to_be_visible()
             check(path)
         assert found == {}
     finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import aiohttp
 import pytest
 
 from exocorp.store import accounts, drafts, tokens
@@ -62,6 +63,16 @@ async def test_sign_out_everywhere(gateway: Gateway) -> None:
         assert (await client.get("/api/auth/me", headers=headers)).status == 401
 
 
+async def _owner_disabled(admin: aiohttp.ClientSession, user_id: str) -> bool:
+    """What the admin billing accounts table says of ``user_id``'s owner."""
+    response = await admin.get("/api/admin/billing/accounts")
+    assert response.status == 200
+    items = (await response.json())["items"]
+    disabled = next(a["userDisabled"] for a in items if a["userId"] == user_id)
+    assert isinstance(disabled, bool)
+    return disabled
+
+
 async def test_a_platform_owner_disables_and_enables_a_user(gateway: Gateway) -> None:
     admin = await admin_support.platform_owner(gateway)
     victim, thief, user_id, agent = await _victim(gateway)
@@ -72,10 +83,12 @@ async def test_a_platform_owner_disables_and_enables_a_user(gateway: Gateway) ->
     login = await gateway.new_client().post(
         "/api/auth/login", json={"email": "ada@example.com", "password": PASSWORD})
     assert login.status == 403
+    assert await _owner_disabled(admin, user_id) is True
     assert (await admin.post(f"/api/admin/users/{user_id}/enable")).status == 200
     login = await gateway.new_client().post(
         "/api/auth/login", json={"email": "ada@example.com", "password": PASSWORD})
     assert login.status == 200
+    assert await _owner_disabled(admin, user_id) is False
     assert (await admin.post("/api/admin/users/usr_nobody/disable")).status == 404
 
 

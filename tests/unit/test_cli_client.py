@@ -16,6 +16,7 @@ import yaml
 from exocorp import cli
 from exocorp.client import credentials, http
 from exocorp.testing import samples
+from tests.plugins import gateway_admin as admin_support
 from tests.plugins.gateway import Gateway
 
 pytestmark = pytest.mark.unit
@@ -175,3 +176,73 @@ async def test_a_recovery_kit_login_says_to_set_a_new_password_and_password_sets
     again = await gateway.new_client().post("/api/auth/login", json={
         "email": "ada@example.com", "password": "a brand new passphrase"})
     assert again.status == 200
+
+
+async def test_platform_owners_set_limits_and_disable_users_from_the_command_line(
+        gateway: Gateway, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    await admin_support.platform_owner(gateway)
+    ada_id = (await gateway.signup("ada@example.com"))["user"]["id"]
+    server = str(gateway.client.make_url("")).rstrip("/")
+    secret = tmp_path / "password"
+    secret.write_text(PASSWORD)
+
+    async def as_(who: str, *args: str) -> tuple[int, str, str]:
+        monkeypatch.setenv("EXOCORP_CONFIG", str(tmp_path / who / "credentials.json"))
+        return await _exocorp(capsys, *args)
+
+    for who, email in (("root", admin_support.ROOT), ("ada", "ada@example.com")):
+        assert (await as_(who, "login", "--server", server, "--email", email,
+                          "--password-file", str(secret)))[0] == 0
+    code, out, _ = await as_("root", "admin", "limits")
+    assert code == 0
+    assert [line.split() for line in out.splitlines()] == [
+        ["SCOPE", "EXOCORPS", "CPU", "MEMORY", "STORAGE"],
+        ["default", "unlimited", "unlimited", "unlimited", "unlimited"],
+        ["platform", "unlimited", "unlimited", "unlimited", "unlimited"],
+        ["in", "use", "0", "0", "0", "0"]]
+
+    code, out, _ = await as_("root", "admin", "limits", "set", "default", "--max-exocorps", "1",
+                             "--max-memory", "1.5Gi")
+    assert (code, out.strip()) == (0, "limits of default: exocorps 1, memory 1536Mi")
+    # A malformed quantity: one line naming the field, and nothing changes.
+    code, _, err = await as_("root", "admin", "limits", "set", "default", "--max-cpu", "lots")
+    assert (code, err.count("\n"), "maxCpu" in err) == (http.REFUSED, 1, True)
+    code, out, _ = await as_("root", "admin", "limits", "-o", "json")
+    assert json.loads(out)["default"] == {"maxExocorps": 1, "maxMemory": "1536Mi"}
+    code, _, err = await as_("ada", "admin", "limits")
+    assert code == http.UNAUTHENTICATED
+    assert "(403 platform_owner_required)" in err
+    code, _, err = await as_("root", "admin", "limits", "set", "usr_nobody")
+    assert code == http.NOT_FOUND
+
+    code, out, _ = await as_("root", "admin", "disable", ada_id)
+    assert (code, out.strip()) == (0, f"ada@example.com ({ada_id}) is disabled: every session "
+                                      "of theirs has ended")
+    assert (await as_("ada", "ls"))[0] == http.UNAUTHENTICATED
+    code, out, _ = await as_("root", "admin", "enable", ada_id)
+    assert (code, out.strip()) == (0, f"ada@example.com ({ada_id}) may log in again")
+    assert (await as_("ada", "login", "--server", server, "--email", "ada@example.com",
+                      "--password-file", str(secret)))[0] == 0
+
+
+async def test_logout_everywhere_ends_the_sessions_of_every_device(
+        gateway: Gateway, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    await gateway.signup("ada@example.com")
+    server = str(gateway.client.make_url("")).rstrip("/")
+    secret = tmp_path / "password"
+    secret.write_text(PASSWORD)
+
+    async def on(device: str, *args: str) -> tuple[int, str, str]:
+        monkeypatch.setenv("EXOCORP_CONFIG", str(tmp_path / device / "credentials.json"))
+        return await _exocorp(capsys, *args)
+
+    for device in ("laptop", "desktop"):
+        assert (await on(device, "login", "--server", server, "--email", "ada@example.com",
+                         "--password-file", str(secret)))[0] == 0
+    code, out, _ = await on("laptop", "logout", "--everywhere")
+    assert (code, out.startswith("logged out everywhere")) == (0, True)
+    assert not (tmp_path / "laptop" / "credentials.json").exists()
+    assert (await on("desktop", "ls"))[0] == http.UNAUTHENTICATED
+    assert (await gateway.client.get("/api/auth/me")).status == 401

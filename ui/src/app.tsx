@@ -2,7 +2,7 @@
 // banner, and the routes.
 import { useEffect, useState } from "preact/hooks";
 import { onApiDown } from "./api/client";
-import { AdminAudit, AdminBilling, AdminCompanies, AdminHome } from "./pages/admin";
+import { AdminAudit, AdminBilling, AdminCompanies, AdminHome, AdminLimits } from "./pages/admin";
 import { Account } from "./pages/account";
 import { Login, Signup, safeNext } from "./pages/auth";
 import { CompanyPage } from "./pages/company";
@@ -61,7 +61,8 @@ export function App() {
     if (!me.platformOwner) page = <NotFound />;
     else if (path === "/admin") page = <AdminHome />;
     else if (path === "/admin/companies") page = <AdminCompanies />;
-    else if (path === "/admin/billing") page = <AdminBilling />;
+    else if (path === "/admin/billing") page = <AdminBilling me={me} />;
+    else if (path === "/admin/limits") page = <AdminLimits />;
     else if (path === "/admin/audit") page = <AdminAudit />;
     else page = <NotFound />;
   } else page = <NotFound />;
@@ -93,6 +94,7 @@ export function App() {
           {link("/admin", "Overview")}
           {link("/admin/companies", "Companies")}
           {link("/admin/billing", "Billing")}
+          {link("/admin/limits", "Limits")}
           {link("/admin/audit", "Audit")}
         </nav>
       )}

@@ -62,3 +62,10 @@ export async function logout(): Promise<void> {
     navigate("/login");
   }
 }
+
+/** End every session of this person, this one included, and cut off their agents. */
+export async function signOutEverywhere(): Promise<void> {
+  await api("POST", "/api/auth/logout-everywhere");
+  set(null);
+  navigate("/login");
+}

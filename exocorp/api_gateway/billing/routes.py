@@ -61,6 +61,9 @@ def _account_id(request: web.Request) -> str:
 class AdminAccountView(AccountView):
     limits: LimitUsage
     """The account's limits and what it uses of each (as its ``me`` shows them)."""
+    user_disabled: bool
+    """Its owner is disabled (``POST /api/admin/users/{user_id}/disable``): no login, no
+    session, no agent until enabled again."""
 
 
 class AdminAccountList(WireModel):
@@ -73,13 +76,14 @@ async def list_billing_accounts(request: web.Request) -> web.Response:
     """Every billing account: owner, balance (integer minor units; negative when running time
     outran the credit), state (``active`` or ``suspended``), whether resume and provision are
     allowed (``billingActive``), and the effective price book (``assigned`` or ``default``;
-    absent when none applies, which refuses provisioning), and its ``limits`` with what it uses
-    of each."""
+    absent when none applies, which refuses provisioning), its ``limits`` with what it uses
+    of each, and whether its owner is disabled (``userDisabled``)."""
     require_platform_owner(request)
     async with request.app[DATABASE].sessionmaker() as s:
         summaries = await admin.list_account_summaries(s)
         items = [AdminAccountView(**AccountView.of(x).model_dump(),
-                                  limits=await limit_usage(request.app, s, x.account.user_id))
+                                  limits=await limit_usage(request.app, s, x.account.user_id),
+                                  user_disabled=x.user_disabled)
                  for x in summaries]
     return json_response(AdminAccountList(items=items))
 

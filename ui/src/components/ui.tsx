@@ -1,6 +1,6 @@
 // Small shared pieces: phase badge, alerts, labelled fields, the confirm dialog, dates.
 import type { ComponentChildren, JSX } from "preact";
-import { useLayoutEffect, useRef } from "preact/hooks";
+import { useLayoutEffect, useRef, useState } from "preact/hooks";
 import { describe } from "../api/client";
 import type { Phase } from "../api/types";
 
@@ -68,6 +68,37 @@ export function Modal({ title, onClose, children }: { title: string; onClose: ()
       <h2>{title}</h2>
       {children}
     </dialog>
+  );
+}
+
+/** Ask before a step that cannot be taken back; the API's refusal is shown in the dialog. */
+export function Confirm({ title, action, onConfirm, onClose, children }: {
+  title: string; action: string; onConfirm: () => Promise<void>; onClose: () => void; children: ComponentChildren;
+}) {
+  const [error, setError] = useState<unknown>();
+  const [busy, setBusy] = useState(false);
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    setBusy(true);
+    setError(undefined);
+    try {
+      await onConfirm();
+    } catch (err) {
+      setError(err);
+      setBusy(false);
+    }
+  };
+  return (
+    <Modal title={title} onClose={onClose}>
+      <form onSubmit={submit}>
+        {children}
+        <Alert error={error} />
+        <div class="row">
+          <button type="submit" class="danger" disabled={busy}>{busy ? `${action}…` : action}</button>
+          <button type="button" onClick={onClose}>Cancel</button>
+        </div>
+      </form>
+    </Modal>
   );
 }
 

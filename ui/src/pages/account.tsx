@@ -1,9 +1,12 @@
-// Account: provider credentials (list with coverage, add, rotate, delete; a value is never shown
-// back) and the tokens of connected coding agents (revoke).
+// Account: limits with what is used of each, provider credentials (list with coverage, add,
+// rotate, delete; a value is never shown back), the tokens of connected coding agents (revoke),
+// and sign-in: change the password, sign out everywhere.
 import { useEffect, useState } from "preact/hooks";
 import { ApiError, del, get, post } from "../api/client";
-import type { Secret, Summary, Token } from "../api/types";
-import { Alert, Field, Modal, when } from "../components/ui";
+import type { LimitUsage, Me, Secret, Summary, Token } from "../api/types";
+import { LimitList } from "../components/limits";
+import { Alert, Confirm, Field, Modal, when } from "../components/ui";
+import { signOutEverywhere } from "../session";
 
 export function Account() {
   const [secrets, setSecrets] = useState<Secret[] | null>(null);
@@ -12,11 +15,15 @@ export function Account() {
   const [error, setError] = useState<unknown>();
   const [rotate, setRotate] = useState<Secret | null>(null);
   const [adding, setAdding] = useState(false);
+  const [limits, setLimits] = useState<LimitUsage | null>(null);
+  const [leaving, setLeaving] = useState(false);
 
   const load = () => {
     get<{ secrets: Secret[] }>("/api/registry/provider-secrets").then((s) => setSecrets(s.secrets), setError);
     get<{ tokens: Token[] }>("/api/auth/tokens").then((t) => setTokens(t.tokens), setError);
     get<Summary>("/api/dashboard/summary").then(setSummary, () => undefined);
+    // Fresh, not the session's copy from login: what is used changes as exocorps come and go.
+    get<Me>("/api/auth/me").then((me) => setLimits(me.limits ?? null), setError);
   };
   useEffect(load, []);
 
@@ -53,8 +60,14 @@ export function Account() {
     <main id="main">
       <h1>Account</h1>
       {summary?.balance && <p>Balance: <strong>{(summary.balance.balance / 100).toFixed(2)} {summary.balance.currency}</strong> · account {summary.balance.state}</p>}
-      <p><a href="/password">Change your password</a></p>
       <Alert error={error} />
+      {limits && (
+        <section class="card" id="limits" aria-labelledby="h-limits">
+          <h2 id="h-limits">Limits</h2>
+          <p class="muted">What your account may have, as the platform's owners set it, and what it uses now. CPU, memory and storage are what your running exocorps request.</p>
+          <LimitList usage={limits} />
+        </section>
+      )}
       <section class="card" id="credentials" aria-labelledby="h-cred">
         <div class="page-head">
           <h2 id="h-cred">Provider credentials</h2>
@@ -113,6 +126,17 @@ export function Account() {
           </div>
         )}
       </section>
+      <section class="card" id="sign-in" aria-labelledby="h-sign-in">
+        <h2 id="h-sign-in">Sign-in</h2>
+        <p><a href="/password">Change your password</a></p>
+        <p class="muted">Lost a device, or someone else may be logged in as you? Signing out everywhere ends every session of yours, this one included, and cuts off every connected agent.</p>
+        <button type="button" class="danger" onClick={() => setLeaving(true)}>Sign out everywhere</button>
+      </section>
+      {leaving && (
+        <Confirm title="Sign out everywhere?" action="Sign out everywhere" onConfirm={signOutEverywhere} onClose={() => setLeaving(false)}>
+          <p>Every browser and device logged in as you is signed out, this one included, and every connected agent loses its access. You log in again with your password.</p>
+        </Confirm>
+      )}
       {(adding || rotate) && <SecretForm existing={rotate} onClose={() => { setAdding(false); setRotate(null); }} onSaved={() => { setAdding(false); setRotate(null); load(); }} />}
     </main>
   );

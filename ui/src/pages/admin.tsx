@@ -1,10 +1,11 @@
 // Platform owners only (the shell hides these routes from others; the API refuses them anyway).
 import { useEffect, useMemo, useState } from "preact/hooks";
 import { ApiError, get, post } from "../api/client";
-import type { ActionName, AdminCompany, AdminCompanyList, AuditEvent, AuditPage, BillingAccount, Phase, PriceBook, RuntimeStats } from "../api/types";
+import type { ActionName, AdminAccount, Me, AdminCompany, AdminCompanyList, AuditEvent, AuditPage, LimitSetting, LimitsOverview, Phase, PriceBook, RuntimeStats } from "../api/types";
 import { PHASES } from "../api/types";
 import { ActionBar, type ActionRequest } from "../components/actions";
-import { Alert, Field, Loading, Modal, PhaseBadge, money, when } from "../components/ui";
+import { LimitForm, limitsInBrief, settingInBrief } from "../components/limits";
+import { Alert, Confirm, Field, Loading, Modal, PhaseBadge, money, when } from "../components/ui";
 
 function AuditTable({ events }: { events: AuditEvent[] }) {
   return (
@@ -133,32 +134,53 @@ export function AdminCompanies() {
   );
 }
 
-export function AdminBilling() {
-  const [accounts, setAccounts] = useState<BillingAccount[] | null>(null);
+export function AdminBilling({ me }: { me: Me }) {
+  const [accounts, setAccounts] = useState<AdminAccount[] | null>(null);
   const [books, setBooks] = useState<PriceBook[] | null>(null);
   const [error, setError] = useState<unknown>();
-  const [topUp, setTopUp] = useState<BillingAccount | null>(null);
+  const [notice, setNotice] = useState<string | null>(null);
+  const [topUp, setTopUp] = useState<AdminAccount | null>(null);
+  const [disabling, setDisabling] = useState<AdminAccount | null>(null);
   const load = () => {
-    get<{ items: BillingAccount[] }>("/api/admin/billing/accounts").then((a) => setAccounts(a.items), setError);
+    get<{ items: AdminAccount[] }>("/api/admin/billing/accounts").then((a) => setAccounts(a.items), setError);
     get<{ items: PriceBook[] }>("/api/admin/billing/price-books").then((b) => setBooks(b.items), setError);
   };
   useEffect(load, []);
+  const who = (a: AdminAccount) => a.email ?? a.userId;
+  const setDisabled = async (a: AdminAccount, disabled: boolean) => {
+    await post(`/api/admin/users/${encodeURIComponent(a.userId)}/${disabled ? "disable" : "enable"}`);
+    setNotice(disabled ? `${who(a)} is disabled and signed out everywhere.` : `${who(a)} may log in again.`);
+    setDisabling(null);
+    load();
+  };
+  const enable = (a: AdminAccount) => {
+    setError(undefined);
+    setDisabled(a, false).catch(setError);
+  };
   return (
     <main id="main">
       <h1>Billing</h1>
       <Alert error={error} />
+      {notice && <Alert kind="ok">{notice}</Alert>}
       <section class="card" aria-labelledby="h-accounts">
         <h2 id="h-accounts">Accounts</h2>
         {accounts ? (
           <div class="table-wrap" tabIndex={0} role="region" aria-label="Table (scrolls sideways)">
             <table>
-              <thead><tr><th scope="col">Account</th><th scope="col">Balance</th><th scope="col">State</th><th scope="col">Price book</th><th scope="col">Updated</th><th scope="col"><span class="sr-only">Top up</span></th></tr></thead>
+              <thead><tr><th scope="col">Account</th><th scope="col">Balance</th><th scope="col">State</th><th scope="col">Price book</th><th scope="col">Limits</th><th scope="col">Updated</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead>
               <tbody>
                 {accounts.map((a) => (
-                  <tr data-account={a.id}>
-                    <td>{a.email ?? a.userId}</td><td>{money(a.balance, a.currency)}</td>
-                    <td class={a.billingActive ? "ok" : "warn"}>{a.state}</td><td>{a.priceBook?.name ?? "default"}</td><td>{when(a.updatedAt)}</td>
-                    <td><button type="button" class="small" aria-label={`Top up ${a.email ?? a.userId}`} onClick={() => setTopUp(a)}>Top up</button></td>
+                  <tr data-account={a.id} data-user={a.userId}>
+                    <td>{who(a)}{a.userDisabled && <> <span class="badge">disabled</span></>}</td><td>{money(a.balance, a.currency)}</td>
+                    <td class={a.billingActive ? "ok" : "warn"}>{a.state}</td><td>{a.priceBook?.name ?? "default"}</td>
+                    <td>{limitsInBrief(a.limits)}</td><td>{when(a.updatedAt)}</td>
+                    <td class="row">
+                      <button type="button" class="small" aria-label={`Top up ${who(a)}`} onClick={() => setTopUp(a)}>Top up</button>
+                      {/* Not oneself: a disabled platform owner could not enable anyone again. */}
+                      {a.userId === me.user.id ? null : a.userDisabled
+                        ? <button type="button" class="small" aria-label={`Enable ${who(a)}`} onClick={() => enable(a)}>Enable</button>
+                        : <button type="button" class="small danger" aria-label={`Disable ${who(a)}`} onClick={() => { setError(undefined); setDisabling(a); }}>Disable</button>}
+                    </td>
                   </tr>
                 ))}
               </tbody>
@@ -175,11 +197,16 @@ export function AdminBilling() {
         </ul>
       </section>
       {topUp && <TopUp account={topUp} onClose={() => setTopUp(null)} onDone={() => { setTopUp(null); load(); }} />}
+      {disabling && (
+        <Confirm title={`Disable ${who(disabling)}?`} action="Disable" onConfirm={() => setDisabled(disabling, true)} onClose={() => setDisabling(null)}>
+          <p>They cannot log in until enabled again; every session of theirs ends now and their connected agents lose access. Their exocorps keep running.</p>
+        </Confirm>
+      )}
     </main>
   );
 }
 
-function TopUp({ account, onClose, onDone }: { account: BillingAccount; onClose: () => void; onDone: () => void }) {
+function TopUp({ account, onClose, onDone }: { account: AdminAccount; onClose: () => void; onDone: () => void }) {
   const [amount, setAmount] = useState("10.00");
   const [reference, setReference] = useState(`topup-${Date.now()}`);
   const [error, setError] = useState<unknown>();
@@ -202,6 +229,43 @@ function TopUp({ account, onClose, onDone }: { account: BillingAccount; onClose:
         <div class="row"><button class="primary" type="submit">Top up</button><button type="button" onClick={onClose}>Cancel</button></div>
       </form>
     </Modal>
+  );
+}
+
+export function AdminLimits() {
+  const [overview, setOverview] = useState<LimitsOverview | null>(null);
+  const [error, setError] = useState<unknown>();
+  const load = () => { get<LimitsOverview>("/api/admin/limits").then(setOverview, setError); };
+  useEffect(load, []);
+  const scope = (key: "default" | "platform", title: string, about: string) => {
+    const setting = overview?.[key];
+    return (
+      <section class="card" aria-labelledby={`h-limits-${key}`}>
+        <h2 id={`h-limits-${key}`}>{title}</h2>
+        <p class="muted">{about}</p>
+        {setting && <>
+          <p data-testid={`limits-${key}`}><strong>Now:</strong> {settingInBrief(setting)}</p>
+          <LimitForm scope={key} setting={setting} onSaved={(saved: LimitSetting) => setOverview((o) => (o ? { ...o, [key]: saved } : o))} />
+        </>}
+      </section>
+    );
+  };
+  return (
+    <main id="main">
+      <h1>Limits</h1>
+      <p class="muted">A limit refuses creating, provisioning, resuming or growing beyond it; nothing running is ever removed. CPU, memory and storage bound what the exocorps' runtimes request.</p>
+      <Alert error={error} />
+      {overview ? (
+        <section class="strip" aria-label="The whole platform now">
+          <div class="stat"><span class="num">{overview.exocorps}</span><span>exocorps</span></div>
+          <div class="stat"><span class="num">{overview.cpu}</span><span>CPU requested</span></div>
+          <div class="stat"><span class="num">{overview.memory}</span><span>memory requested</span></div>
+          <div class="stat"><span class="num">{overview.storage}</span><span>storage claimed</span></div>
+        </section>
+      ) : !error && <Loading what="limits" />}
+      {scope("default", "Default per account", "What every account without limits of its own may have.")}
+      {scope("platform", "Whole platform", "What all accounts together may have.")}
+    </main>
   );
 }
 
