@@ -13,6 +13,7 @@ destroyed. Audit it with ``audit.audited`` around the call.
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 from dataclasses import dataclass
 from typing import Any
@@ -33,15 +34,18 @@ from exocorp.api_gateway.keys import (
 )
 from exocorp.api_gateway.principal import Principal
 from exocorp.billing.enforcement import billing_state
+from exocorp.k8s import resources as r
 from exocorp.lifecycle import ActionPlan, ErrorCode, LifecycleError, perform
 from exocorp.model import ActionRequest, Exocorp
 from exocorp.store import drafts, registry
 from exocorp.store.errors import NotFound
 
+log = logging.getLogger(__name__)
+
 _ROUNDS = 3
 """Rounds of ``perform.perform`` (each re-plans on its own write conflicts) before a 409."""
 
-__all__ = ["ActionResult", "run_action", "saved_draft"]
+__all__ = ["ActionResult", "finish_unfinished_destroys", "run_action", "saved_draft"]
 
 
 async def saved_draft(session: AsyncSession, exocorp_id: str) -> dict[str, Any] | None:
@@ -150,3 +154,24 @@ async def _recovered(request: web.Request, exocorp_id: str,
     return ActionResult(plan=None, exocorp=current,
                         details={str(k): str(v) for k, v in details.items()},
                         from_phase=str(done.entry.get("fromPhase", "")), recovered=True)
+
+
+async def finish_unfinished_destroys(app: web.Application) -> list[str]:
+    """Delete the exocorps whose destroy this platform accepted but whose delete never came
+    (``perform.unfinished_destroy``), and mark them destroyed as :func:`run_action` does.
+    Another replica doing the same at once is harmless: a delete of a deleting object is a
+    no-op."""
+    cache, now = app[CACHE], app[CLOCK]()
+    finished = [entry.name for entry in cache.exocorps.values()
+                if perform.unfinished_destroy(entry.model, now)]
+    for name in finished:
+        log.warning("exocorp %s: its destroy was accepted but never deleted; deleting it now",
+                    name)
+        deleted = await app[KUBE].delete(r.EXOCORPS, name, propagation="Background")
+        if deleted is not None and deleted.get("kind") != "Status":
+            cache.exocorps.observe(deleted, deleted=not (deleted.get("metadata") or {}).get(
+                "finalizers"))
+        async with app[DATABASE].sessionmaker.begin() as s:
+            await registry.mark_destroyed(s, name, now=now)
+        app[ACCESS_CACHE].forget_exocorp(name)
+    return finished

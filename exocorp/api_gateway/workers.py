@@ -7,13 +7,16 @@ caller closes the database, the watch cache and the Kubernetes client.
 - ``billing``: creates the configured default price book if there is no default, then runs the
   metering and enforcement service (``exocorp.billing``: every replica campaigns for the
   Lease, the holder meters and enforces) and releases the Lease on the way out.
+- ``finish_destroys``: deletes an exocorp whose destroy was accepted but whose delete never
+  came (the gateway died between its spec write and its delete), every 30 seconds.
 - ``purge``: forgets idempotency keys older than their retention, and throttle counters whose
   window ended a day ago, hourly.
 
 ``create_app`` installs them (:func:`install_workers`): every app runs the system audit; only the
-gateway process (``main.serve``: ``create_app(..., process_workers=True)``) runs billing and
-purge, which need the process's settings and the cluster's Lease. A test that wants billing
-appends ``billing`` to ``app.cleanup_ctx`` itself, with settings in ``app[BILLING_SETTINGS]``.
+gateway process (``main.serve``: ``create_app(..., process_workers=True)``) runs billing,
+purge and finish_destroys, which need the process's settings and the cluster's Lease. A test
+that wants billing appends ``billing`` to ``app.cleanup_ctx`` itself, with settings in
+``app[BILLING_SETTINGS]``.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from exocorp.api_gateway.audit.operator_actions import (
     record_operator_actions,
 )
 from exocorp.api_gateway.keys import CACHE, CLOCK, DATABASE, KUBE, SETTINGS
+from exocorp.api_gateway.operations import finish_unfinished_destroys
 from exocorp.billing.service import MeteringService, ensure_default_price_book
 from exocorp.billing.settings import BillingSettings
 from exocorp.store import idempotency, throttle
@@ -43,6 +47,7 @@ __all__ = [
     "PURGE_INTERVAL",
     "Worker",
     "billing",
+    "finish_destroys",
     "install_workers",
     "purge",
     "system_audit",
@@ -58,6 +63,9 @@ BILLING_SETTINGS = web.AppKey("exocorp.billing_settings", BillingSettings)
 
 PURGE_INTERVAL: Final = 3600.0
 """Seconds between purges."""
+
+FINISH_DESTROYS_INTERVAL: Final = 30.0
+"""Seconds between sweeps for accepted destroys left without their delete."""
 
 
 def _periodic(name: str, interval: float, work: Callable[[web.Application], Awaitable[object]],
@@ -89,6 +97,11 @@ async def _record_operator_actions(app: web.Application) -> None:
         await record_operator_actions(app)
 
 
+async def _finish_destroys(app: web.Application) -> None:
+    if app[CACHE].ready:
+        await finish_unfinished_destroys(app)
+
+
 async def _purge_expired(app: web.Application) -> None:
     async with app[DATABASE].sessionmaker.begin() as s:
         purged = await idempotency.purge_idempotency_records(
@@ -100,6 +113,8 @@ async def _purge_expired(app: web.Application) -> None:
 
 system_audit = _periodic("system-audit", INTERVAL, _record_operator_actions,
                          "could not record the operator's actions in the audit trail")
+finish_destroys = _periodic("finish-destroys", FINISH_DESTROYS_INTERVAL,
+                            _finish_destroys, "could not finish accepted destroys")
 purge = _periodic("idempotency-purge", PURGE_INTERVAL, _purge_expired,
                   "could not purge expired idempotency keys")
 
@@ -120,9 +135,9 @@ async def billing(app: web.Application) -> AsyncIterator[None]:
 
 
 def install_workers(app: web.Application, *, process: bool) -> None:
-    """Start the workers with the app: the system audit always, billing and purge with
-    ``process`` (the gateway process, not an app built for a test)."""
+    """Start the workers with the app: the system audit always, billing, purge and
+    finish_destroys with ``process`` (the gateway process, not an app built for a test)."""
     app[SYSTEM_AUDIT] = SystemAudit()
     app.cleanup_ctx.append(system_audit)
     if process:
-        app.cleanup_ctx.extend((billing, purge))
+        app.cleanup_ctx.extend((billing, purge, finish_destroys))

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -26,7 +26,8 @@ from exocorp.lifecycle import (
     LifecycleError,
     plan_action,
 )
-from exocorp.model import ActionRequest, Exocorp, ExocorpReleaseSpec, RevisionContent
+from exocorp.model import Action, ActionRequest, Exocorp, ExocorpReleaseSpec, RevisionContent
+from exocorp.model.base import parse_rfc3339_or_none
 
 _ATTEMPTS = 8
 REQUEST_KEYS_KEPT = 20
@@ -62,6 +63,21 @@ def request_keys_annotation(obj: Mapping[str, Any], entry: Mapping[str, Any]) ->
     """The annotation value with ``entry`` appended (the oldest dropped beyond the limit)."""
     entries = [*applied_requests(obj), dict(entry)][-REQUEST_KEYS_KEPT:]
     return json.dumps(entries, separators=(",", ":"), sort_keys=True)
+
+
+DELETE_GRACE = timedelta(seconds=30)
+"""How long an accepted destroy may wait for its delete, which follows its spec write at once."""
+
+
+def unfinished_destroy(exocorp: Exocorp, now: datetime) -> bool:
+    """A destroy was accepted (its spec write is the record: ``lastAction``), but its delete
+    has not come for longer than :data:`DELETE_GRACE`: the gateway died between the two and the
+    caller never retried. The gateway's sweep makes the delete (the operator may not)."""
+    last = exocorp.spec.last_action
+    if last is None or last.action is not Action.DESTROY or exocorp.deleting:
+        return False
+    at = parse_rfc3339_or_none(last.at)
+    return at is None or now - at >= DELETE_GRACE
 
 
 GOOD_STANDING = BillingStanding(active=True, has_price_book=True)

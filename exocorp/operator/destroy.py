@@ -11,31 +11,13 @@ from typing import Any
 from exocorp import names
 from exocorp.k8s import Kube, Obj
 from exocorp.k8s import resources as r
-from exocorp.model import Action, Condition, ConditionStatus, ConditionType, Phase
-from exocorp.model.base import parse_rfc3339_or_none
+from exocorp.model import Condition, ConditionStatus, ConditionType, Phase
 from exocorp.model.conditions import Reason, set_condition
 from exocorp.operator import events, ownership, revisions
 from exocorp.operator.cache import ObjectCache
 from exocorp.operator.settings import OperatorSettings
 
 log = logging.getLogger(__name__)
-
-
-# How long a destroy the gateway accepted may wait for its delete before the operator makes
-# it: the gateway deletes right after its spec write, so only a gateway that died in between
-# (and a caller that never retried) leaves one waiting this long.
-DELETE_GRACE_SECONDS = 30.0
-
-
-def unfinished_destroy_wait(body: Obj, now: datetime) -> float | None:
-    """For an accepted destroy (the spec's last action) whose delete has not come: seconds left
-    before the operator deletes it (0: now); None when no destroy was accepted."""
-    last = (body.get("spec") or {}).get("lastAction") or {}
-    if last.get("action") != Action.DESTROY.value:
-        return None
-    at = parse_rfc3339_or_none(str(last.get("at") or ""))
-    waited = (now - at).total_seconds() if at is not None else DELETE_GRACE_SECONDS
-    return max(0.0, DELETE_GRACE_SECONDS - waited)
 
 
 async def tear_down(kube: Kube, settings: OperatorSettings, name: str,

@@ -93,14 +93,6 @@ class Reconciler:
             self.cache.store("Exocorp", body)
         if body["metadata"].get("deletionTimestamp"):
             return await destroy.destroy_pass(self.kube, self.cache, self.settings, name, body)
-        wait = destroy.unfinished_destroy_wait(body, reconcile_pass.now())
-        if wait is not None:
-            # The gateway records a destroy in the spec, then deletes; if it died in between
-            # (and the caller never retried), finish what was accepted.
-            if wait > 0:
-                return wait
-            await self.kube.delete(r.EXOCORPS, name)
-            return None
         if names.FINALIZER not in (body["metadata"].get("finalizers") or []):
             # Before anything exists, so nothing can outlive a deleted exocorp.
             body = await destroy.set_finalizer(self.kube, self.cache, body, present=True)

@@ -24,7 +24,6 @@ def grants(*groups_resources: tuple[str, tuple[str, ...]], verbs: tuple[str, ...
 OPERATOR_CLUSTER: set[Grant] = (
     grants(("exocorp.io", ("exocorps", "exocorpreleases")),
            verbs=("get", "list", "watch", "patch", "update"))
-    | grants(("exocorp.io", ("exocorps",)), verbs=("delete",))
     | grants(("exocorp.io", ("exocorps/status", "exocorpreleases/status")),
              verbs=("get", "patch", "update"))
     | grants(("exocorp.io", ("exocorps/finalizers",)), verbs=("update",))

@@ -1,16 +1,23 @@
 """A lifecycle action's only API-server call is its write: the exocorp, its revisions and the
 owner's credentials come from the watch cache. A stale cache costs a fresh read, never a wrong
 answer: a write conflict re-plans from the API server, and so does a refusal made from the
-cache (a credential or object the cache has not seen yet)."""
+cache (a credential or object the cache has not seen yet). And a destroy whose write landed but
+whose delete did not (the gateway died in between) is finished by the gateway's sweep."""
 
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import select
 
 from exocorp import names
+from exocorp.api_gateway.operations import finish_unfinished_destroys
 from exocorp.k8s import resources as r
+from exocorp.lifecycle.perform import DELETE_GRACE
+from exocorp.model import format_timestamp
+from exocorp.store.schema import ExocorpRecord
 from exocorp.testing import samples
 from tests.plugins.gateway import Gateway
+from tests.plugins.gateway_admin import set_status
 
 pytestmark = pytest.mark.unit
 SECRET_VALUE = "sk-ant-unit-0123456789abcdef"
@@ -82,3 +89,28 @@ async def test_a_refusal_the_api_server_confirms_is_given(gateway: Gateway) -> N
     assert not [c for c in _exocorp_calls(gateway) if c[0] == "patch"]
     stored = gateway.kube.objects[(r.EXOCORPS.plural, "", "acme")]
     assert names.ANNOTATION_REQUEST_KEYS not in (stored["metadata"].get("annotations") or {})
+
+
+async def test_a_destroy_accepted_but_never_deleted_is_finished_by_the_sweep(
+        gateway: Gateway) -> None:
+    """The gateway writes the destroy into the spec, then deletes; it died in between and the
+    caller never retried. The exocorp reads Destroying (not Starting, not Running) and the
+    sweep makes the delete once the grace has passed, not before."""
+    await _provisioning(gateway)
+    accepted_at = gateway.clock()
+    last = {"action": "destroy", "requestedBy": "user:1", "at": format_timestamp(accepted_at)}
+    set_status(gateway, "acme", {}, lastAction=last)
+    detail = await (await gateway.client.get("/api/registry/companies/acme")).json()
+    assert detail["phase"] == "Destroying"
+
+    assert await finish_unfinished_destroys(gateway.client.app) == []  # its delete may follow
+    assert (r.EXOCORPS.plural, "", "acme") in gateway.kube.objects
+    gateway.clock.advance(seconds=DELETE_GRACE.total_seconds())
+    assert await finish_unfinished_destroys(gateway.client.app) == ["acme"]
+    assert (r.EXOCORPS.plural, "", "acme") not in gateway.kube.objects
+    async with gateway.database.sessionmaker() as s:
+        record = (await s.execute(select(ExocorpRecord).where(
+            ExocorpRecord.slug == "acme"))).scalar_one()
+    assert record.destroyed_at is not None
+    response = await gateway.client.get("/api/registry/companies/acme")
+    assert response.status == 404

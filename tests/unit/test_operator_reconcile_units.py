@@ -4,15 +4,12 @@ the throttle and drift detection."""
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 
-from exocorp.model import Exocorp, RevisionContent, RolloutStatus, format_timestamp
-from exocorp.operator import reconcile_pass
+from exocorp.model import Exocorp, RevisionContent, RolloutStatus
 from exocorp.operator.cache import ObjectCache
-from exocorp.operator.destroy import DELETE_GRACE_SECONDS
 from exocorp.operator.reconciler import Reconciler
 from exocorp.operator.rollout import rollout_key
 from exocorp.operator.runtime_objects import _edited_by_someone_else
@@ -162,31 +159,3 @@ def test_drift_detection_ignores_control_plane_writers() -> None:
                                                    {"f:status": {}}, "status")))
     assert not _edited_by_someone_else(live(ours, ("kubectl-label", {"f:metadata": {}}, None)))
     assert _edited_by_someone_else(live(ours, ("kubectl-edit", {"f:spec": {}}, None)))
-
-
-async def test_an_accepted_destroy_whose_delete_never_came_is_finished_after_a_grace() -> None:
-    # The gateway writes the destroy into the spec, then deletes; it died in between.
-    now = reconcile_pass.now()
-    deleted: list[str] = []
-
-    class Kube:
-        async def delete(self, resource: Any, name: str, *_: Any, **__: Any) -> None:
-            deleted.append(name)
-
-    def reconciler_for(at: datetime) -> Reconciler:
-        body = _exo("destroy", at=format_timestamp(at)).model_dump(
-            by_alias=True, mode="json", exclude_none=True)
-        body["metadata"].update(resourceVersion="5")
-        cache = ObjectCache()
-        cache.store("Exocorp", body)
-        return Reconciler(kube=Kube(), cache=cache,  # type: ignore[arg-type]
-                          settings=OperatorSettings())
-
-    # Just accepted: the gateway's own delete is on its way; the operator only looks again.
-    wait = await reconciler_for(now - timedelta(seconds=10))._reconcile("acme")
-    assert wait is not None
-    assert 0 < wait <= DELETE_GRACE_SECONDS - 10 + 1
-    assert deleted == []
-    # Long past: the gateway's delete never came; the operator makes it.
-    assert await reconciler_for(now - timedelta(minutes=5))._reconcile("acme") is None
-    assert deleted == ["acme"]
