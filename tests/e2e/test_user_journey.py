@@ -14,6 +14,7 @@ import pytest
 
 from exocorp.testing.dev import DevPlatform
 from exocorp.testing.waiting import eventually
+from tests.plugins.platform import quiet_dev_platform
 
 pytestmark = pytest.mark.e2e
 CANARY = "sk-e2e-canary-5d1c0b9a"
@@ -21,12 +22,8 @@ CANARY = "sk-e2e-canary-5d1c0b9a"
 
 @pytest.fixture(scope="module")
 def dev_platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevPlatform]:
-    platform = DevPlatform(tmp_path_factory.mktemp("dev"), say=lambda line: None)
-    platform.start()
-    try:
+    with quiet_dev_platform(tmp_path_factory, "dev") as platform:
         yield platform
-    finally:
-        platform.stop()
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ from exocorp.lifecycle import perform
 from exocorp.model import ActionRequest, Exocorp
 from exocorp.testing import samples
 from exocorp.testing.controlplane import ControlPlane
+from exocorp.testing.dev import DevPlatform
 from exocorp.testing.platform import (
     PEERING_NAME,
     PLATFORM_NAMESPACE,
@@ -83,6 +84,19 @@ def private_operator(plane: ControlPlane, tmp_path: Path, name: str,
     ``tmp_path / name``, with ``args`` on its command line."""
     return OperatorProcess(plane.kubeconfig, tmp_path / name, resync_seconds=1.0,
                            extra_args=args)
+
+
+@contextlib.contextmanager
+def quiet_dev_platform(tmp_path_factory: pytest.TempPathFactory,
+                       name: str) -> Iterator[DevPlatform]:
+    """``exocorp dev``'s whole platform (control plane, operator, gateway) in a fresh directory,
+    started without its progress lines and stopped afterwards."""
+    platform = DevPlatform(tmp_path_factory.mktemp(name), say=lambda line: None)
+    platform.start()
+    try:
+        yield platform
+    finally:
+        platform.stop()
 
 
 class Driver:
