@@ -5,8 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from exocorp.api_gateway.credentials import Credential
 from exocorp.api_gateway.schemas import (
+    AccountView,
     CompanyDetail,
     CompanyState,
     CompanySummary,
@@ -26,6 +29,8 @@ from exocorp.model import (
     phase_of,
     rollout_in_progress,
 )
+from exocorp.store import billing
+from exocorp.store.errors import NotFound
 from exocorp.store.schema import ExocorpRecord, Invitation, Role, User
 
 
@@ -36,6 +41,16 @@ def timestamp(moment: datetime | None) -> str | None:
 def user_view(user: User) -> UserView:
     return UserView(id=user.id, email=user.email, platform_owner=user.platform_owner,
                     created_at=format_timestamp(user.created_at))
+
+
+async def account_view(session: AsyncSession, user_id: str) -> AccountView | None:
+    """The user's billing account as they see it, or None when they have none (yet)."""
+    try:
+        account = await billing.get_account_for_user(session, user_id)
+    except NotFound:
+        return None
+    return AccountView(balance=account.balance, currency=account.currency,
+                       state=account.state.value)
 
 
 def _ready(exocorp: Exocorp) -> bool:

@@ -15,7 +15,7 @@ from exocorp.k8s import Kube
 from exocorp.k8s import resources as r
 from exocorp.testing import samples
 from exocorp.testing.dev import OWNER_EMAIL, DevPlatform
-from tests.plugins.browser import DESKTOP, axe_violations, base_url, in_thread, screenshot
+from tests.plugins.browser import axe_violations, base_url, in_thread, new_context, screenshot
 
 pytestmark = pytest.mark.e2e
 CANARY = "sk-ui-canary-7f3e1d2c"
@@ -72,6 +72,15 @@ def create_company(page: Page, slug: str, name: str) -> None:
     dialog.get_by_role("button", name="Create").click()
     expect(page.get_by_role("heading", name=name)).to_be_visible()
     expect(hero_phase(page)).to_have_text("Draft")
+
+
+def owner_of_new_company(page: Page, prefix: str, name: str) -> str:
+    """Sign up a new owner on ``page`` and create a company ``name`` (slug ``prefix-…``);
+    returns the slug."""
+    signup(page, f"{prefix}-owner-{uuid.uuid4().hex[:6]}@example.com")
+    slug = f"{prefix}-{uuid.uuid4().hex[:6]}"
+    create_company(page, slug, name)
+    return slug
 
 
 def act(page: Page, action: str, *, reason: str | None = None, confirm: str | None = None,
@@ -163,11 +172,9 @@ def test_owner_journey_from_signup_to_destroy(dashboard_platform: DevPlatform, p
 def test_second_owner_sees_none_of_the_first_ones_and_no_admin(
         dashboard_platform: DevPlatform, browser: Browser, context: BrowserContext) -> None:
     first = context.new_page()
-    signup(first, f"first-{uuid.uuid4().hex[:6]}@example.com")
-    slug = f"private-{uuid.uuid4().hex[:6]}"
-    create_company(first, slug, "Private Corp")
+    slug = owner_of_new_company(first, "private", "Private Corp")
 
-    other = browser.new_context(base_url=base_url(dashboard_platform), viewport=DESKTOP)
+    other = new_context(browser, dashboard_platform)
     try:
         second = other.new_page()
         signup(second, f"second-{uuid.uuid4().hex[:6]}@example.com")
@@ -186,9 +193,7 @@ def test_second_owner_sees_none_of_the_first_ones_and_no_admin(
 def test_an_owner_shares_an_exocorp_with_a_colleague_and_takes_it_back(
         dashboard_platform: DevPlatform, browser: Browser, context: BrowserContext) -> None:
     owner = context.new_page()
-    signup(owner, f"lead-{uuid.uuid4().hex[:6]}@example.com")
-    slug = f"shared-{uuid.uuid4().hex[:6]}"
-    create_company(owner, slug, "Shared Corp")
+    owner_of_new_company(owner, "shared", "Shared Corp")
     colleague_email = f"colleague-{uuid.uuid4().hex[:6]}@example.com"
     owner.get_by_label("Invite by e-mail").fill(colleague_email)
     owner.get_by_role("button", name="Invite", exact=True).click()
@@ -196,7 +201,7 @@ def test_an_owner_shares_an_exocorp_with_a_colleague_and_takes_it_back(
     expect(owner.get_by_role("button", name=f"Revoke invitation of {colleague_email}")) \
         .to_be_visible()
 
-    other = browser.new_context(base_url=base_url(dashboard_platform), viewport=DESKTOP)
+    other = new_context(browser, dashboard_platform)
     try:
         colleague = other.new_page()
         signup(colleague, colleague_email)  # the invitation waits for the address
@@ -520,8 +525,7 @@ def test_keyboard_only_owner_journey(dashboard_platform: DevPlatform, page: Page
 def test_no_serious_accessibility_violation_on_any_page(
         dashboard_platform: DevPlatform, browser: Browser) -> None:
     # axe is injected as a script, which the dashboard's CSP forbids: this context bypasses it.
-    ctx = browser.new_context(base_url=base_url(dashboard_platform), viewport=DESKTOP,
-                              bypass_csp=True)
+    ctx = new_context(browser, dashboard_platform, bypass_csp=True)
     try:
         page = ctx.new_page()
         found: dict[str, object] = {}
@@ -574,9 +578,7 @@ def test_no_serious_accessibility_violation_on_any_page(
 
 def test_live_stream_survives_a_gateway_restart(dashboard_platform: DevPlatform,
                                                 page: Page) -> None:
-    signup(page, f"restart-{uuid.uuid4().hex[:6]}@example.com")
-    slug = f"restart-{uuid.uuid4().hex[:6]}"
-    create_company(page, slug, "Restart Corp")
+    slug = owner_of_new_company(page, "restart", "Restart Corp")
     page.evaluate("window.__sameDocument = true")
     live = page.locator(".hero .live")
     expect(live).to_have_text("Live")

@@ -90,14 +90,6 @@ async def _register(db: Database, hasher: PasswordHasher, name: str, credit: int
     return Owner(new.user.id, new.account.id)
 
 
-async def _running(driver: Driver, prefix: str) -> str:
-    name = await driver.create(prefix)
-    await driver.wait(name, "Draft")
-    await driver.act(name, "provision")
-    await driver.wait(name, "Running")
-    return name
-
-
 async def _events(db: Database, name: str) -> list[UsageEvent]:
     async with db.sessionmaker() as s:
         return list((await s.execute(select(UsageEvent).where(UsageEvent.exocorp_id == name)
@@ -155,7 +147,7 @@ async def test_killing_the_leader_mid_window_bills_every_second_once(
     async with database.sessionmaker.begin() as s:
         await billing.create_price_book(s, name="standard", currency="USD",
                                         rates={"agents": 3, "*": 1}, is_default=True)
-    name = await _running(driver, "meter")
+    name = await driver.running("meter")
     owner = await _register(database, fast_hasher, name, credit=10**9)
     lease = f"metering-{uuid.uuid4().hex[:8]}"
 

@@ -30,10 +30,10 @@ from exocorp.k8s.informer import Informer
 from exocorp.model import Exocorp
 from exocorp.names import runtime_namespace
 from exocorp.testing.controlplane import ControlPlane
-from exocorp.testing.platform import PLATFORM_NAMESPACE, OperatorProcess, install_crds
+from exocorp.testing.platform import PLATFORM_NAMESPACE, OperatorProcess
 from exocorp.testing.waiting import eventually
 from tests.plugins.cluster import private_plane
-from tests.plugins.platform import RELEASES, Driver
+from tests.plugins.platform import Driver, published_platform
 
 pytestmark = pytest.mark.integration
 
@@ -48,14 +48,8 @@ def outage_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPl
 
 @pytest.fixture(scope="module")
 async def outage_kube(outage_plane: ControlPlane) -> AsyncIterator[Kube]:
-    kube = await Kube.connect(outage_plane.kubeconfig)
-    await install_crds(kube)
-    for release in RELEASES:
-        await kube.apply(r.RELEASES, release)
-    try:
+    async with published_platform(outage_plane) as kube:
         yield kube
-    finally:
-        await kube.close()
 
 
 @pytest.fixture(scope="module")
@@ -119,24 +113,15 @@ def _metric(op: OperatorProcess, name: str) -> float:
     return 0.0
 
 
-async def _provisioned(driver: Driver, prefix: str) -> str:
-    name = await driver.create(prefix)
-    await driver.wait(name, "Draft")
-    await driver.act(name, "provision")
-    await driver.wait(name, "Running")
-    return name
-
-
 @pytest.mark.parametrize("fault", ["apiserver-restart", "etcd-down"])
 async def test_watch_caches_recover_from_a_control_plane_outage_without_missing_updates(
     fault: str, outage_plane: ControlPlane, outage_kube: Kube,
     outage_operator: OperatorProcess,
 ) -> None:
     kube = outage_kube
-    driver = Driver(kube, f"outage{fault[:4]}")
-    await driver.bind_secret()
+    driver = await Driver.with_secret(kube, f"outage{fault[:4]}")
     keep, doomed, late = await asyncio.gather(*(
-        _provisioned(driver, prefix) for prefix in ("keep", "doomed", "late")))
+        driver.running(prefix) for prefix in ("keep", "doomed", "late")))
     draft_before, draft_after = await driver.create("dbefore"), await driver.create("dafter")
     for name in (draft_before, draft_after):
         await driver.wait(name, "Draft")

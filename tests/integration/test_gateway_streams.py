@@ -5,8 +5,6 @@ including what changed while it was down."""
 
 from __future__ import annotations
 
-import asyncio
-import json
 from typing import Any
 
 import aiohttp
@@ -15,6 +13,7 @@ import pytest
 from exocorp.k8s import Kube
 from exocorp.k8s import resources as r
 from exocorp.store import Database
+from tests.plugins.event_stream import next_block, parse_event
 from tests.plugins.gateway_cluster import (
     Api,
     GatewayUnderTest,
@@ -40,13 +39,12 @@ class Stream:
     async def next(self) -> tuple[str, Obj] | None:
         """The next event, or None when the server ended the stream."""
         while True:
-            block = await asyncio.wait_for(self.response.content.readuntil(b"\n\n"), HANG)
+            block = await next_block(self.response, HANG)
             if not block.endswith(b"\n\n"):  # at the end of the body: what is left, if any
                 return None
-            fields = dict(line.split(": ", 1) for line in block.decode().strip().split("\n")
-                          if not line.startswith(":") and ": " in line)
-            if "event" in fields:
-                return fields["event"], json.loads(fields["data"])
+            event = parse_event(block)
+            if event is not None:
+                return event
 
     async def until(self, wanted: Any) -> Obj:
         """Read ``company`` events until one satisfies ``wanted``."""

@@ -34,6 +34,7 @@ from exocorp.testing.controlplane import free_port
 from exocorp.testing.image import ContainerService, build_image, podman
 from exocorp.testing.waiting import eventually
 from tests.plugins.cluster import ClusterInfo
+from tests.plugins.http_journey import RecordingApi, sign_up_and_provision
 from tests.plugins.monitoring import REPO, Obj, helm_template, service_account_kubeconfig
 
 pytestmark = pytest.mark.integration
@@ -234,43 +235,21 @@ async def test_an_exocorp_provisioned_through_the_gateway_container_runs_and_is_
         assert service.inspect("{{.HostConfig.ReadonlyRootfs}} {{.Config.User}}") \
             == "true 65532:65532"
     await kube.apply(r.RELEASES, samples.release("1.0.0"))
-    bodies: list[str] = []
-
-    async def call(method: str, path: str, expect: int, **kwargs: Any) -> Any:
-        async with http.request(method, path, **kwargs) as response:
-            text = await response.text()
-            bodies.append(text)
-            assert response.status == expect, f"{method} {path}: {response.status} {text}"
-            return json.loads(text) if text else {}
-
-    await call("POST", "/api/auth/signup", 201, json={
-        "email": f"founder-{uuid.uuid4().hex[:6]}@example.com",
-        "password": "correct horse battery"})
-    slug = f"img-{uuid.uuid4().hex[:6]}"
-    created = await call("POST", "/api/registry/companies", 201,
-                         json={"slug": slug, "displayName": "Image test"})
-    await call("POST", f"/api/registry/companies/{slug}/draft", 201, json={"draft": {
-        "channel": "stable", "version": "1.0.0",
-        "config": {"agents": [{"name": "ceo", "role": "CEO", "provider": "anthropic",
-                               "model": "claude"}]}}})
-    await call("POST", "/api/registry/provider-secrets", 201,
-               json={"provider": "anthropic", "name": "main", "value": CREDENTIAL})
-    await call("POST", f"/api/registry/companies/{slug}/provision", 202)
+    api = RecordingApi(http)
+    first = await sign_up_and_provision(api, "img", "Image test", CREDENTIAL)
+    slug, created = first.slug, first.created
 
     async def company() -> Any:
-        return await call("GET", f"/api/registry/companies/{slug}", 200)
+        return await api.call("GET", f"/api/registry/companies/{slug}", 200)
 
     await eventually(company, lambda c: c["phase"] == "Running", within=180, what="Running")
     exocorp = await kube.get(r.EXOCORPS, created["id"])
     assert exocorp["status"]["phase"] == "Running"
 
-    await call("DELETE", f"/api/registry/companies/{slug}", 202, json={"confirm": slug})
+    await api.call("DELETE", f"/api/registry/companies/{slug}", 202, json={"confirm": slug})
 
-    async def status() -> int:
-        async with http.get(f"/api/registry/companies/{slug}") as response:
-            return response.status
-
-    await eventually(status, lambda s: s == 404, within=180, what="destroyed")
+    await eventually(lambda: api.status(f"/api/registry/companies/{slug}"), lambda s: s == 404,
+                     within=180, what="destroyed")
     assert await kube.get_or_none(r.EXOCORPS, created["id"]) is None
 
     # The container, not another operator, did it: its log names the exocorp it tore down.
@@ -280,7 +259,7 @@ async def test_an_exocorp_provisioned_through_the_gateway_container_runs_and_is_
     await eventually(operator_log, lambda text: f"exocorp {created['id']} destroyed" in text,
                      within=30, what="the container's log of the teardown")
     assert "exocorp_operator" in operator_container.metrics()
-    assert not any(CREDENTIAL in body for body in bodies)
+    assert not any(CREDENTIAL in body for body in api.bodies)
 
     for service in (gateway_container, operator_container):
         service.stop()

@@ -35,10 +35,7 @@ def _section(described: str, title: str) -> str:
 
 async def test_get_and_describe_tell_an_exocorps_story_in_order(
         driver: Driver, cluster: ClusterInfo) -> None:
-    name = await driver.create("kctl")
-    await driver.wait(name, "Draft")
-    await driver.act(name, "provision")
-    await driver.wait(name, "Running")
+    name = await driver.running("kctl")
     assert _row(await cluster.run_kubectl("get", "exocorp", name))["READY"] == "True"
 
     described = await cluster.run_kubectl("describe", "exocorp", name)

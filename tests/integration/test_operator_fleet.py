@@ -18,13 +18,13 @@ from exocorp.testing.platform import (
     CLUSTER_PEERINGS,
     PEERING_NAME,
     OperatorProcess,
-    install_crds,
 )
 from exocorp.testing.waiting import eventually
 from tests.plugins.cluster import private_plane
-from tests.plugins.platform import RELEASES, Driver
+from tests.plugins.platform import Driver, private_operator, published_platform
 
 pytestmark = pytest.mark.integration
+PEERED = ("--peering", PEERING_NAME)
 
 
 @pytest.fixture(scope="module")
@@ -35,19 +35,8 @@ def fleet_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPla
 
 @pytest.fixture
 async def fleet_kube(fleet_plane: ControlPlane) -> AsyncIterator[Kube]:
-    kube = await Kube.connect(fleet_plane.kubeconfig)
-    await install_crds(kube)
-    for release in RELEASES:
-        await kube.apply(r.RELEASES, release)
-    try:
+    async with published_platform(fleet_plane) as kube:
         yield kube
-    finally:
-        await kube.close()
-
-
-def _operator(plane: ControlPlane, tmp_path: Path, name: str, *args: str) -> OperatorProcess:
-    return OperatorProcess(plane.kubeconfig, tmp_path / name, resync_seconds=1.0,
-                           extra_args=args)
 
 
 def _reconciles(op: OperatorProcess) -> float:
@@ -60,8 +49,8 @@ def _reconciles(op: OperatorProcess) -> float:
 async def test_only_the_highest_priority_peer_acts_and_a_standby_takes_over(
     fleet_plane: ControlPlane, fleet_kube: Kube, tmp_path: Path
 ) -> None:
-    active = _operator(fleet_plane, tmp_path, "a", "--peering", PEERING_NAME, "--priority", "10")
-    standby = _operator(fleet_plane, tmp_path, "b", "--peering", PEERING_NAME, "--priority", "5")
+    active = private_operator(fleet_plane, tmp_path, "a", *PEERED, "--priority", "10")
+    standby = private_operator(fleet_plane, tmp_path, "b", *PEERED, "--priority", "5")
     active.start()
     standby.start()
     try:
@@ -73,20 +62,13 @@ async def test_only_the_highest_priority_peer_acts_and_a_standby_takes_over(
                                   what="both peers registered")
         assert sorted(int(p["priority"]) for p in listed.values()) == [5, 10]  # type: ignore[index]
 
-        driver = Driver(fleet_kube, "peer")
-        await driver.bind_secret()
-        first = await driver.create("peer")
-        await driver.wait(first, "Draft")
-        await driver.act(first, "provision")
-        await driver.wait(first, "Running")
+        driver = await Driver.with_secret(fleet_kube, "peer")
+        await driver.running("peer")
         assert _reconciles(active) > 0
         assert _reconciles(standby) == 0, "the standby acted while the active peer was alive"
 
         active.kill()  # its peering record expires after its lifetime; then the standby acts
-        second = await driver.create("peer")
-        await driver.wait(second, "Draft", within=180)
-        await driver.act(second, "provision")
-        await driver.wait(second, "Running", within=180)
+        await driver.running("peer", within=180)
         assert _reconciles(standby) > 0
         assert "Resuming operations" in standby.log.read_text()
     finally:
@@ -99,16 +81,12 @@ async def test_a_replica_that_loses_the_active_role_stops_reconciling(
 ) -> None:
     """kopf pauses its watches when a higher-priority peer appears; the work queue, which
     re-queues every exocorp on its own, must stop too, or the old replica keeps acting."""
-    old = _operator(fleet_plane, tmp_path, "old", "--peering", PEERING_NAME, "--priority", "1")
-    new = _operator(fleet_plane, tmp_path, "new", "--peering", PEERING_NAME, "--priority", "2")
+    old = private_operator(fleet_plane, tmp_path, "old", *PEERED, "--priority", "1")
+    new = private_operator(fleet_plane, tmp_path, "new", *PEERED, "--priority", "2")
     old.start()
     try:
-        driver = Driver(fleet_kube, "demote")
-        await driver.bind_secret()
-        name = await driver.create("dem")
-        await driver.wait(name, "Draft", within=180)
-        await driver.act(name, "provision")
-        await driver.wait(name, "Running", within=180)
+        driver = await Driver.with_secret(fleet_kube, "demote")
+        name = await driver.running("dem", within=180)
         new.start()
         # The old replica's resync passes stop: its count stays put while the new one's grows.
         counts = await eventually(
@@ -137,11 +115,10 @@ async def _settled_counts(old: OperatorProcess, new: OperatorProcess) -> tuple[f
 async def test_rollout_throttle_limits_concurrent_rollouts(
     fleet_plane: ControlPlane, fleet_kube: Kube, tmp_path: Path
 ) -> None:
-    op = _operator(fleet_plane, tmp_path, "t", "--max-concurrent-rollouts", "1")
+    op = private_operator(fleet_plane, tmp_path, "t", "--max-concurrent-rollouts", "1")
     op.start()
     try:
-        driver = Driver(fleet_kube, "throttle")
-        await driver.bind_secret()
+        driver = await Driver.with_secret(fleet_kube, "throttle")
         names = [await driver.create("thr") for _ in range(3)]
         for name in names:
             await driver.wait(name, "Draft")
@@ -185,7 +162,7 @@ async def test_rollout_throttle_limits_concurrent_rollouts(
 async def test_sigterm_shuts_the_operator_down_cleanly(
     fleet_plane: ControlPlane, fleet_kube: Kube, tmp_path: Path
 ) -> None:
-    op = _operator(fleet_plane, tmp_path, "s")
+    op = private_operator(fleet_plane, tmp_path, "s")
     op.start()
     assert op.process is not None
     pid = op.process.pid
@@ -205,15 +182,11 @@ async def test_sigterm_shuts_the_operator_down_cleanly(
 
 async def test_metrics_report_the_fleet(fleet_plane: ControlPlane, fleet_kube: Kube,
                                         tmp_path: Path) -> None:
-    op = _operator(fleet_plane, tmp_path, "m")
+    op = private_operator(fleet_plane, tmp_path, "m")
     op.start()
     try:
-        driver = Driver(fleet_kube, "metrics")
-        await driver.bind_secret()
-        name = await driver.create("met")
-        await driver.wait(name, "Draft")
-        await driver.act(name, "provision")
-        await driver.wait(name, "Running")
+        driver = await Driver.with_secret(fleet_kube, "metrics")
+        await driver.running("met")
 
         def gauge(text: str, sample: str) -> float:
             for line in text.splitlines():

@@ -27,14 +27,6 @@ async def _pods(kube: Kube, name: str) -> list[dict[str, Any]]:
     return [p for p in items if not p["metadata"].get("deletionTimestamp")]
 
 
-async def _running(driver: Driver, prefix: str = "exo") -> str:
-    name = await driver.create(prefix)
-    await driver.wait(name, "Draft")
-    await driver.act(name, "provision")
-    await driver.wait(name, "Running")
-    return name
-
-
 async def test_provision_builds_a_restricted_runtime_and_reaches_running(
     driver: Driver, cluster: ClusterInfo
 ) -> None:
@@ -97,7 +89,7 @@ async def test_provision_builds_a_restricted_runtime_and_reaches_running(
 
 
 async def test_update_makes_a_new_revision_and_replaces_the_pods(driver: Driver) -> None:
-    name = await _running(driver, "upd")
+    name = await driver.running("upd")
     before = {p["metadata"]["uid"] for p in await _pods(driver.kube, name)}
     await driver.act(name, "update", version="1.1.0")
     exo = await driver.settled(name)
@@ -119,7 +111,7 @@ async def test_update_makes_a_new_revision_and_replaces_the_pods(driver: Driver)
 
 
 async def test_crash_looping_release_rolls_back_automatically(driver: Driver) -> None:
-    name = await _running(driver, "crash")
+    name = await driver.running("crash")
     await driver.act(name, "update", version="1.2.0", channel="canary")
 
     async def rolled_back() -> Any:
@@ -160,7 +152,7 @@ async def test_failing_first_provision_ends_failed(driver: Driver) -> None:
 
 
 async def test_pause_stops_agents_and_keeps_the_portal_then_resume(driver: Driver) -> None:
-    name = await _running(driver, "pause")
+    name = await driver.running("pause")
     ns = runtime_namespace(name)
     await driver.act(name, "pause", reason="budget review")
     exo = await driver.wait(name, "Paused")
@@ -185,7 +177,7 @@ async def test_pause_stops_agents_and_keeps_the_portal_then_resume(driver: Drive
 
 
 async def test_stop_removes_pods_and_routes_keeps_data_then_start(driver: Driver) -> None:
-    name = await _running(driver, "stop")
+    name = await driver.running("stop")
     ns = runtime_namespace(name)
     claim_uid = (await driver.kube.get(r.PVCS, "state", ns))["metadata"]["uid"]
     await driver.act(name, "stop")
@@ -207,7 +199,7 @@ async def test_stop_removes_pods_and_routes_keeps_data_then_start(driver: Driver
 
 
 async def test_restart_replaces_every_pod(driver: Driver) -> None:
-    name = await _running(driver, "rst")
+    name = await driver.running("rst")
     before = {p["metadata"]["uid"] for p in await _pods(driver.kube, name)}
     assert len(before) == 4
     await driver.act(name, "restart")
@@ -225,7 +217,7 @@ async def test_restart_replaces_every_pod(driver: Driver) -> None:
 
 
 async def test_rollback_to_a_named_revision(driver: Driver) -> None:
-    name = await _running(driver, "rb")
+    name = await driver.running("rb")
     await driver.act(name, "update", version="1.1.0")
     exo = await driver.settled(name)
     assert exo.status.phase == Phase.RUNNING
@@ -242,7 +234,7 @@ async def test_rollback_to_a_named_revision(driver: Driver) -> None:
 
 
 async def test_destroy_removes_everything(driver: Driver) -> None:
-    name = await _running(driver, "dst")
+    name = await driver.running("dst")
     ns = runtime_namespace(name)
     await driver.act(name, "destroy", confirm=name)
 
@@ -257,7 +249,7 @@ async def test_destroy_removes_everything(driver: Driver) -> None:
 
 
 async def test_hand_edits_and_deletions_are_repaired(driver: Driver) -> None:
-    name = await _running(driver, "drift")
+    name = await driver.running("drift")
     ns = runtime_namespace(name)
     kube = driver.kube
     await kube.delete(r.DEPLOYMENTS, "app", ns)
@@ -287,7 +279,7 @@ async def test_hand_edits_and_deletions_are_repaired(driver: Driver) -> None:
 
 
 async def test_rotated_credential_reaches_the_runtime_and_rolls_pods(driver: Driver) -> None:
-    name = await _running(driver, "rot")
+    name = await driver.running("rot")
     ns = runtime_namespace(name)
     before = {p["metadata"]["uid"] for p in await _pods(driver.kube, name)}
     await driver.bind_secret(value="sk-rotated-value-7")
@@ -308,7 +300,7 @@ async def test_rotated_credential_reaches_the_runtime_and_rolls_pods(driver: Dri
 async def test_operator_killed_mid_rollout_converges_without_duplicates(
     driver: Driver, operator: OperatorProcess
 ) -> None:
-    name = await _running(driver, "kill")
+    name = await driver.running("kill")
     await driver.act(name, "update", version="1.1.0")
 
     async def rolling() -> Any:

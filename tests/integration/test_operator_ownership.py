@@ -10,8 +10,10 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -38,6 +40,23 @@ async def _foreign_namespace(kube: Kube, name: str) -> None:
     await kube.create(r.NAMESPACES, {"metadata": {"name": name, "labels": FOREIGN_LABELS}})
     await kube.create(r.CONFIGMAPS, {"metadata": {"name": "ledger", "namespace": name},
                                      "data": {"balance": "42"}}, name)
+
+
+@contextlib.asynccontextmanager
+async def _draft_named_like_a_foreign_namespace(
+    driver: Driver,
+) -> AsyncIterator[tuple[str, str]]:
+    """A Draft exocorp (name, runtime namespace name) whose runtime namespace name another
+    team's namespace already has; that namespace is deleted afterwards."""
+    name = f"prod-{uuid.uuid4().hex[:6]}"
+    ns = runtime_namespace(name)
+    await _foreign_namespace(driver.kube, ns)
+    try:
+        await driver.kube.create(r.EXOCORPS, samples.exocorp(name, driver.account))
+        await driver.wait(name, "Draft")
+        yield name, ns
+    finally:
+        await driver.kube.delete(r.NAMESPACES, ns)
 
 
 async def _assert_untouched(kube: Kube, name: str) -> None:
@@ -74,30 +93,18 @@ async def test_destroying_a_draft_leaves_a_foreign_namespace_of_the_same_name(
 ) -> None:
     """The reported attack: a tenant creates a Draft ``prod`` (free) and destroys it; another
     team's ``exo-prod`` must survive."""
-    name = f"prod-{uuid.uuid4().hex[:6]}"
-    ns = runtime_namespace(name)
-    await _foreign_namespace(driver.kube, ns)
-    try:
-        await driver.kube.create(r.EXOCORPS, samples.exocorp(name, driver.account))
-        await driver.wait(name, "Draft")
+    async with _draft_named_like_a_foreign_namespace(driver) as (name, ns):
         await _destroy_and_wait(driver, name)
         await _assert_untouched(driver.kube, ns)
         reasons = {e["reason"]: e["message"] for e in await _events(driver.kube, name)}
         assert "NamespaceNotOwned" in reasons, reasons
         assert ns in reasons["NamespaceNotOwned"]
-    finally:
-        await driver.kube.delete(r.NAMESPACES, ns)
 
 
 async def test_provisioning_into_a_foreign_namespace_stalls_and_never_adopts_it(
     driver: Driver, cluster: ClusterInfo,
 ) -> None:
-    name = f"prod-{uuid.uuid4().hex[:6]}"
-    ns = runtime_namespace(name)
-    await _foreign_namespace(driver.kube, ns)
-    try:
-        await driver.kube.create(r.EXOCORPS, samples.exocorp(name, driver.account))
-        await driver.wait(name, "Draft")
+    async with _draft_named_like_a_foreign_namespace(driver) as (name, ns):
         await driver.act(name, "provision")
 
         def stalled(exo: Exocorp) -> bool:
@@ -122,8 +129,6 @@ async def test_provisioning_into_a_foreign_namespace_stalls_and_never_adopts_it(
 
         await _destroy_and_wait(driver, name)
         await _assert_untouched(driver.kube, ns)
-    finally:
-        await driver.kube.delete(r.NAMESPACES, ns)
 
 
 async def test_a_kubectl_edited_binding_to_another_accounts_credential_is_refused(
@@ -137,10 +142,7 @@ async def test_a_kubectl_edited_binding_to_another_accounts_credential_is_refuse
     stolen = f"{victim}-anthropic"
     await kube.apply(r.SECRETS, samples.provider_secret(
         stolen, PLATFORM_NAMESPACE, victim, "anthropic", stolen_value))
-    name = await driver.create("bind")
-    await driver.wait(name, "Draft")
-    await driver.act(name, "provision")
-    await driver.wait(name, "Running")
+    name = await driver.running("bind")
 
     await cluster.run_kubectl("patch", "exocorp", name, "--type=merge", "-p", json.dumps(
         {"spec": {"providerBindings": [{"provider": "anthropic", "secretName": stolen}]}}))

@@ -15,10 +15,10 @@ from exocorp.k8s import Kube
 from exocorp.k8s import resources as r
 from exocorp.k8s.peering import peering_object
 from exocorp.testing.controlplane import ControlPlane
-from exocorp.testing.platform import CLUSTER_PEERINGS, OperatorProcess, install_crds
+from exocorp.testing.platform import CLUSTER_PEERINGS, OperatorProcess
 from exocorp.testing.waiting import eventually
 from tests.plugins.cluster import private_plane
-from tests.plugins.platform import RELEASES, Driver
+from tests.plugins.platform import Driver, private_operator, published_platform
 
 pytestmark = pytest.mark.integration
 BLUE = "blue"
@@ -32,20 +32,9 @@ def shard_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPla
 
 @pytest.fixture
 async def shard_kube(shard_plane: ControlPlane) -> AsyncIterator[Kube]:
-    kube = await Kube.connect(shard_plane.kubeconfig)
-    await install_crds(kube)
-    await kube.apply(CLUSTER_PEERINGS, peering_object(f"exocorp-{BLUE}"))
-    for release in RELEASES:
-        await kube.apply(r.RELEASES, release)
-    try:
+    async with published_platform(shard_plane) as kube:
+        await kube.apply(CLUSTER_PEERINGS, peering_object(f"exocorp-{BLUE}"))
         yield kube
-    finally:
-        await kube.close()
-
-
-def _operator(plane: ControlPlane, tmp_path: Path, name: str, *args: str) -> OperatorProcess:
-    return OperatorProcess(plane.kubeconfig, tmp_path / name, resync_seconds=1.0,
-                           extra_args=args)
 
 
 def _exocorps_cached(op: OperatorProcess) -> int:
@@ -77,13 +66,12 @@ async def _shard_labels(kube: Kube, name: str) -> set[str | None]:
 async def test_two_shards_split_the_fleet_and_a_moved_exocorp_changes_hands(
     shard_plane: ControlPlane, shard_kube: Kube, tmp_path: Path
 ) -> None:
-    default = _operator(shard_plane, tmp_path, "default")
-    blue = _operator(shard_plane, tmp_path, "blue", "--shard", BLUE)
+    default = private_operator(shard_plane, tmp_path, "default")
+    blue = private_operator(shard_plane, tmp_path, "blue", "--shard", BLUE)
     default.start()
     blue.start()
     try:
-        driver = Driver(shard_kube, "shards")
-        await driver.bind_secret()
+        driver = await Driver.with_secret(shard_kube, "shards")
         plain = await _create(driver, "plain", None)
         tinted = await _create(driver, "tinted", BLUE)
         for name in (plain, tinted):
@@ -135,13 +123,12 @@ async def test_killing_a_shards_active_replica_hands_its_exocorps_to_its_standby
     shard_plane: ControlPlane, shard_kube: Kube, tmp_path: Path
 ) -> None:
     peering = ("--shard", BLUE, "--peering", f"exocorp-{BLUE}")
-    active = _operator(shard_plane, tmp_path, "blue-a", *peering, "--priority", "10")
-    standby = _operator(shard_plane, tmp_path, "blue-b", *peering, "--priority", "5")
+    active = private_operator(shard_plane, tmp_path, "blue-a", *peering, "--priority", "10")
+    standby = private_operator(shard_plane, tmp_path, "blue-b", *peering, "--priority", "5")
     active.start()
     standby.start()
     try:
-        driver = Driver(shard_kube, "failover")
-        await driver.bind_secret()
+        driver = await Driver.with_secret(shard_kube, "failover")
         name = await _create(driver, "fo", BLUE)
         await driver.wait(name, "Draft", within=180)
         await driver.act(name, "provision")

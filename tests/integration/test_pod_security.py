@@ -52,10 +52,7 @@ async def _create_dry_run(cluster: ClusterInfo, tmp_path: Path, obj: dict[str, A
 async def test_exocorp_namespaces_enforce_restricted_and_refuse_a_privileged_pod(
         driver: Driver, cluster: ClusterInfo, namespace: str, tmp_path: Path) -> None:
     kube = driver.kube
-    name = await driver.create("psa")
-    await driver.wait(name, "Draft")
-    await driver.act(name, "provision")
-    await driver.wait(name, "Running")
+    name = await driver.running("psa")
     ns = runtime_namespace(name)
 
     labels = (await kube.get(r.NAMESPACES, ns))["metadata"]["labels"]

@@ -16,6 +16,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize, sync_playwright
 
 from exocorp.testing.dev import DevPlatform
+from tests.plugins.platform import quiet_dev_platform
 
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,12 +58,8 @@ def build_dashboard() -> None:
 def dashboard_platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevPlatform]:
     """The whole platform (control plane, operator, gateway serving the dashboard)."""
     build_dashboard()
-    platform = DevPlatform(tmp_path_factory.mktemp("ui"), say=lambda line: None)
-    platform.start()
-    try:
+    with quiet_dev_platform(tmp_path_factory, "ui") as platform:
         yield platform
-    finally:
-        platform.stop()
 
 
 @pytest.fixture(scope="module")
@@ -80,9 +77,15 @@ def base_url(platform: DevPlatform) -> str:
     return platform.gateway.url
 
 
+def new_context(browser: Browser, platform: DevPlatform, **options: Any) -> BrowserContext:
+    """A browser profile of its own (cookies, storage) on ``platform``'s dashboard, at desktop
+    size; ``options`` go to Playwright."""
+    return browser.new_context(base_url=base_url(platform), viewport=DESKTOP, **options)
+
+
 @pytest.fixture
 def context(browser: Browser, dashboard_platform: DevPlatform) -> Iterator[BrowserContext]:
-    ctx = browser.new_context(base_url=base_url(dashboard_platform), viewport=DESKTOP)
+    ctx = new_context(browser, dashboard_platform)
     ctx.set_default_timeout(15_000)
     try:
         yield ctx

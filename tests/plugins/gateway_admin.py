@@ -82,6 +82,20 @@ def running_status(generation: int, *, version: str = "1.0.0", restarts: int = 0
     }
 
 
+def provisioned(config: Obj | None = None, **spec: Any) -> Obj:
+    """Spec fields of an exocorp provisioned on the stable 1.0.0 release with ``config`` (none
+    by default), plus ``spec``."""
+    return {"provisioned": True, "release": {"channel": "stable", "version": "1.0.0"},
+            "config": config if config is not None else {}, **spec}
+
+
+def mark_running(gateway: Gateway, name: str, spec: Obj | None = None, **status: Any) -> Obj:
+    """Play the operator: ``name`` Running on its current generation (``status``: the options
+    of :func:`running_status`), with ``spec`` (e.g. :func:`provisioned`) written on its spec."""
+    return set_status(gateway, name, running_status(generation(gateway, name), **status),
+                      **(spec or {}))
+
+
 def generation(gateway: Gateway, name: str) -> int:
     value: int = gateway.kube.objects[(r.EXOCORPS.plural, "", name)]["metadata"]["generation"]
     return value

@@ -3,8 +3,10 @@ helpers that drive exocorps through the lifecycle API as the gateway does."""
 
 from __future__ import annotations
 
+import contextlib
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +16,8 @@ from exocorp.k8s import resources as r
 from exocorp.lifecycle import perform
 from exocorp.model import ActionRequest, Exocorp
 from exocorp.testing import samples
+from exocorp.testing.controlplane import ControlPlane
+from exocorp.testing.dev import DevPlatform
 from exocorp.testing.platform import (
     PEERING_NAME,
     PLATFORM_NAMESPACE,
@@ -60,6 +64,41 @@ async def platform(kube: Kube, operator: OperatorProcess) -> Kube:
     return kube
 
 
+@contextlib.asynccontextmanager
+async def published_platform(plane: ControlPlane) -> AsyncIterator[Kube]:
+    """A client of a module's own control plane (``private_plane``) with the CRDs installed and
+    the sample releases published; closed afterwards."""
+    kube = await Kube.connect(plane.kubeconfig)
+    try:
+        await install_crds(kube)
+        for release in RELEASES:
+            await kube.apply(r.RELEASES, release)
+        yield kube
+    finally:
+        await kube.close()
+
+
+def private_operator(plane: ControlPlane, tmp_path: Path, name: str,
+                     *args: str) -> OperatorProcess:
+    """An operator process (not started yet) on a module's own control plane, working in
+    ``tmp_path / name``, with ``args`` on its command line."""
+    return OperatorProcess(plane.kubeconfig, tmp_path / name, resync_seconds=1.0,
+                           extra_args=args)
+
+
+@contextlib.contextmanager
+def quiet_dev_platform(tmp_path_factory: pytest.TempPathFactory,
+                       name: str) -> Iterator[DevPlatform]:
+    """``exocorp dev``'s whole platform (control plane, operator, gateway) in a fresh directory,
+    started without its progress lines and stopped afterwards."""
+    platform = DevPlatform(tmp_path_factory.mktemp(name), say=lambda line: None)
+    platform.start()
+    try:
+        yield platform
+    finally:
+        platform.stop()
+
+
 class Driver:
     """Creates and drives one account's exocorps the way the gateway does."""
 
@@ -67,6 +106,13 @@ class Driver:
         self.kube = kube
         self.account = account
         self.draft: dict[str, Any] = samples.draft("1.0.0")
+
+    @classmethod
+    async def with_secret(cls, kube: Kube, account: str) -> Driver:
+        """A driver for ``account`` with its provider credential already bound."""
+        driver = cls(kube, account)
+        await driver.bind_secret()
+        return driver
 
     async def bind_secret(self, provider: str = "anthropic", value: str = CANARY_SECRET) -> str:
         name = f"{self.account}-{provider}"
@@ -77,6 +123,14 @@ class Driver:
     async def create(self, prefix: str = "exo") -> str:
         name = f"{prefix}-{uuid.uuid4().hex[:6]}"
         await self.kube.create(r.EXOCORPS, samples.exocorp(name, self.account))
+        return name
+
+    async def running(self, prefix: str = "exo", *, within: float = 120) -> str:
+        """A new exocorp, provisioned from its Draft and Running (each wait ``within``)."""
+        name = await self.create(prefix)
+        await self.wait(name, "Draft", within=within)
+        await self.act(name, "provision")
+        await self.wait(name, "Running", within=within)
         return name
 
     async def act(self, name: str, action: str, **fields: Any) -> perform.Performed:
@@ -114,6 +168,4 @@ class Driver:
 
 @pytest.fixture
 async def driver(platform: Kube) -> Driver:
-    d = Driver(platform, f"acct{uuid.uuid4().hex[:6]}")
-    await d.bind_secret()
-    return d
+    return await Driver.with_secret(platform, f"acct{uuid.uuid4().hex[:6]}")

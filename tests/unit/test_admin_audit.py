@@ -11,14 +11,7 @@ import pytest
 from exocorp.api_gateway.audit.operator_actions import SYSTEM_AUDIT, record_operator_actions
 from exocorp.model import OPERATOR_ACTOR
 from tests.plugins.gateway import Gateway
-from tests.plugins.gateway_admin import (
-    add_member,
-    generation,
-    platform_owner,
-    running_status,
-    set_status,
-    user,
-)
+from tests.plugins.gateway_admin import add_member, mark_running, platform_owner, provisioned, user
 
 pytestmark = pytest.mark.unit
 
@@ -178,8 +171,7 @@ async def test_the_operators_automatic_rollbacks_are_recorded_once_as_system_act
         {"name": "acme-aaa", "number": 1, "version": "1.0.0", "action": "provision",
          "requestedBy": f"user:{ada}", "outcome": "Succeeded",
          "createdAt": "2030-01-01T12:00:00Z"}]
-    set_status(gateway, "acme", running_status(generation(gateway, "acme"), history=history),
-               provisioned=True, release={"channel": "stable", "version": "1.0.0"}, config={})
+    mark_running(gateway, "acme", provisioned(), history=history)
     app = gateway.client.app
     assert app is not None
     # The background pass may run as well: however the passes fall, one event is written.

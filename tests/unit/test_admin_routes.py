@@ -18,7 +18,9 @@ from tests.plugins.gateway import Gateway
 from tests.plugins.gateway_admin import (
     add_member,
     generation,
+    mark_running,
     platform_owner,
+    provisioned,
     running_status,
     set_status,
     user,
@@ -72,11 +74,9 @@ async def test_the_fleet_list_shows_ownership_job_release_and_phase(gateway: Gat
     await gateway.company("beta")
     member, member_id = await user(gateway, "bob@example.com")
     await add_member(gateway, "acme", member_id)
-    set_status(gateway, "acme", running_status(generation(gateway, "acme")),
-               provisioned=True, release={"channel": "stable", "version": "1.0.0"},
-               config=samples.draft("1.0.0")["config"],
-               lastAction={"action": "provision", "requestedBy": "user:x",
-                           "at": "2030-01-01T12:00:30Z"})
+    mark_running(gateway, "acme", provisioned(
+        samples.draft("1.0.0")["config"],
+        lastAction={"action": "provision", "requestedBy": "user:x", "at": "2030-01-01T12:00:30Z"}))
     # An Exocorp a cluster admin made with kubectl has no platform record.
     made = await gateway.kube.create(r.EXOCORPS, samples.exocorp("handmade", "acct-9"))
     gateway.cache.observe_exocorp(made)
@@ -146,7 +146,7 @@ async def test_admin_actions_follow_the_lifecycle_rules_and_are_audited(
     status, body = await _act(admin, {"action": "provision", "reason": "ops"})
     assert (status, body["phase"], body["company"]["phase"]) == (202, "Provisioning",
                                                                  "Provisioning")
-    set_status(gateway, "acme", running_status(generation(gateway, "acme")))
+    mark_running(gateway, "acme")
     assert (await _act(admin, {"action": "pause"}))[1]["code"] == "reason_required"
     assert (await _act(admin, {"action": "pause", "reason": "  "}))[0] == 400
     status, body = await _act(admin, {"action": "pause", "reason": "abuse report"})
@@ -156,7 +156,7 @@ async def test_admin_actions_follow_the_lifecycle_rules_and_are_audited(
     assert (status, body["code"]) == (409, "invalid_phase")
     status, body = await _act(admin, {"action": "resume"})
     assert (status, body["phase"]) == (202, "Starting")
-    set_status(gateway, "acme", running_status(generation(gateway, "acme")))
+    mark_running(gateway, "acme")
     status, body = await _act(admin, {"action": "rollback", "revision": 7})
     assert (status, body["code"]) == (409, "revision_not_found")
     status, body = await _act(admin, {"action": "pause", "reason": "x", "version": "1.1.0"})
@@ -219,15 +219,12 @@ async def test_runtime_stats_sum_the_fleet(gateway: Gateway) -> None:
                   "outcome": "Failed", "createdAt": "2030-01-01T12:00:00Z"}
     ok_job = {"name": "rev-1", "number": 1, "version": "1.0.0", "action": "provision",
               "outcome": "Succeeded", "createdAt": "2030-01-01T11:00:00Z"}
-    set_status(gateway, "acme", running_status(generation(gateway, "acme"), restarts=3,
-                                               reconcile=0.5), provisioned=True,
-               release={"channel": "stable", "version": "1.0.0"}, config={})
+    mark_running(gateway, "acme", provisioned(), restarts=3, reconcile=0.5)
     beta = running_status(generation(gateway, "beta"), reconcile=2.0,
                           history=[failed_job, ok_job])
     beta["failedRevisionsSinceSuccess"] = 1
     beta["lastReconcileTime"] = "2030-01-01T11:50:00Z"
-    set_status(gateway, "beta", beta, provisioned=True,
-               release={"channel": "stable", "version": "1.0.0"}, config={})
+    set_status(gateway, "beta", beta, **provisioned())
     admin = await platform_owner(gateway)
     stats = await (await admin.get("/api/admin/runtime-stats")).json()
     assert (stats["total"], stats["byPhase"]["Running"], stats["byPhase"]["Draft"]) == (3, 2, 1)
@@ -246,8 +243,7 @@ async def test_runtime_of_one_exocorp_shows_components_pods_and_events(
     await gateway.company("acme")
     status = running_status(generation(gateway, "acme"), restarts=4)
     status["components"][1].update({"ready": 1, "available": 1})
-    set_status(gateway, "acme", status, provisioned=True,
-               release={"channel": "stable", "version": "1.0.0"}, config={})
+    set_status(gateway, "acme", status, **provisioned())
     for name, component, waiting, restarts in (("portal-a", "portal", None, 0),
                                                ("agents-a", "agents", None, 0),
                                                ("agents-b", "agents", "CrashLoopBackOff", 4)):

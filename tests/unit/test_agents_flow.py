@@ -20,30 +20,14 @@ from exocorp.store.schema import AuditEvent, OperatorToken, User
 from exocorp.testing import samples
 from tests.plugins.gateway import Gateway
 from tests.plugins.gateway_admin import PASSWORD, user
+from tests.plugins.gateway_agents import access_request, ask_for_access, bearer_header
 
 pytestmark = pytest.mark.unit
 
 
-def _ask(slug: str = "agent-co", **extra: Any) -> dict[str, Any]:
-    return {"agentName": "Claude Code", "company": {"slug": slug, "displayName": "Agent Co"},
-            "draft": samples.draft("1.0.0"), **extra}
-
-
-def _bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-async def _request(gateway: Gateway, **body: Any) -> dict[str, Any]:
-    response = await gateway.new_client().post("/api/agents/drafts", json=_ask(**body))
-    assert response.status == 201, await response.text()
-    assert response.headers["Cache-Control"] == "no-store"
-    created: dict[str, Any] = await response.json()
-    return created
-
-
 async def test_an_agent_gets_access_through_a_humans_approval(gateway: Gateway) -> None:
     agent = gateway.new_client()
-    created = await _request(gateway)
+    created = await ask_for_access(gateway)
     token, handoff = created["draftToken"], created["handoffId"]
     assert token.startswith("exo_draft_")
     assert created["handoffUrl"] == f"{gateway.client.make_url('/')}connect/{handoff}".replace(
@@ -55,14 +39,14 @@ async def test_an_agent_gets_access_through_a_humans_approval(gateway: Gateway) 
     assert stored.token_hash == hash_token(token)
     assert token not in stored.token_hash
 
-    mine = await agent.get("/api/agents/draft", headers=_bearer(token))
+    mine = await agent.get("/api/agents/draft", headers=bearer_header(token))
     view = await mine.json()
     assert (view["status"], view["agentName"], view["company"]["slug"], view["handoffUrl"]) == (
         "pending", "Claude Code", "agent-co", created["handoffUrl"])
-    early = await agent.post("/api/agents/redeem", headers=_bearer(token))
+    early = await agent.post("/api/agents/redeem", headers=bearer_header(token))
     assert (early.status, (await early.json())["code"]) == (409, "not_approved")
     # A draft token reaches only its own draft.
-    scoped = await agent.get("/api/registry/my-companies", headers=_bearer(token))
+    scoped = await agent.get("/api/registry/my-companies", headers=bearer_header(token))
     assert scoped.status == 403
 
     human = await gateway.signup("ada@example.com")
@@ -80,7 +64,7 @@ async def test_an_agent_gets_access_through_a_humans_approval(gateway: Gateway) 
     draft = await (await gateway.client.get("/api/registry/companies/agent-co/draft")).json()
     assert Draft.model_validate(draft["draft"]) == Draft.model_validate(samples.draft("1.0.0"))
 
-    redeemed = await agent.post("/api/agents/redeem", headers=_bearer(token))
+    redeemed = await agent.post("/api/agents/redeem", headers=bearer_header(token))
     assert redeemed.status == 201, await redeemed.text()
     assert redeemed.headers["Cache-Control"] == "no-store"
     grant = await redeemed.json()
@@ -92,14 +76,15 @@ async def test_an_agent_gets_access_through_a_humans_approval(gateway: Gateway) 
     assert grant["scope"] == {"companies": ["agent-co"], "destroy": False,
                               "providerSecrets": False}
     # The draft token is spent; the bearer token acts for the human on the registry.
-    assert (await agent.post("/api/agents/redeem", headers=_bearer(token))).status == 401
-    assert (await agent.get("/api/agents/draft", headers=_bearer(token))).status == 401
-    me = await (await agent.get("/api/auth/me", headers=_bearer(bearer))).json()
+    assert (await agent.post("/api/agents/redeem", headers=bearer_header(token))).status == 401
+    assert (await agent.get("/api/agents/draft", headers=bearer_header(token))).status == 401
+    me = await (await agent.get("/api/auth/me", headers=bearer_header(bearer))).json()
     assert (me["user"]["id"], me["principal"], me["platformOwner"]) == (
         human["user"]["id"], "operator_client", False)
-    fleet = await (await agent.get("/api/registry/my-companies", headers=_bearer(bearer))).json()
+    fleet = await (await agent.get("/api/registry/my-companies",
+                                   headers=bearer_header(bearer))).json()
     assert [c["id"] for c in fleet["companies"]] == ["agent-co"]
-    stop = await agent.post("/api/registry/companies/agent-co/stop", headers=_bearer(bearer))
+    stop = await agent.post("/api/registry/companies/agent-co/stop", headers=bearer_header(bearer))
     assert stop.status == 409  # reached the lifecycle: Draft cannot stop
 
     shown = await (await gateway.client.get(f"/api/agents/handoffs/{handoff}")).json()
@@ -111,7 +96,7 @@ async def test_an_agent_gets_access_through_a_humans_approval(gateway: Gateway) 
     assert bearer not in json.dumps(listed)
     assert (await gateway.client.delete(f"/api/auth/tokens/{grant['tokenId']}")).status == 204
     assert (await gateway.client.delete(f"/api/auth/tokens/{grant['tokenId']}")).status == 204
-    assert (await agent.get("/api/auth/me", headers=_bearer(bearer))).status == 401
+    assert (await agent.get("/api/auth/me", headers=bearer_header(bearer))).status == 401
     listed = await (await gateway.client.get("/api/auth/tokens")).json()
     assert [t["status"] for t in listed["tokens"]] == ["revoked"]
 
@@ -135,11 +120,11 @@ async def test_an_agent_gets_access_through_a_humans_approval(gateway: Gateway) 
 
 
 async def test_tokens_expire_and_denied_agents_are_locked_out(gateway: Gateway) -> None:
-    late = await _request(gateway, slug="late-co")
+    late = await ask_for_access(gateway, slug="late-co")
     gateway.clock.advance(hours=1)
     agent = gateway.new_client()
     assert (await agent.post("/api/agents/redeem",
-                             headers=_bearer(late["draftToken"]))).status == 401
+                             headers=bearer_header(late["draftToken"]))).status == 401
     await gateway.signup("ada@example.com")
     shown = await (await gateway.client.get(f"/api/agents/handoffs/{late['handoffId']}")).json()
     assert shown["status"] == "expired"
@@ -148,23 +133,23 @@ async def test_tokens_expire_and_denied_agents_are_locked_out(gateway: Gateway) 
     assert (refused.status, (await refused.json())["code"]) == (409, "handoff_expired")
     assert (await gateway.client.get("/api/registry/companies/late-co")).status == 404
 
-    denied = await _request(gateway, slug="denied-co")
+    denied = await ask_for_access(gateway, slug="denied-co")
     deny = await gateway.client.post(f"/api/agents/handoffs/{denied['handoffId']}/deny")
     assert (deny.status, (await deny.json())["status"]) == (200, "denied")
     assert (await agent.post("/api/agents/redeem",
-                             headers=_bearer(denied["draftToken"]))).status == 401
+                             headers=bearer_header(denied["draftToken"]))).status == 401
     again = await gateway.client.post(f"/api/agents/handoffs/{denied['handoffId']}/approve",
                                       json={"pairingCode": denied["pairingCode"]})
     assert (again.status, (await again.json())["code"]) == (409, "handoff_denied")
 
 
 async def test_only_the_first_human_approves_and_only_humans_approve(gateway: Gateway) -> None:
-    asked = await _request(gateway)
+    asked = await ask_for_access(gateway)
     handoff = asked["handoffId"]
     await gateway.signup("ada@example.com")
     eve, _ = await user(gateway, "eve@example.com")
     # A draft token, or another agent's bearer token, cannot approve agents.
-    for headers in (_bearer(asked["draftToken"]),):
+    for headers in (bearer_header(asked["draftToken"]),):
         response = await gateway.new_client().post(f"/api/agents/handoffs/{handoff}/approve",
                                                    headers=headers)
         assert response.status == 403
@@ -178,14 +163,14 @@ async def test_only_the_first_human_approves_and_only_humans_approve(gateway: Ga
     assert (taken.status, (await taken.json())["code"]) == (409, "handoff_taken")
     assert (await eve.post(f"/api/agents/handoffs/{handoff}/deny")).status == 409
     redeemed = await (await gateway.new_client().post(
-        "/api/agents/redeem", headers=_bearer(asked["draftToken"]))).json()
+        "/api/agents/redeem", headers=bearer_header(asked["draftToken"]))).json()
     agent = gateway.new_client()
     for method, path in (("GET", f"/api/agents/handoffs/{handoff}"),
                          ("POST", f"/api/agents/handoffs/{handoff}/approve"),
                          ("POST", f"/api/agents/handoffs/{handoff}/deny"),
                          ("GET", "/api/auth/tokens"),
                          ("DELETE", f"/api/auth/tokens/{redeemed['tokenId']}")):
-        response = await agent.request(method, path, headers=_bearer(redeemed["token"]))
+        response = await agent.request(method, path, headers=bearer_header(redeemed["token"]))
         assert response.status == 403, (method, path)
         assert (await response.json())["code"] == "human_session_required"
     # Eve cannot see or revoke Ada's agent's token.
@@ -193,13 +178,13 @@ async def test_only_the_first_human_approves_and_only_humans_approve(gateway: Ga
     assert (await (await eve.get("/api/auth/tokens")).json())["tokens"] == []
     # The approver revokes the whole agent with deny.
     assert (await gateway.client.post(f"/api/agents/handoffs/{handoff}/deny")).status == 200
-    assert (await agent.get("/api/auth/me", headers=_bearer(redeemed["token"]))).status == 401
+    assert (await agent.get("/api/auth/me", headers=bearer_header(redeemed["token"]))).status == 401
 
 
 async def test_approval_with_a_taken_slug_is_409_and_changes_nothing(gateway: Gateway) -> None:
     await gateway.signup("ada@example.com")
     await gateway.company("agent-co")
-    asked = await _request(gateway)
+    asked = await ask_for_access(gateway)
     refused = await gateway.client.post(f"/api/agents/handoffs/{asked['handoffId']}/approve",
                                         json={"pairingCode": asked["pairingCode"]})
     assert (refused.status, (await refused.json())["code"]) == (409, "slug_taken")
@@ -214,15 +199,16 @@ async def test_approval_with_a_taken_slug_is_409_and_changes_nothing(gateway: Ga
 
 
 async def test_agents_cannot_sign_up(gateway: Gateway) -> None:
-    asked = await _request(gateway)
+    asked = await ask_for_access(gateway)
     client = gateway.new_client()
-    signup = await client.post("/api/auth/signup", headers=_bearer(asked["draftToken"]),
+    signup = await client.post("/api/auth/signup", headers=bearer_header(asked["draftToken"]),
                                json={"email": "bot@example.com", "password": PASSWORD})
     assert (signup.status, (await signup.json())["code"]) == (403, "agent_signup_refused")
-    dead = await client.post("/api/auth/signup", headers=_bearer("exo_agent_revoked-or-unknown"),
+    dead = await client.post("/api/auth/signup",
+                             headers=bearer_header("exo_agent_revoked-or-unknown"),
                              json={"email": "bot@example.com", "password": PASSWORD})
     assert dead.status == 403  # even an agent's dead token gives it away
-    smuggled = await client.post("/api/agents/drafts", json=_ask(
+    smuggled = await client.post("/api/agents/drafts", json=access_request(
         email="bot@example.com", password=PASSWORD))
     assert smuggled.status == 400
     assert {e["field"] for e in (await smuggled.json())["errors"]} == {"email", "password"}
@@ -249,13 +235,14 @@ async def test_bad_agent_requests_are_400(gateway: Gateway, body: dict[str, Any]
 async def test_one_address_asking_too_often_gets_429(gateway: Gateway,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(routes_agents, "DRAFTS_PER_ADDRESS", 2)
-    await _request(gateway, slug="one-co")
-    await _request(gateway, slug="two-co")
-    response = await gateway.client.post("/api/agents/drafts", json=_ask("three-co"))
+    await ask_for_access(gateway, slug="one-co")
+    await ask_for_access(gateway, slug="two-co")
+    response = await gateway.client.post("/api/agents/drafts", json=access_request("three-co"))
     assert response.status == 429
     assert 0 < int(response.headers["Retry-After"]) <= 3600
     gateway.clock.advance(hours=1)
-    assert (await gateway.client.post("/api/agents/drafts", json=_ask("three-co"))).status == 201
+    again = await gateway.client.post("/api/agents/drafts", json=access_request("three-co"))
+    assert again.status == 201
 
 
 async def test_unknown_handoffs_are_404(gateway: Gateway) -> None:
@@ -269,7 +256,7 @@ async def test_unknown_handoffs_are_404(gateway: Gateway) -> None:
 
 
 async def test_the_handoff_page_is_self_contained(gateway: Gateway) -> None:
-    asked = await _request(gateway)
+    asked = await ask_for_access(gateway)
     response = await gateway.client.get(f"/connect/{asked['handoffId']}")
     assert (response.status, response.content_type) == (200, "text/html")
     page = await response.text()

@@ -17,27 +17,14 @@ import pytest
 
 from tests.plugins.gateway import Gateway
 from tests.plugins.gateway_admin import user
-from tests.unit.test_agents_flow import _bearer, _request
+from tests.plugins.gateway_agents import (
+    approve_handoff,
+    approved_agent_token,
+    ask_for_access,
+    bearer_header,
+)
 
 pytestmark = pytest.mark.unit
-
-
-async def _approve(client: Any, created: dict[str, Any], **body: Any) -> Any:
-    """Approve as ``client`` with the code the agent was given (when it was given one)."""
-    if "pairingCode" in created and "pairingCode" not in body:
-        body["pairingCode"] = created["pairingCode"]
-    return await client.post(f"/api/agents/handoffs/{created['handoffId']}/approve", json=body)
-
-
-async def _agent(gateway: Gateway, slug: str, **grants: Any) -> str:
-    created = await _request(gateway, slug=slug)
-    approved = await _approve(gateway.client, created, **grants)
-    assert approved.status == 201, await approved.text()
-    redeemed = await gateway.new_client().post("/api/agents/redeem",
-                                               headers=_bearer(created["draftToken"]))
-    assert redeemed.status == 201
-    token: str = (await redeemed.json())["token"]
-    return token
 
 
 async def _credential(client: Any, name: str, value: str) -> Any:
@@ -49,9 +36,9 @@ async def test_an_agent_reaches_only_what_its_human_granted(gateway: Gateway) ->
     await gateway.signup("ada@example.com")
     await gateway.company("payroll")
     assert (await _credential(gateway.client, "main", "sk-ant-human-1")).status == 201
-    bearer = await _agent(gateway, "agent-co")
+    bearer = await approved_agent_token(gateway, "agent-co")
     agent = gateway.new_client()
-    headers = _bearer(bearer)
+    headers = bearer_header(bearer)
 
     # The human's provider credentials: listed (metadata only), never rotated or deleted.
     rotated = await _credential_as(agent, headers, "main", "sk-ant-attacker")
@@ -105,10 +92,10 @@ async def test_grants_on_the_approval_page_allow_destroy_and_credential_writes(
     await gateway.signup("ada@example.com")
     await gateway.company("payroll")
     assert (await _credential(gateway.client, "main", "sk-ant-human-1")).status == 201
-    bearer = await _agent(gateway, "agent-co", allowDestroy=True, allowProviderSecrets=True,
-                          companies=["payroll"])
+    bearer = await approved_agent_token(gateway, "agent-co", allowDestroy=True,
+                                        allowProviderSecrets=True, companies=["payroll"])
     agent = gateway.new_client()
-    headers = _bearer(bearer)
+    headers = bearer_header(bearer)
     rotated = await _credential_as(agent, headers, "main", "sk-ant-human-2")
     assert rotated.status == 200
     tokens = (await (await gateway.client.get("/api/auth/tokens")).json())["tokens"]
@@ -123,32 +110,32 @@ async def test_approval_cannot_name_an_exocorp_the_human_cannot_reach(gateway: G
     eve, _ = await user(gateway, "eve@example.com")
     assert (await gateway.company("eves-co", client=eve))["id"] == "eves-co"
     await gateway.signup("ada@example.com")
-    created = await _request(gateway, slug="agent-co")
-    refused = await _approve(gateway.client, created, companies=["eves-co"])
+    created = await ask_for_access(gateway, slug="agent-co")
+    refused = await approve_handoff(gateway.client, created, companies=["eves-co"])
     assert refused.status == 404
     assert (await gateway.client.get("/api/registry/companies/agent-co")).status == 404
 
 
 async def test_agent_tokens_expire_by_default_and_the_human_renews_them(gateway: Gateway) -> None:
     await gateway.signup("ada@example.com")
-    bearer = await _agent(gateway, "agent-co")
+    bearer = await approved_agent_token(gateway, "agent-co")
     agent = gateway.new_client()
     token_id = (await (await gateway.client.get("/api/auth/tokens")).json())["tokens"][0]["id"]
     gateway.clock.advance(days=30)
-    assert (await agent.get("/api/auth/me", headers=_bearer(bearer))).status == 401
+    assert (await agent.get("/api/auth/me", headers=bearer_header(bearer))).status == 401
     login = await gateway.client.post("/api/auth/login", json={
         "email": "ada@example.com", "password": "correct horse battery"})
     assert login.status == 200
     listed = (await (await gateway.client.get("/api/auth/tokens")).json())["tokens"]
     assert listed[0]["status"] == "expired"
     # an agent cannot renew itself
-    own = await agent.post(f"/api/auth/tokens/{token_id}/renew", headers=_bearer(bearer))
+    own = await agent.post(f"/api/auth/tokens/{token_id}/renew", headers=bearer_header(bearer))
     assert own.status == 401
     renewed = await gateway.client.post(f"/api/auth/tokens/{token_id}/renew")
     assert renewed.status == 200, await renewed.text()
     view = await renewed.json()
     assert (view["status"], view["expiresAt"]) == ("active", "2030-03-02T12:00:00Z")
-    assert (await agent.get("/api/auth/me", headers=_bearer(bearer))).status == 200
+    assert (await agent.get("/api/auth/me", headers=bearer_header(bearer))).status == 200
     assert (await gateway.client.delete(f"/api/auth/tokens/{token_id}")).status == 204
     again = await gateway.client.post(f"/api/auth/tokens/{token_id}/renew")
     assert (again.status, (await again.json())["code"]) == (409, "token_revoked")
@@ -160,33 +147,33 @@ async def test_agent_tokens_expire_by_default_and_the_human_renews_them(gateway:
 async def test_a_stranger_with_the_link_cannot_take_the_agent(gateway: Gateway) -> None:
     """Eve sees the link (a shared screen, a log) and approves first: without the code the agent
     showed Ada, her approval is refused and the agent still waits for Ada."""
-    created = await _request(gateway)
+    created = await ask_for_access(gateway)
     assert created["pairingCode"]
     eve, _ = await user(gateway, "eve@example.com")
     no_code = await eve.post(f"/api/agents/handoffs/{created['handoffId']}/approve", json={})
     assert no_code.status == 400
-    wrong = await _approve(eve, created, pairingCode="AAAA-AAAA")
+    wrong = await approve_handoff(eve, created, pairingCode="AAAA-AAAA")
     problem = await wrong.json()
     assert (wrong.status, problem["code"]) == (403, "pairing_code_mismatch")
     assert created["pairingCode"] not in await wrong.text()
     assert (await gateway.client.get("/api/registry/companies/agent-co")).status in (401, 404)
     await gateway.signup("ada@example.com")
     code = created["pairingCode"].lower().replace("-", " ")  # typed loosely from the terminal
-    approved = await _approve(gateway.client, created, pairingCode=code)
+    approved = await approve_handoff(gateway.client, created, pairingCode=code)
     assert approved.status == 201, await approved.text()
 
 
 async def test_guessing_the_code_denies_the_request(gateway: Gateway) -> None:
-    created = await _request(gateway)
+    created = await ask_for_access(gateway)
     eve, _ = await user(gateway, "eve@example.com")
     codes = []
     for _ in range(5):
-        response = await _approve(eve, created, pairingCode="AAAA-AAAA")
+        response = await approve_handoff(eve, created, pairingCode="AAAA-AAAA")
         codes.append((response.status, (await response.json())["code"]))
     assert codes == [(403, "pairing_code_mismatch")] * 4 + [(409, "handoff_denied")]
     await gateway.signup("ada@example.com")
-    late = await _approve(gateway.client, created)
+    late = await approve_handoff(gateway.client, created)
     assert (late.status, (await late.json())["code"]) == (409, "handoff_denied")
     redeem = await gateway.new_client().post("/api/agents/redeem",
-                                             headers=_bearer(created["draftToken"]))
+                                             headers=bearer_header(created["draftToken"]))
     assert redeem.status == 401

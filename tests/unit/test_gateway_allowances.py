@@ -122,8 +122,7 @@ async def test_resuming_agents_needs_the_credit_they_would_burn(
     gateway = await make_gateway(min_credit_hours=HOURS, signup_credit=HOURLY * HOURS)
     ada, _ = await _owner_with_drafts(gateway, "ada@example.com", ["acme"])
     assert (await _act(ada, "acme", "provision"))[0] == 202
-    admin_support.set_status(gateway, "acme", admin_support.running_status(
-        admin_support.generation(gateway, "acme")))
+    admin_support.mark_running(gateway, "acme")
     response = await ada.post("/api/registry/companies/acme/pause", json={"reason": "night"})
     assert response.status == 202
     async with gateway.database.sessionmaker.begin() as s:  # two hours of it were billed

@@ -18,16 +18,8 @@ from exocorp.store import billing
 from exocorp.store.schema import AccountState, User
 from exocorp.testing import samples
 from tests.plugins.gateway import Gateway
-from tests.plugins.gateway_admin import (
-    add_member,
-    generation,
-    platform_owner,
-    running_status,
-    set_status,
-    user,
-)
-from tests.unit.test_agents_flow import _bearer
-from tests.unit.test_agents_scope import _agent
+from tests.plugins.gateway_admin import add_member, mark_running, platform_owner, user
+from tests.plugins.gateway_agents import approved_agent_token, bearer_header
 
 pytestmark = pytest.mark.unit
 
@@ -131,7 +123,7 @@ async def test_running_paused_and_stopped(gateway: Gateway) -> None:
         "provider": "anthropic", "name": "main", "value": SECRET_VALUE})
     assert (await _ask(gateway.client, "acme", "provision")).status == 202
     _add_revision(gateway, "acme", "rev-1", "1.0.0")
-    set_status(gateway, "acme", running_status(generation(gateway, "acme")))
+    mark_running(gateway, "acme")
 
     actions = await _refusals_match(gateway.client, "acme")
     assert _allowed(actions) == {"update", "restart", "pause", "stop", "reprovision", "destroy"}
@@ -139,7 +131,7 @@ async def test_running_paused_and_stopped(gateway: Gateway) -> None:
     assert actions["resume"]["code"] == "invalid_phase"
 
     assert (await _ask(gateway.client, "acme", "pause")).status == 202
-    set_status(gateway, "acme", running_status(generation(gateway, "acme")))
+    mark_running(gateway, "acme")
     await _set_billing(gateway, AccountState.SUSPENDED)
     actions = await _refusals_match(gateway.client, "acme")
     assert actions["resume"]["code"] == "billing_inactive"
@@ -184,9 +176,9 @@ async def test_admin_details_carry_the_admin_endpoint_refusals(gateway: Gateway)
 
 async def test_an_agent_without_the_destroy_grant_sees_that_refusal(gateway: Gateway) -> None:
     await gateway.signup("ada@example.com")
-    bearer = await _agent(gateway, "agent-co")
+    bearer = await approved_agent_token(gateway, "agent-co")
     agent = gateway.new_client()
-    agent.headers.update(_bearer(bearer))
+    agent.headers.update(bearer_header(bearer))
     actions = await _refusals_match(agent, "agent-co")
     assert (actions["destroy"]["allowed"], actions["destroy"]["code"]) == (False, "agent_scope")
     assert (await _actions(gateway.client, "agent-co"))["destroy"]["allowed"]

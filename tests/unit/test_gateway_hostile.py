@@ -40,6 +40,7 @@ from exocorp.store.schema.base import Base
 from exocorp.testing import samples
 from tests.plugins import gateway as support
 from tests.plugins.gateway import Gateway
+from tests.plugins.gateway_agents import bearer_header
 
 pytestmark = pytest.mark.unit
 
@@ -89,10 +90,6 @@ def changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[str]:
     return [key for key in before if before[key] != after.get(key)]
 
 
-def _bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
 async def _agent_of(gateway: Gateway, approver: Any, slug: str) -> dict[str, str]:
     """An agent approved by ``approver`` (a client with a session), redeemed."""
     agent = gateway.new_client()
@@ -101,7 +98,7 @@ async def _agent_of(gateway: Gateway, approver: Any, slug: str) -> dict[str, str
     approved = await approver.post(f"/api/agents/handoffs/{asked['handoffId']}/approve",
                                    json={"slug": slug, "pairingCode": asked["pairingCode"]})
     assert approved.status == 201, await approved.text()
-    grant = await agent.post("/api/agents/redeem", headers=_bearer(asked["draftToken"]))
+    grant = await agent.post("/api/agents/redeem", headers=bearer_header(asked["draftToken"]))
     assert grant.status == 201, await grant.text()
     body = await grant.json()
     return {"token": body["token"], "token_id": body["tokenId"], "handoff": asked["handoffId"]}
@@ -190,7 +187,8 @@ async def test_every_id_bearing_endpoint_refuses_another_account_and_changes_not
     await gateway.company("evil-co", client=stranger)
     strangers_agent = await _agent_of(gateway, stranger, "evil-agent-co")
     attackers = {"stranger": (stranger, {}),
-                 "stranger's agent": (gateway.new_client(), _bearer(strangers_agent["token"]))}
+                 "stranger's agent": (gateway.new_client(),
+                                      bearer_header(strangers_agent["token"]))}
 
     endpoints = id_bearing()
     assert len(endpoints) >= 20  # the document really was read
@@ -224,7 +222,7 @@ async def test_every_id_bearing_endpoint_refuses_another_account_and_changes_not
     # and the victim still has everything
     assert (await victim.get("/api/registry/companies/acme")).status == 200
     assert (await gateway.new_client().get(
-        "/api/auth/me", headers=_bearer(victims_agent["token"]))).status == 200
+        "/api/auth/me", headers=bearer_header(victims_agent["token"]))).status == 200
 
 
 # -- sessions ------------------------------------------------------------------------------------
@@ -253,7 +251,7 @@ async def test_a_session_id_the_client_brings_is_never_adopted(gateway: Gateway)
     probe = gateway.new_client()
     assert (await probe.get("/api/auth/me", headers={"Cookie": f"{name}={planted}"})).status \
         == 401
-    assert (await probe.get("/api/auth/me", headers=_bearer(planted))).status == 401
+    assert (await probe.get("/api/auth/me", headers=bearer_header(planted))).status == 401
 
 
 async def test_two_logins_get_two_different_sessions(gateway: Gateway) -> None:
@@ -281,7 +279,7 @@ async def test_after_logout_the_old_session_is_401_on_every_authenticated_endpoi
     wrong = []
     for method, template in endpoints:
         path = re.sub(r"\{[a-z_]+\}", "x_1", template.replace("{id}", "acme"))
-        for headers in ({"Cookie": f"{name}={token}"}, _bearer(token)):
+        for headers in ({"Cookie": f"{name}={token}"}, bearer_header(token)):
             response = await replay.request(method, path, headers=headers, json={})
             if response.status != 401:
                 wrong.append(f"{method} {template} with {next(iter(headers))}: "

@@ -5,7 +5,6 @@ client that falls behind, a logout, the gateway stopping)."""
 from __future__ import annotations
 
 import asyncio
-import json
 from datetime import timedelta
 from typing import Any
 
@@ -14,16 +13,10 @@ import pytest
 
 from exocorp.k8s import resources as r
 from exocorp.testing import samples
+from tests.plugins.event_stream import next_block, parse_event
 from tests.plugins.gateway import Gateway, GatewayFactory
-from tests.plugins.gateway_admin import (
-    generation,
-    platform_owner,
-    running_status,
-    set_status,
-    user,
-)
-from tests.unit.test_agents_flow import _bearer
-from tests.unit.test_agents_scope import _agent
+from tests.plugins.gateway_admin import mark_running, platform_owner, provisioned, set_status, user
+from tests.plugins.gateway_agents import approved_agent_token, bearer_header
 
 pytestmark = pytest.mark.unit
 
@@ -33,18 +26,15 @@ HANG = 10.0
 
 
 async def _block(response: Any) -> bytes:
-    block: bytes = await asyncio.wait_for(response.content.readuntil(b"\n\n"), HANG)
-    return block
+    return await next_block(response, HANG)
 
 
 async def _event(response: Any) -> tuple[str, Obj]:
     """The next event (comments and the retry field skipped)."""
     while True:
-        block = await _block(response)
-        fields = dict(line.split(": ", 1) for line in block.decode().strip().split("\n")
-                      if not line.startswith(":") and ": " in line)
-        if "event" in fields:
-            return fields["event"], json.loads(fields["data"])
+        event = parse_event(await _block(response))
+        if event is not None:
+            return event
 
 
 async def _ended(response: Any) -> bool:
@@ -72,9 +62,7 @@ async def test_the_stream_starts_with_the_detail_and_follows_each_change(
     assert (event, data) == ("company", detail)
     assert data["actions"]["provision"]["code"] == "draft_missing"
 
-    set_status(gateway, "acme", running_status(generation(gateway, "acme")), provisioned=True,
-               release={"channel": "stable", "version": "1.0.0"},
-               config=samples.draft("1.0.0")["config"])
+    mark_running(gateway, "acme", provisioned(samples.draft("1.0.0")["config"]))
     event, data = await _event(stream)
     assert (event, data["phase"]) == ("company", "Running")
     assert data == await (await gateway.client.get("/api/registry/companies/acme")).json()
@@ -210,9 +198,9 @@ async def test_a_stream_ends_after_its_lifetime_and_a_reconnect_starts_from_now(
 async def test_an_agent_streams_only_the_exocorps_its_token_reaches(gateway: Gateway) -> None:
     await gateway.signup("ada@example.com")
     await gateway.company("payroll")
-    bearer = await _agent(gateway, "agent-co")
+    bearer = await approved_agent_token(gateway, "agent-co")
     agent = gateway.new_client()
-    agent.headers.update(_bearer(bearer))
+    agent.headers.update(bearer_header(bearer))
     refused = await agent.get("/api/registry/companies/payroll/events")
     assert (refused.status, (await refused.json())["code"]) == (403, "agent_scope")
     stream = await _open(agent, "/api/registry/my-companies/events")

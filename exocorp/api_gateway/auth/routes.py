@@ -39,7 +39,6 @@ from exocorp.api_gateway.keys import (
 from exocorp.api_gateway.principal import Principal, PrincipalKind, Via
 from exocorp.api_gateway.routing import Auth, RouteTable, json_body, json_response
 from exocorp.api_gateway.schemas import (
-    AccountView,
     AuthResponse,
     LoginRequest,
     Membership,
@@ -47,9 +46,9 @@ from exocorp.api_gateway.schemas import (
     PasswordChangeRequest,
     SignupRequest,
 )
-from exocorp.api_gateway.views import invitation_view, timestamp, user_view
-from exocorp.store import accounts, billing, members, registry, sessions, throttle, tokens
-from exocorp.store.errors import Conflict, InvalidCredentials, NotFound
+from exocorp.api_gateway.views import account_view, invitation_view, timestamp, user_view
+from exocorp.store import accounts, members, registry, sessions, throttle, tokens
+from exocorp.store.errors import Conflict, InvalidCredentials
 from exocorp.store.schema import ActorKind, User
 
 routes = RouteTable("auth", "Sign up, log in and out, and who am I.")
@@ -329,12 +328,7 @@ async def me(request: web.Request) -> web.Response:
         inviters = {i.invited_by: (await accounts.get_user(s, i.invited_by)).email
                     for i, _record in invited}
         usage = await limit_usage(request.app, s, user.id)
-        try:
-            account = await billing.get_account_for_user(s, user.id)
-            account_view: AccountView | None = AccountView(
-                balance=account.balance, currency=account.currency, state=account.state.value)
-        except NotFound:
-            account_view = None
+        account = await account_view(s, user.id)
     roles = _roles(user)
     platform_owner = user.platform_owner
     if principal.kind is PrincipalKind.OPERATOR_CLIENT:  # an agent never holds the admin role
@@ -348,6 +342,6 @@ async def me(request: web.Request) -> web.Response:
                      for m in memberships],
         invitations=[invitation_view(i, record, inviters[i.invited_by])
                      for i, record in invited],
-        account=account_view,
+        account=account,
         limits=usage,
         password_change_required=principal.password_change_required))

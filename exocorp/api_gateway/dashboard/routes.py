@@ -10,14 +10,12 @@ from exocorp.api_gateway.operations import saved_draft
 from exocorp.api_gateway.registry.routes import provider_needs
 from exocorp.api_gateway.routing import Auth, RouteTable, json_response
 from exocorp.api_gateway.schemas import (
-    AccountView,
     DashboardSummary,
     MissingProvider,
     ProviderCoverage,
 )
+from exocorp.api_gateway.views import account_view
 from exocorp.model import Phase, phase_of
-from exocorp.store import billing
-from exocorp.store.errors import NotFound
 
 routes = RouteTable("dashboard", "Rollups of your fleet.")
 
@@ -38,12 +36,7 @@ async def dashboard_summary(request: web.Request) -> web.Response:
     async with request.app[DATABASE].sessionmaker.begin() as s:
         rows = [row for row in await user_fleet(request, principal.user_id)
                 if row.exocorp.destroyed_at is None]
-        try:
-            account = await billing.get_account_for_user(s, principal.user_id)
-            balance: AccountView | None = AccountView(
-                balance=account.balance, currency=account.currency, state=account.state.value)
-        except NotFound:
-            balance = None
+        balance = await account_view(s, principal.user_id)
         total = 0
         for row in rows:
             exocorp = cache.exocorp(row.exocorp.id)
