@@ -354,7 +354,7 @@ def test_platform_owner_limits_exocorps_and_disables_a_user(
     expect(page.get_by_role("heading", name="Limits", exact=True)).to_be_visible()
     default = page.get_by_role("region", name="Default per account")
     now = default.get_by_test_id("limits-default")
-    tenant_context = browser.new_context(base_url=base_url(dashboard_platform), viewport=DESKTOP)
+    tenant_context = new_context(browser, dashboard_platform)
     try:
         expect(now).to_have_text("Now: No limit.")
         # A malformed quantity is refused at its field, and nothing changes.
