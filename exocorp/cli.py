@@ -636,6 +636,15 @@ def _add_client(command: Callable[..., argparse.ArgumentParser]) -> None:
     get.add_argument("id", help="the exocorp's id (its slug)")
     output(get)
     get.set_defaults(func=client.get, client=True)
+    preview = command("manifest", "the Kubernetes objects the operator applies (owner)",
+                      "The Kubernetes objects the operator applies for an exocorp, from its "
+                      "saved draft (before provisioning, or when newer than the last action) "
+                      "or its spec. Credential values are never shown. Owner only.")
+    preview.add_argument("id", help="the exocorp's id (its slug)")
+    preview.add_argument("-o", "--output", choices=["yaml", "json"], default="yaml",
+                         help="yaml: a multi-document stream of the objects; json: the whole "
+                              "answer (source, release, objects, notes)")
+    preview.set_defaults(func=client.manifest, client=True)
     summaries = {
         "provision": "provision a draft, or start a stopped exocorp",
         "update": "update to a newer release",

@@ -100,6 +100,9 @@ class RouteInfo:
     201)."""
     events: tuple[tuple[str, type[BaseModel]], ...] = ()
     """A ``text/event-stream`` route's events: name and the model of its JSON ``data``."""
+    other_content_types: tuple[str, ...] = ()
+    """Further renderings of a successful answer (text, e.g. application/yaml), chosen by the
+    client."""
 
     @property
     def operation_id(self) -> str:
@@ -146,6 +149,7 @@ class RouteTable:
               errors: Sequence[int] = (), content_type: str = "application/json",
               other_successes: Sequence[int] = (),
               events: Sequence[tuple[str, type[BaseModel]]] = (),
+              other_content_types: Sequence[str] = (),
               ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             self.routes.append(RouteInfo(
@@ -154,7 +158,7 @@ class RouteTable:
                 auth=auth, body=body, body_required=body_required, query=query,
                 response=response, status=status, errors=tuple(errors),
                 content_type=content_type, other_successes=tuple(other_successes),
-                events=tuple(events)))
+                events=tuple(events), other_content_types=tuple(other_content_types)))
             return handler
         return register
 

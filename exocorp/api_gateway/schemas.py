@@ -6,7 +6,7 @@ Requests are strict (:class:`~exocorp.model.SpecModel`: unknown fields are a 400
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import Field, SecretStr, model_validator
 
@@ -438,6 +438,31 @@ class BindingsResponse(WireModel):
     """The bindings in the running spec."""
     problems: list[str] = []
     """Why needs could not be resolved fully (e.g. no release on the draft's channel)."""
+
+
+class ManifestQuery(SpecModel):
+    format: Literal["json", "yaml"] | None = None
+    """``yaml``: a multi-document YAML stream of the objects (as ``Accept: application/yaml``
+    asks); default JSON."""
+
+
+class ManifestView(WireModel):
+    """The Kubernetes objects the operator applies for an exocorp, credential values redacted."""
+
+    exocorp_id: str
+    source: Literal["draft", "spec"]
+    """What the objects were rendered from: the saved draft (before the first provision, or
+    when it was saved after the last lifecycle action: what reprovision would apply), else the
+    applied spec."""
+    release_version: str
+    """The release the objects run."""
+    objects: list[dict[str, Any]]
+    """Namespace, service account, quota, limit range, network policies, credential Secret (key
+    names only: values read ``<redacted>``), effective-manifest ConfigMap, state volume claim,
+    Services, Deployments and Ingress, in the order the operator applies them."""
+    notes: list[str]
+    """What the preview cannot know for certain (settings that follow the operator's
+    configuration, a revision name not given yet)."""
 
 
 class HandshakeQuery(SpecModel):

@@ -153,6 +153,19 @@ def get(args: argparse.Namespace) -> int:
     return OK
 
 
+def manifest(args: argparse.Namespace) -> int:
+    """The objects the operator applies for an exocorp (owner only): a YAML stream ready to
+    read or diff, or the whole JSON answer (source, release, objects, notes)."""
+    api, path = _api(), _COMPANY + quote(args.id) + "/manifest"
+    if args.output == "json":
+        print(json.dumps(api.call("GET", path), indent=2))
+        return OK
+    with api.open("GET", path + "?format=yaml",
+                  headers={"Accept": "application/yaml"}) as response:
+        print(response.read().decode(), end="")
+    return OK
+
+
 def act(args: argparse.Namespace) -> int:
     body: dict[str, Any] = {}
     if getattr(args, "reason", None):

@@ -9,9 +9,11 @@ The pure core (no I/O; it raises a :class:`LifecycleError`, which the gateway ma
   ``BillingStanding`` (the one shape of an owner's billing standing), ``Allowance``,
   ``ResourceCaps``.
 - ``plan``: ``parse_action_request``, ``plan_action`` (the nine planners), ``rollback_target``,
-  ``ALLOWED_PHASES``.
+  ``draft_and_release``, ``ALLOWED_PHASES``.
 - ``bindings``: ``ProviderNeed``, ``resolve_bindings``.
 - ``handshake``: ``evaluate_handshake`` (the update handshake, SPEC section 4).
+- ``manifest``: ``preview_manifest`` (the owner's manifest preview: the operator's runtime
+  objects rendered from the draft or the spec, credentials redacted), ``ManifestPreview``.
 - ``allowance``: ``check_allowance`` (resource limits and the credit an action needs), with
   ``Allowance`` and ``ResourceCaps`` (in ``context``) describing what the owner may still take.
 
@@ -41,9 +43,11 @@ from exocorp.lifecycle.errors import (
     LimitExceededError,
 )
 from exocorp.lifecycle.handshake import evaluate_handshake
+from exocorp.lifecycle.manifest import ManifestPreview, preview_manifest
 from exocorp.lifecycle.plan import (
     ALLOWED_PHASES,
     action_availability,
+    draft_and_release,
     parse_action_request,
     plan_action,
     rollback_target,
@@ -66,13 +70,16 @@ __all__ = [
     "InvalidRequestError",
     "LifecycleError",
     "LimitExceededError",
+    "ManifestPreview",
     "ProviderNeed",
     "ResourceCaps",
     "action_availability",
     "check_allowance",
+    "draft_and_release",
     "evaluate_handshake",
     "parse_action_request",
     "plan_action",
+    "preview_manifest",
     "release_of",
     "resolve_bindings",
     "rollback_target",

@@ -19,7 +19,7 @@ The rule of which revision a rollback restores (`rollback_target`) is here too.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from pydantic import ValidationError
@@ -222,7 +222,7 @@ def _plan_provision(
         bindings = bindings_or_conflict(release, spec.config, spec.provider_bindings, context)
         _require_billing(context)
         return {"stopped": False, "provider_bindings": bindings, **_UNPAUSED}, {}
-    draft, release = _draft_and_release(context)
+    draft, release = draft_and_release(context.draft, context.releases)
     bindings = bindings_or_conflict(release, draft.config, draft.provider_bindings, context)
     _require_billing(context)
     return (
@@ -335,7 +335,7 @@ def _plan_resume(
 def _plan_reprovision(
     exocorp: Exocorp, request: ActionRequest, context: ActionContext, phase: Phase
 ) -> _Changes:
-    draft, release = _draft_and_release(context)
+    draft, release = draft_and_release(context.draft, context.releases)
     bindings = bindings_or_conflict(release, draft.config, draft.provider_bindings, context)
     current = exocorp.spec.release
     return (
@@ -424,12 +424,15 @@ def _require_billing(context: ActionContext) -> None:
         )
 
 
-def _draft_and_release(context: ActionContext) -> tuple[Draft, ExocorpReleaseSpec]:
-    """The saved draft, validated, and the release it resolves to (409s otherwise)."""
-    if context.draft is None:
+def draft_and_release(
+    saved: Draft | Mapping[str, Any] | None, releases: Sequence[ExocorpReleaseSpec]
+) -> tuple[Draft, ExocorpReleaseSpec]:
+    """The saved draft, validated, and the release it resolves to (409s otherwise): what
+    provision and reprovision apply, and what the manifest preview renders."""
+    if saved is None:
         raise conflict(ErrorCode.DRAFT_MISSING, "no draft saved; save a draft first")
     try:
-        draft = Draft.model_validate(context.draft)
+        draft = Draft.model_validate(saved)
     except ValidationError as error:
         raise conflict(
             ErrorCode.DRAFT_INVALID,
@@ -437,13 +440,13 @@ def _draft_and_release(context: ActionContext) -> tuple[Draft, ExocorpReleaseSpe
             field_errors_of(error),
         ) from None
     if draft.version is None:
-        release = newest_release(context.releases, draft.channel)
+        release = newest_release(releases, draft.channel)
         if release is None:
             raise conflict(
                 ErrorCode.RELEASE_NOT_FOUND, f"no release is published on {draft.channel.value}"
             )
     else:
-        found = find_release(context.releases, draft.version)
+        found = find_release(releases, draft.version)
         if found is None:
             raise conflict(
                 ErrorCode.RELEASE_NOT_FOUND, f"release {draft.version} is not published"

@@ -4,7 +4,7 @@ cost per hour under a price book. Per-account limits and the credit check of an 
 (``exocorp.lifecycle.allowance``) compare these figures; the admin views show them.
 
 The sizes, the state volume and the rule for what a container ends up with are defined here
-and the operator (``exocorp.operator.builders``) builds its containers, quota and LimitRange from
+and the operator (``exocorp.runtime.builders``) builds its containers, quota and LimitRange from
 them, so what is counted is what runs: a size named in the exocorp's config wins, else the
 release's resources, each missing value defaulted as Kubernetes does (a missing request to the
 limit, else to the namespace's LimitRange default request; a missing limit to its default limit:

@@ -8,8 +8,8 @@ from typing import Any
 
 from exocorp import names
 from exocorp.model import ComponentStatus, Exocorp, ExocorpReleaseSpec
-from exocorp.operator.builders import desired_replicas
 from exocorp.operator.cache import ObjectCache
+from exocorp.runtime.builders import desired_replicas
 
 Obj = dict[str, Any]
 

@@ -19,8 +19,8 @@ from exocorp import names
 from exocorp.k8s import ApiError, Kube
 from exocorp.k8s import resources as r
 from exocorp.model import Exocorp, ProviderBinding
-from exocorp.operator import builders
 from exocorp.operator.cache import ObjectCache
+from exocorp.runtime import builders
 
 Obj = dict[str, Any]
 NAMESPACE_NOT_OWNED = "NamespaceNotOwned"

@@ -32,7 +32,6 @@ from exocorp.model import (
     initial_conditions,
 )
 from exocorp.operator import (
-    builders,
     destroy,
     events,
     health,
@@ -47,6 +46,7 @@ from exocorp.operator.rollout import Rollouts, rollout_key
 from exocorp.operator.runtime_objects import RuntimeObjects
 from exocorp.operator.settings import OperatorSettings
 from exocorp.operator.workqueue import WorkQueue
+from exocorp.runtime import builders
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from exocorp import names
 from exocorp.k8s import ApiError, Kube
 from exocorp.k8s import resources as r
 from exocorp.model import Exocorp, RevisionContent, RevisionOutcome, content_hash, revision_name
-from exocorp.operator.builders import owner_reference
+from exocorp.runtime.builders import owner_reference
 
 Obj = dict[str, Any]
 ANNOTATION_OUTCOME = names.ANNOTATION_OUTCOME

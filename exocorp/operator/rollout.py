@@ -25,10 +25,11 @@ from exocorp.model import (
     RolloutStatus,
     format_timestamp,
 )
-from exocorp.operator import builders, health, metrics, revisions
+from exocorp.operator import health, metrics, revisions
 from exocorp.operator.cache import ObjectCache
 from exocorp.operator.reconcile_pass import Pass, now, parse_time
 from exocorp.operator.settings import OperatorSettings
+from exocorp.runtime import builders
 
 log = logging.getLogger(__name__)
 

@@ -15,9 +15,10 @@ from exocorp.model import (
     Exocorp,
     ExocorpReleaseSpec,
 )
-from exocorp.operator import builders, ownership
+from exocorp.operator import ownership
 from exocorp.operator.cache import ObjectCache
 from exocorp.operator.settings import OperatorSettings
+from exocorp.runtime import builders
 
 log = logging.getLogger(__name__)
 # cert-manager's Certificates: TLS is issued when the one for an exocorp's domains is Ready.
@@ -28,6 +29,11 @@ CERTIFICATES = r.Resource("cert-manager.io", "v1", "certificates", "Certificate"
 # controllers (which write status, or metadata such as a Deployment's revision annotation).
 _EXPECTED_MANAGERS = frozenset({"exocorp", "kube-controller-manager", "kube-scheduler",
                                 "kube-apiserver", "kwok"})
+
+# Where each kind the builders make is applied.
+_RESOURCES = {resource.kind: resource for resource in (
+    r.NAMESPACES, r.SERVICEACCOUNTS, r.RESOURCEQUOTAS, r.LIMITRANGES, r.NETWORKPOLICIES,
+    r.SECRETS, r.CONFIGMAPS, r.PVCS, r.SERVICES, r.DEPLOYMENTS, r.INGRESSES)}
 
 
 def _version(obj: Obj) -> str:
@@ -140,33 +146,16 @@ class RuntimeObjects:
         self._applied.pop((resource.kind, namespace, name), None)
 
     async def apply_runtime(self, exo: Exocorp, inputs: builders.RuntimeInputs, ns: str) -> None:
-        release, settings = inputs.release, inputs.settings
-        await self._apply(r.NAMESPACES, builders.namespace(exo))
+        first, *rest = builders.runtime_objects(exo, inputs)
+        await self._apply(_RESOURCES[first["kind"]], first)
         # Everything else lives in that namespace and is independent: apply concurrently.
-        objects: list[tuple[r.Resource, Obj]] = [
-            (r.SERVICEACCOUNTS, builders.service_account(exo)),
-            (r.RESOURCEQUOTAS, builders.resource_quota(exo, release)),
-            (r.LIMITRANGES, builders.limit_range(exo)),
-            *((r.NETWORKPOLICIES, p) for p in builders.network_policies(exo, release, settings)),
-            (r.SECRETS, builders.credentials_secret(exo, inputs.credentials)),
-            (r.CONFIGMAPS, builders.effective_manifest(exo, inputs)),
-            (r.PVCS, builders.state_claim(exo, settings)),
-        ]
-        for component in release.components:
-            svc = builders.service(exo, component)
-            if svc is not None:
-                objects.append((r.SERVICES, svc))
-            objects.append((r.DEPLOYMENTS, builders.deployment(exo, component, inputs)))
-        route = builders.ingress(exo, release, settings)
-        if route is not None:
-            objects.append((r.INGRESSES, route))
-        await asyncio.gather(*(self._apply(resource, body) for resource, body in objects))
+        await asyncio.gather(*(self._apply(_RESOURCES[body["kind"]], body) for body in rest))
         # Components an earlier release had and this one does not; routes while stopped.
-        wanted = {c.name for c in release.components}
+        wanted = {c.name for c in inputs.release.components}
         for kind, resource in (("Deployment", r.DEPLOYMENTS), ("Service", r.SERVICES)):
             for obj in self.cache.owned(exo.metadata.name, kind):
                 obj_name = obj["metadata"]["name"]
                 if obj["metadata"].get("namespace") == ns and obj_name not in wanted:
                     await self._delete(resource, obj_name, ns)
-        if route is None:
+        if not any(body["kind"] == "Ingress" for body in rest):
             await self._delete(r.INGRESSES, builders.INGRESS, ns)

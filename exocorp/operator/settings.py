@@ -6,26 +6,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from exocorp import names
+from exocorp.runtime.settings import RuntimeSettings
 
 
 @dataclass(frozen=True)
-class OperatorSettings:
-    """Everything the operator's behaviour depends on besides the objects it watches."""
+class OperatorSettings(RuntimeSettings):
+    """Everything the operator's behaviour depends on besides the objects it watches: the
+    runtime objects' settings (``RuntimeSettings``: domains, ingress, storage, user) and the
+    fields below."""
 
     namespace: str = "exocorp-system"
     """Platform namespace: provider-credential Secrets and revision objects live here."""
-    portal_base_domain: str = "portal.exocorp.localhost"
-    """Each exocorp's portal is served at <slug>.<portal_base_domain>."""
-    app_base_domain: str = "app.exocorp.localhost"
-    """Each exocorp's application endpoint is served at <slug>.<app_base_domain>."""
-    ingress_class: str = "nginx"
-    """ingressClassName of the exocorps' Ingresses."""
-    tls_issuer: str = ""
-    """cert-manager ClusterIssuer that issues the domains' certificates ('' = no TLS issuer)."""
-    ingress_namespace: str = "ingress-nginx"
-    """Namespace of the ingress controller, allowed through each exocorp's network policy."""
-    storage_class: str = ""
-    """StorageClass of the state volumes ('' = the cluster default)."""
     max_concurrent_rollouts: int = 10
     """Rollouts allowed at once across the fleet; the rest wait for a slot."""
     resync_seconds: float = 300.0
@@ -39,8 +30,6 @@ class OperatorSettings:
     """The credential copy in each exocorp's namespace is written, never read back (the operator
     may not read Secrets there): it is re-applied at least this often, so a copy deleted or
     edited by hand is restored within this time."""
-    runtime_user: int = 65532
-    """Numeric user the runtime containers run as."""
     shard: str = ""
     """The operator shard this process is: it watches and reconciles only the Exocorps whose
     ``exocorp.io/shard`` label has this value ('' = the default shard: Exocorps without the

@@ -26,10 +26,11 @@ from exocorp.model import (
     format_timestamp,
     merge_patch_diff,
 )
-from exocorp.operator import builders, events, health, metrics
+from exocorp.operator import events, health, metrics
 from exocorp.operator.cache import ObjectCache
 from exocorp.operator.reconcile_pass import Pass, parse_time
 from exocorp.operator.settings import OperatorSettings
+from exocorp.runtime import builders
 
 # Fields that change on every pass; alone they do not justify a status write.
 _VOLATILE = {"lastReconcileSeconds", "lastReconcileTime", "runningSeconds",

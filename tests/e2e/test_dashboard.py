@@ -230,6 +230,37 @@ def test_an_owner_shares_an_exocorp_with_a_colleague_and_takes_it_back(
         other.close()
 
 
+def test_an_owner_previews_the_manifest_and_a_member_has_no_such_button(
+        dashboard_platform: DevPlatform, browser: Browser, context: BrowserContext) -> None:
+    owner = context.new_page()
+    owner_of_new_company(owner, "preview", "Preview Corp")  # the create form saves a draft
+    config = owner.locator("section[aria-labelledby=h-config]")
+    config.get_by_role("button", name="Preview manifest").click()
+    dialog = owner.get_by_role("dialog", name="Effective manifest")
+    manifest = dialog.get_by_test_id("manifest-yaml")
+    expect(manifest).to_contain_text("kind: Deployment")
+    expect(manifest).to_contain_text("kind: NetworkPolicy")
+    expect(dialog.get_by_role("button", name="Copy")).to_be_enabled()
+    screenshot(owner, "company-manifest")
+    dialog.get_by_role("button", name="Close").click()
+    expect(dialog).to_have_count(0)
+
+    member_email = f"member-{uuid.uuid4().hex[:6]}@example.com"
+    owner.get_by_label("Invite by e-mail").fill(member_email)
+    owner.get_by_role("button", name="Invite", exact=True).click()
+    expect(owner.get_by_text(f"Invited {member_email} as member.")).to_be_visible()
+    other = new_context(browser, dashboard_platform)
+    try:
+        member = other.new_page()
+        signup(member, member_email)
+        member.get_by_role("button", name="Accept Preview Corp").click()
+        member.get_by_role("link", name="Preview Corp").click()
+        expect(member.get_by_role("heading", name="Configuration")).to_be_visible()
+        expect(member.get_by_role("button", name="Preview manifest")).to_have_count(0)
+    finally:
+        other.close()
+
+
 def login(page: Page, email: str, password: str) -> None:
     page.goto("/login")
     page.get_by_label("E-mail").fill(email)

@@ -32,8 +32,8 @@ from exocorp import names
 from exocorp.k8s import Kube
 from exocorp.k8s import resources as r
 from exocorp.model import Exocorp, ExocorpReleaseSpec, Phase, RevisionOutcome
-from exocorp.operator import builders
 from exocorp.operator.settings import OperatorSettings
+from exocorp.runtime import builders
 from exocorp.store import Database
 from exocorp.store.schema import AuditEvent
 from exocorp.testing.platform import (
@@ -201,25 +201,13 @@ async def _managed_objects(kube: Kube, ns: str) -> set[tuple[str, str]]:
 
 
 def _expected_objects(exo: Exocorp, release: ExocorpReleaseSpec) -> set[tuple[str, str]]:
-    """The runtime objects the builders make for ``exo`` (names only)."""
+    """The runtime objects the builders make for ``exo`` in its namespace (names only)."""
     settings = OperatorSettings(namespace=PLATFORM_NAMESPACE)
     assert exo.status.rollout is not None
     inputs = builders.RuntimeInputs(release=release, revision=exo.status.rollout.revision,
                                     credentials={}, settings=settings)
-    objects = [builders.service_account(exo), builders.resource_quota(exo, release),
-               builders.limit_range(exo),
-               *builders.network_policies(exo, release, settings),
-               builders.credentials_secret(exo, {}), builders.effective_manifest(exo, inputs),
-               builders.state_claim(exo, settings)]
-    for component in release.components:
-        objects.append(builders.deployment(exo, component, inputs))
-        service = builders.service(exo, component)
-        if service is not None:
-            objects.append(service)
-    route = builders.ingress(exo, release, settings)
-    if route is not None:
-        objects.append(route)
-    return {(o["kind"], o["metadata"]["name"]) for o in objects}
+    return {(o["kind"], o["metadata"]["name"]) for o in builders.runtime_objects(exo, inputs)
+            if o["kind"] != "Namespace"}
 
 
 async def _audit(gateway: GatewayUnderTest, slug: str) -> list[AuditEvent]:

@@ -23,7 +23,7 @@ from exocorp.k8s import Kube
 from exocorp.k8s import resources as r
 from exocorp.model import ConditionType, Exocorp, get_condition
 from exocorp.names import runtime_namespace
-from exocorp.operator.builders import CREDENTIALS_SECRET, credential_key
+from exocorp.runtime.builders import CREDENTIALS_SECRET, credential_key
 from exocorp.testing import samples
 from exocorp.testing.platform import PLATFORM_NAMESPACE
 from exocorp.testing.waiting import eventually

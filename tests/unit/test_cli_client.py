@@ -246,3 +246,30 @@ async def test_logout_everywhere_ends_the_sessions_of_every_device(
     assert not (tmp_path / "laptop" / "credentials.json").exists()
     assert (await on("desktop", "ls"))[0] == http.UNAUTHENTICATED
     assert (await gateway.client.get("/api/auth/me")).status == 401
+
+
+async def test_the_manifest_preview_from_the_command_line(
+        gateway: Gateway, config: Path, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    await gateway.signup("ada@example.com")
+    await gateway.company("acme", draft=samples.draft("1.0.0"))
+    await gateway.client.post("/api/registry/provider-secrets", json={
+        "provider": "anthropic", "name": "main", "value": "sk-test-value"})
+    server = str(gateway.client.make_url("")).rstrip("/")
+    secret = tmp_path / "password"
+    secret.write_text(PASSWORD)
+    assert (await _exocorp(capsys, "login", "--server", server, "--email", "ada@example.com",
+                           "--password-file", str(secret)))[0] == 0
+
+    code, out, _ = await _exocorp(capsys, "manifest", "acme")
+    documents = list(yaml.safe_load_all(out))
+    assert code == 0
+    assert documents[0]["kind"] == "Namespace"
+    assert {d["metadata"]["name"] for d in documents if d["kind"] == "Deployment"} == {
+        "portal", "app", "agents"}
+    assert "sk-test-value" not in out
+    code, out, _ = await _exocorp(capsys, "manifest", "acme", "-o", "json")
+    answer = json.loads(out)
+    assert (code, answer["source"], answer["objects"]) == (0, "draft", documents)
+    code, _, err = await _exocorp(capsys, "manifest", "nope")
+    assert (code, err.count("\n")) == (http.NOT_FOUND, 1)

@@ -9,7 +9,7 @@ import pytest
 from exocorp.model import ComponentSize, Exocorp, ExocorpReleaseSpec
 from exocorp.model.footprint import Footprint, footprint, hourly_cost
 from exocorp.model.quantity import format_bytes, format_cpu, parse_quantity
-from exocorp.operator.builders import resource_quota
+from exocorp.runtime.builders import resource_quota
 from exocorp.testing import samples
 
 pytestmark = pytest.mark.unit

@@ -8,8 +8,8 @@ import pytest
 
 from exocorp import names
 from exocorp.model import Exocorp, ExocorpReleaseSpec
-from exocorp.operator import builders
 from exocorp.operator.settings import OperatorSettings
+from exocorp.runtime import builders
 from exocorp.testing import samples
 
 pytestmark = pytest.mark.unit

@@ -13,10 +13,10 @@ from exocorp import names
 from exocorp.k8s import Kube, Obj
 from exocorp.k8s import resources as r
 from exocorp.model import Exocorp
-from exocorp.operator import builders
 from exocorp.operator.cache import ObjectCache
 from exocorp.operator.reconciler import Reconciler
 from exocorp.operator.settings import OperatorSettings
+from exocorp.runtime import builders
 from exocorp.testing import samples
 from tests.plugins.api_server import ApiServer, Write
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from exocorp import names
 from exocorp.model import Exocorp, ExocorpReleaseSpec
-from exocorp.operator import builders
 from exocorp.operator.settings import OperatorSettings
+from exocorp.runtime import builders
 from exocorp.testing import samples
 
 

@@ -143,7 +143,8 @@ def _operation(info: RouteInfo, components: dict[str, Any],
     success: dict[str, Any] = {"description": HTTPStatus(info.status).phrase}
     if info.response is not None:
         success["content"] = {"application/json": {
-            "schema": refs[(info.response, "serialization")]}}
+            "schema": refs[(info.response, "serialization")]},
+            **{other: {"schema": {"type": "string"}} for other in info.other_content_types}}
     elif info.events:
         # Each event (OpenAPI 3.1: the schema of a text/event-stream describes one event), its
         # data JSON of the named model.

@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any
 
+import yaml
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -60,6 +61,8 @@ from exocorp.api_gateway.schemas import (
     DestroyQuery,
     DraftView,
     HandshakeQuery,
+    ManifestQuery,
+    ManifestView,
     MyCompaniesQuery,
     PauseBody,
     RollbackBody,
@@ -77,7 +80,13 @@ from exocorp.api_gateway.watch_cache import WatchCache
 from exocorp.billing.enforcement import billing_state
 from exocorp.k8s import ApiError, Obj
 from exocorp.k8s import resources as r
-from exocorp.lifecycle import ProviderNeed, evaluate_handshake, perform, resolve_bindings
+from exocorp.lifecycle import (
+    ProviderNeed,
+    evaluate_handshake,
+    perform,
+    preview_manifest,
+    resolve_bindings,
+)
 from exocorp.model import (
     Action,
     ActionRequest,
@@ -92,6 +101,7 @@ from exocorp.model import (
     newest_release,
     phase_of,
 )
+from exocorp.runtime.settings import RuntimeSettings
 from exocorp.store import drafts, limits, registry, tokens
 from exocorp.store.errors import Conflict, NotFound
 from exocorp.store.registry import MemberExocorp
@@ -488,6 +498,56 @@ async def save_draft(request: web.Request) -> web.Response:
             response = await complete_in(s, request, json_response(view, status=status))
         note.details["version"] = view.version
         return response
+
+
+# -- manifest preview ----------------------------------------------------------------------------
+
+_YAML_TYPES = frozenset({"application/yaml", "application/x-yaml", "text/yaml"})
+
+
+def _wants_yaml(request: web.Request, query: ManifestQuery) -> bool:
+    if query.format is not None:
+        return query.format == "yaml"
+    accepted = (part.split(";")[0].strip().lower()
+                for part in request.headers.get("Accept", "").split(","))
+    return any(media in _YAML_TYPES for media in accepted)
+
+
+@routes.get(_COMPANY + "/manifest", summary="Preview the Kubernetes objects", auth=Auth.OWNER,
+            query=ManifestQuery, response=ManifestView, errors=(409,),
+            other_content_types=("application/yaml",))
+async def get_manifest(request: web.Request) -> web.Response:
+    """The Kubernetes objects the operator applies for the exocorp, rendered by the operator's
+    own builders: from the saved draft before the first provision (and when the draft was
+    saved after the last lifecycle action: what reprovision would apply), else from the
+    applied spec. Credential values never appear: the credential Secret shows its key names
+    with ``<redacted>`` values. ``?format=yaml`` (or ``Accept: application/yaml``) answers a
+    multi-document YAML stream of the objects. 409 as provision gives it: no draft
+    (``draft_missing``), an invalid draft (``draft_invalid``), a release not published
+    (``release_not_found``, ``release_withdrawn``). Owner only."""
+    access = await exocorp_access(request, request.match_info["id"], owner_only=True)
+    query = query_params(request, ManifestQuery)
+    app = request.app
+    cache = app[CACHE]
+    exocorp = _cached(cache, access.record)
+    async with app[DATABASE].sessionmaker.begin() as s:
+        try:
+            row = await drafts.get_exocorp_draft(s, access.exocorp_id)
+        except NotFound:
+            row = None
+    settings = app[SETTINGS]
+    preview = preview_manifest(
+        exocorp, draft=row.config if row else None, draft_saved_at=row.updated_at if row else None,
+        releases=cache.release_specs(),
+        provider_secrets=cache.provider_secrets(access.record.owner_user_id),
+        settings=RuntimeSettings(portal_base_domain=settings.portal_base_domain,
+                                 app_base_domain=settings.app_base_domain))
+    if _wants_yaml(request, query):
+        return web.Response(text=yaml.safe_dump_all(preview.objects, sort_keys=False),
+                            content_type="application/yaml", charset="utf-8")
+    return json_response(ManifestView(
+        exocorp_id=access.exocorp_id, source=preview.source,
+        release_version=preview.release_version, objects=preview.objects, notes=preview.notes))
 
 
 # -- lifecycle actions ---------------------------------------------------------------------------

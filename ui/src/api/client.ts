@@ -62,6 +62,8 @@ export interface RequestOptions {
   /** A 401 is expected (login, me): do not redirect. */
   anonymous?: boolean;
   query?: Record<string, string | number | null | undefined>;
+  /** Answer the body as text (a YAML rendering, say), not parsed JSON. */
+  text?: boolean;
 }
 
 export async function api<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
@@ -105,9 +107,11 @@ export async function api<T>(method: string, path: string, options: RequestOptio
     if (response.status === 401 && !options.anonymous && unauthorized) unauthorized();
     throw error;
   }
+  if (options.text) return text as T;
   return (text ? JSON.parse(text) : {}) as T;
 }
 
 export const get = <T>(path: string, query?: RequestOptions["query"]) => api<T>("GET", path, { query });
+export const getText = (path: string, query?: RequestOptions["query"]) => api<string>("GET", path, { query, text: true });
 export const post = <T>(path: string, body?: unknown) => api<T>("POST", path, { body: body ?? {} });
 export const del = <T>(path: string, body?: unknown) => api<T>("DELETE", path, { body });

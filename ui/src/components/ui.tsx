@@ -49,7 +49,7 @@ export function Field({ label, error, hint, id, ...rest }: InputProps) {
 }
 
 /** A modal built on <dialog>: the browser traps focus and closes it on Escape. */
-export function Modal({ title, onClose, children }: { title: string; onClose: () => void; children: ComponentChildren }) {
+export function Modal({ title, onClose, wide = false, children }: { title: string; onClose: () => void; wide?: boolean; children: ComponentChildren }) {
   const ref = useRef<HTMLDialogElement>(null);
   useLayoutEffect(() => {
     // The dialog is unmounted rather than closed, so the browser's own focus return does not
@@ -64,7 +64,7 @@ export function Modal({ title, onClose, children }: { title: string; onClose: ()
     };
   }, []);
   return (
-    <dialog ref={ref} class="modal" aria-label={title} onClose={onClose} onCancel={onClose}>
+    <dialog ref={ref} class={wide ? "modal modal-wide" : "modal"} aria-label={title} onClose={onClose} onCancel={onClose}>
       <h2>{title}</h2>
       {children}
     </dialog>

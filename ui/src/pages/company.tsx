@@ -5,6 +5,7 @@ import { ApiError, del, get, post } from "../api/client";
 import type { AuditPage, Bindings, Company, Handshake, Me, ReleaseCatalog, UsagePage } from "../api/types";
 import { ActionBar, type ActionRequest } from "../components/actions";
 import { DraftEditor } from "../components/draft";
+import { ManifestPreview } from "../components/manifest";
 import { MembersCard } from "../components/members";
 import { Alert, Loading, PhaseBadge, money, phaseExplanation, when } from "../components/ui";
 import { useLive } from "../live";
@@ -153,6 +154,7 @@ export function CompanyPage({ id, me }: { id: string; me: Me }) {
       <section class="card" aria-labelledby="h-config">
         <h2 id="h-config">Configuration</h2>
         <DraftEditor base={base} catalog={catalog} onSaved={side} />
+        {isOwner && <div class="row"><ManifestPreview base={base} /></div>}
       </section>
 
       <section class="card" aria-labelledby="h-history">

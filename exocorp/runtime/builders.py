@@ -1,7 +1,8 @@
 """The runtime objects of one exocorp, built as plain manifests from its spec and release.
 
-Pure functions: the reconciler applies what they return with server-side apply, so the same
-input always yields the same objects and a hand edit to any field we set is reverted."""
+Pure functions: the operator's reconciler applies what they return with server-side apply, so
+the same input always yields the same objects and a hand edit to any field we set is reverted;
+the gateway renders them for the owner's manifest preview."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from exocorp.model import (
 from exocorp.model.footprint import SIZES, STATE_VOLUME_SIZE, admitted_resources
 from exocorp.model.quantity import parse_quantity
 from exocorp.names import runtime_namespace
-from exocorp.operator.settings import OperatorSettings
+from exocorp.runtime.settings import RuntimeSettings
 
 Obj = dict[str, Any]
 
@@ -53,7 +54,7 @@ class RuntimeInputs:
     """Name of the revision being run (a pod-template label, for tracing pods to revisions)."""
     credentials: dict[str, str]
     """Copied Secret data (base64 values) keyed by environment variable name."""
-    settings: OperatorSettings
+    settings: RuntimeSettings
 
 
 def _labels(exo: Exocorp, component: str | None = None) -> dict[str, str]:
@@ -174,7 +175,7 @@ def limit_range(exo: Exocorp) -> Obj:
 
 
 def network_policies(exo: Exocorp, release: ExocorpReleaseSpec,
-                     settings: OperatorSettings) -> list[Obj]:
+                     settings: RuntimeSettings) -> list[Obj]:
     """Deny everything, then allow: DNS, traffic between the exocorp's own pods, HTTPS to
     model providers (public addresses only), and the ingress controller to routed ports."""
     ns = runtime_namespace(exo.metadata.name)
@@ -235,7 +236,7 @@ def effective_manifest(exo: Exocorp, inputs: RuntimeInputs) -> Obj:
             "data": {"manifest.json": json.dumps(manifest, indent=2, sort_keys=True)}}
 
 
-def state_claim(exo: Exocorp, settings: OperatorSettings) -> Obj:
+def state_claim(exo: Exocorp, settings: RuntimeSettings) -> Obj:
     spec: Obj = {"accessModes": ["ReadWriteOnce"],
                  "resources": {"requests": {"storage": STATE_VOLUME_SIZE}}}
     if settings.storage_class:
@@ -351,7 +352,7 @@ def service(exo: Exocorp, component: Component) -> Obj | None:
                                 "protocol": p.protocol.value} for p in component.ports]}}
 
 
-def domains(exo: Exocorp, settings: OperatorSettings) -> dict[DomainKind, str]:
+def domains(exo: Exocorp, settings: RuntimeSettings) -> dict[DomainKind, str]:
     return canonical_domains(exo.spec.slug, portal_base=settings.portal_base_domain,
                              app_base=settings.app_base_domain)
 
@@ -360,7 +361,7 @@ def tls_secret_name(exo: Exocorp) -> str:
     return f"{exo.spec.slug}-tls"
 
 
-def ingress(exo: Exocorp, release: ExocorpReleaseSpec, settings: OperatorSettings) -> Obj | None:
+def ingress(exo: Exocorp, release: ExocorpReleaseSpec, settings: RuntimeSettings) -> Obj | None:
     """Routes for the two canonical domains; none while stopped (routes detached)."""
     if exo.spec.stopped:
         return None
@@ -384,3 +385,23 @@ def ingress(exo: Exocorp, release: ExocorpReleaseSpec, settings: OperatorSetting
                      "tls": [{"hosts": [r["host"] for r in rules],
                               "secretName": tls_secret_name(exo)}],
                      "rules": rules}}
+
+
+def runtime_objects(exo: Exocorp, inputs: RuntimeInputs) -> list[Obj]:
+    """Every object of the exocorp's runtime, in the order the operator applies them: the
+    namespace first (everything else lives in it), then the rest."""
+    release, settings = inputs.release, inputs.settings
+    objects = [
+        namespace(exo), service_account(exo), resource_quota(exo, release), limit_range(exo),
+        *network_policies(exo, release, settings), credentials_secret(exo, inputs.credentials),
+        effective_manifest(exo, inputs), state_claim(exo, settings),
+    ]
+    for component in release.components:
+        svc = service(exo, component)
+        if svc is not None:
+            objects.append(svc)
+        objects.append(deployment(exo, component, inputs))
+    route = ingress(exo, release, settings)
+    if route is not None:
+        objects.append(route)
+    return objects
