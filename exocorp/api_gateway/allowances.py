@@ -118,3 +118,7 @@ async def limit_usage(app: web.Application, session: AsyncSession, user_id: str)
 
 def _maybe(value: int | None, formatted: Callable[[int], str]) -> str | None:
     return None if value is None else formatted(value)
+
+
+OWNER_LOCKS: web.AppKey[OwnerLocks] = web.AppKey("exocorp.owner_locks")
+"""Serialises the actions on one account's exocorps in this process."""

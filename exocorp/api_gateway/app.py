@@ -18,11 +18,11 @@ from exocorp.api_gateway import health
 from exocorp.api_gateway.access_cache import AccessCache
 from exocorp.api_gateway.admin import routes as admin
 from exocorp.api_gateway.agents import routes as agents
-from exocorp.api_gateway.allowances import OwnerLocks
+from exocorp.api_gateway.allowances import OWNER_LOCKS, OwnerLocks
 from exocorp.api_gateway.audit import routes as audit
 from exocorp.api_gateway.auth import routes as auth
 from exocorp.api_gateway.billing import routes as billing
-from exocorp.api_gateway.client_address import parse_networks
+from exocorp.api_gateway.client_address import TRUSTED_PROXIES, parse_networks
 from exocorp.api_gateway.dashboard import routes as dashboard
 from exocorp.api_gateway.hash_gate import DEFAULT_SLOTS, HashGate, hash_slots, memory_limit_bytes
 from exocorp.api_gateway.keys import (
@@ -35,9 +35,7 @@ from exocorp.api_gateway.keys import (
     KUBE,
     METRICS,
     OPENAPI_CACHE,
-    OWNER_LOCKS,
     SETTINGS,
-    TRUSTED_PROXIES,
 )
 from exocorp.api_gateway.members import routes as members
 from exocorp.api_gateway.metrics import GatewayMetrics

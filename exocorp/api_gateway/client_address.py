@@ -14,12 +14,12 @@ from collections.abc import Iterable, Sequence
 
 from aiohttp import web
 
-from exocorp.api_gateway.keys import TRUSTED_PROXIES
-
 __all__ = ["Networks", "client_address", "client_bucket", "forwarded_client", "parse_networks",
            "throttle_bucket"]
 
 Networks = tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+TRUSTED_PROXIES: web.AppKey[Networks] = web.AppKey("exocorp.trusted_proxies")
+"""Networks whose X-Forwarded-For is believed (parsed ``settings.trusted_proxies``)."""
 
 
 def parse_networks(cidrs: Iterable[str]) -> Networks:

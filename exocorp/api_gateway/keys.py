@@ -1,6 +1,8 @@
 """Typed keys of the gateway's application and request state.
 
-Route modules read shared objects through these, e.g. ``request.app[KUBE]``,
+Route modules read shared objects through these (a key whose value is a type of the gateway's own
+core is defined beside that type: ``allowances.OWNER_LOCKS``, ``client_address.TRUSTED_PROXIES``,
+``streams.STREAMS``, so this module imports nothing that imports it), e.g. ``request.app[KUBE]``,
 ``request.app[DATABASE]``, ``request.app[CACHE]``; the principal through
 :func:`exocorp.api_gateway.access.principal_of` (or the ``require_*`` helpers).
 """
@@ -13,13 +15,10 @@ from aiohttp import web
 
 if TYPE_CHECKING:
     from exocorp.api_gateway.access_cache import AccessCache
-    from exocorp.api_gateway.allowances import OwnerLocks
-    from exocorp.api_gateway.client_address import Networks
     from exocorp.api_gateway.hash_gate import HashGate
     from exocorp.api_gateway.metrics import GatewayMetrics
     from exocorp.api_gateway.principal import Principal
     from exocorp.api_gateway.settings import GatewaySettings
-    from exocorp.api_gateway.streams import StreamHub
     from exocorp.api_gateway.watch_cache import WatchCache
     from exocorp.k8s import Kube
     from exocorp.security import PasswordHasher
@@ -36,12 +35,9 @@ __all__ = [
     "KUBE",
     "METRICS",
     "OPENAPI_CACHE",
-    "OWNER_LOCKS",
     "PRINCIPAL",
     "REQUEST_ID",
     "SETTINGS",
-    "STREAMS",
-    "TRUSTED_PROXIES",
 ]
 
 SETTINGS: web.AppKey[GatewaySettings] = web.AppKey("exocorp.settings")
@@ -56,8 +52,6 @@ METRICS: web.AppKey[GatewayMetrics] = web.AppKey("exocorp.metrics")
 """The gateway's Prometheus metrics (its own CollectorRegistry)."""
 HASH_GATE: web.AppKey[HashGate] = web.AppKey("exocorp.hash_gate")
 """Bound on concurrent password hashes (login, signup, password change)."""
-TRUSTED_PROXIES: web.AppKey[Networks] = web.AppKey("exocorp.trusted_proxies")
-"""Networks whose X-Forwarded-For is believed (parsed ``settings.trusted_proxies``)."""
 HASHER: web.AppKey[PasswordHasher] = web.AppKey("exocorp.hasher")
 """argon2id password hasher (tests pass a cheap one)."""
 CLOCK: web.AppKey[Clock] = web.AppKey("exocorp.clock")
@@ -67,10 +61,6 @@ ACCESS_CACHE: web.AppKey[AccessCache] = web.AppKey("exocorp.access_cache")
 after changing sessions, tokens or memberships."""
 OPENAPI_CACHE: web.AppKey[dict[str, str]] = web.AppKey("exocorp.openapi_cache")
 """The rendered OpenAPI document and docs page (built on first request)."""
-OWNER_LOCKS: web.AppKey[OwnerLocks] = web.AppKey("exocorp.owner_locks")
-"""Serialises the actions on one account's exocorps in this process (``allowances``)."""
-STREAMS: web.AppKey[StreamHub] = web.AppKey("exocorp.streams")
-"""The open event streams (per-session limit; ended on shutdown)."""
 
 REQUEST_ID: web.RequestKey[str] = web.RequestKey("exocorp.request_id")
 """This request's id (X-Request-Id), also the trace id of a 500."""

@@ -21,7 +21,7 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from exocorp.api_gateway.allowances import allowance_for
+from exocorp.api_gateway.allowances import OWNER_LOCKS, allowance_for
 from exocorp.api_gateway.idempotency import claim_of, crash_point
 from exocorp.api_gateway.keys import (
     ACCESS_CACHE,
@@ -29,7 +29,6 @@ from exocorp.api_gateway.keys import (
     CLOCK,
     DATABASE,
     KUBE,
-    OWNER_LOCKS,
     SETTINGS,
 )
 from exocorp.api_gateway.principal import Principal

@@ -27,7 +27,7 @@ from aiohttp import web
 
 from exocorp.api_gateway.access import resolve_principal
 from exocorp.api_gateway.errors import Problem
-from exocorp.api_gateway.keys import CACHE, METRICS, PRINCIPAL, SETTINGS, STREAMS
+from exocorp.api_gateway.keys import CACHE, METRICS, PRINCIPAL, SETTINGS
 from exocorp.api_gateway.principal import Principal
 from exocorp.api_gateway.watch_cache import Subscription
 
@@ -111,6 +111,10 @@ class StreamHub:
             self._open[holder] -= 1
             if not self._open[holder]:
                 del self._open[holder]
+
+
+STREAMS: web.AppKey[StreamHub] = web.AppKey("exocorp.streams")
+"""The open event streams (per-session limit; ended on shutdown)."""
 
 
 def install_streams(app: web.Application) -> None:
