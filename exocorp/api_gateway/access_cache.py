@@ -1,6 +1,9 @@
 """A short-lived in-process cache of what authentication and authorization read from the
 database on every request: live sessions (-> principal; agent tokens are never cached), memberships
-(user, exocorp -> registry row and role) and a user's fleet (-> rows and roles).
+(user, exocorp -> registry row and role) and a user's fleet (-> rows and roles); and what an
+exocorp's detail answer reads to say which actions are allowed (its saved draft, its owner's
+billing standing and allowance), which any write this process serves drops (a write is rare; a
+detail read is the most common request).
 
 Entries live ``GatewaySettings.auth_cache_seconds`` (default 5 s; 0 turns the cache off), by the
 gateway's clock. This process drops entries itself when it changes what they say (logout, company
@@ -11,16 +14,17 @@ time: the price of answering reads without a database round trip (see docs/api.m
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from exocorp.api_gateway.principal import Principal
+from exocorp.lifecycle import Allowance, BillingStanding
 from exocorp.store.registry import MemberExocorp
 from exocorp.store.schema import ExocorpRecord, Role
 
-__all__ = ["AccessCache"]
+__all__ = ["AccessCache", "ActionInputs"]
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -63,6 +67,15 @@ class _TTLMap(Generic[K, V]):
         self._items.clear()
 
 
+@dataclass(frozen=True)
+class ActionInputs:
+    """What planning an exocorp's actions reads from the database."""
+
+    draft: Mapping[str, Any] | None
+    standing: BillingStanding
+    allowance: Allowance
+
+
 class AccessCache:
     def __init__(self, seconds: float, clock: Callable[[], datetime]) -> None:
         self.ttl = timedelta(seconds=seconds)
@@ -73,6 +86,8 @@ class AccessCache:
         """(user id, exocorp id) -> registry row and role (members only)."""
         self.fleets: _TTLMap[str, list[MemberExocorp]] = _TTLMap(clock)
         """user id -> the exocorps the user owns or is a member of (destroyed ones included)."""
+        self.action_inputs: _TTLMap[str, ActionInputs] = _TTLMap(clock)
+        """exocorp id -> what its action availability read from the database."""
 
     def principal(self, token_hash: str) -> Principal | None:
         return self.principals.get(token_hash) if self.enabled else None
@@ -98,6 +113,18 @@ class AccessCache:
     def remember_fleet(self, user_id: str, rows: list[MemberExocorp]) -> None:
         if self.enabled:
             self.fleets.put(user_id, rows, self.ttl)
+
+    def inputs(self, exocorp_id: str) -> ActionInputs | None:
+        return self.action_inputs.get(exocorp_id) if self.enabled else None
+
+    def remember_inputs(self, exocorp_id: str, inputs: ActionInputs) -> None:
+        if self.enabled:
+            self.action_inputs.put(exocorp_id, inputs, self.ttl)
+
+    def forget_action_inputs(self) -> None:
+        """This process served a write: a draft, a credit, a limit or an action may have
+        changed what any exocorp's actions depend on."""
+        self.action_inputs.clear()
 
     def forget_exocorp(self, exocorp_id: str) -> None:
         """An exocorp was created or destroyed, or its memberships changed."""

@@ -5,7 +5,10 @@ API (``lifecycle.action_availability``) with the context the action endpoint wou
 The context comes from the same places as ``operations.run_action`` (the saved draft, the
 owner's billing standing and limits from the database; releases, credentials, revision contents
 and what the owner's other exocorps request from the watch cache), never from an API-server
-round trip.
+round trip. The database part is kept in the access cache until this process serves a write (or
+for ``--auth-cache-seconds``, for another replica's writes): the detail read is the most
+common request, and a database transaction would be most of its cost. The action endpoints
+always read afresh.
 """
 
 from __future__ import annotations
@@ -14,9 +17,10 @@ from collections.abc import Mapping
 
 from aiohttp import web
 
+from exocorp.api_gateway.access_cache import ActionInputs
 from exocorp.api_gateway.allowances import allowance_for
 from exocorp.api_gateway.errors import Problem
-from exocorp.api_gateway.keys import CACHE, CLOCK, DATABASE
+from exocorp.api_gateway.keys import ACCESS_CACHE, CACHE, CLOCK, DATABASE
 from exocorp.api_gateway.operations import saved_draft
 from exocorp.api_gateway.schemas import ActionAvailability, CompanyActions
 from exocorp.billing.enforcement import billing_state
@@ -33,17 +37,22 @@ async def company_actions(app: web.Application, exocorp: Exocorp, owner_user_id:
                           ) -> CompanyActions:
     """Every action's availability for ``actor``. ``forbidden`` holds the 403 an action gets
     from this caller before it is planned (destroy for a member)."""
-    async with app[DATABASE].sessionmaker.begin() as s:
-        draft = await saved_draft(s, exocorp.metadata.name)
-        standing = await billing_state(s, owner_user_id)
-        allowance = await allowance_for(app, s, owner_user_id, exocorp.metadata.name,
-                                        standing.rates)
+    name = exocorp.metadata.name
+    inputs = app[ACCESS_CACHE].inputs(name)
+    if inputs is None:
+        async with app[DATABASE].sessionmaker.begin() as s:
+            draft = await saved_draft(s, name)
+            standing = await billing_state(s, owner_user_id)
+            allowance = await allowance_for(app, s, owner_user_id, name, standing.rates)
+        inputs = ActionInputs(draft, standing, allowance)
+        app[ACCESS_CACHE].remember_inputs(name, inputs)
     cache = app[CACHE]
     context = ActionContext(
-        actor=actor, now=app[CLOCK](), releases=cache.release_specs(), draft=draft,
-        revisions=cache.revision_contents(exocorp.metadata.name),
-        billing=standing,
-        provider_secrets=cache.provider_secrets(exocorp.spec.owner), allowance=allowance)
+        actor=actor, now=app[CLOCK](), releases=cache.release_specs(), draft=inputs.draft,
+        revisions=cache.revision_contents(name),
+        billing=inputs.standing,
+        provider_secrets=cache.provider_secrets(exocorp.spec.owner),
+        allowance=inputs.allowance)
     states: dict[str, ActionAvailability] = {}
     for action, refusal in action_availability(exocorp, context).items():
         denied = (forbidden or {}).get(action)

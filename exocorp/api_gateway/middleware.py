@@ -30,7 +30,7 @@ from aiohttp.typedefs import Handler, Middleware
 from exocorp.api_gateway.access import refuse_until_password_changed, resolve_principal
 from exocorp.api_gateway.errors import error_middleware, forbidden, problem_response
 from exocorp.api_gateway.idempotency import idempotency_middleware
-from exocorp.api_gateway.keys import METRICS, PRINCIPAL, REQUEST_ID, SETTINGS
+from exocorp.api_gateway.keys import ACCESS_CACHE, METRICS, PRINCIPAL, REQUEST_ID, SETTINGS
 from exocorp.api_gateway.metrics import route_label
 from exocorp.api_gateway.principal import ANONYMOUS
 
@@ -138,6 +138,20 @@ async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamR
                     "come from this site's own pages", code="cross_origin")
 
 
+_READS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+@web.middleware
+async def write_invalidation_middleware(request: web.Request,
+                                        handler: Handler) -> web.StreamResponse:
+    """After any write this process serves, drop the cached action inputs (access_cache)."""
+    try:
+        return await handler(request)
+    finally:
+        if request.method not in _READS:
+            request.app[ACCESS_CACHE].forget_action_inputs()
+
+
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     if request.path in _NO_AUTH_PATHS or request.path.startswith(_UI_ASSETS):
@@ -155,6 +169,7 @@ MIDDLEWARES: tuple[Middleware, ...] = (
     error_middleware,
     body_limit_middleware,
     csrf_middleware,
+    write_invalidation_middleware,
     auth_middleware,
     idempotency_middleware,
 )

@@ -9,7 +9,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from exocorp import names
 from exocorp.k8s import resources as r
@@ -86,6 +86,9 @@ async def _set_billing(gateway: Gateway, state: AccountState) -> None:
                  ).scalar_one()
         account = await billing.get_account_for_user(s, owner.id)
         await billing.set_account_state(s, account.id, state)
+    # Billing enforcement changes the state outside any request: the detail's action list
+    # shows it once its cached inputs expire (``--auth-cache-seconds``).
+    gateway.clock.advance(seconds=gateway.settings.auth_cache_seconds)
 
 
 async def test_a_draft_offers_provision_once_it_can_succeed(gateway: Gateway) -> None:
@@ -182,3 +185,34 @@ async def test_an_agent_without_the_destroy_grant_sees_that_refusal(gateway: Gat
     actions = await _refusals_match(agent, "agent-co")
     assert (actions["destroy"]["allowed"], actions["destroy"]["code"]) == (False, "agent_scope")
     assert (await _actions(gateway.client, "agent-co"))["destroy"]["allowed"]
+
+
+async def test_the_detail_reads_the_database_once_and_follows_this_processs_writes(
+        gateway: Gateway) -> None:
+    """The detail answer's action list needs the draft, billing standing and allowance from the
+    database; they are kept until this process serves a write, so repeated reads cost no
+    database round trip and a client never sees its own write missing."""
+    await gateway.signup("ada@example.com")
+    await gateway.company("acme")
+    statements: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    engine = gateway.database.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        assert (await _actions(gateway.client, "acme"))["provision"]["code"] == "draft_missing"
+        statements.clear()
+        for _ in range(3):
+            assert (await _actions(gateway.client, "acme"))["provision"]["code"] \
+                == "draft_missing"
+        assert statements == []
+        saved = await gateway.client.post("/api/registry/companies/acme/draft",
+                                          json={"draft": samples.draft("1.0.0")})
+        assert saved.status == 201
+        # Its own write: seen at once.
+        assert (await _actions(gateway.client, "acme"))["provision"]["code"] \
+            == "provider_missing"
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
