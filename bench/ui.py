@@ -16,6 +16,7 @@ and Debian's chromium)
 from __future__ import annotations
 
 import asyncio
+import functools
 import gzip
 import json
 import re
@@ -26,9 +27,8 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import aiohttp
 from playwright.sync_api import Page, sync_playwright
@@ -39,9 +39,14 @@ from exocorp.testing import samples
 from exocorp.testing.dev import DevPlatform
 
 ROOT = Path(__file__).resolve().parents[1]
-T = TypeVar("T")
 sys.path.insert(0, str(ROOT))
-from tests.plugins.browser import CHROMIUM, CHROMIUM_ARGS, DESKTOP, build_dashboard  # noqa: E402
+from tests.plugins.browser import (  # noqa: E402
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    DESKTOP,
+    build_dashboard,
+    in_thread,
+)
 
 PASSWORD = "bench password 123"  # noqa: S105 - a throwaway local account
 DIST = ROOT / "exocorp" / "api_gateway" / "ui_dist"
@@ -58,26 +63,6 @@ def bundle_bytes() -> dict[str, int]:
     raw = sum((DIST / a).stat().st_size for a in assets)
     gz = sum(len(gzip.compress((DIST / a).read_bytes(), 9)) for a in assets)
     return {"first_page_assets": len(assets), "raw_bytes": raw, "gzip_bytes": gz}
-
-
-def off_loop(coro: Coroutine[Any, Any, T]) -> T:
-    """Run ``coro`` to completion in a thread of its own: Playwright's sync API keeps an event
-    loop running in this one, where ``asyncio.run`` is refused."""
-    out: list[T] = []
-    failure: list[BaseException] = []
-
-    def target() -> None:
-        try:
-            out.append(asyncio.run(coro))
-        except BaseException as error:
-            failure.append(error)
-
-    thread = threading.Thread(target=target)
-    thread.start()
-    thread.join()
-    if failure:
-        raise failure[0]
-    return out[0]
 
 
 async def api_account(base: str, email: str) -> aiohttp.ClientSession:
@@ -216,7 +201,7 @@ def phase_latencies(page: Page, platform: DevPlatform, base: str, slug: str,
                 "config": samples.draft()["config"]}})
             return int(body["metadata"]["generation"])
 
-    generation = off_loop(provisioned())
+    generation = in_thread(provisioned)
     statuses = {
         "Failed": {"conditions": [{"type": "Stalled", "status": "True", "reason": "Bench",
                                    "message": "", "lastTransitionTime": stamp}]},
@@ -237,7 +222,7 @@ def phase_latencies(page: Page, platform: DevPlatform, base: str, slug: str,
 
     for i in range(changes):
         phase = "Failed" if i % 2 == 0 else "Running"
-        start = off_loop(write(phase))  # Playwright's sync API owns this thread's loop
+        start = in_thread(functools.partial(write, phase))  # the sync API owns this loop
         for _ in range(500):
             seen = page.evaluate("window.__seen")
             hit = next((t for p, t in seen if p == phase and t >= start), None)
@@ -269,7 +254,7 @@ def main() -> None:
                 ctx.set_default_timeout(60_000)
                 page = ctx.new_page()
                 ui_s = browser_signup_to_running(page)
-                api_s = off_loop(api_signup_to_running(base))
+                api_s = in_thread(lambda: api_signup_to_running(base))
                 result["signup_to_running"] = {
                     "browser_seconds": round(ui_s, 1), "api_only_seconds": round(api_s, 1),
                     "ratio": round(ui_s / api_s, 2)}
@@ -279,7 +264,7 @@ def main() -> None:
                 ctx.close()
                 email = f"fleet-{uuid.uuid4().hex[:6]}@example.com"
                 t0 = time.monotonic()
-                slugs = off_loop(seed_fleet(base, email, 1000))
+                slugs = in_thread(lambda: seed_fleet(base, email, 1000))
                 seeded = time.monotonic() - t0
                 ctx = browser.new_context(base_url=base, viewport=DESKTOP, bypass_csp=True)
                 ctx.set_default_timeout(60_000)

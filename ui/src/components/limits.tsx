@@ -2,8 +2,9 @@
 // bound of one scope at once (platform owners). The API omits an unlimited bound, so a missing
 // and a null value both read "no limit".
 import { useState } from "preact/hooks";
-import { ApiError, api } from "../api/client";
+import { api } from "../api/client";
 import type { LimitSetting, LimitUsage } from "../api/types";
+import { useSubmit } from "./submit";
 import { Alert, Field } from "./ui";
 
 interface UsageLine {
@@ -60,34 +61,21 @@ export function LimitForm({ scope, setting, onSaved }: { scope: string; setting:
   const [cpu, setCpu] = useState(setting.maxCpu ?? "");
   const [memory, setMemory] = useState(setting.maxMemory ?? "");
   const [storage, setStorage] = useState(setting.maxStorage ?? "");
-  const [error, setError] = useState<unknown>();
   const [saved, setSaved] = useState(false);
-  const [busy, setBusy] = useState(false);
-
-  const submit = async (e: Event) => {
-    e.preventDefault();
-    setBusy(true);
-    setError(undefined);
+  const { busy, error, errors, submit } = useSubmit(async () => {
     setSaved(false);
     const text = (v: string) => (v.trim() === "" ? null : v.trim());
     const count = text(exocorps);
-    try {
-      const answer = await api<LimitSetting>("PUT", `/api/admin/limits/${encodeURIComponent(scope)}`, {
-        body: {
-          // Not a whole number: sent as typed, so the API names the field and nothing changes.
-          maxExocorps: count !== null && /^\d+$/.test(count) ? Number(count) : count,
-          maxCpu: text(cpu), maxMemory: text(memory), maxStorage: text(storage),
-        },
-      });
-      setSaved(true);
-      onSaved(answer);
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
-  };
-  const errors = error instanceof ApiError ? error.fieldErrors() : {};
+    const answer = await api<LimitSetting>("PUT", `/api/admin/limits/${encodeURIComponent(scope)}`, {
+      body: {
+        // Not a whole number: sent as typed, so the API names the field and nothing changes.
+        maxExocorps: count !== null && /^\d+$/.test(count) ? Number(count) : count,
+        maxCpu: text(cpu), maxMemory: text(memory), maxStorage: text(storage),
+      },
+    });
+    setSaved(true);
+    onSaved(answer);
+  });
   return (
     <form onSubmit={submit}>
       <div class="filters">

@@ -1,8 +1,9 @@
 // Small shared pieces: phase badge, alerts, labelled fields, the confirm dialog, dates.
 import type { ComponentChildren, JSX } from "preact";
-import { useLayoutEffect, useRef, useState } from "preact/hooks";
+import { useLayoutEffect, useRef } from "preact/hooks";
 import { describe } from "../api/client";
 import type { Phase } from "../api/types";
+import { useSubmit } from "./submit";
 
 const PHASE_TEXT: Record<Phase, string> = {
   Draft: "Not provisioned yet: edit the configuration, then provision.",
@@ -75,19 +76,7 @@ export function Modal({ title, onClose, wide = false, children }: { title: strin
 export function Confirm({ title, action, onConfirm, onClose, children }: {
   title: string; action: string; onConfirm: () => Promise<void>; onClose: () => void; children: ComponentChildren;
 }) {
-  const [error, setError] = useState<unknown>();
-  const [busy, setBusy] = useState(false);
-  const submit = async (e: Event) => {
-    e.preventDefault();
-    setBusy(true);
-    setError(undefined);
-    try {
-      await onConfirm();
-    } catch (err) {
-      setError(err);
-      setBusy(false);
-    }
-  };
+  const { busy, error, submit } = useSubmit(onConfirm);
   return (
     <Modal title={title} onClose={onClose}>
       <form onSubmit={submit}>

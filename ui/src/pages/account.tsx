@@ -2,9 +2,10 @@
 // rotate, delete; a value is never shown back), the tokens of connected coding agents (revoke),
 // and sign-in: change the password, sign out everywhere.
 import { useEffect, useState } from "preact/hooks";
-import { ApiError, del, get, post } from "../api/client";
+import { del, get, post } from "../api/client";
 import type { LimitUsage, Me, Secret, Summary, Token } from "../api/types";
 import { LimitList } from "../components/limits";
+import { useSubmit } from "../components/submit";
 import { Alert, Confirm, Field, Modal, when } from "../components/ui";
 import { signOutEverywhere } from "../session";
 
@@ -146,23 +147,11 @@ function SecretForm({ existing, onClose, onSaved }: { existing: Secret | null; o
   const [provider, setProvider] = useState(existing?.provider ?? "anthropic");
   const [name, setName] = useState(existing?.name ?? "main");
   const [value, setValue] = useState("");
-  const [error, setError] = useState<unknown>();
-  const [busy, setBusy] = useState(false);
-  const submit = async (e: Event) => {
-    e.preventDefault();
-    setBusy(true);
-    setError(undefined);
-    try {
-      await post("/api/registry/provider-secrets", { provider, name, value });
-      setValue("");
-      onSaved();
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
-  };
-  const errors = error instanceof ApiError ? error.fieldErrors() : {};
+  const { busy, error, errors, submit } = useSubmit(async () => {
+    await post("/api/registry/provider-secrets", { provider, name, value });
+    setValue("");
+    onSaved();
+  });
   return (
     <Modal title={existing ? `Rotate ${existing.name}` : "Add a provider credential"} onClose={onClose}>
       <form onSubmit={submit}>

@@ -6,6 +6,7 @@ import type { Channel, CompanySummary, Draft, Me, Phase, Summary } from "../api/
 import { PHASES } from "../api/types";
 import type { components } from "../api/schema";
 import { InvitationsBanner } from "../components/members";
+import { useSubmit } from "../components/submit";
 import { Alert, Empty, Field, Loading, Modal, PhaseBadge, when } from "../components/ui";
 import { useLive } from "../live";
 import { navigate } from "../router";
@@ -159,36 +160,23 @@ function CreateCompany({ onClose }: { me: Me; onClose: () => void }) {
   const [slug, setSlug] = useState("");
   const [slugTouched, setSlugTouched] = useState(false);
   const [channel, setChannel] = useState<Channel>("stable");
-  const [error, setError] = useState<unknown>();
-  const [busy, setBusy] = useState(false);
-
   const autoSlug = (n: string) => n.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-+|-+$/g, "").slice(0, 40);
-  const submit = async (e: Event) => {
-    e.preventDefault();
-    setBusy(true);
-    setError(undefined);
+  const { busy, error, errors, submit } = useSubmit(async () => {
+    let draft: Draft | undefined;
     try {
-      let draft: Draft | undefined;
-      try {
-        const current = await get<CurrentRelease>("/api/registry/company-releases/current", { channel });
-        const provider = current.release.spec.requiredProviders?.[0] ?? "anthropic";
-        draft = {
-          channel, version: current.release.spec.version,
-          config: { agents: [{ name: "ceo", role: "Chief executive", provider, model: "default" }], teams: [], componentSizes: {}, requiredProviders: [] },
-          providerBindings: [],
-        };
-      } catch (err) {
-        if (!(err instanceof ApiError && err.status === 404)) throw err;
-      }
-      await post("/api/registry/companies", { slug, displayName: name, ...(draft ? { draft } : {}) });
-      navigate(`/company/${encodeURIComponent(slug)}`);
+      const current = await get<CurrentRelease>("/api/registry/company-releases/current", { channel });
+      const provider = current.release.spec.requiredProviders?.[0] ?? "anthropic";
+      draft = {
+        channel, version: current.release.spec.version,
+        config: { agents: [{ name: "ceo", role: "Chief executive", provider, model: "default" }], teams: [], componentSizes: {}, requiredProviders: [] },
+        providerBindings: [],
+      };
     } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
+      if (!(err instanceof ApiError && err.status === 404)) throw err;
     }
-  };
-  const errors = error instanceof ApiError ? error.fieldErrors() : {};
+    await post("/api/registry/companies", { slug, displayName: name, ...(draft ? { draft } : {}) });
+    navigate(`/company/${encodeURIComponent(slug)}`);
+  });
   return (
     <Modal title="Create an exocorp" onClose={onClose}>
       <form onSubmit={submit}>

@@ -4,6 +4,7 @@
 import { useState } from "preact/hooks";
 import { ApiError, post } from "../api/client";
 import type { Me } from "../api/types";
+import { useSubmit } from "../components/submit";
 import { Alert, Field } from "../components/ui";
 import { navigate } from "../router";
 import { refreshSession } from "../session";
@@ -12,26 +13,13 @@ export function SetPassword({ me }: { me: Me }) {
   const forced = Boolean(me.passwordChangeRequired);
   const [current, setCurrent] = useState("");
   const [password, setPassword] = useState("");
-  const [error, setError] = useState<unknown>();
-  const [busy, setBusy] = useState(false);
-
-  const submit = async (e: Event) => {
-    e.preventDefault();
-    setBusy(true);
-    setError(undefined);
-    try {
-      await post("/api/auth/password", forced ? { newPassword: password } : { currentPassword: current, newPassword: password });
-      await refreshSession();
-      navigate("/", true);
-    } catch (err) {
-      setError(err instanceof ApiError && err.status === 401
-        ? new ApiError(401, { ...err.problem, detail: "The current password is wrong." }, null)
-        : err);
-    } finally {
-      setBusy(false);
-    }
-  };
-  const errors = error instanceof ApiError ? error.fieldErrors() : {};
+  const { busy, error, errors, submit } = useSubmit(async () => {
+    await post("/api/auth/password", forced ? { newPassword: password } : { currentPassword: current, newPassword: password });
+    await refreshSession();
+    navigate("/", true);
+  }, (err) => (err instanceof ApiError && err.status === 401
+    ? new ApiError(401, { ...err.problem, detail: "The current password is wrong." }, null)
+    : err));
 
   return (
     <main id="main" class="auth">
