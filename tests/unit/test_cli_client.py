@@ -36,6 +36,32 @@ async def _exocorp(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int,
     return code, out, err
 
 
+class Profiles:
+    """The `exocorp` command as several people (or one person's devices), each with its own
+    credentials file under tmp_path, all logging in with PASSWORD."""
+
+    def __init__(self, gateway: Gateway, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                 capsys: pytest.CaptureFixture[str]) -> None:
+        self.server = str(gateway.client.make_url("")).rstrip("/")
+        self.secret = tmp_path / "password"
+        self.secret.write_text(PASSWORD)
+        self.tmp_path, self.monkeypatch, self.capsys = tmp_path, monkeypatch, capsys
+
+    async def run(self, profile: str, *args: str) -> tuple[int, str, str]:
+        self.monkeypatch.setenv("EXOCORP_CONFIG", str(self.tmp_path / profile / "credentials.json"))
+        return await _exocorp(self.capsys, *args)
+
+    async def login(self, profile: str, email: str) -> tuple[int, str, str]:
+        return await self.run(profile, "login", "--server", self.server, "--email", email,
+                              "--password-file", str(self.secret))
+
+
+@pytest.fixture
+def profiles(gateway: Gateway, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+             capsys: pytest.CaptureFixture[str]) -> Profiles:
+    return Profiles(gateway, tmp_path, monkeypatch, capsys)
+
+
 async def test_login_keeps_the_session_for_the_owner_only_and_commands_use_it(
         gateway: Gateway, config: Path, tmp_path: Path,
         capsys: pytest.CaptureFixture[str]) -> None:
@@ -116,23 +142,14 @@ async def test_an_unreachable_server_and_a_wrong_password_are_one_line(
 
 
 async def test_members_from_the_command_line(
-        gateway: Gateway, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-        capsys: pytest.CaptureFixture[str]) -> None:
+        gateway: Gateway, profiles: Profiles, tmp_path: Path) -> None:
     await gateway.signup("owner@example.com")
     await gateway.company("acme")
     ann = gateway.new_client()
     await ann.post("/api/auth/signup", json={"email": "ann@example.com", "password": PASSWORD})
-    server = str(gateway.client.make_url("")).rstrip("/")
-    secret = tmp_path / "password"
-    secret.write_text(PASSWORD)
-
-    async def as_(who: str, *args: str) -> tuple[int, str, str]:
-        monkeypatch.setenv("EXOCORP_CONFIG", str(tmp_path / who / "credentials.json"))
-        return await _exocorp(capsys, *args)
-
+    as_ = profiles.run
     for who in ("owner", "ann"):
-        assert (await as_(who, "login", "--server", server, "--email", f"{who}@example.com",
-                          "--password-file", str(secret)))[0] == 0
+        assert (await profiles.login(who, f"{who}@example.com"))[0] == 0
     code, out, _ = await as_("owner", "invite", "acme", "ann@example.com", "--role", "viewer")
     assert (code, out.startswith("invited ann@example.com to acme as viewer")) == (0, True)
     code, out, _ = await as_("ann", "invitations")
@@ -179,21 +196,12 @@ async def test_a_recovery_kit_login_says_to_set_a_new_password_and_password_sets
 
 
 async def test_platform_owners_set_limits_and_disable_users_from_the_command_line(
-        gateway: Gateway, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-        capsys: pytest.CaptureFixture[str]) -> None:
+        gateway: Gateway, profiles: Profiles, tmp_path: Path) -> None:
     await admin_support.platform_owner(gateway)
     ada_id = (await gateway.signup("ada@example.com"))["user"]["id"]
-    server = str(gateway.client.make_url("")).rstrip("/")
-    secret = tmp_path / "password"
-    secret.write_text(PASSWORD)
-
-    async def as_(who: str, *args: str) -> tuple[int, str, str]:
-        monkeypatch.setenv("EXOCORP_CONFIG", str(tmp_path / who / "credentials.json"))
-        return await _exocorp(capsys, *args)
-
+    as_ = profiles.run
     for who, email in (("root", admin_support.ROOT), ("ada", "ada@example.com")):
-        assert (await as_(who, "login", "--server", server, "--email", email,
-                          "--password-file", str(secret)))[0] == 0
+        assert (await profiles.login(who, email))[0] == 0
     code, out, _ = await as_("root", "admin", "limits")
     assert code == 0
     assert [line.split() for line in out.splitlines()] == [
@@ -222,25 +230,15 @@ async def test_platform_owners_set_limits_and_disable_users_from_the_command_lin
     assert (await as_("ada", "ls"))[0] == http.UNAUTHENTICATED
     code, out, _ = await as_("root", "admin", "enable", ada_id)
     assert (code, out.strip()) == (0, f"ada@example.com ({ada_id}) may log in again")
-    assert (await as_("ada", "login", "--server", server, "--email", "ada@example.com",
-                      "--password-file", str(secret)))[0] == 0
+    assert (await profiles.login("ada", "ada@example.com"))[0] == 0
 
 
 async def test_logout_everywhere_ends_the_sessions_of_every_device(
-        gateway: Gateway, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-        capsys: pytest.CaptureFixture[str]) -> None:
+        gateway: Gateway, profiles: Profiles, tmp_path: Path) -> None:
     await gateway.signup("ada@example.com")
-    server = str(gateway.client.make_url("")).rstrip("/")
-    secret = tmp_path / "password"
-    secret.write_text(PASSWORD)
-
-    async def on(device: str, *args: str) -> tuple[int, str, str]:
-        monkeypatch.setenv("EXOCORP_CONFIG", str(tmp_path / device / "credentials.json"))
-        return await _exocorp(capsys, *args)
-
+    on = profiles.run
     for device in ("laptop", "desktop"):
-        assert (await on(device, "login", "--server", server, "--email", "ada@example.com",
-                         "--password-file", str(secret)))[0] == 0
+        assert (await profiles.login(device, "ada@example.com"))[0] == 0
     code, out, _ = await on("laptop", "logout", "--everywhere")
     assert (code, out.startswith("logged out everywhere")) == (0, True)
     assert not (tmp_path / "laptop" / "credentials.json").exists()
