@@ -194,6 +194,8 @@ ROWS: dict[tuple[str, str], Row] = {
     ("GET", COMPANY + "/bindings"): Row(members(200), path=_company),
     ("GET", COMPANY + "/update-handshake"): Row(members(200), path=_company),
     ("GET", COMPANY + "/audit"): Row(members(200), path=_company),
+    # the effective manifest: the owner's alone (members and viewers 403 owner_required)
+    ("GET", COMPANY + "/manifest"): Row(owners(200), path=_company),
     ("GET", "/api/registry/company-releases/current"): Row(users(200)),
     ("GET", "/api/registry/company-releases/catalog"): Row(users(200)),
     ("GET", "/api/registry/provider-secrets"): Row(users(200)),
