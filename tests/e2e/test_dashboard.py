@@ -52,8 +52,20 @@ def signup(page: Page, email: str, password: str = PASSWORD) -> str:
     return text
 
 
+def account_loaded(page: Page) -> None:
+    """The account page has what it reads on screen (its limits, balance, credentials and
+    agents), so nothing re-renders under the next click."""
+    expect(page.get_by_role("heading", name="Limits")).to_be_visible()
+    expect(page.get_by_text("Balance:")).to_be_visible()
+    expect(page.locator("#credentials").get_by_text(
+        re.compile("No credential yet|Fingerprint"))).to_be_visible()
+    expect(page.locator("#agents").get_by_text(
+        re.compile("No agent connected|Last used"))).to_be_visible()
+
+
 def add_credential(page: Page, value: str = CANARY) -> None:
     page.get_by_role("link", name="Account").click()
+    account_loaded(page)
     page.get_by_role("button", name="Add credential").click()
     dialog = page.get_by_role("dialog")
     dialog.get_by_label("Provider").fill("anthropic")
@@ -274,6 +286,7 @@ def test_wrong_password_and_session_expiry_bring_the_user_back(
     email = f"back-{uuid.uuid4().hex[:6]}@example.com"
     signup(page, email)
     page.get_by_role("link", name="Account").click()
+    account_loaded(page)  # else one of its own reads meets the ended session
     # The session ends on the server (logout from elsewhere): the next call sends the user to
     # the login page, and logging in brings them back to the page they were on.
     page.request.post("/api/auth/logout")
