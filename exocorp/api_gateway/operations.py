@@ -33,6 +33,7 @@ from exocorp.api_gateway.keys import (
 )
 from exocorp.api_gateway.principal import Principal
 from exocorp.billing.enforcement import billing_state
+from exocorp.k8s import Obj
 from exocorp.k8s import resources as r
 from exocorp.lifecycle import ActionPlan, ErrorCode, LifecycleError, perform
 from exocorp.model import ActionRequest, Exocorp
@@ -122,16 +123,8 @@ async def _run_action(request: web.Request, principal: Principal, exocorp_id: st
             await asyncio.sleep(random.uniform(0.05, 0.25) * (attempt + 1))  # noqa: S311
     plan = performed.plan
     cache.observe_exocorp(performed.written)
-    deleted = performed.deleted
-    if deleted is not None and deleted.get("kind") != "Status":
-        # Held by a finalizer: the object stays (Destroying) until the operator lets it go.
-        # Without one it is gone already, and the cache must not keep a ghost of it.
-        held = bool((deleted.get("metadata") or {}).get("finalizers"))
-        cache.exocorps.observe(deleted, deleted=not held)
     if plan.delete:
-        async with app[DATABASE].sessionmaker.begin() as s:
-            await registry.mark_destroyed(s, exocorp_id, now=app[CLOCK]())
-        app[ACCESS_CACHE].forget_exocorp(exocorp_id)
+        await _destroyed(app, exocorp_id, performed.deleted)
     current = cache.exocorp(exocorp_id)
     if current is None:  # a destroy whose object is already gone
         current = Exocorp.model_validate(performed.written)
@@ -145,9 +138,7 @@ async def _recovered(request: web.Request, exocorp_id: str,
     cache = app[CACHE]
     cache.observe_exocorp(done.exocorp)
     if done.entry.get("action") == "destroy":
-        async with app[DATABASE].sessionmaker.begin() as s:
-            await registry.mark_destroyed(s, exocorp_id, now=app[CLOCK]())
-        app[ACCESS_CACHE].forget_exocorp(exocorp_id)
+        await _destroyed(app, exocorp_id, None)
     current = cache.exocorp(exocorp_id) or Exocorp.model_validate(done.exocorp)
     details = done.entry.get("details") or {}
     return ActionResult(plan=None, exocorp=current,
@@ -160,17 +151,25 @@ async def finish_unfinished_destroys(app: web.Application) -> list[str]:
     (``perform.unfinished_destroy``), and mark them destroyed as :func:`run_action` does.
     Another replica doing the same at once is harmless: a delete of a deleting object is a
     no-op."""
-    cache, now = app[CACHE], app[CLOCK]()
-    finished = [entry.name for entry in cache.exocorps.values()
+    now = app[CLOCK]()
+    finished = [entry.name for entry in app[CACHE].exocorps.values()
                 if perform.unfinished_destroy(entry.model, now)]
     for name in finished:
         log.warning("exocorp %s: its destroy was accepted but never deleted; deleting it now",
                     name)
-        deleted = await app[KUBE].delete(r.EXOCORPS, name, propagation="Background")
-        if deleted is not None and deleted.get("kind") != "Status":
-            cache.exocorps.observe(deleted, deleted=not (deleted.get("metadata") or {}).get(
-                "finalizers"))
-        async with app[DATABASE].sessionmaker.begin() as s:
-            await registry.mark_destroyed(s, name, now=now)
-        app[ACCESS_CACHE].forget_exocorp(name)
+        await _destroyed(app, name,
+                         await app[KUBE].delete(r.EXOCORPS, name, propagation="Background"))
     return finished
+
+
+async def _destroyed(app: web.Application, exocorp_id: str, deleted: Obj | None) -> None:
+    """After an Exocorp's delete (``deleted``: the API server's answer, when there is one): the
+    cache follows it, the registry row is marked destroyed, cached access to it is dropped."""
+    if deleted is not None and deleted.get("kind") != "Status":
+        # Held by a finalizer: the object stays (Destroying) until the operator lets it go.
+        # Without one it is gone already, and the cache must not keep a ghost of it.
+        held = bool((deleted.get("metadata") or {}).get("finalizers"))
+        app[CACHE].exocorps.observe(deleted, deleted=not held)
+    async with app[DATABASE].sessionmaker.begin() as s:
+        await registry.mark_destroyed(s, exocorp_id, now=app[CLOCK]())
+    app[ACCESS_CACHE].forget_exocorp(exocorp_id)
