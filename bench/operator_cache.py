@@ -8,6 +8,11 @@ the API server adds: uid, timestamps, resourceVersion, owner references, ``manag
 entry per writer, its field set mirroring what that writer set, as the server records it), and
 the status kwok and the controllers write. The Exocorp itself carries a Running status.
 
+Also the transient peak of a relist (an operator restart, or a watch that fell too far behind):
+the operator's informer listing the fleet's pods and Deployments from bodies served as JSON pages
+of 500, once taken in page by page (``Kube.list_pages``, as now) and once with the whole list
+held before the cache takes it in (as ``list_all`` did before).
+
 Run: uv run python bench/operator_cache.py [--n 1000]   (prints JSON; the figures are in
 docs/performance.md)
 """
@@ -15,17 +20,21 @@ docs/performance.md)
 from __future__ import annotations
 
 import argparse
+import asyncio
 import copy
 import json
 import tracemalloc
+from collections.abc import AsyncIterator
 from typing import Any
 from unittest.mock import patch
 
 from exocorp import names
+from exocorp.k8s import resources as r
 from exocorp.model import Exocorp, ExocorpReleaseSpec
-from exocorp.operator import builders
 from exocorp.operator.cache import ObjectCache
+from exocorp.operator.informer import Informer
 from exocorp.operator.settings import OperatorSettings
+from exocorp.runtime import builders
 from exocorp.testing import samples
 
 Obj = dict[str, Any]
@@ -220,6 +229,47 @@ class _nothing:  # noqa: N801 (a context manager that does nothing)
         return None
 
 
+class _PagedServer:
+    """Serves one kind's list as JSON pages, decoded as the client decodes them; ``whole`` hands
+    back every page before the informer sees any (what accumulating ``list_all`` did)."""
+
+    def __init__(self, pages: list[bytes], whole: bool) -> None:
+        self.pages = pages
+        self.whole = whole
+
+    async def list_pages(self, resource: r.Resource, namespace: str | None = None, *,
+                         label_selector: str | None = None) -> AsyncIterator[Obj]:
+        if self.whole:
+            decoded = [json.loads(page) for page in self.pages]
+            items = [item for page in decoded for item in page["items"]]
+            del decoded
+            yield {"metadata": {"resourceVersion": "1"}, "items": items}
+            return
+        for page in self.pages:
+            yield json.loads(page)
+
+
+def relist_peak(objects: list[tuple[str, Obj]], kind: str, resource: r.Resource,
+                whole: bool, page: int = 500) -> float:
+    """MiB above the filled cache at the peak of one relist of ``kind``."""
+    bodies = [body for k, body in objects if k == kind]
+    pages = [json.dumps({"metadata": {"resourceVersion": "1",
+                                      **({"continue": "t"} if i + page < len(bodies) else {})},
+                         "items": bodies[i:i + page]}).encode()
+             for i in range(0, len(bodies), page)]
+    cache = ObjectCache()
+    for body in bodies:
+        cache.store(kind, copy.deepcopy(body))
+    informer = Informer(_PagedServer(pages, whole), cache, kind, resource,  # type: ignore[arg-type]
+                        lambda event, body: None)
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    asyncio.run(informer.list())
+    peak = tracemalloc.get_traced_memory()[1] - base
+    tracemalloc.stop()
+    return round(peak / 2**20, 1)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=1000)
@@ -235,6 +285,10 @@ def main() -> None:
                          "per_exocorp_kib": round(sum(sizes.values()) / args.n / 1024, 1),
                          "by_kind_mib": {k: round(v / 2**20, 2) for k, v in
                                          sorted(sizes.items(), key=lambda kv: -kv[1])}}
+    result["relist_peak_mib"] = {
+        kind: {"page_by_page": relist_peak(objects, kind, resource, whole=False),
+               "whole_list_held": relist_peak(objects, kind, resource, whole=True)}
+        for kind, resource in (("Pod", r.PODS), ("Deployment", r.DEPLOYMENTS))}
     print(json.dumps(result, indent=2))
 
 

@@ -134,15 +134,27 @@ class Kube:
                        label_selector: str | None = None, page: int = 500) -> Obj:
         """Every item, following ``continue`` tokens; returns the last page's metadata."""
         items: list[Obj] = []
+        result: Obj = {}
+        async for result in self.list_pages(resource, namespace, label_selector=label_selector,
+                                            page=page):
+            items.extend(result.get("items", []))
+        result["items"] = items
+        return result
+
+    async def list_pages(self, resource: Resource, namespace: str | None = None, *,
+                         label_selector: str | None = None,
+                         page: int = 500) -> AsyncIterator[Obj]:
+        """One list, a page at a time (following ``continue`` tokens), so a caller that keeps
+        less than the whole objects never holds more than a page of them; the last page's
+        metadata carries the list's resourceVersion."""
         token: str | None = None
         while True:
             result = await self.list(resource, namespace, label_selector=label_selector,
                                      limit=page, continue_=token)
-            items.extend(result.get("items", []))
             token = result.get("metadata", {}).get("continue")
+            yield result
             if not token:
-                result["items"] = items
-                return result
+                return
 
     async def create(self, resource: Resource, body: Obj, namespace: str | None = None) -> Obj:
         return await self.request("POST", resource.path(namespace), body=body)

@@ -97,9 +97,10 @@ class Informer(Generic[T]):
     """List + watch of one resource, holding ``convert(object)`` per object (None: not kept).
 
     ``on_event(type, object)`` (optional) sees every ADDED/MODIFIED/DELETED event, each listed
-    object as ADDED and each object a relist no longer has as DELETED; ``on_list(items,
-    resourceVersion)`` (optional) sees each complete list, for a caller that keeps the objects
-    itself (``convert`` returning None keeps nothing here). Whatever goes wrong,
+    object as ADDED (as its page arrives) and each object a relist no longer has as DELETED;
+    ``on_list(listed, resourceVersion)`` (optional) sees each complete list, for a caller that
+    keeps the objects itself (``convert`` returning None keeps nothing here): ``listed`` holds
+    each object's name and namespace only, its body went to ``on_event``. Whatever goes wrong,
     in the stream or in a callback, the loop goes on (from a fresh list): a dead informer would
     leave its readers stale for ever."""
 
@@ -262,15 +263,29 @@ class Informer(Generic[T]):
                 relist = True
 
     async def list(self) -> str | None:
-        """List (replacing what is held); returns the list's resourceVersion."""
-        result = await self.kube.list_all(self.resource, self.namespace,
-                                          label_selector=self.label_selector)
-        list_rv = _rv(result)
+        """List (replacing what is held); returns the list's resourceVersion.
+
+        Page by page: each page's objects are converted (and shown to ``on_event``) as it
+        arrives and then let go, so a relist of 4,000 pods never holds them all whole at once
+        (the whole bodies of one page are the peak, not the whole list's)."""
         fresh: dict[str, _Entry[T]] = {}
-        for obj in result.get("items", []):
-            value = self.convert(obj)
-            if value is not None:
-                fresh[_key(obj)] = _Entry(_rv(obj), value)
+        listed: list[Obj] = []
+        result: Obj = {}
+        async for result in self.kube.list_pages(self.resource, self.namespace,
+                                                 label_selector=self.label_selector):
+            for obj in result.get("items", []):
+                key = _key(obj)
+                value = self.convert(obj)
+                if value is not None:
+                    fresh[key] = _Entry(_rv(obj), value)
+                if self.on_event is not None:
+                    self.on_event("ADDED", obj)
+                if self.on_list is not None:
+                    meta = obj.get("metadata") or {}
+                    listed.append({"metadata": {k: meta[k] for k in ("name", "namespace")
+                                                if k in meta}})
+            result.pop("items", None)
+        list_rv = _rv(result)
         # Keep what this process wrote after the snapshot was taken.
         for key, entry in self._items.items():
             if key not in fresh and entry.rv is not None and list_rv is not None \
@@ -293,10 +308,8 @@ class Informer(Generic[T]):
                 namespace, _, name = key.rpartition("/")
                 self.on_event("DELETED", {"metadata": {"name": name, "namespace": namespace}
                                           if namespace else {"name": name}})
-            for obj in result.get("items", []):
-                self.on_event("ADDED", obj)
         if self.on_list is not None:
-            self.on_list(result.get("items", []), self.resource_version)
+            self.on_list(listed, self.resource_version)
         self.on_activity()
         self.synced.set()
         return self.resource_version

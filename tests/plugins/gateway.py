@@ -83,6 +83,11 @@ class FakeKube(Kube):
                        label_selector: str | None = None, page: int = 500) -> Obj:
         return await self.list(resource, namespace, label_selector=label_selector)
 
+    async def list_pages(self, resource: Resource, namespace: str | None = None, *,
+                         label_selector: str | None = None,
+                         page: int = 500) -> AsyncIterator[Obj]:
+        yield await self.list(resource, namespace, label_selector=label_selector)
+
     async def create(self, resource: Resource, body: Obj, namespace: str | None = None) -> Obj:
         self.calls.append(("create", resource.plural, body["metadata"]["name"]))
         self._fail("create")

@@ -46,15 +46,16 @@ class ScriptedKube(FakeKube):
         self.later_lists: list[tuple[list[Obj], str]] = []
         self.list_failures = 0
 
-    async def list_all(self, resource: Resource, namespace: str | None = None, *,
-                       label_selector: str | None = None, page: int = 500) -> Obj:
+    async def list_pages(self, resource: Resource, namespace: str | None = None, *,
+                         label_selector: str | None = None,
+                         page: int = 500) -> AsyncIterator[Obj]:
         self.lists += 1
         if self.list_failures:
             self.list_failures -= 1
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
         if self.lists > 1 and self.later_lists:
             self.list_items, self.list_rv = self.later_lists.pop(0)
-        return {"items": list(self.list_items), "metadata": {"resourceVersion": self.list_rv}}
+        yield {"items": list(self.list_items), "metadata": {"resourceVersion": self.list_rv}}
 
     async def watch(self, resource: Resource, namespace: str | None = None, *,
                     resource_version: str | None = None, label_selector: str | None = None,

@@ -3,6 +3,7 @@ deleted object out, and an informer's relist (which reports no deletion) drops w
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 from exocorp.k8s import resources as r
@@ -53,10 +54,10 @@ class _FakeKube:
         self.items = items
         self.lists: list[tuple[str, str | None]] = []
 
-    async def list_all(self, resource: r.Resource, namespace: str | None = None, *,
-                       label_selector: str | None = None) -> Obj:
+    async def list_pages(self, resource: r.Resource, namespace: str | None = None, *,
+                         label_selector: str | None = None) -> AsyncIterator[Obj]:
         self.lists.append((resource.plural, label_selector))
-        return {"metadata": {"resourceVersion": "100"}, "items": self.items[resource.plural]}
+        yield {"metadata": {"resourceVersion": "100"}, "items": self.items[resource.plural]}
 
 
 async def test_a_relist_drops_what_is_gone_and_reports_it_deleted() -> None:
@@ -75,3 +76,35 @@ async def test_a_relist_drops_what_is_gone_and_reports_it_deleted() -> None:
     assert cache.get("Deployment", "app", "exo-acme") is None
     assert cache.get("Deployment", "agents", "exo-acme") is not None
     assert informer.synced.is_set()
+
+
+class _PagedKube:
+    """Serves a list in pages of two, recording when each page went out."""
+
+    def __init__(self, items: list[Obj], log: list[str]) -> None:
+        self.items = items
+        self.log = log
+
+    async def list_pages(self, resource: r.Resource, namespace: str | None = None, *,
+                         label_selector: str | None = None) -> AsyncIterator[Obj]:
+        for start in range(0, len(self.items), 2):
+            self.log.append(f"page {start // 2}")
+            last = start + 2 >= len(self.items)
+            yield {"metadata": {"resourceVersion": "100", **({} if last else {"continue": "t"})},
+                   "items": [dict(item) for item in self.items[start:start + 2]]}
+
+
+async def test_a_relist_takes_each_page_in_before_it_asks_for_the_next() -> None:
+    """A relist of 4,000 pods must not hold them all whole at once: each page's objects reach
+    the cache before the next page is fetched, and the sweep still sees the whole list."""
+    cache = ObjectCache()
+    cache.store("Pod", _obj("gone", 10))
+    log: list[str] = []
+    kube = _PagedKube([_obj(f"pod-{i}", 20 + i) for i in range(5)], log)
+    informer = Informer(kube, cache, "Pod", r.PODS,  # type: ignore[arg-type]
+                        lambda event, body: log.append(f"{event} {body['metadata']['name']}"))
+    assert await informer.list() == "100"
+    assert log == ["page 0", "ADDED pod-0", "ADDED pod-1", "page 1", "ADDED pod-2",
+                   "ADDED pod-3", "page 2", "ADDED pod-4", "DELETED gone"]
+    assert [body["metadata"]["name"] for body in cache.of_kind("Pod")] == \
+        [f"pod-{i}" for i in range(5)]

@@ -32,9 +32,9 @@ class _Cluster:
         self.watch_fails = watch_fails
         self.watches = 0
 
-    async def list_all(self, resource: r.Resource, namespace: str | None = None, *,
-                       label_selector: str | None = None) -> Obj:
-        return {"metadata": {"resourceVersion": "100"}, "items": list(self.secrets.values())}
+    async def list_pages(self, resource: r.Resource, namespace: str | None = None, *,
+                         label_selector: str | None = None) -> AsyncIterator[Obj]:
+        yield {"metadata": {"resourceVersion": "100"}, "items": list(self.secrets.values())}
 
     async def watch(self, resource: r.Resource, namespace: str | None = None, *,
                     resource_version: str | None = None, label_selector: str | None = None,
