@@ -9,8 +9,8 @@ session token of one of the accounts), for a fixed duration each:
 
 - GET /api/registry/my-companies   (50 exocorps per answer, from the watch cache)
 - GET /api/registry/companies/:id  (one exocorp, from the watch cache)
-- POST stop / provision, alternating on the client's own exocorp (a real write: a fresh GET,
-  revision and credential lists, the patch, an audit row)
+- POST stop / provision, alternating on the client's own exocorp (a real write: the patch,
+  planned from the watch cache, and an audit row)
 - the baseline: GET of the same Exocorp straight from the API server (the Kube client the
   gateway itself uses), in the same run, at the same concurrency;
 - the floor: GET /healthz (no authentication, no cache, no database): what the HTTP stack alone
@@ -28,14 +28,22 @@ in turn, each a real spec write) against the API server's own merge PATCH of the
 (`spec.restartAt`, a real write each time),
 at 1 and 50 clients.
 
+The database is SQLite (the embedded default) unless `--database postgresql`: then a throwaway
+PostgreSQL 15 from Debian's packages (`exocorp.testing.postgres`, as the integration tier starts
+it) with its production durability settings (fsync, synchronous_commit and full_page_writes on,
+unlike the tests' throwaway servers), and the result goes to bench/results/gateway-postgresql.json.
+`--writes-only` skips the read scenarios (the writes are what the database changes).
+
 Run: uv run python bench/gateway.py [--duration 8] [--exocorps 1000] [--native-only]
-     (writes bench/results/gateway.json)
+         [--writes-only] [--database sqlite|postgresql]
+     (writes bench/results/gateway.json, or gateway-postgresql.json)
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import csv
 import io
 import json
@@ -63,6 +71,7 @@ from exocorp.store import accounts, billing, open_database, registry, upgrade_to
 from exocorp.testing import samples
 from exocorp.testing.controlplane import ControlPlane, free_port
 from exocorp.testing.platform import PLATFORM_NAMESPACE, install_crds
+from exocorp.testing.postgres import running_postgres
 from exocorp.testing.processes import cpu_seconds, spawn
 from exocorp.testing.waiting import eventually
 
@@ -396,14 +405,18 @@ async def measure(kube: Kube, base: str, owners: list[dict[str, Any]], duration:
             "gateway_rss_mib": round(rss_now, 1), "gateway_peak_rss_mib": round(rss_peak, 1)}
 
 
-async def bench(workdir: Path, n: int, duration: float, keep_log: str | None,
-                native_only: bool = False) -> dict[str, Any]:
+DURABLE_POSTGRES = {"fsync": "on", "synchronous_commit": "on", "full_page_writes": "on"}
+"""PostgreSQL's own defaults, which the test harness turns off for its throwaway servers."""
+
+
+async def bench(workdir: Path, database_url: str, n: int, duration: float,
+                keep_log: str | None, native_only: bool = False,
+                writes_only: bool = False) -> dict[str, Any]:
     load_at_start = [round(x, 2) for x in os.getloadavg()]
     plane = ControlPlane(workdir / "cluster", nodes=1, progress=lambda line: None)
     plane.start()
     gateway = None
     try:
-        database_url = f"sqlite+aiosqlite:///{workdir}/gateway.db"
         async with await Kube.connect(plane.kubeconfig) as kube:
             t0 = time.monotonic()
             owners = await seed(kube, database_url, n)
@@ -429,9 +442,10 @@ async def bench(workdir: Path, n: int, duration: float, keep_log: str | None,
             ready_s = time.monotonic() - t1
             print(f"gateway ready in {ready_s:.1f}s with {n} exocorps", file=sys.stderr)
             idle_rss, _ = rss_mib(gateway.pid)
-            results = {} if native_only else await measure(kube, base, owners, duration,
-                                                           gateway.pid)
-            results["native"] = await native(kube, base, owners, duration, gateway.pid)
+            results = {} if native_only or writes_only else await measure(
+                kube, base, owners, duration, gateway.pid)
+            if not writes_only:
+                results["native"] = await native(kube, base, owners, duration, gateway.pid)
             results["writes"] = await writes(kube, base, owners, duration)
             results["gateway_rss_after_native_mib"] = round(rss_mib(gateway.pid)[0], 1)
     finally:
@@ -445,7 +459,6 @@ async def bench(workdir: Path, n: int, duration: float, keep_log: str | None,
         "accounts": ACCOUNTS,
         "exocorps_per_account": n // ACCOUNTS,
         "duration_seconds_per_scenario": duration,
-        "database": "sqlite (embedded default)",
         "seed_seconds": round(seeded, 1),
         "gateway_ready_seconds": round(ready_s, 2),
         "gateway_idle_rss_mib": round(idle_rss, 1),
@@ -460,21 +473,40 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--exocorps", type=int, default=1000)
     parser.add_argument("--duration", type=float, default=8.0)
-    parser.add_argument("--out", default="bench/results/gateway.json")
+    parser.add_argument("--out", help="default bench/results/gateway.json (SQLite) or "
+                        "bench/results/gateway-postgresql.json")
+    parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--writes-only", action="store_true",
+                        help="only the write scenarios (actions against the API server's PATCH)")
     parser.add_argument("--keep-log", help="copy the gateway's log here")
     parser.add_argument("--native-only", action="store_true",
                         help="skip the Python-generator read scenarios")
     args = parser.parse_args()
-    hey_binary()  # before the control plane starts: a failed install fails fast
-    with tempfile.TemporaryDirectory() as tmp:
-        result = asyncio.run(bench(Path(tmp), args.exocorps, args.duration, args.keep_log,
-                                   args.native_only))
-    result["command"] = " ".join(["uv run python bench/gateway.py", *sys.argv[1:]])
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    out = args.out or ("bench/results/gateway.json" if args.database == "sqlite"
+                       else f"bench/results/gateway-{args.database}.json")
+    if not args.writes_only:
+        hey_binary()  # before the control plane starts: a failed install fails fast
+    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
+        if args.database == "postgresql":
+            server = stack.enter_context(running_postgres("exocorp_bench",
+                                                          settings=DURABLE_POSTGRES))
+            database_url, database = server.url, {
+                "name": "postgresql 15 (exocorp.testing.postgres, loopback)",
+                "settings": DURABLE_POSTGRES}
+        else:
+            database_url = f"sqlite+aiosqlite:///{tmp}/gateway.db"
+            database = {"name": "sqlite (embedded default)",
+                        "settings": {"journal_mode": "WAL", "synchronous": "NORMAL"}}
+        result = asyncio.run(bench(Path(tmp), database_url, args.exocorps, args.duration,
+                                   args.keep_log, args.native_only, args.writes_only))
+    result = {"database": database, **result,
+              "command": " ".join(["uv run python bench/gateway.py", *sys.argv[1:]])}
+    Path(out).write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps({k: result.get(k) for k in ("ratios",)}, indent=2))
-    print(json.dumps(result["native"]["apiserver_get_p50_over_cached_get_p50"]))
+    if "native" in result:
+        print(json.dumps(result["native"]["apiserver_get_p50_over_cached_get_p50"]))
     print(json.dumps(result["writes"]["ratios"]))
-    print(f"wrote {args.out}")
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

@@ -88,9 +88,10 @@ async def allowance_for(app: web.Application, session: AsyncSession, owner: str,
     cache = app[CACHE]
     releases = cache.release_specs()
     mine = [e for e in cache.exocorps.by_index("owner", owner) if e.name != exocorp_id]
-    platform_caps = caps_of(await limits.get_limits(session, limits.PLATFORM_SCOPE))
+    account, platform = await limits.account_and_platform_limits(session, owner)
+    platform_caps = caps_of(platform)
     return Allowance(
-        account_caps=caps_of(await limits.account_limits(session, owner)),
+        account_caps=caps_of(account),
         platform_caps=platform_caps,
         account_others=_usage(mine, releases, None),
         # Summed over the whole fleet only when a platform cap needs it.

@@ -62,10 +62,12 @@ __all__ = [
     "REPLAYED_HEADER",
     "SECRET_FIELDS",
     "IdempotencyClaim",
+    "answered",
     "claim_of",
     "complete_in",
     "crash_point",
     "idempotency_middleware",
+    "store_answer",
 ]
 
 log = logging.getLogger(__name__)
@@ -114,14 +116,30 @@ async def complete_in(session: AsyncSession, request: web.Request,
                       response: web.Response) -> web.Response:
     """Store ``response`` as the answer to the request's Idempotency-Key inside the handler's
     own transaction ``session``: the work and its record commit together, so no crash can
-    leave the work done and the key pending. A no-op without a key. Returns ``response``."""
-    claim = claim_of(request)
-    if claim is not None and response.status < 500 and response.status not in NOT_STORED:
-        await records.complete_request(session, user_id=claim.scope, key=claim.stored_key,
-                                       status=response.status, body=stored_form(response),
-                                       now=request.app[CLOCK]())
-        request[_COMPLETED] = response.status
+    leave the work done and the key pending. A no-op without a key. Returns ``response``.
+    (A commit that then fails raises, so the middleware frees the key as for any 5xx.)"""
+    if await store_answer(session, request, response):
+        answered(request, response)
     return response
+
+
+async def store_answer(session: AsyncSession, request: web.Request,
+                       response: web.Response) -> bool:
+    """Write ``response`` as the answer to the request's Idempotency-Key in ``session``, if it
+    has one and the answer is kept; True when written. Call :func:`answered` once ``session``
+    committed: until then the middleware still stores the answer itself."""
+    claim = claim_of(request)
+    if claim is None or response.status >= 500 or response.status in NOT_STORED:
+        return False
+    await records.complete_request(session, user_id=claim.scope, key=claim.stored_key,
+                                   status=response.status, body=stored_form(response),
+                                   now=request.app[CLOCK]())
+    return True
+
+
+def answered(request: web.Request, response: web.Response) -> None:
+    """The answer :func:`store_answer` wrote has committed: the middleware need not."""
+    request[_COMPLETED] = response.status
 
 
 def crash_point(request: web.Request) -> None:

@@ -95,7 +95,7 @@ async def _run_action(request: web.Request, principal: Principal, exocorp_id: st
                       owner_user_id: str, action: ActionRequest) -> ActionResult:
     app = request.app
     claim = claim_of(request)
-    async with app[DATABASE].sessionmaker.begin() as s:
+    async with app[DATABASE].reader.begin() as s:  # reads only: no write lock on SQLite
         draft = await saved_draft(s, exocorp_id)
         standing = await billing_state(s, owner_user_id)
         allowance = await allowance_for(app, s, owner_user_id, exocorp_id, standing.rates)

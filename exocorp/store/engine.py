@@ -6,7 +6,15 @@ processes): WAL journal (readers never block the writer), foreign keys on, a bus
 of instant "database is locked" errors, and every transaction opened with ``BEGIN IMMEDIATE``.
 The last point matters: a deferred transaction that reads and then writes can fail outright with
 SQLITE_BUSY when another writer committed in between; taking the write lock up front makes
-concurrent writers queue behind the busy timeout instead.
+concurrent writers queue behind the busy timeout instead. Transactions that only read
+(:attr:`Database.reader`) open with a plain ``BEGIN``: they see one snapshot, and neither wait
+for nor hold up the writers.
+
+Durability: ``synchronous = NORMAL`` with WAL syncs the log at checkpoints, not at every commit.
+A committed transaction survives the process crashing or being killed (the log is in the
+operating system's hands); an operating-system crash or power cut may lose the last
+transactions before the newest checkpoint, never corrupt the database. PostgreSQL with its
+defaults (``synchronous_commit = on``) loses nothing committed.
 """
 
 from __future__ import annotations
@@ -35,6 +43,8 @@ __all__ = [
 
 DEFAULT_DATABASE_URL: Final = "sqlite+aiosqlite:///exocorp.db"
 SQLITE_BUSY_TIMEOUT_MS: Final = 30_000
+_READ_ONLY: Final = "exocorp_read_only"
+"""Execution option of :attr:`Database.reader`'s engine: its transactions only read."""
 
 _DRIVERS: Final = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg"}
 
@@ -69,14 +79,15 @@ def _on_sqlite_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> N
     try:
         cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA journal_mode = WAL")
-        cursor.execute("PRAGMA synchronous = NORMAL")  # durable enough with WAL, much faster
+        cursor.execute("PRAGMA synchronous = NORMAL")  # see "Durability" above
         cursor.execute("PRAGMA foreign_keys = ON")
     finally:
         cursor.close()
 
 
 def _on_sqlite_begin(connection: Connection) -> None:
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    read_only = connection.get_execution_options().get(_READ_ONLY, False)
+    connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def create_engine(url: str | URL | None = None, **kwargs: Any) -> AsyncEngine:
@@ -100,10 +111,15 @@ def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 
 @dataclass(frozen=True)
 class Database:
-    """An engine and its session factory; ``await db.dispose()`` on shutdown."""
+    """An engine and its session factories; ``await db.dispose()`` on shutdown."""
 
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
+    reader: async_sessionmaker[AsyncSession]
+    """Sessions for transactions that only read (same pool). On SQLite they do not take the
+    write lock (see the module docstring), so they neither queue behind writers nor hold them
+    up; a write in one fails as SQLite's deferred transactions do. Elsewhere the same as
+    :attr:`sessionmaker`."""
 
     @property
     def dialect(self) -> str:
@@ -120,4 +136,5 @@ class Database:
 
 def open_database(url: str | URL | None = None, **kwargs: Any) -> Database:
     engine = create_engine(url, **kwargs)
-    return Database(engine=engine, sessionmaker=make_sessionmaker(engine))
+    return Database(engine=engine, sessionmaker=make_sessionmaker(engine),
+                    reader=make_sessionmaker(engine.execution_options(**{_READ_ONLY: True})))

@@ -134,16 +134,16 @@ async def complete_request(
     status: int,
     body: Any,
     now: datetime | None = None,
-) -> IdempotencyRecord:
-    """Store the response (JSON-serialisable ``body``) to replay for this key."""
-    record = await session.get(IdempotencyRecord, (user_id, key))
-    if record is None:
+) -> None:
+    """Store the response (JSON-serialisable ``body``) to replay for this key (one UPDATE)."""
+    stored = await session.execute(
+        update(IdempotencyRecord)
+        .where(IdempotencyRecord.user_id == user_id, IdempotencyRecord.key == key)
+        .values(response_status=status, response_body=body, completed_at=clock.resolve(now))
+        .execution_options(synchronize_session="evaluate")
+    )
+    if rowcount(stored) != 1:
         raise NotFound("no pending request for this Idempotency-Key")
-    record.response_status = status
-    record.response_body = body
-    record.completed_at = clock.resolve(now)
-    await session.flush()
-    return record
 
 
 async def abandon_request(session: AsyncSession, *, user_id: str, key: str) -> None:

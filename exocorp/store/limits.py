@@ -26,6 +26,7 @@ __all__ = [
     "ExocorpLimit",
     "LimitExceeded",
     "Limits",
+    "account_and_platform_limits",
     "account_limit",
     "account_limits",
     "check_new_exocorp",
@@ -107,8 +108,17 @@ async def count_exocorps(session: AsyncSession, owner_user_id: str | None = None
 async def account_limits(session: AsyncSession, user_id: str) -> Limits:
     """The bounds that apply to ``user_id``: its own row, else the default row (a whole row
     applies: an account's own row with an unlimited bound lifts the default's)."""
-    own = await session.get(ResourceLimits, user_id)
-    return Limits.of(own) if own is not None else await get_limits(session, DEFAULT_SCOPE)
+    return (await account_and_platform_limits(session, user_id))[0]
+
+
+async def account_and_platform_limits(session: AsyncSession, user_id: str,
+                                      ) -> tuple[Limits, Limits]:
+    """(:func:`account_limits` of ``user_id``, the platform's bounds), in one query: what a
+    lifecycle action is planned with."""
+    rows = {row.scope: row for row in await session.scalars(select(ResourceLimits).where(
+        ResourceLimits.scope.in_((user_id, DEFAULT_SCOPE, PLATFORM_SCOPE))))}
+    own = rows.get(user_id) or rows.get(DEFAULT_SCOPE)
+    return Limits.of(own), Limits.of(rows.get(PLATFORM_SCOPE))
 
 
 async def account_limit(session: AsyncSession, user_id: str) -> ExocorpLimit:

@@ -356,3 +356,64 @@ async def test_a_draft_save_stores_its_answer_in_its_own_transaction(gateway: Ga
     assert (again[0], again[1], again[2]["Idempotent-Replayed"]) == (201, first[1], "true")
     current = await gateway.client.get(path)
     assert (await current.json())["version"] == 1  # saved once
+
+
+def _write_transactions(gateway: Gateway) -> tuple[list[str], Any]:
+    """The BEGINs the gateway's database sees (BEGIN IMMEDIATE: a writing transaction)."""
+    begins: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        if statement.startswith("BEGIN"):
+            begins.append(statement)
+
+    event.listen(gateway.database.engine.sync_engine, "before_cursor_execute", seen)
+    return begins, seen
+
+
+async def test_an_action_stores_its_audit_event_and_answer_in_one_transaction(
+        gateway: Gateway) -> None:
+    await _ready_company(gateway)
+    assert (await gateway.client.get("/api/registry/companies/acme")).status == 200  # cached
+    begins, seen = _write_transactions(gateway)
+    try:
+        status, first, _ = await _post(gateway, "/api/registry/companies/acme/provision")
+    finally:
+        event.remove(gateway.database.engine.sync_engine, "before_cursor_execute", seen)
+    assert status == 202, first
+    # The key's claim, then the event with the answer; the planning inputs only read.
+    assert begins == ["BEGIN IMMEDIATE", "BEGIN", "BEGIN IMMEDIATE"]
+    again = await _post(gateway, "/api/registry/companies/acme/provision")
+    assert (again[0], again[1], again[2]["Idempotent-Replayed"]) == (202, first, "true")
+    assert [e.outcome.value for e in await _audit(gateway, "provision")] == ["succeeded"]
+    assert _patches(gateway) == 1
+
+
+async def test_an_answer_whose_event_could_not_be_written_is_still_stored(
+        gateway: Gateway) -> None:
+    """The action happened (its record is the Kubernetes write): when the transaction of its
+    audit event and answer fails, the answer is stored on its own, so a retry replays it
+    rather than finding the key pending."""
+    await _ready_company(gateway)
+    engine = gateway.database.engine.sync_engine
+    audited: list[str] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        if statement.startswith("INSERT INTO audit_events"):
+            audited.append(statement)
+
+    def refuse(_conn: Any) -> None:  # the commit of the event and the answer fails
+        if audited:
+            audited.clear()
+            raise sa_exc.OperationalError("COMMIT", {}, Exception("disk I/O error"))
+
+    event.listen(engine, "before_cursor_execute", note)
+    event.listen(engine, "commit", refuse)
+    try:
+        status, first, _ = await _post(gateway, "/api/registry/companies/acme/provision")
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+        event.remove(engine, "commit", refuse)
+    assert status == 202, first
+    again = await _post(gateway, "/api/registry/companies/acme/provision")
+    assert (again[0], again[1], again[2]["Idempotent-Replayed"]) == (202, first, "true")
+    assert _patches(gateway) == 1

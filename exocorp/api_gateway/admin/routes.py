@@ -282,9 +282,10 @@ async def admin_company_action(request: web.Request) -> web.Response:
                                 request.app[SETTINGS])
         if body.action is Action.DESTROY:
             summary = summary.model_copy(update={"phase": Phase.DESTROYING})
-        return json_response(AdminActionAccepted(
+        note.answer = json_response(AdminActionAccepted(
             action=body.action.value, exocorp_id=exocorp_id, phase=summary.phase,
             details=dict(result.details), company=summary), status=202)
+        return note.answer
 
 
 # -- fleet statistics ----------------------------------------------------------------------------

@@ -587,10 +587,10 @@ async def _act(request: web.Request, action: Action, model: type[BaseModel]) -> 
         detail = company_detail(access.record, access.role, result.exocorp)
         if action is Action.DESTROY:
             detail = detail.model_copy(update={"phase": Phase.DESTROYING})
-        phase = detail.phase
-        return json_response(ActionAccepted(action=action.value, exocorp_id=exocorp_id,
-                                            phase=phase, details=dict(result.details),
-                                            company=detail), status=202)
+        note.answer = json_response(ActionAccepted(
+            action=action.value, exocorp_id=exocorp_id, phase=detail.phase,
+            details=dict(result.details), company=detail), status=202)
+        return note.answer
 
 
 _ACTIONS: Sequence[tuple[Action, type[BaseModel], str, str]] = (
