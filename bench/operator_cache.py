@@ -23,7 +23,7 @@ from unittest.mock import patch
 
 from exocorp import names
 from exocorp.model import Exocorp, ExocorpReleaseSpec
-from exocorp.operator import builders
+from exocorp.runtime import builders
 from exocorp.operator.cache import ObjectCache
 from exocorp.operator.settings import OperatorSettings
 from exocorp.testing import samples
