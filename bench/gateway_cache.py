@@ -1,8 +1,8 @@
 """Memory of the gateway's watch cache per exocorp, measured in-process with tracemalloc on
 Running Exocorps and their revisions (ControllerRevisions) shaped like the API server's answers
-(bench/operator_cache.py builds them), plus the RSS of the gateway's modules once imported. No cluster: an estimate of the gateway's
-RSS with N exocorps cached, to check against `bench/gateway.py --exocorps N` when a cluster is
-at hand.
+(bench/operator_cache.py builds them), plus the RSS of the gateway's modules once imported. No
+cluster: an estimate of the gateway's RSS with N exocorps cached, to check against
+`bench/gateway.py --exocorps N` when a cluster is at hand.
 
 Run: uv run python bench/gateway_cache.py [--n 10000]
 """

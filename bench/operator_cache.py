@@ -23,9 +23,9 @@ from unittest.mock import patch
 
 from exocorp import names
 from exocorp.model import Exocorp, ExocorpReleaseSpec
-from exocorp.runtime import builders
 from exocorp.operator.cache import ObjectCache
 from exocorp.operator.settings import OperatorSettings
+from exocorp.runtime import builders
 from exocorp.testing import samples
 
 Obj = dict[str, Any]

@@ -9,12 +9,12 @@ one object before it is parsed (an interned string is freed with its last refere
 Pydantic gives every model instance its own ``__pydantic_fields_set__`` (the names of the fields
 the input set, read by ``exclude_unset`` and ``model_fields_set``). A set costs 216 to 728 bytes,
 more than the rest of a small model: in a parsed Exocorp (about 25 nested models) those sets were
-13 of 22 KiB (docs/performance.md, "Gateway memory"). Across a cache of thousands of objects they
-hold only a few distinct values, so :func:`share_fields_sets` replaces each by one shared,
-read-only copy. Only for models nobody assigns to (a cache's, shared by every request): an
-assignment would have to add to the shared set, and raises instead (pydantic has stored the value
-by then: the raise reports a bug, it does not undo it). ``model_copy`` and ``copy.deepcopy`` still
-work: a copy gets its own set.
+13 of 22 KiB (docs/performance.md, "Gateway memory and the cached read's CPU"). Across a cache
+of thousands of objects they hold only a few distinct values, so :func:`share_fields_sets`
+replaces each by one shared, read-only copy. Only for models nobody assigns to (a cache's,
+shared by every request): an assignment would have to add to the shared set, and raises instead
+(pydantic has stored the value by then: the raise reports a bug, it does not undo it).
+``model_copy`` and ``copy.deepcopy`` still work: a copy gets its own set.
 """
 
 from __future__ import annotations
@@ -47,16 +47,16 @@ class SharedFieldsSet(set[str]):
         raise AttributeError("a cached model's fields set is shared: copy the model to edit it")
 
     add = discard = remove = update = difference_update = intersection_update = _read_only
-    symmetric_difference_update = clear = _read_only  # type: ignore[assignment]
+    symmetric_difference_update = clear = _read_only
 
     def pop(self) -> str:
         raise AttributeError("a cached model's fields set is shared: copy the model to edit it")
 
-    def __ior__(self, other: object) -> SharedFieldsSet:  # type: ignore[override,misc]
+    def __ior__(self, other: object) -> SharedFieldsSet:  # type: ignore[override]
         self._read_only()
         return self
 
-    __iand__ = __isub__ = __ixor__ = __ior__  # type: ignore[assignment]
+    __iand__ = __isub__ = __ixor__ = __ior__
 
     def __copy__(self) -> set[str]:
         return set(self)

@@ -53,7 +53,8 @@ def test_a_cached_exocorp_reads_and_dumps_as_a_plain_parse() -> None:
     plain = Exocorp.model_validate(obj)
     cached = _cached(obj).exocorp("acme")
     assert cached == plain
-    assert cached is not None and cached.status.phase is Phase.RUNNING
+    assert cached is not None
+    assert cached.status.phase is Phase.RUNNING
     for options in ({}, {"exclude_unset": True}, {"exclude_none": True}):
         assert cached.model_dump_json(by_alias=True, **options) == \
             plain.model_dump_json(by_alias=True, **options)
@@ -63,7 +64,8 @@ def test_a_cached_exocorp_reads_and_dumps_as_a_plain_parse() -> None:
 def test_equal_strings_and_fields_sets_are_held_once_across_objects() -> None:
     cache = _cached(_running("acme"), _running("globex"))
     acme, globex = cache.exocorp("acme"), cache.exocorp("globex")
-    assert acme is not None and globex is not None
+    assert acme is not None
+    assert globex is not None
     assert acme.status.conditions[0].message is globex.status.conditions[0].message
     assert acme.status.conditions[0].__pydantic_fields_set__ is \
         globex.status.conditions[1].__pydantic_fields_set__
@@ -74,7 +76,8 @@ def test_copies_of_a_cached_model_are_private() -> None:
     assert cached is not None
     before = set(cached.spec.model_fields_set)
     edited = cached.model_copy(update={"spec": cached.spec.model_copy(update={"paused": True})})
-    assert edited.spec.paused and not cached.spec.paused
+    assert edited.spec.paused
+    assert not cached.spec.paused
     assert cached.spec.model_fields_set == before
     deep = copy.deepcopy(cached)
     deep.spec.paused = True  # a deep copy is the caller's own, assignable again
