@@ -90,7 +90,9 @@ async def company_actions_json(app: web.Application, entry: CachedExocorp,
     inputs (the access cache's entry: a write this process serves drops it, and it lives
     ``--auth-cache-seconds``), release catalog, revisions and credentials (their informers'
     generations). Planning is most of a detail read's CPU, and none of it differs between two
-    reads of the same state."""
+    reads of the same state. The time of planning changes no refusal (only the plan's
+    timestamps, which are not shown); were a rule to read it, the inputs' expiry would bound
+    how late its answer changes."""
     inputs = await _inputs(app, entry.name, owner_user_id)
     cache = app[CACHE]
     read_from = (inputs, cache.releases.generation, cache.revisions.generation,
