@@ -1,8 +1,8 @@
 """Memory of the gateway's watch cache per exocorp, measured in-process with tracemalloc on
-Running Exocorps shaped like the API server's answers (bench/operator_cache.py builds them),
-plus the RSS of the gateway's modules once imported. No cluster: an estimate of the gateway's
-RSS with N exocorps cached, to check against `bench/gateway.py --exocorps N` when a cluster is
-at hand.
+Running Exocorps and their revisions (ControllerRevisions) shaped like the API server's answers
+(bench/operator_cache.py builds them), plus the RSS of the gateway's modules once imported. No
+cluster: an estimate of the gateway's RSS with N exocorps cached, to check against
+`bench/gateway.py --exocorps N` when a cluster is at hand.
 
 Run: uv run python bench/gateway_cache.py [--n 10000]
 """
@@ -29,11 +29,14 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=10_000)
     args = parser.parse_args()
     imported_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    bodies = [json.dumps(body) for kind, body in fleet(args.n) if kind == "Exocorp"]
+    bodies = [(kind, json.dumps(body)) for kind, body in fleet(args.n)
+              if kind in ("Exocorp", "ControllerRevision")]
     cache = WatchCache(None, platform_namespace="exocorp-system")  # type: ignore[arg-type]
+    informers = {"Exocorp": cache.exocorps, "ControllerRevision": cache.revisions}
     tracemalloc.start()
-    for raw in bodies:
-        cache.exocorps.observe(json.loads(raw))
+    for kind, raw in bodies:
+        informers[kind].observe(json.loads(raw))
+    assert len(cache.exocorps) == len(cache.revisions) == args.n
     held = tracemalloc.get_traced_memory()[0]
     tracemalloc.stop()
     print(json.dumps({

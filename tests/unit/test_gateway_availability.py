@@ -216,3 +216,55 @@ async def test_the_detail_reads_the_database_once_and_follows_this_processs_writ
             == "provider_missing"
     finally:
         event.remove(engine, "before_cursor_execute", count)
+
+
+# -- the memoised action list (one planning per object version, caller and inputs) -----------
+
+
+async def test_a_member_reading_after_the_owner_gets_their_own_refusals(
+        gateway: Gateway) -> None:
+    """The owner's answer is memoised; a member asking next must not be given it."""
+    await gateway.signup("ada@example.com")
+    await gateway.company("acme")
+    member, member_id = await user(gateway, "bob@example.com")
+    await add_member(gateway, "acme", member_id)
+    assert (await _actions(gateway.client, "acme"))["destroy"]["allowed"]
+    destroy = (await _actions(member, "acme"))["destroy"]
+    assert (destroy["allowed"], destroy["code"]) == (False, "owner_required")
+    assert (await _actions(gateway.client, "acme"))["destroy"]["allowed"]
+
+
+async def test_an_agent_reading_after_its_owner_gets_its_own_refusals(gateway: Gateway) -> None:
+    await gateway.signup("ada@example.com")
+    bearer = await approved_agent_token(gateway, "agent-co")
+    assert (await _actions(gateway.client, "agent-co"))["destroy"]["allowed"]
+    agent = gateway.new_client()
+    agent.headers.update(bearer_header(bearer))
+    destroy = (await _actions(agent, "agent-co"))["destroy"]
+    assert (destroy["allowed"], destroy["code"]) == (False, "agent_scope")
+
+
+async def test_the_action_list_follows_a_new_object_version(gateway: Gateway) -> None:
+    await gateway.signup("ada@example.com")
+    await gateway.company("acme", draft=samples.draft("1.0.0"))
+    await gateway.client.post("/api/registry/provider-secrets", json={
+        "provider": "anthropic", "name": "main", "value": SECRET_VALUE})
+    assert (await _ask(gateway.client, "acme", "provision")).status == 202
+    _add_revision(gateway, "acme", "rev-1", "1.0.0")
+    assert "pause" not in _allowed(await _actions(gateway.client, "acme"))
+    mark_running(gateway, "acme")  # the operator's status write: no request of this process
+    assert "pause" in _allowed(await _actions(gateway.client, "acme"))
+
+
+async def test_the_action_list_follows_a_revision_arriving_alone(gateway: Gateway) -> None:
+    """Restart needs the last successful revision's content: the answer changes when the
+    revision arrives, though neither the exocorp nor anything in the database did."""
+    await gateway.signup("ada@example.com")
+    await gateway.company("acme", draft=samples.draft("1.0.0"))
+    await gateway.client.post("/api/registry/provider-secrets", json={
+        "provider": "anthropic", "name": "main", "value": SECRET_VALUE})
+    assert (await _ask(gateway.client, "acme", "provision")).status == 202
+    mark_running(gateway, "acme")
+    assert (await _actions(gateway.client, "acme"))["restart"]["code"] == "revision_not_found"
+    _add_revision(gateway, "acme", "rev-1", "1.0.0")
+    assert (await _actions(gateway.client, "acme"))["restart"]["allowed"]

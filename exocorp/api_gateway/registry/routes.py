@@ -26,7 +26,7 @@ from exocorp.api_gateway.access import (
     user_fleet,
 )
 from exocorp.api_gateway.audited import audited
-from exocorp.api_gateway.availability import company_actions, with_actions
+from exocorp.api_gateway.availability import company_actions_json, with_actions
 from exocorp.api_gateway.errors import (
     FieldError,
     Problem,
@@ -354,8 +354,8 @@ async def company_detail_body(app: web.Application, access: ExocorpAccess) -> by
         require_agent_grant(access.principal, "destroy")
     except Problem as refusal:
         forbidden[Action.DESTROY] = refusal
-    actions = await company_actions(app, entry.model, access.record.owner_user_id,
-                                    actor=access.principal.actor, forbidden=forbidden)
+    actions = await company_actions_json(app, entry, access.record.owner_user_id,
+                                         actor=access.principal.actor, forbidden=forbidden)
     return with_actions(company_detail_json(access.record, access.role, entry), actions)
 
 
