@@ -232,6 +232,8 @@ def _env_bool(name: str, default: bool) -> bool:
 
 
 def cmd_gateway(args: argparse.Namespace) -> int:
+    import asyncio
+
     from exocorp.api_gateway import main as gateway_main
 
     _configure_logging(args.log_level)
@@ -244,12 +246,30 @@ def cmd_gateway(args: argparse.Namespace) -> int:
     except ValueError as error:  # a setting out of range, or not an IP network
         print(f"exocorp gateway: {error}", file=sys.stderr)
         return 2
+    if settings.processes > 1 and args.process_index is None and not args.prepare_only:
+        return _supervise_gateway(args, settings)
     try:
-        gateway_main.run(settings, kubeconfig=args.kubeconfig)
+        if args.prepare_only:
+            asyncio.run(gateway_main.prepare(settings))
+        else:
+            gateway_main.run(settings, kubeconfig=args.kubeconfig, process=args.process_index)
     except gateway_main.StartupError as error:
         print(f"exocorp gateway: {error}", file=sys.stderr)
         return 2
     return 0
+
+
+def _supervise_gateway(args: argparse.Namespace, settings: GatewaySettings) -> int:
+    """``--processes N``: this process supervises N copies of its own command line, each with
+    ``--process-index i``, after one with ``--prepare-only``."""
+    import asyncio
+
+    from exocorp.api_gateway.supervisor import supervise
+
+    own = [sys.executable, "-m", "exocorp.cli", *args.argv]
+    return asyncio.run(supervise(
+        [*own, "--prepare-only"], lambda i: [*own, "--process-index", str(i)],
+        settings.processes, drain_timeout=settings.shutdown_timeout + 30))
 
 
 def _gateway_settings(args: argparse.Namespace) -> GatewaySettings:
@@ -259,6 +279,7 @@ def _gateway_settings(args: argparse.Namespace) -> GatewaySettings:
 
     return GatewaySettings(
         host=args.host, port=args.port, metrics_port=args.metrics_port,
+        processes=args.processes,
         database_url=args.database_url,
         platform_namespace=args.namespace, cookie_secure=args.cookie_secure,
         session_idle_timeout=timedelta(minutes=args.session_idle_minutes),
@@ -345,8 +366,16 @@ def _add_gateway(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
                     help="public port: the API, the dashboard, /healthz and /readyz")
     gw.add_argument("--metrics-port", type=_port,
                     default=int(_env("METRICS_PORT", str(d.metrics_port))),
-                    help="port of /metrics alone, apart from the public port "
+                    help="port of /metrics alone, apart from the public port; with "
+                         "--processes N, process i serves it on this port + i "
                          "($EXOCORP_METRICS_PORT)")
+    gw.add_argument("--processes", type=int, default=int(_env("PROCESSES", str(d.processes))),
+                    help="gateway processes sharing the public port (SO_REUSEPORT), one core "
+                         "each; more than 1 adds a supervisor that restarts them "
+                         "($EXOCORP_PROCESSES)")
+    # Set by the supervisor on the command lines of its children.
+    gw.add_argument("--process-index", type=int, default=None, help=argparse.SUPPRESS)
+    gw.add_argument("--prepare-only", action="store_true", help=argparse.SUPPRESS)
     gw.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG"),
                     help="kubeconfig file (default: $KUBECONFIG, else in-cluster)")
     gw.add_argument("--database-url", default=database_url_from_env(),
@@ -755,6 +784,7 @@ def _add_admin(command: Callable[..., argparse.ArgumentParser],
 def main(argv: list[str] | None = None) -> int:
     arguments = sys.argv[1:] if argv is None else argv
     args = build_parser(arguments).parse_args(arguments)
+    args.argv = arguments  # `exocorp gateway --processes N` runs its own command line N times
     func: Callable[[argparse.Namespace], int] = args.func
     if getattr(args, "client", False):
         from exocorp.client.commands import run
