@@ -107,12 +107,13 @@ class Supervisor:
                 self._clean = self._clean and code == 0
                 return
             failures = 0 if loop.time() - started >= self.policy.stable_after else failures + 1
+            how = f"exit status {code}" if code >= 0 else f"signal {-code}"
             if failures >= self.policy.max_failures:
                 raise CrashLoopError(f"gateway process {index} died {failures} times in a row "
-                                     f"(last exit status {code}): see its log above")
+                                     f"(last: {how}): see its log above")
             delay = self.policy.backoff(failures)
-            log.warning("gateway process %d (pid %d) exited with status %d; starting it again "
-                        "in %.0f s", index, proc.pid, code, delay)
+            log.warning("gateway process %d (pid %d) ended (%s); starting it again in %.0f s",
+                        index, proc.pid, how, delay)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), delay)
 

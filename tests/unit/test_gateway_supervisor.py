@@ -61,6 +61,11 @@ def starts(state: Path, index: int) -> list[int]:
     return [int(p.name.split("-")[2]) for p in state.glob(f"started-{index}-*")]
 
 
+def prepared_at_start(state: Path) -> list[str]:
+    """Whether the database was prepared when each worker started, per start."""
+    return sorted(p.name.rsplit("-", 1)[1] for p in state.glob("started-*"))
+
+
 def drained(state: Path) -> set[int]:
     return {int(p.name.split("-")[2]) for p in state.glob("drained-*")}
 
@@ -94,13 +99,15 @@ async def test_a_killed_worker_is_started_again_and_its_peer_keeps_running(
     os.kill(first_1, signal.SIGKILL)  # as an out-of-memory kill would
     await eventually(both_started, lambda s: len(s[1]) == 2, within=60,
                      what="worker 1 started again")
-    assert starts(tmp_path, 0) == [first_0] and alive(first_0)
+    assert starts(tmp_path, 0) == [first_0]
+    assert alive(first_0)
     (second_1,) = set(starts(tmp_path, 1)) - {first_1}
     assert alive(second_1)
     stop.set()
     assert await asyncio.wait_for(running, 60) == 0
     assert drained(tmp_path) == {first_0, second_1}
-    assert not alive(first_0) and not alive(second_1)
+    assert not alive(first_0)
+    assert not alive(second_1)
 
 
 async def test_a_worker_that_keeps_dying_stops_the_others_and_ends_with_status_1(
@@ -123,7 +130,7 @@ async def _start_supervisor(state: Path) -> asyncio.subprocess.Process:
     proc = await asyncio.create_subprocess_exec(sys.executable, "-c", script, str(state))
 
     async def started() -> list[str]:
-        return sorted(p.name.rsplit("-", 1)[1] for p in state.glob("started-*"))
+        return prepared_at_start(state)
 
     assert await eventually(started, lambda s: len(s) == 2, within=60,
                             what="two workers") == ["prepared", "prepared"]
@@ -164,7 +171,8 @@ def test_only_process_0_of_several_runs_the_background_workers_and_none_migrates
         app = web.Application()
         install_workers(app, role.work)
         installed.append(list(app.cleanup_ctx))
-    assert system_audit in installed[0] and billing in installed[0]
+    assert system_audit in installed[0]
+    assert billing in installed[0]
     assert installed[1] == installed[2] == []
     lone = process_role(GatewaySettings(), None)  # --processes 1: as the gateway always was
     assert (lone.prepares, lone.work, lone.metrics_port, lone.shares_port) == (
