@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, cast
 
-from exocorp import __version__
+from exocorp import LOG_FORMAT, __version__
 
 if TYPE_CHECKING:
     from exocorp.api_gateway.settings import GatewaySettings
@@ -121,8 +121,7 @@ def cmd_crds(args: argparse.Namespace) -> int:
 def _configure_logging(level: str) -> None:
     import logging
 
-    logging.basicConfig(level=level.upper(),
-                        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    logging.basicConfig(level=level.upper(), format=LOG_FORMAT)
     # kopf logs every watch event at DEBUG; keep it at INFO unless asked.
     logging.getLogger("kopf").setLevel(max(logging.INFO, logging.getLogger().level))
     logging.getLogger("kopf.objects").setLevel(logging.WARNING)
@@ -234,8 +233,6 @@ def _env_bool(name: str, default: bool) -> bool:
 def cmd_gateway(args: argparse.Namespace) -> int:
     import asyncio
 
-    from exocorp.api_gateway import main as gateway_main
-
     _configure_logging(args.log_level)
     problem = _kubeconfig_problem(args.kubeconfig)
     if problem:
@@ -247,7 +244,9 @@ def cmd_gateway(args: argparse.Namespace) -> int:
         print(f"exocorp gateway: {error}", file=sys.stderr)
         return 2
     if settings.processes > 1 and args.process_index is None and not args.prepare_only:
-        return _supervise_gateway(args, settings)
+        _supervise_gateway(args, settings)
+    from exocorp.api_gateway import main as gateway_main  # not in the supervisor: no app there
+
     try:
         if args.prepare_only:
             asyncio.run(gateway_main.prepare(settings))
@@ -259,17 +258,15 @@ def cmd_gateway(args: argparse.Namespace) -> int:
     return 0
 
 
-def _supervise_gateway(args: argparse.Namespace, settings: GatewaySettings) -> int:
-    """``--processes N``: this process supervises N copies of its own command line, each with
-    ``--process-index i``, after one with ``--prepare-only``."""
-    import asyncio
-
-    from exocorp.api_gateway.supervisor import supervise
-
+def _supervise_gateway(args: argparse.Namespace, settings: GatewaySettings) -> NoReturn:
+    """``--processes N``: with the settings checked, become the supervisor of N copies of this
+    command line (``exocorp.api_gateway.supervisor``). exec, not a call: this process keeps its
+    PID (the container's signals reach it) but drops the gateway's modules it has imported
+    (~80 MiB), so the supervisor costs ~20 MiB."""
     own = [sys.executable, "-m", "exocorp.cli", *args.argv]
-    return asyncio.run(supervise(
-        [*own, "--prepare-only"], lambda i: [*own, "--process-index", str(i)],
-        settings.processes, drain_timeout=settings.shutdown_timeout + 30))
+    os.execv(sys.executable, [sys.executable, "-m",  # noqa: S606 (our interpreter, no shell)
+                              "exocorp.api_gateway.supervisor", "--log-level", args.log_level,
+                              str(settings.processes), *own])
 
 
 def _gateway_settings(args: argparse.Namespace) -> GatewaySettings:

@@ -14,11 +14,14 @@ restarts and its restart count shows. SIGTERM or SIGINT is forwarded to every wo
 (each drains like a lone gateway); the supervisor exits once all have stopped, 0 if each stopped
 cleanly. The workers get SIGTERM from the kernel if the supervisor itself dies.
 
-This module imports nothing heavy: the supervisor holds no watch cache, database or app.
+``exocorp gateway`` checks its settings, then execs ``python -m exocorp.api_gateway.supervisor``
+(:func:`main`): this module imports nothing heavy, so the supervisor holds no watch cache,
+database, app or their libraries.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import ctypes
@@ -28,9 +31,11 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-__all__ = ["RestartPolicy", "Supervisor", "supervise"]
+from exocorp import LOG_FORMAT
 
-log = logging.getLogger(__name__)
+__all__ = ["RestartPolicy", "Supervisor", "main", "supervise"]
+
+log = logging.getLogger("exocorp.api_gateway.supervisor")  # also when run as __main__
 
 WorkerCommand = Callable[[int], Sequence[str]]
 """The command line of worker ``i``."""
@@ -186,3 +191,21 @@ async def supervise(prepare: Sequence[str], command: WorkerCommand, processes: i
         return status if status > 0 else 1  # < 0: killed by a signal
     return await Supervisor(command, processes, policy=policy,
                             drain_timeout=drain_timeout).run(stop)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m exocorp.api_gateway.supervisor [--log-level L] N WORKER...``: supervise N
+    copies of the ``exocorp gateway`` command line WORKER."""
+    parser = argparse.ArgumentParser(prog="exocorp gateway supervisor")
+    parser.add_argument("--log-level", default="info")
+    parser.add_argument("processes", type=int)
+    parser.add_argument("worker", nargs=argparse.REMAINDER)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format=LOG_FORMAT)
+    worker: list[str] = args.worker
+    return asyncio.run(supervise([*worker, "--prepare-only"],
+                                 lambda i: [*worker, "--process-index", str(i)], args.processes))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

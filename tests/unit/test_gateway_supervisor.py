@@ -22,15 +22,20 @@ from exocorp.testing.waiting import eventually
 
 pytestmark = pytest.mark.unit
 
-# A stand-in worker: records its start (and whether the database was prepared by then), drains
-# on SIGTERM (records that), or dies at once when told to crash.
+# A stand-in for `exocorp gateway`: with --prepare-only it marks the database prepared; with
+# --process-index i it records its start (and whether the database was prepared by then), then
+# drains on SIGTERM (and records that), or dies at once if its crash marker exists.
 WORKER = """\
 import os, signal, sys, time
 from pathlib import Path
-state, index, mode = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
+state, args = Path(sys.argv[1]), sys.argv[2:]
+if "--prepare-only" in args:
+    (state / "prepared").touch()
+    sys.exit(0)
+index = args[args.index("--process-index") + 1]
 prepared = (state / "prepared").exists()
 (state / f"started-{index}-{os.getpid()}-{'prepared' if prepared else 'unprepared'}").touch()
-if mode == "crash":
+if (state / f"crash-{index}").exists():
     sys.exit(3)
 def drain(signum, frame):
     (state / f"drained-{index}-{os.getpid()}").touch()
@@ -40,20 +45,11 @@ while True:
     time.sleep(60)
 """
 
-PREPARE = "import sys; from pathlib import Path; Path(sys.argv[1], 'prepared').touch()"
-
 FAST = RestartPolicy(backoff_initial=0.05, backoff_max=0.2, stable_after=3600, max_failures=3)
 
-# The supervisor run as a process of its own, so that real signals reach it.
-SUPERVISOR = """\
-import asyncio, sys
-from exocorp.api_gateway.supervisor import RestartPolicy, supervise
-state = sys.argv[1]
-worker = [sys.executable, "-c", {worker!r}, state]
-prepare = [sys.executable, "-c", {prepare!r}, state]
-sys.exit(asyncio.run(supervise(prepare, lambda i: [*worker, str(i), "serve"], 2,
-                               policy=RestartPolicy(backoff_initial=0.05))))
-"""
+
+def worker(state: Path) -> list[str]:
+    return [sys.executable, "-c", WORKER, str(state)]
 
 
 def starts(state: Path, index: int) -> list[int]:
@@ -78,11 +74,9 @@ def alive(pid: int) -> bool:
     return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
 
 
-def supervisor_of(state: Path, crashing: int | None = None) -> Supervisor:
-    def command(index: int) -> list[str]:
-        mode = "crash" if index == crashing else "serve"
-        return [sys.executable, "-c", WORKER, str(state), str(index), mode]
-    return Supervisor(command, 2, policy=FAST, drain_timeout=30)
+def supervisor_of(state: Path) -> Supervisor:
+    return Supervisor(lambda i: [*worker(state), "--process-index", str(i)], 2, policy=FAST,
+                      drain_timeout=30)
 
 
 async def test_a_killed_worker_is_started_again_and_its_peer_keeps_running(
@@ -112,8 +106,8 @@ async def test_a_killed_worker_is_started_again_and_its_peer_keeps_running(
 
 async def test_a_worker_that_keeps_dying_stops_the_others_and_ends_with_status_1(
         tmp_path: Path) -> None:
-    status = await asyncio.wait_for(supervisor_of(tmp_path, crashing=1).run(asyncio.Event()),
-                                    60)
+    (tmp_path / "crash-1").touch()
+    status = await asyncio.wait_for(supervisor_of(tmp_path).run(asyncio.Event()), 60)
     assert status == 1
     assert len(starts(tmp_path, 1)) == FAST.max_failures  # started again until it gave up
     (healthy,) = starts(tmp_path, 0)
@@ -126,8 +120,10 @@ def test_backoff_doubles_up_to_its_ceiling() -> None:
 
 
 async def _start_supervisor(state: Path) -> asyncio.subprocess.Process:
-    script = SUPERVISOR.format(worker=WORKER, prepare=PREPARE)
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-c", script, str(state))
+    """The supervisor as `exocorp gateway --processes 2` execs it, in a process of its own so
+    that real signals reach it."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "exocorp.api_gateway.supervisor", "2", *worker(state))
 
     async def started() -> list[str]:
         return prepared_at_start(state)
