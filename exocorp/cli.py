@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, cast
 
-from exocorp import __version__
+from exocorp import LOG_FORMAT, __version__
 
 if TYPE_CHECKING:
     from exocorp.api_gateway.settings import GatewaySettings
@@ -121,8 +121,7 @@ def cmd_crds(args: argparse.Namespace) -> int:
 def _configure_logging(level: str) -> None:
     import logging
 
-    logging.basicConfig(level=level.upper(),
-                        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    logging.basicConfig(level=level.upper(), format=LOG_FORMAT)
     # kopf logs every watch event at DEBUG; keep it at INFO unless asked.
     logging.getLogger("kopf").setLevel(max(logging.INFO, logging.getLogger().level))
     logging.getLogger("kopf.objects").setLevel(logging.WARNING)
@@ -232,7 +231,7 @@ def _env_bool(name: str, default: bool) -> bool:
 
 
 def cmd_gateway(args: argparse.Namespace) -> int:
-    from exocorp.api_gateway import main as gateway_main
+    import asyncio
 
     _configure_logging(args.log_level)
     problem = _kubeconfig_problem(args.kubeconfig)
@@ -244,12 +243,30 @@ def cmd_gateway(args: argparse.Namespace) -> int:
     except ValueError as error:  # a setting out of range, or not an IP network
         print(f"exocorp gateway: {error}", file=sys.stderr)
         return 2
+    if settings.processes > 1 and args.process_index is None and not args.prepare_only:
+        _supervise_gateway(args, settings)
+    from exocorp.api_gateway import main as gateway_main  # not in the supervisor: no app there
+
     try:
-        gateway_main.run(settings, kubeconfig=args.kubeconfig)
+        if args.prepare_only:
+            asyncio.run(gateway_main.prepare(settings))
+        else:
+            gateway_main.run(settings, kubeconfig=args.kubeconfig, process=args.process_index)
     except gateway_main.StartupError as error:
         print(f"exocorp gateway: {error}", file=sys.stderr)
         return 2
     return 0
+
+
+def _supervise_gateway(args: argparse.Namespace, settings: GatewaySettings) -> NoReturn:
+    """``--processes N``: with the settings checked, become the supervisor of N copies of this
+    command line (``exocorp.api_gateway.supervisor``). exec, not a call: this process keeps its
+    PID (the container's signals reach it) but drops the gateway's modules it has imported
+    (~80 MiB), so the supervisor costs ~20 MiB."""
+    own = [sys.executable, "-m", "exocorp.cli", *args.argv]
+    os.execv(sys.executable, [sys.executable, "-m",  # noqa: S606 (our interpreter, no shell)
+                              "exocorp.api_gateway.supervisor", "--log-level", args.log_level,
+                              str(settings.processes), *own])
 
 
 def _gateway_settings(args: argparse.Namespace) -> GatewaySettings:
@@ -259,6 +276,7 @@ def _gateway_settings(args: argparse.Namespace) -> GatewaySettings:
 
     return GatewaySettings(
         host=args.host, port=args.port, metrics_port=args.metrics_port,
+        processes=args.processes,
         database_url=args.database_url,
         platform_namespace=args.namespace, cookie_secure=args.cookie_secure,
         session_idle_timeout=timedelta(minutes=args.session_idle_minutes),
@@ -345,8 +363,16 @@ def _add_gateway(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
                     help="public port: the API, the dashboard, /healthz and /readyz")
     gw.add_argument("--metrics-port", type=_port,
                     default=int(_env("METRICS_PORT", str(d.metrics_port))),
-                    help="port of /metrics alone, apart from the public port "
+                    help="port of /metrics alone, apart from the public port; with "
+                         "--processes N, process i serves it on this port + i "
                          "($EXOCORP_METRICS_PORT)")
+    gw.add_argument("--processes", type=int, default=int(_env("PROCESSES", str(d.processes))),
+                    help="gateway processes sharing the public port (SO_REUSEPORT), one core "
+                         "each; more than 1 adds a supervisor that restarts them "
+                         "($EXOCORP_PROCESSES)")
+    # Set by the supervisor on the command lines of its children.
+    gw.add_argument("--process-index", type=int, default=None, help=argparse.SUPPRESS)
+    gw.add_argument("--prepare-only", action="store_true", help=argparse.SUPPRESS)
     gw.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG"),
                     help="kubeconfig file (default: $KUBECONFIG, else in-cluster)")
     gw.add_argument("--database-url", default=database_url_from_env(),
@@ -755,6 +781,7 @@ def _add_admin(command: Callable[..., argparse.ArgumentParser],
 def main(argv: list[str] | None = None) -> int:
     arguments = sys.argv[1:] if argv is None else argv
     args = build_parser(arguments).parse_args(arguments)
+    args.argv = arguments  # `exocorp gateway --processes N` runs its own command line N times
     func: Callable[[argparse.Namespace], int] = args.func
     if getattr(args, "client", False):
         from exocorp.client.commands import run

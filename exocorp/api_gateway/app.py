@@ -49,7 +49,7 @@ from exocorp.api_gateway.settings import GatewaySettings
 from exocorp.api_gateway.streams import install_streams
 from exocorp.api_gateway.ui_serving import install_ui
 from exocorp.api_gateway.watch_cache import WatchCache
-from exocorp.api_gateway.workers import install_workers
+from exocorp.api_gateway.workers import BackgroundWork, install_workers
 from exocorp.k8s import Kube
 from exocorp.security import PasswordHasher
 from exocorp.store import Database
@@ -88,15 +88,18 @@ def _hash_slots(settings: GatewaySettings, hasher: PasswordHasher) -> int:
     limit = settings.memory_limit_bytes or memory_limit_bytes()
     if limit is None:
         return DEFAULT_SLOTS
-    return hash_slots(memory_limit_bytes=limit, hash_memory_bytes=hasher.memory_bytes)
+    # The container's limit holds every process of the pod: each hashes within its share.
+    return hash_slots(memory_limit_bytes=limit // settings.processes,
+                      hash_memory_bytes=hasher.memory_bytes)
 
 
 def create_app(settings: GatewaySettings, *, kube: Kube, database: Database, cache: WatchCache,
                metrics: GatewayMetrics | None = None, hasher: PasswordHasher | None = None,
-               clock: Clock = utcnow, process_workers: bool = False) -> web.Application:
+               clock: Clock = utcnow,
+               workers: BackgroundWork = BackgroundWork.SYSTEM_AUDIT) -> web.Application:
     """The gateway app. The caller owns ``kube``, ``database`` and ``cache`` (starts and stops
     them); ``main.run`` does that for the real process, tests do it with fixtures. The app runs
-    its background workers (``workers``): billing and purge only with ``process_workers``."""
+    the background ``workers`` named (``workers`` module): a test's app the system audit alone."""
     app = web.Application(middlewares=MIDDLEWARES, client_max_size=settings.max_body_bytes)
     app[SETTINGS] = settings
     app[KUBE] = kube
@@ -118,5 +121,5 @@ def create_app(settings: GatewaySettings, *, kube: Kube, database: Database, cac
     for table in tables:
         table.register(app)
     install_ui(app)  # the dashboard, after the API: it never shadows a route
-    install_workers(app, process=process_workers)
+    install_workers(app, workers)
     return app

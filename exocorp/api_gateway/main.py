@@ -1,6 +1,9 @@
 """`exocorp gateway`: connect to the cluster, open and migrate the database, make sure the first
 platform owner exists, start the watch cache and serve until SIGTERM or SIGINT.
 
+With ``--processes N`` (``supervisor``) each of N such processes serves, in the role
+``process_role`` gives it, after ``prepare`` has migrated the database once.
+
 Shutdown is clean: the listener closes, in-flight requests get ``shutdown_timeout`` seconds, then
 the watches, the database pool and the Kubernetes client are closed, in that order.
 """
@@ -13,6 +16,7 @@ import logging
 import os
 import signal
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from aiohttp import web
@@ -21,14 +25,15 @@ from exocorp.api_gateway.app import create_app
 from exocorp.api_gateway.metrics import GatewayMetrics, metrics_app
 from exocorp.api_gateway.settings import GatewaySettings
 from exocorp.api_gateway.watch_cache import WatchCache
+from exocorp.api_gateway.workers import BackgroundWork
 from exocorp.k8s import Kube
 from exocorp.security import PasswordHasher
 from exocorp.store import Database, accounts, open_database, upgrade_to_head
 from exocorp.store.accounts import NewUser
 from exocorp.store.errors import Conflict
 
-__all__ = ["bootstrap_configured_owner", "bootstrap_platform_owner", "owner_from_environment",
-           "run", "serve"]
+__all__ = ["ProcessRole", "bootstrap_configured_owner", "bootstrap_platform_owner",
+           "owner_from_environment", "prepare", "process_role", "run", "serve"]
 
 log = logging.getLogger(__name__)
 
@@ -90,16 +95,79 @@ async def bootstrap_configured_owner(database: Database, email: str, password: s
             "otherwise configure another address") from None
 
 
+@dataclass(frozen=True)
+class ProcessRole:
+    """What one gateway process does, by its place among the pod's processes."""
+
+    prepares: bool
+    """Migrates the database and creates the configured first platform owner (with several
+    processes the supervisor runs that once, before any worker: ``prepare``)."""
+    work: BackgroundWork
+    """The background workers it runs: process 0 of several runs them all, the others none."""
+    metrics_port: int
+    """Its own /metrics port: every process has its own counters, each is scraped apart."""
+    shares_port: bool
+    """Listens on the public port beside the pod's other processes (SO_REUSEPORT), and only once
+    its watch cache is ready."""
+
+
+def process_role(settings: GatewaySettings, index: int | None) -> ProcessRole:
+    """The role of process ``index`` of ``settings.processes`` (None: the only process, which
+    does everything, as a gateway always did)."""
+    if index is None:
+        return ProcessRole(prepares=True, work=BackgroundWork.ALL,
+                           metrics_port=settings.metrics_port, shares_port=False)
+    if not 0 <= index < settings.processes:
+        raise StartupError(f"process index {index} is not among the {settings.processes} "
+                           "processes")
+    return ProcessRole(prepares=False,
+                       work=BackgroundWork.ALL if index == 0 else BackgroundWork.NONE,
+                       metrics_port=settings.metrics_ports[index], shares_port=True)
+
+
+async def _prepare_database(database: Database, owner: tuple[str, str] | None) -> None:
+    log.info("migrating the database to the newest schema")
+    await upgrade_to_head(database.engine)
+    if owner is not None:
+        created = await bootstrap_configured_owner(database, *owner)
+        if created is not None:
+            log.info("created the first platform owner %s", created.user.email)
+
+
+async def prepare(settings: GatewaySettings) -> None:
+    """Migrate the database and create the first platform owner, alone (``exocorp gateway
+    --processes N`` runs it once, before its workers)."""
+    owner = owner_from_environment()
+    database = open_database(settings.database_url)
+    try:
+        await _prepare_database(database, owner)
+    finally:
+        await database.dispose()
+
+
+async def _until_ready_or_stopped(cache: WatchCache, stop: asyncio.Event) -> bool:
+    """True once ``cache`` is ready, False if ``stop`` came first."""
+    ready = asyncio.create_task(cache.wait_ready())
+    stopped = asyncio.create_task(stop.wait())
+    await asyncio.wait((ready, stopped), return_when=asyncio.FIRST_COMPLETED)
+    for task in (ready, stopped):
+        task.cancel()
+    return cache.ready and not stop.is_set()
+
+
 async def serve(settings: GatewaySettings, *, kubeconfig: str | None = None,
                 stop: asyncio.Event | None = None,
-                on_ready: Callable[[web.AppRunner], None] | None = None) -> None:
-    """Run the gateway until ``stop`` is set (or SIGTERM/SIGINT arrive)."""
+                on_ready: Callable[[web.AppRunner], None] | None = None,
+                process: int | None = None) -> None:
+    """Run the gateway until ``stop`` is set (or SIGTERM/SIGINT arrive): the only process
+    (``process`` None), or process ``process`` of ``settings.processes``."""
+    role = process_role(settings, process)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread
             loop.add_signal_handler(signum, stop.set)
-    owner = owner_from_environment()
+    owner = owner_from_environment() if role.prepares else None
     kube = await Kube.connect(kubeconfig)
     database = open_database(settings.database_url)
     metrics = GatewayMetrics()
@@ -108,25 +176,31 @@ async def serve(settings: GatewaySettings, *, kubeconfig: str | None = None,
     runner: web.AppRunner | None = None
     metrics_runner: web.AppRunner | None = None
     try:
-        log.info("migrating the database to the newest schema")
-        await upgrade_to_head(database.engine)
-        if owner is not None:
-            created = await bootstrap_configured_owner(database, *owner)
-            if created is not None:
-                log.info("created the first platform owner %s", created.user.email)
+        if role.prepares:
+            await _prepare_database(database, owner)
         await cache.start()
         app = create_app(settings, kube=kube, database=database, cache=cache, metrics=metrics,
-                         process_workers=True)
+                         workers=role.work)
         runner = web.AppRunner(app, handle_signals=False,
                                shutdown_timeout=settings.shutdown_timeout)
         await runner.setup()
-        await web.TCPSite(runner, settings.host, settings.port).start()
         metrics_runner = web.AppRunner(metrics_app(metrics), handle_signals=False,
                                        access_log=None)
         await metrics_runner.setup()
-        await web.TCPSite(metrics_runner, settings.host, settings.metrics_port).start()
-        log.info("gateway listening on http://%s:%d (API docs at /api/docs), /metrics on port "
-                 "%d", settings.host, settings.port, settings.metrics_port)
+        await web.TCPSite(metrics_runner, settings.host, role.metrics_port).start()
+        # The only process listens at once and answers /readyz 503 until its cache is ready.
+        # Processes sharing the port with SO_REUSEPORT cannot: the kernel hands a connection
+        # to any of them, so one still syncing would answer from an empty cache while its peers
+        # are ready. Each binds once its cache is ready, so whichever process answers /healthz
+        # or /readyz speaks for a pod that serves (and none listens until one is ready: the
+        # chart's startupProbe waits for that).
+        if role.shares_port and not await _until_ready_or_stopped(cache, stop):
+            return
+        await web.TCPSite(runner, settings.host, settings.port,
+                          reuse_port=role.shares_port or None).start()
+        log.info("gateway %slistening on http://%s:%d (API docs at /api/docs), /metrics on "
+                 "port %d", "" if process is None else f"process {process} ", settings.host,
+                 settings.port, role.metrics_port)
         if on_ready is not None:
             on_ready(runner)
         await stop.wait()
@@ -141,8 +215,9 @@ async def serve(settings: GatewaySettings, *, kubeconfig: str | None = None,
         await kube.close()
 
 
-def run(settings: GatewaySettings, *, kubeconfig: str | None = None) -> None:
-    """The ``exocorp gateway`` process."""
+def run(settings: GatewaySettings, *, kubeconfig: str | None = None,
+        process: int | None = None) -> None:
+    """The ``exocorp gateway`` process (or one of its ``--processes``)."""
     if kubeconfig:
         os.environ["KUBECONFIG"] = kubeconfig
-    asyncio.run(serve(settings, kubeconfig=kubeconfig))
+    asyncio.run(serve(settings, kubeconfig=kubeconfig, process=process))

@@ -12,6 +12,9 @@ from exocorp.api_gateway.client_address import parse_networks
 from exocorp.store.engine import DEFAULT_DATABASE_URL
 from exocorp.store.sessions import SessionPolicy
 
+MAX_PROCESSES = 64
+"""More gateway processes than this in one pod is a mistake (a pod has a few cores)."""
+
 
 @dataclass(frozen=True)
 class GatewaySettings:
@@ -23,7 +26,12 @@ class GatewaySettings:
     """Port of the API, the dashboard, /healthz and /readyz: public (the chart's Ingress routes
     every path of it)."""
     metrics_port: int = 9090
-    """Port of /metrics alone, on ``host``: scraped in-cluster, never routed by the Ingress."""
+    """Port of /metrics alone, on ``host``: scraped in-cluster, never routed by the Ingress. With
+    ``processes`` > 1, process i serves its own /metrics on ``metrics_port + i``."""
+    processes: int = 1
+    """Gateway processes in this pod. 1: one process, as ever. More: a supervisor starts that many
+    workers sharing ``port`` (SO_REUSEPORT), so the gateway uses more than one core (see
+    ``supervisor`` and docs/scaling.md)."""
     database_url: str = DEFAULT_DATABASE_URL
     """SQLAlchemy URL of the platform records (SQLite file or PostgreSQL); see docs/storage.md."""
     platform_namespace: str = "exocorp-system"
@@ -68,8 +76,9 @@ class GatewaySettings:
     """Networks (CIDR) of reverse proxies whose ``X-Forwarded-For`` names the client (e.g. the
     Ingress controller's pods). Empty: the TCP peer is the client, the header is ignored."""
     hash_concurrency: int = 0
-    """Password hashes (64 MiB each with the default argon2id parameters) run at once; more
-    answer 503 with Retry-After. 0: as many as half of ``memory_limit_bytes`` holds."""
+    """Password hashes (64 MiB each with the default argon2id parameters) run at once in each
+    process; more answer 503 with Retry-After. 0: as many as half of this process's share of
+    ``memory_limit_bytes`` holds (the limit divided by ``processes``)."""
     hash_queue: int = -1
     """Requests that may wait for a hash slot beyond those running; more answer 503 at once.
     -1: four per slot."""
@@ -144,13 +153,27 @@ class GatewaySettings:
         if self.hash_concurrency < 0 or self.memory_limit_bytes < 0 or self.hash_queue < -1:
             raise ValueError("hash_concurrency, hash_queue and memory_limit_bytes cannot be "
                              "negative (hash_queue -1: four per slot)")
-        if self.metrics_port == self.port:
+        if not 1 <= self.processes <= MAX_PROCESSES:
+            raise ValueError(f"processes must be between 1 and {MAX_PROCESSES}")
+        if self.port in self.metrics_ports:
             raise ValueError("metrics_port must differ from port (the public port must not "
-                             "serve /metrics)")
+                             "serve /metrics)" if self.processes == 1 else
+                             f"port {self.port} is among the metrics ports of the "
+                             f"{self.processes} processes (metrics_port to metrics_port + "
+                             f"{self.processes - 1})")
+        if self.processes > 1 and (0 in (self.port, self.metrics_port)
+                                   or self.metrics_ports[-1] > 65535):
+            raise ValueError("several processes need fixed ports (not 0), and metrics_port + "
+                             "processes - 1 must be a port number")
         parse_networks(self.trusted_proxies)
         SessionPolicy(idle_timeout=self.session_idle_timeout,
                       absolute_timeout=self.session_absolute_timeout,
                       touch_interval=min(timedelta(minutes=1), self.session_idle_timeout / 2))
+
+    @property
+    def metrics_ports(self) -> range:
+        """The /metrics port of each process, process i's at index i."""
+        return range(self.metrics_port, self.metrics_port + self.processes)
 
     @property
     def session_policy(self) -> SessionPolicy:

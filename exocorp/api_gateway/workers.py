@@ -12,17 +12,19 @@ caller closes the database, the watch cache and the Kubernetes client.
 - ``purge``: forgets idempotency keys older than their retention, and throttle counters whose
   window ended a day ago, hourly.
 
-``create_app`` installs them (:func:`install_workers`): every app runs the system audit; only the
-gateway process (``main.serve``: ``create_app(..., process_workers=True)``) runs billing,
-purge and finish_destroys, which need the process's settings and the cluster's Lease. A test
-that wants billing appends ``billing`` to ``app.cleanup_ctx`` itself, with settings in
-``app[BILLING_SETTINGS]``.
+``create_app`` installs them (:func:`install_workers`, by :class:`BackgroundWork`): an app built
+by a test runs the system audit alone; the gateway process (``main.serve``) runs them all, which
+need the process's settings and the cluster's Lease. Of several processes in one pod
+(``--processes``) only process 0 runs them, and the others none, so N processes do not multiply
+the passes. A test that wants billing appends ``billing`` to ``app.cleanup_ctx`` itself, with
+settings in ``app[BILLING_SETTINGS]``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
@@ -45,6 +47,7 @@ from exocorp.store import idempotency, throttle
 __all__ = [
     "BILLING_SETTINGS",
     "PURGE_INTERVAL",
+    "BackgroundWork",
     "Worker",
     "billing",
     "finish_destroys",
@@ -134,10 +137,21 @@ async def billing(app: web.Application) -> AsyncIterator[None]:
         await service.stop()
 
 
-def install_workers(app: web.Application, *, process: bool) -> None:
-    """Start the workers with the app: the system audit always, billing, purge and
-    finish_destroys with ``process`` (the gateway process, not an app built for a test)."""
+class BackgroundWork(enum.Enum):
+    """Which workers an app runs."""
+
+    ALL = "all"
+    """The gateway process (process 0 of several)."""
+    SYSTEM_AUDIT = "system audit"
+    """An app built by a test: no billing, purge or destroy sweep of its own."""
+    NONE = "none"
+    """Processes 1 to N-1 of several in a pod: process 0 runs them for the pod."""
+
+
+def install_workers(app: web.Application, work: BackgroundWork) -> None:
+    """Start the workers ``work`` names with the app."""
     app[SYSTEM_AUDIT] = SystemAudit()
-    app.cleanup_ctx.append(system_audit)
-    if process:
+    if work is not BackgroundWork.NONE:
+        app.cleanup_ctx.append(system_audit)
+    if work is BackgroundWork.ALL:
         app.cleanup_ctx.extend((billing, purge, finish_destroys))

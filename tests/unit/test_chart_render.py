@@ -241,6 +241,7 @@ def test_gateway_defaults_to_one_replica_on_sqlite_on_a_volume(defaults: list[Ob
     pod = dep["spec"]["template"]["spec"]
     (c,) = pod["containers"]
     assert c["args"] == ["gateway", "--host=0.0.0.0", "--port=8000", "--metrics-port=9090",
+                         "--processes=1",
                          "--portal-base-domain=portal.exocorp.localhost",
                          "--app-base-domain=app.exocorp.localhost", "--signup-credit=1000",
                          "--signup-requires-owner", "--signup-max-per-client=5",
@@ -387,6 +388,29 @@ def test_the_gateway_metrics_port_is_never_public() -> None:
     backends = {(path["backend"]["service"]["name"], path["backend"]["service"]["port"]["name"])
                 for rule in ingress["spec"]["rules"] for path in rule["http"]["paths"]}
     assert backends == {("exocorp-gateway", "http")}
+
+
+def test_several_gateway_processes_each_get_a_metrics_port_that_is_scraped_and_allowed() -> None:
+    objects = helm_template(sets=["gateway.processes=3", "monitoring.podMonitor.enabled=true"])
+    container = deployment(objects, "gateway")["spec"]["template"]["spec"]["containers"][0]
+    assert build_parser().parse_args(container["args"]).processes == 3
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports == {"http": 8000, "metrics": 9090, "metrics-1": 9091, "metrics-2": 9092}
+    metrics = ["metrics", "metrics-1", "metrics-2"]
+    internal = one(objects, "Service", "exocorp-gateway-metrics")
+    assert [p["targetPort"] for p in internal["spec"]["ports"]] == metrics
+    public = one(objects, "Service", "exocorp-gateway")
+    assert [p["targetPort"] for p in public["spec"]["ports"]] == ["http"]
+    policy = one(objects, "NetworkPolicy", "exocorp-gateway")
+    allowed = [p["port"] for rule in policy["spec"]["ingress"] for p in rule["ports"]]
+    assert allowed == ["http", *metrics]
+    monitor = one(objects, "PodMonitor", "exocorp-gateway")
+    endpoints = monitor["spec"]["podMetricsEndpoints"]
+    assert [e["port"] for e in endpoints] == metrics
+    assert {e["relabelings"][0]["replacement"] for e in endpoints} == {"exocorp-gateway"}
+    scraped = helm_template(sets=["gateway.processes=2", "monitoring.serviceMonitor.enabled=true"])
+    service_monitor = one(scraped, "ServiceMonitor", "exocorp-gateway")
+    assert [e["port"] for e in service_monitor["spec"]["endpoints"]] == ["metrics", "metrics-1"]
 
 
 def test_network_policies_can_be_turned_off() -> None:
@@ -537,9 +561,15 @@ def test_image_digest_pins_the_image() -> None:
     (["image.pullPolicy=Sometimes"], "/image/pullPolicy"),
     (["gateway.replicaCount=0"], "/gateway/replicaCount"),
     (["operator.metricsPort=http"], "/operator/metricsPort"),
+    (["gateway.processes=0"], "/gateway/processes"),
+    (["gateway.processes=3", "gateway.metricsPort=7998"],
+     "gateway.port=8000 is among the metrics ports of the 3 gateway processes"),
+    (["gateway.processes=2", "gateway.metricsPort=65535"],
+     "leaves no room for the metrics ports of 2 gateway processes"),
     (["platform.portalBaseDomain=Not A Domain"], "/platform/portalBaseDomain"),
 ], ids=["sqlite-2-replicas", "pg-no-secret", "owner-no-secret", "two-monitors", "unknown-key",
-        "bad-db-type", "bad-pull-policy", "zero-replicas", "port-not-int", "bad-domain"])
+        "bad-db-type", "bad-pull-policy", "zero-replicas", "port-not-int", "zero-processes",
+        "port-among-metrics-ports", "metrics-ports-past-65535", "bad-domain"])
 def test_impossible_values_are_refused_with_a_clear_message(sets: list[str], message: str) -> None:
     with pytest.raises(HelmError) as refused:
         helm_template(sets=sets)

@@ -43,6 +43,17 @@ def test_help_shows_defaults() -> None:
     assert "(default: info)" in text  # --log-level
 
 
+def test_gateway_help_lists_processes_and_its_environment_variable(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EXOCORP_PROCESSES", "3")
+    parser = dict(_parsers(build_parser()))["exocorp gateway"]
+    text = " ".join(parser.format_help().split())
+    assert "--processes PROCESSES" in text
+    assert "($EXOCORP_PROCESSES) (default: 3)" in text
+    assert "--process-index" not in text  # set by the supervisor on its children only
+    assert parser.parse_args([]).processes == 3
+
+
 def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "exocorp.cli", *args], capture_output=True,
                           text=True, timeout=120, check=False,
@@ -64,6 +75,10 @@ def test_help_imports_no_heavy_library() -> None:
     (["gateway", "--kubeconfig", "/nonexistent"], "--kubeconfig /nonexistent: no such file"),
     (["dev", "--port", "70000"], "70000 is out of range"),
     (["gateway", "--port", "65536"], "65536 is out of range"),
+    (["gateway", "--kubeconfig", "pyproject.toml", "--processes", "0"],
+     "processes must be between 1 and 64"),
+    (["gateway", "--kubeconfig", "pyproject.toml", "--processes", "2", "--port", "9091"],
+     "port 9091 is among the metrics ports of the 2 processes"),
     (["platform-owner", "--email", "a@example.com", "--password-file", "/nonexistent"],
      "cannot read --password-file /nonexistent"),
 ])

@@ -109,11 +109,27 @@ https://github.com/exocorp/exocorp/blob/main/docs/runbooks
 {{- if and .Values.platformOwner.email (not .Values.platformOwner.existingSecret) }}
 {{- fail "platformOwner.email needs platformOwner.existingSecret: the name of a Secret whose key platformOwner.passwordKey (default \"password\") holds the first platform owner's password." }}
 {{- end }}
-{{- if eq (int .Values.gateway.port) (int .Values.gateway.metricsPort) }}
-{{- fail (printf "gateway.metricsPort=%d equals gateway.port: /metrics must have a port of its own, which the Service and the Ingress do not route." (int .Values.gateway.metricsPort)) }}
+{{- $gw := .Values.gateway }}
+{{- if eq (int $gw.port) (int $gw.metricsPort) }}
+{{- fail (printf "gateway.metricsPort=%d equals gateway.port: /metrics must have a port of its own, which the Service and the Ingress do not route." (int $gw.metricsPort)) }}
+{{- end }}
+{{- if and (gt (int $gw.port) (int $gw.metricsPort)) (lt (int $gw.port) (add $gw.metricsPort $gw.processes)) }}
+{{- fail (printf "gateway.port=%d is among the metrics ports of the %d gateway processes (gateway.metricsPort to gateway.metricsPort + gateway.processes - 1): move gateway.metricsPort." (int $gw.port) (int $gw.processes)) }}
+{{- end }}
+{{- if gt (int (add $gw.metricsPort $gw.processes)) 65536 }}
+{{- fail (printf "gateway.metricsPort=%d leaves no room for the metrics ports of %d gateway processes (gateway.metricsPort + gateway.processes - 1 must be at most 65535)." (int $gw.metricsPort) (int $gw.processes)) }}
 {{- end }}
 {{- if and .Values.monitoring.podMonitor.enabled .Values.monitoring.serviceMonitor.enabled }}
 {{- fail "enable at most one of monitoring.podMonitor and monitoring.serviceMonitor: both would scrape every pod twice." }}
+{{- end }}
+{{- end }}
+
+{{/* The /metrics port of each gateway process, as a YAML list of {name, port}: process i serves
+its own counters on gateway.metricsPort + i (`--processes`), so each is scraped apart. */}}
+{{- define "exocorp.gateway.metricsPorts" -}}
+{{- range $i := until (int .Values.gateway.processes) }}
+- name: {{ if eq $i 0 }}metrics{{ else }}metrics-{{ $i }}{{ end }}
+  port: {{ add $.Values.gateway.metricsPort $i }}
 {{- end }}
 {{- end }}
 
