@@ -101,12 +101,12 @@ def vegeta(url: str, concurrency: int, duration: float, headers: dict[str, str],
     of the figures at one client); the CPU seconds process ``pid`` used per request."""
     binary = str(vegeta_binary())
     target = f"GET {url}\n" + "".join(f"{key}: {value}\n" for key, value in headers.items())
-    cpu0 = cpu_seconds(pid) if pid else 0.0
+    cpu0 = tree_cpu_seconds(pid) if pid else 0.0
     attack = subprocess.run(
         [binary, "attack", "-rate=0", f"-workers={concurrency}", f"-max-workers={concurrency}",
          f"-duration={duration}s", "-http2=false", "-insecure", "-keepalive=true"],
         input=target.encode(), check=True, capture_output=True).stdout
-    cpu = cpu_seconds(pid) - cpu0 if pid else 0.0
+    cpu = tree_cpu_seconds(pid) - cpu0 if pid else 0.0
     report = json.loads(subprocess.run([binary, "report", "-type=json"], input=attack,
                                        check=True, capture_output=True).stdout)
     statuses = {str(code): count for code, count in report["status_codes"].items()}
@@ -236,12 +236,34 @@ def _stamp(w: int, i: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t * 1e6) % 10**6:06d}Z"
 
 
+def _tree(pid: int) -> list[int]:
+    """The gateway and its worker processes (``--processes N``: a supervisor and N children)."""
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            children.append(int(stat.parent.name))
+    return [pid, *children]
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    return sum(cpu_seconds(p) for p in _tree(pid))
+
+
 def rss_mib(pid: int) -> tuple[float, float]:
-    fields = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key, _, value = line.partition(":")
-        fields[key] = value.strip()
-    return (int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024)
+    """RSS now and peak (VmHWM), summed over the gateway's processes."""
+    now = peak = 0.0
+    for p in _tree(pid):
+        fields = {}
+        for line in Path(f"/proc/{p}/status").read_text().splitlines():
+            key, _, value = line.partition(":")
+            fields[key] = value.strip()
+        now += int(fields["VmRSS"].split()[0]) / 1024
+        peak += int(fields["VmHWM"].split()[0]) / 1024
+    return now, peak
 
 
 async def seed(kube: Kube, database_url: str, n: int) -> list[dict[str, Any]]:
@@ -413,7 +435,7 @@ DURABLE_POSTGRES = {"fsync": "on", "synchronous_commit": "on", "full_page_writes
 
 async def bench(workdir: Path, database_url: str, n: int, duration: float,
                 keep_log: str | None, native_only: bool = False,
-                writes_only: bool = False) -> dict[str, Any]:
+                writes_only: bool = False, processes: int = 1) -> dict[str, Any]:
     load_at_start = [round(x, 2) for x in os.getloadavg()]
     plane = ControlPlane(workdir / "cluster", nodes=1, progress=lambda line: None)
     plane.start()
@@ -430,7 +452,8 @@ async def bench(workdir: Path, database_url: str, n: int, duration: float,
             gateway = spawn("gateway", [sys.executable, "-m", "exocorp.cli", "gateway",
                                         "--kubeconfig", str(plane.kubeconfig),
                                         "--port", str(port),
-                                        "--metrics-port", str(free_port())],
+                                        "--metrics-port", str(free_port()),
+                                        "--processes", str(processes)],
                             workdir / "gateway.log", env=env)
             base = f"http://127.0.0.1:{port}"
 
@@ -463,6 +486,7 @@ async def bench(workdir: Path, database_url: str, n: int, duration: float,
         "duration_seconds_per_scenario": duration,
         "seed_seconds": round(seeded, 1),
         "gateway_ready_seconds": round(ready_s, 2),
+        "gateway_processes": processes,
         "gateway_idle_rss_mib": round(idle_rss, 1),
         **results,
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
@@ -480,12 +504,16 @@ def main() -> None:
     parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--writes-only", action="store_true",
                         help="only the write scenarios (actions against the API server's PATCH)")
+    parser.add_argument("--processes", type=int, default=1,
+                        help="gateway processes (`exocorp gateway --processes`); CPU and RSS "
+                             "are summed over them")
     parser.add_argument("--keep-log", help="copy the gateway's log here")
     parser.add_argument("--native-only", action="store_true",
                         help="skip the Python-generator read scenarios")
     args = parser.parse_args()
-    out = args.out or ("bench/results/gateway.json" if args.database == "sqlite"
-                       else f"bench/results/gateway-{args.database}.json")
+    suffix = "".join([f"-{args.database}" if args.database != "sqlite" else "",
+                      f"-{args.processes}-processes" if args.processes > 1 else ""])
+    out = args.out or f"bench/results/gateway{suffix}.json"
     if not args.writes_only:
         vegeta_binary()  # before the control plane starts: a failed install fails fast
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
@@ -500,7 +528,8 @@ def main() -> None:
             database = {"name": "sqlite (embedded default)",
                         "settings": {"journal_mode": "WAL", "synchronous": "NORMAL"}}
         result = asyncio.run(bench(Path(tmp), database_url, args.exocorps, args.duration,
-                                   args.keep_log, args.native_only, args.writes_only))
+                                   args.keep_log, args.native_only, args.writes_only,
+                                   args.processes))
     result = {"database": database, **result,
               "command": " ".join(["uv run python bench/gateway.py", *sys.argv[1:]])}
     Path(out).write_text(json.dumps(result, indent=2) + "\n")
