@@ -89,7 +89,12 @@ def _on_sqlite_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> N
 
 def _on_sqlite_begin(connection: Connection) -> None:
     read_only = connection.get_execution_options().get(_READ_ONLY, False)
-    connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+    begin = "BEGIN" if read_only else "BEGIN IMMEDIATE"
+    driver = connection.connection.dbapi_connection
+    if isinstance(driver, sqlite_driver.OneTripConnection):
+        driver.begin_with_next_statement(begin)  # no thread round trip of its own
+    else:
+        connection.exec_driver_sql(begin)
 
 
 def create_engine(url: str | URL | None = None, **kwargs: Any) -> AsyncEngine:

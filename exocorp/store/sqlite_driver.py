@@ -2,10 +2,12 @@
 
 aiosqlite runs every sqlite3 call in its own thread; each call is a round trip from the event
 loop (queue, thread wake-up, ``call_soon_threadsafe``, loop wake-up). SQLAlchemy's adapter
-makes four per statement: open a cursor, execute, fetch the rows, close the cursor. Here one
-function does all four in the worker thread, and the pool's rollback of a returned connection
-is skipped when its transaction already ended (a commit or rollback, nothing sent since): the
-rollback would do nothing, but still cost a round trip.
+makes four per statement: open a cursor, execute, fetch the rows, close the cursor; and the
+engine's ``BEGIN`` is a statement of its own. Here one function does all four in the worker
+thread, with the ``BEGIN`` when it is its transaction's first statement
+(:meth:`OneTripConnection.begin_with_next_statement`). And the pool's rollback of a returned
+connection is skipped when its transaction already ended (a commit or rollback, nothing sent
+since): it would do nothing, but still cost a round trip.
 
 Only :mod:`exocorp.store.engine` uses this (``create_engine(..., module=DBAPI)``). It reaches
 into aiosqlite's ``Connection._execute`` (run a function in the worker thread) and ``_conn``
@@ -36,11 +38,14 @@ _Outcome = tuple[Any, list[Any], int, int | None]
 """What one statement leaves: description, rows, rowcount, lastrowid."""
 
 
-def _run(connection: sqlite3.Connection, operation: str, parameters: Any,
+def _run(connection: sqlite3.Connection, begin: str | None, operation: str, parameters: Any,
          many: bool) -> _Outcome:
-    """One statement, start to finish (runs in aiosqlite's worker thread)."""
+    """One statement, start to finish, after ``begin`` when its transaction starts with it
+    (runs in aiosqlite's worker thread)."""
     cursor = connection.cursor()
     try:
+        if begin is not None:
+            cursor.execute(begin)
         if many:
             cursor.executemany(operation, parameters)
         elif parameters is None:
@@ -116,22 +121,31 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
     """SQLAlchemy's aiosqlite connection with :class:`OneTripCursor` and a rollback that is
     not sent when there is nothing to roll back."""
 
-    __slots__ = ("_ended",)
+    __slots__ = ("_begin", "_ended")
     _cursor_cls = OneTripCursor  # type: ignore[assignment]
 
     def __init__(self, dbapi: Any, connection: AsyncIODBAPIConnection) -> None:
         super().__init__(dbapi, connection)
         self._ended = False
         """The last call into the worker thread was a commit or rollback that succeeded."""
+        self._begin: str | None = None
+        """The statement that opens the transaction, sent with its first statement."""
+
+    def begin_with_next_statement(self, begin: str) -> None:
+        """Open a transaction with ``begin`` (e.g. ``BEGIN IMMEDIATE``) in the same call into
+        the worker thread as its first statement, not a call of its own. Its errors (a busy
+        database) are then the first statement's."""
+        self._begin = begin
 
     def run(self, operation: str, parameters: Any, many: bool) -> _Outcome:
         """One statement in one call into the worker thread (a transaction may be open until
         it ends)."""
         self._ended = False
+        begin, self._begin = self._begin, None
         connection = cast(aiosqlite.Connection, self._connection)
         try:
             return cast(_Outcome, await_(connection._execute(  # type: ignore[no-untyped-call]
-                _run, connection._conn, operation, parameters, many)))
+                _run, connection._conn, begin, operation, parameters, many)))
         except Exception as error:
             self._handle_exception(error)  # raises it as SQLAlchemy expects
 
@@ -140,6 +154,7 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
         return super().cursor(server_side)
 
     def commit(self) -> None:
+        self._begin = None
         self._ended = False
         super().commit()
         self._ended = True
@@ -149,6 +164,7 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
         # nothing sent since, no transaction is open and no call is in flight, so sqlite3's
         # rollback would do nothing: skip the round trip. Otherwise (an error, a cancelled
         # call, a transaction left open) it is sent, behind anything still queued.
+        self._begin = None  # a transaction that ran no statement: nothing was sent
         if self._ended and self._connection._connection is not None \
                 and not self._connection.in_transaction:
             return

@@ -59,10 +59,37 @@ async def test_a_transaction_costs_one_trip_per_statement_and_one_for_its_commit
     async with db.sessionmaker.begin() as s:
         await s.execute(text("INSERT INTO notes (body) VALUES ('a'), ('b')"))
         rows = (await s.execute(text("SELECT id, body FROM notes ORDER BY id"))).all()
-    # BEGIN IMMEDIATE, INSERT, SELECT, COMMIT; the pool takes the connection back without a
-    # rollback (nothing to roll back after the commit).
-    assert trips == ["_run", "_run", "_run", "commit"]
+    # BEGIN IMMEDIATE with the INSERT, the SELECT, the COMMIT; the pool takes the connection
+    # back without a rollback (nothing to roll back after the commit).
+    assert trips == ["_run", "_run", "commit"]
     assert [tuple(row) for row in rows] == [(1, "a"), (2, "b")]
+
+
+async def test_the_transaction_begins_with_its_first_statement(db: Database,
+                                                              tmp_path: Path) -> None:
+    """Its BEGIN goes out with the first statement: the reads after it see one snapshot."""
+    other = open_database(f"sqlite+aiosqlite:///{tmp_path / 'store.db'}")
+    try:
+        async with db.reader.begin() as reader:
+            before = await reader.scalar(text("SELECT count(*) FROM notes"))
+            async with other.sessionmaker.begin() as writer:
+                await writer.execute(text("INSERT INTO notes (body) VALUES ('meanwhile')"))
+            after = await reader.scalar(text("SELECT count(*) FROM notes"))
+        assert (before, after) == (0, 0)
+        assert await bodies(db) == ["meanwhile"]
+    finally:
+        await other.dispose()
+
+
+async def test_a_transaction_without_statements_opens_none(db: Database,
+                                                           trips: list[str]) -> None:
+    async with db.engine.begin():
+        pass
+    assert trips == ["commit"]  # its BEGIN never went out
+    async with db.engine.connect() as conn:
+        await conn.execute(text("INSERT INTO notes (body) VALUES ('kept')"))
+        await conn.commit()
+    assert await bodies(db) == ["kept"]
 
 
 async def test_what_a_statement_reports_is_kept(db: Database) -> None:
