@@ -6,7 +6,8 @@ runs ``POST .../stop`` and ``POST .../provision`` in turn, each a real spec writ
 action: wall milliseconds (p50 and mean); the process's CPU time (client, server and the SQLite
 thread: the figure to compare on a busy machine); the part spent inside the in-memory API
 server's PATCH (the rest is the gateway's own work plus the in-process HTTP client); the SQL the
-gateway ran (statements, transactions begun, commits; SQLAlchemy event hooks) and the calls into
+gateway ran (statements, transactions begun, commits; SQLAlchemy event hooks; a
+transaction's BEGIN goes out with its first statement, not counted as one) and the calls into
 aiosqlite's worker thread (each a round trip between threads). The same with an
 ``Idempotency-Key`` on every action, and ``GET /healthz`` as the HTTP floor.
 

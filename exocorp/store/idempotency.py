@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from exocorp.store import clock
 from exocorp.store.errors import Conflict, NotFound
 from exocorp.store.schema import IdempotencyRecord
-from exocorp.store.statements import insert_ignoring_conflicts, rowcount
+from exocorp.store.statements import insert_ignoring_conflicts, rowcount, table_of
 
 __all__ = [
     "ANONYMOUS_SCOPE",
@@ -42,6 +42,9 @@ DEFAULT_STALE_AFTER = timedelta(minutes=5)
 ANONYMOUS_SCOPE = "anonymous"
 """The scope (``user_id``) of requests made without credentials."""
 _FIELD = "Idempotency-Key"
+_RECORDS = table_of(IdempotencyRecord)
+"""Writes are Core statements on the table (every request with a key makes two): no caller
+holds a record object in the session that writes it."""
 
 
 class RequestInProgress(Conflict):
@@ -84,7 +87,7 @@ async def begin_request(
     claimed = await session.execute(
         insert_ignoring_conflicts(
             session,
-            IdempotencyRecord,
+            _RECORDS,
             {
                 "user_id": user_id,
                 "key": key,
@@ -94,7 +97,7 @@ async def begin_request(
                 "created_at": at,
             },
             conflict_on=("user_id", "key"),
-        ).returning(IdempotencyRecord.key)
+        ).returning(_RECORDS.c.key)
     )
     if claimed.scalar_one_or_none() is not None:
         return None
@@ -110,15 +113,14 @@ async def begin_request(
             "a request with this Idempotency-Key is still in progress",
             retry_after=(stale_after - (at - record.created_at)).total_seconds())
     taken = await session.execute(
-        update(IdempotencyRecord)
+        update(_RECORDS)
         .where(
-            IdempotencyRecord.user_id == user_id,
-            IdempotencyRecord.key == key,
-            IdempotencyRecord.created_at == record.created_at,
-            IdempotencyRecord.response_status.is_(None),
+            _RECORDS.c.user_id == user_id,
+            _RECORDS.c.key == key,
+            _RECORDS.c.created_at == record.created_at,
+            _RECORDS.c.response_status.is_(None),
         )
         .values(created_at=at)
-        .execution_options(synchronize_session=False)
     )
     if rowcount(taken) != 1:
         raise RequestInProgress("a request with this Idempotency-Key is still in progress",
@@ -137,10 +139,9 @@ async def complete_request(
 ) -> None:
     """Store the response (JSON-serialisable ``body``) to replay for this key (one UPDATE)."""
     stored = await session.execute(
-        update(IdempotencyRecord)
-        .where(IdempotencyRecord.user_id == user_id, IdempotencyRecord.key == key)
+        update(_RECORDS)
+        .where(_RECORDS.c.user_id == user_id, _RECORDS.c.key == key)
         .values(response_status=status, response_body=body, completed_at=clock.resolve(now))
-        .execution_options(synchronize_session="evaluate")
     )
     if rowcount(stored) != 1:
         raise NotFound("no pending request for this Idempotency-Key")
@@ -149,10 +150,10 @@ async def complete_request(
 async def abandon_request(session: AsyncSession, *, user_id: str, key: str) -> None:
     """Free a key whose request failed before completing, so that a retry runs afresh."""
     await session.execute(
-        delete(IdempotencyRecord).where(
-            IdempotencyRecord.user_id == user_id,
-            IdempotencyRecord.key == key,
-            IdempotencyRecord.response_status.is_(None),
+        delete(_RECORDS).where(
+            _RECORDS.c.user_id == user_id,
+            _RECORDS.c.key == key,
+            _RECORDS.c.response_status.is_(None),
         )
     )
 
@@ -165,8 +166,6 @@ async def purge_idempotency_records(
 ) -> int:
     """Forget keys older than ``older_than`` (Stripe keeps them 24 hours)."""
     result = await session.execute(
-        delete(IdempotencyRecord).where(
-            IdempotencyRecord.created_at < clock.resolve(now) - older_than
-        )
+        delete(_RECORDS).where(_RECORDS.c.created_at < clock.resolve(now) - older_than)
     )
     return rowcount(result)

@@ -5,6 +5,8 @@ are in tests/integration/test_gateway_idempotency.py."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -358,27 +360,35 @@ async def test_a_draft_save_stores_its_answer_in_its_own_transaction(gateway: Ga
     assert (await current.json())["version"] == 1  # saved once
 
 
-def _write_transactions(gateway: Gateway) -> tuple[list[str], Any]:
-    """The BEGINs the gateway's database sees (BEGIN IMMEDIATE: a writing transaction)."""
+@contextmanager
+def _transactions_begun(gateway: Gateway) -> Iterator[list[str]]:
+    """The BEGINs the gateway's SQLite database runs while in the block (BEGIN IMMEDIATE: a
+    writing transaction), as its connections trace them."""
     begins: list[str] = []
+    recording = True
 
-    def seen(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
-        if statement.startswith("BEGIN"):
+    def trace(statement: str) -> None:
+        if recording and statement.startswith("BEGIN"):
             begins.append(statement)
 
-    event.listen(gateway.database.engine.sync_engine, "before_cursor_execute", seen)
-    return begins, seen
+    def checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        dbapi_connection.run_async(lambda driver: driver.set_trace_callback(trace))
+
+    engine = gateway.database.engine.sync_engine
+    event.listen(engine, "checkout", checkout)
+    try:
+        yield begins
+    finally:
+        recording = False
+        event.remove(engine, "checkout", checkout)
 
 
 async def test_an_action_stores_its_audit_event_and_answer_in_one_transaction(
         gateway: Gateway) -> None:
     await _ready_company(gateway)
     assert (await gateway.client.get("/api/registry/companies/acme")).status == 200  # cached
-    begins, seen = _write_transactions(gateway)
-    try:
+    with _transactions_begun(gateway) as begins:
         status, first, _ = await _post(gateway, "/api/registry/companies/acme/provision")
-    finally:
-        event.remove(gateway.database.engine.sync_engine, "before_cursor_execute", seen)
     assert status == 202, first
     # The key's claim, then the event with the answer; the planning inputs only read.
     assert begins == ["BEGIN IMMEDIATE", "BEGIN", "BEGIN IMMEDIATE"]
