@@ -112,7 +112,8 @@ class ExocorpSpec(SpecModel):
     rollback_policy: RollbackPolicy = RollbackPolicy.AUTOMATIC
     """What to do when a revision fails."""
     progress_deadline_seconds: Annotated[int, Field(ge=30, le=86400)] = 600
-    """Seconds a revision has to become available before it fails."""
+    """Seconds a component of a revision may go without progress (its Deployment's
+    progressDeadlineSeconds, judged by Kubernetes) before the revision fails."""
     crash_loop_restart_threshold: Annotated[int, Field(ge=1, le=1000)] = 3
     """Container restarts during a rollout past which the revision fails."""
     revision_history_limit: Annotated[int, Field(ge=1, le=50)] = 10

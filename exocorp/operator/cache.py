@@ -74,6 +74,12 @@ def compact(kind: str, body: Obj) -> Obj:
     status = body.get("status") or {}
     if kind == "Deployment" and status:
         out["status"] = {k: status[k] for k in _DEPLOYMENT_STATUS if k in status}
+        # Kubernetes' own judgement of progress (health.deadline_exceeded).
+        progressing = [{"type": _i(str(c.get("type"))), "status": _i(str(c.get("status"))),
+                        "reason": _i(str(c.get("reason")))}
+                       for c in status.get("conditions") or () if c.get("type") == "Progressing"]
+        if progressing:
+            out["status"]["conditions"] = progressing
     elif kind == "Pod" and status.get("containerStatuses"):
         out["status"] = {"containerStatuses": [_container(cs)
                                                for cs in status["containerStatuses"]]}

@@ -12,6 +12,8 @@ from exocorp.operator.cache import ObjectCache
 from exocorp.runtime.builders import desired_replicas
 
 Obj = dict[str, Any]
+PROGRESS_DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"
+"""The reason of a Deployment's Progressing condition once it made no progress in time."""
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,11 @@ class ComponentHealth:
     """Highest restart count of a container in a pod started by this rollout."""
     crash_looping: bool
     """A container of this rollout waits in CrashLoopBackOff."""
+    deadline_exceeded: bool = False
+    """Kubernetes reports the Deployment's current template made no progress for its
+    ``progressDeadlineSeconds`` (the exocorp's ``spec.progressDeadlineSeconds``)."""
+    missing: bool = False
+    """The Deployment does not exist (yet)."""
 
 
 def observe(exo: Exocorp, release: ExocorpReleaseSpec, cache: ObjectCache, namespace: str,
@@ -44,6 +51,9 @@ def observe(exo: Exocorp, release: ExocorpReleaseSpec, cache: ObjectCache, names
         observed = int(st.get("observedGeneration", 0))
         rolled_out = bool(dep) and observed >= spec_generation and updated >= desired \
             and available >= desired and total == desired
+        deadline_exceeded = bool(dep) and observed >= spec_generation and any(
+            c.get("type") == "Progressing" and c.get("status") == "False"
+            and c.get("reason") == PROGRESS_DEADLINE_EXCEEDED for c in st.get("conditions") or ())
         own = [p for p in pods
                if p.get("metadata", {}).get("namespace") == namespace
                and p["metadata"].get("labels", {}).get(names.LABEL_COMPONENT) == component.name
@@ -67,5 +77,6 @@ def observe(exo: Exocorp, release: ExocorpReleaseSpec, cache: ObjectCache, names
             status=ComponentStatus(name=component.name, desired=desired, ready=min(ready, total),
                                    available=available, restarts=restarts),
             rolled_out=rolled_out, crash_restarts=crash_restarts, crash_looping=crash_looping,
+            deadline_exceeded=deadline_exceeded, missing=not dep,
         ))
     return out

@@ -144,11 +144,20 @@ class Rollouts:
         if all(c.rolled_out for c in observed):
             await self._succeed(ctx)
             return None
-        if (ctx.now - started).total_seconds() > exo.spec.progress_deadline_seconds:
-            waiting = [c.status.name for c in observed if not c.rolled_out]
+        # The deadline is Kubernetes': no progress for progressDeadlineSeconds, judged by each
+        # Deployment's controller (as kubectl rollout status, Argo Rollouts and Flux judge it),
+        # not a clock from the rollout's start: in a fleet-wide burst the controllers take many
+        # minutes to reach every Deployment, and a clock would fail rollouts that are merely
+        # queued. A Deployment that never appeared has no controller to judge it: the clock.
+        deadline = exo.spec.progress_deadline_seconds
+        stuck = [c.status.name for c in observed if c.deadline_exceeded]
+        if stuck:
             return await self._fail(ctx, Reason.PROGRESS_DEADLINE_EXCEEDED,
-                                    f"not available within {exo.spec.progress_deadline_seconds}s: "
-                                    + ", ".join(waiting))
+                                    f"no progress within {deadline}s: " + ", ".join(stuck))
+        absent = [c.status.name for c in observed if c.missing]
+        if absent and (ctx.now - started).total_seconds() > deadline:
+            return await self._fail(ctx, Reason.PROGRESS_DEADLINE_EXCEEDED,
+                                    f"not created within {deadline}s: " + ", ".join(absent))
         ctx.condition(ConditionType.PROGRESSING, ConditionStatus.TRUE,
                       Reason.ROLLING_BACK if rollout.action == Action.ROLLBACK
                       else Reason.ROLLOUT_IN_PROGRESS,
