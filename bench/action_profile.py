@@ -35,22 +35,16 @@ from pathlib import Path
 from typing import Any
 
 import aiosqlite
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 from sqlalchemy import event
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from exocorp.api_gateway.app import create_app
-from exocorp.api_gateway.settings import GatewaySettings
-from exocorp.security import PasswordHasher
-from exocorp.store import upgrade_to_head
+import in_process
+
 from exocorp.testing import samples
-from tests.plugins.gateway import (
-    Clock,
-    FakeKube,
-    synced_cache,
-    unit_database,
-)
+from tests.plugins.gateway import FakeKube
 
 
 @dataclass
@@ -113,17 +107,8 @@ class TimedKube(FakeKube):
 
 
 async def setup(workdir: Path) -> tuple[TestClient[Any, Any], TimedKube, SqlCounts, Any]:
-    template = workdir / "template.db"
-    await upgrade_to_head(f"sqlite+aiosqlite:///{template}")
-    database = await unit_database(template, workdir / "gateway.db")
     kube = TimedKube()
-    cache = await synced_cache(kube)
-    settings = GatewaySettings(cookie_secure=False, signup_requires_owner=False,
-                               min_credit_hours=0, signup_max_per_client=10_000)
-    app = create_app(settings, kube=kube, database=database, cache=cache,
-                     hasher=PasswordHasher.for_tests(), clock=Clock())
-    client: TestClient[Any, Any] = TestClient(TestServer(app))
-    await client.start_server()
+    client, database = await in_process.gateway(workdir, kube)
     response = await client.post("/api/auth/signup", json={
         "email": "ada@example.com", "password": "correct horse battery"})
     assert response.status == 201, await response.text()

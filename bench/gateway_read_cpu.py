@@ -21,16 +21,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
 sys.path.insert(0, str(Path(__file__).parent.parent))
+sys.path.insert(0, str(Path(__file__).parent))
 
-from exocorp.api_gateway.app import create_app
-from exocorp.api_gateway.settings import GatewaySettings
-from exocorp.security import PasswordHasher
-from exocorp.store import upgrade_to_head
+import in_process
+
 from exocorp.testing import samples
-from tests.plugins.gateway import Clock, FakeKube, synced_cache, unit_database
+from tests.plugins.gateway import FakeKube
 
 
 async def _cpu_per_request(client: TestClient[Any, Any], path: str, n: int) -> float:
@@ -45,17 +44,7 @@ async def _cpu_per_request(client: TestClient[Any, Any], path: str, n: int) -> f
 
 async def run(requests: int, fleet: int, profile: bool) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
-        template = Path(tmp) / "template.db"
-        await upgrade_to_head(f"sqlite+aiosqlite:///{template}")
-        database = await unit_database(template, Path(tmp) / "gateway.db")
-        kube = FakeKube()
-        cache = await synced_cache(kube)
-        settings = GatewaySettings(cookie_secure=False, signup_requires_owner=False,
-                                   min_credit_hours=0, signup_max_per_client=10_000)
-        app = create_app(settings, kube=kube, database=database, cache=cache,
-                         hasher=PasswordHasher.for_tests(), clock=Clock())
-        client: TestClient[Any, Any] = TestClient(TestServer(app))
-        await client.start_server()
+        client, database = await in_process.gateway(Path(tmp), FakeKube())
         try:
             response = await client.post("/api/auth/signup", json={
                 "email": "bench@example.com", "password": "correct horse battery"})
