@@ -276,7 +276,7 @@ def _gateway_settings(args: argparse.Namespace) -> GatewaySettings:
 
     return GatewaySettings(
         host=args.host, port=args.port, metrics_port=args.metrics_port,
-        processes=args.processes, event_loop=args.event_loop,
+        processes=args.processes,
         database_url=args.database_url,
         platform_namespace=args.namespace, cookie_secure=args.cookie_secure,
         session_idle_timeout=timedelta(minutes=args.session_idle_minutes),
@@ -370,9 +370,6 @@ def _add_gateway(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
                     help="gateway processes sharing the public port (SO_REUSEPORT), one core "
                          "each; more than 1 adds a supervisor that restarts them "
                          "($EXOCORP_PROCESSES)")
-    gw.add_argument("--event-loop", choices=("uvloop", "asyncio"),
-                    default=_env("EVENT_LOOP", d.event_loop),
-                    help="event loop of each process ($EXOCORP_EVENT_LOOP)")
     # Set by the supervisor on the command lines of its children.
     gw.add_argument("--process-index", type=int, default=None, help=argparse.SUPPRESS)
     gw.add_argument("--prepare-only", action="store_true", help=argparse.SUPPRESS)

@@ -220,9 +220,4 @@ def run(settings: GatewaySettings, *, kubeconfig: str | None = None,
     """The ``exocorp gateway`` process (or one of its ``--processes``)."""
     if kubeconfig:
         os.environ["KUBECONFIG"] = kubeconfig
-    if settings.event_loop == "uvloop":
-        import uvloop
-
-        uvloop.run(serve(settings, kubeconfig=kubeconfig, process=process))
-    else:
-        asyncio.run(serve(settings, kubeconfig=kubeconfig, process=process))
+    asyncio.run(serve(settings, kubeconfig=kubeconfig, process=process))

@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Literal
 
 from exocorp import shards
 from exocorp.api_gateway.client_address import parse_networks
@@ -33,9 +32,6 @@ class GatewaySettings:
     """Gateway processes in this pod. 1: one process, as ever. More: a supervisor starts that many
     workers sharing ``port`` (SO_REUSEPORT), so the gateway uses more than one core (see
     ``supervisor`` and docs/scaling.md)."""
-    event_loop: Literal["uvloop", "asyncio"] = "uvloop"
-    """The event loop each process runs on: uvloop (libuv; the HTTP stack's per-request cost is
-    most of a cached read's, see docs/performance.md) or the standard library's."""
     database_url: str = DEFAULT_DATABASE_URL
     """SQLAlchemy URL of the platform records (SQLite file or PostgreSQL); see docs/storage.md."""
     platform_namespace: str = "exocorp-system"

@@ -54,17 +54,6 @@ def test_gateway_help_lists_processes_and_its_environment_variable(
     assert parser.parse_args([]).processes == 3
 
 
-def test_gateway_runs_on_uvloop_unless_told_otherwise(monkeypatch: pytest.MonkeyPatch) -> None:
-    from exocorp.cli import _gateway_settings
-
-    parser = dict(_parsers(build_parser()))["exocorp gateway"]
-    assert _gateway_settings(parser.parse_args([])).event_loop == "uvloop"
-    monkeypatch.setenv("EXOCORP_EVENT_LOOP", "asyncio")
-    parser = dict(_parsers(build_parser()))["exocorp gateway"]
-    assert _gateway_settings(parser.parse_args([])).event_loop == "asyncio"
-    assert "($EXOCORP_EVENT_LOOP)" in " ".join(parser.format_help().split())
-
-
 def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "exocorp.cli", *args], capture_output=True,
                           text=True, timeout=120, check=False,
