@@ -119,12 +119,17 @@ async def test_a_draft_offers_provision_once_it_can_succeed(gateway: Gateway) ->
     assert actions["provision"]["code"] == "in_progress"
 
 
-async def test_running_paused_and_stopped(gateway: Gateway) -> None:
+async def _provisioned(gateway: Gateway) -> None:
+    """Ada's exocorp acme, with her credential, provisioned (the operator has not answered)."""
     await gateway.signup("ada@example.com")
     await gateway.company("acme", draft=samples.draft("1.0.0"))
     await gateway.client.post("/api/registry/provider-secrets", json={
         "provider": "anthropic", "name": "main", "value": SECRET_VALUE})
     assert (await _ask(gateway.client, "acme", "provision")).status == 202
+
+
+async def test_running_paused_and_stopped(gateway: Gateway) -> None:
+    await _provisioned(gateway)
     _add_revision(gateway, "acme", "rev-1", "1.0.0")
     mark_running(gateway, "acme")
 
@@ -245,11 +250,7 @@ async def test_an_agent_reading_after_its_owner_gets_its_own_refusals(gateway: G
 
 
 async def test_the_action_list_follows_a_new_object_version(gateway: Gateway) -> None:
-    await gateway.signup("ada@example.com")
-    await gateway.company("acme", draft=samples.draft("1.0.0"))
-    await gateway.client.post("/api/registry/provider-secrets", json={
-        "provider": "anthropic", "name": "main", "value": SECRET_VALUE})
-    assert (await _ask(gateway.client, "acme", "provision")).status == 202
+    await _provisioned(gateway)
     _add_revision(gateway, "acme", "rev-1", "1.0.0")
     assert "pause" not in _allowed(await _actions(gateway.client, "acme"))
     mark_running(gateway, "acme")  # the operator's status write: no request of this process
@@ -259,11 +260,7 @@ async def test_the_action_list_follows_a_new_object_version(gateway: Gateway) ->
 async def test_the_action_list_follows_a_revision_arriving_alone(gateway: Gateway) -> None:
     """Restart needs the last successful revision's content: the answer changes when the
     revision arrives, though neither the exocorp nor anything in the database did."""
-    await gateway.signup("ada@example.com")
-    await gateway.company("acme", draft=samples.draft("1.0.0"))
-    await gateway.client.post("/api/registry/provider-secrets", json={
-        "provider": "anthropic", "name": "main", "value": SECRET_VALUE})
-    assert (await _ask(gateway.client, "acme", "provision")).status == 202
+    await _provisioned(gateway)
     mark_running(gateway, "acme")
     assert (await _actions(gateway.client, "acme"))["restart"]["code"] == "revision_not_found"
     _add_revision(gateway, "acme", "rev-1", "1.0.0")
