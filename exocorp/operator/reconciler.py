@@ -177,9 +177,8 @@ class Reconciler:
         written = await status_report.write_status(self.kube, self.cache, ctx, body, started)
         if rollback_to is not None and written is not None:
             await self.rollouts.rollback(exo, written, rollback_to, ctx.failure_reason)
-        in_progress = status.rollout.outcome == RevisionOutcome.PROGRESSING
-        if in_progress:
-            return 1.0
+        if status.rollout.outcome == RevisionOutcome.PROGRESSING:
+            return self.rollouts.recheck_after(ctx, observed)
         # Jitter: exocorps listed together (a restart) must not all resync in the same second.
         return self.settings.resync_seconds * random.uniform(0.9, 1.1)  # noqa: S311
 

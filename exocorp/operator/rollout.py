@@ -33,6 +33,9 @@ from exocorp.runtime import builders
 
 log = logging.getLogger(__name__)
 
+# How long a rollout under way may go without a look when no event arrives (see recheck_after).
+PROGRESS_RECHECK_SECONDS = 30.0
+
 
 def rollout_key(exo: Exocorp, content: RevisionContent, current: RolloutStatus | None) -> str:
     """What identifies one rollout: the content and restart stamp, plus the time of the
@@ -163,6 +166,21 @@ class Rollouts:
                       else Reason.ROLLOUT_IN_PROGRESS,
                       f"revision {rollout.revision} (#{rollout.number}) rolling out")
         return None
+
+    @staticmethod
+    def recheck_after(ctx: Pass, observed: list[health.ComponentHealth]) -> float:
+        """Seconds until a rollout under way is looked at again without an event. Its progress
+        arrives as events (the Deployments and Pods are watched), so this is a safety net, not
+        a poll: re-checking every progressing exocorp each second cost a fleet-wide burst about
+        300 passes a second. The exception is a Deployment that never appeared, whose deadline
+        is a clock: the re-check falls due when that clock runs out."""
+        rollout = ctx.status.rollout
+        assert rollout is not None
+        if not any(c.missing for c in observed):
+            return PROGRESS_RECHECK_SECONDS
+        started = parse_time(rollout.started_at) or ctx.now
+        left = ctx.exo.spec.progress_deadline_seconds - (ctx.now - started).total_seconds()
+        return min(PROGRESS_RECHECK_SECONDS, max(1.0, left + 1.0))
 
     async def _succeed(self, ctx: Pass) -> None:
         status, rollout = ctx.status, ctx.status.rollout

@@ -20,7 +20,7 @@ from exocorp.model.conditions import get_condition
 from exocorp.operator import health
 from exocorp.operator.cache import ObjectCache
 from exocorp.operator.reconcile_pass import Pass
-from exocorp.operator.rollout import Rollouts
+from exocorp.operator.rollout import PROGRESS_RECHECK_SECONDS, Rollouts
 from exocorp.operator.settings import OperatorSettings
 from exocorp.testing import samples
 
@@ -59,7 +59,8 @@ class _Kube:
         return body
 
 
-async def _gate(deployments: list[Obj], started_minutes_ago: int) -> tuple[Pass, list[str]]:
+def _pass(deployments: list[Obj],
+          started_minutes_ago: float) -> tuple[Pass, list[health.ComponentHealth]]:
     exo = Exocorp.model_validate(samples.exocorp("acme", "owner"))
     release = ExocorpReleaseSpec.model_validate(samples.release("1.0.0")["spec"])
     cache = ObjectCache()
@@ -70,10 +71,13 @@ async def _gate(deployments: list[Obj], started_minutes_ago: int) -> tuple[Pass,
         key="k", revision="acme-1", number=1, action=None,
         started_at=(NOW - timedelta(minutes=started_minutes_ago)).strftime("%Y-%m-%dT%H:%M:%SZ"),
         outcome=RevisionOutcome.PROGRESSING)
-    ctx = Pass(exo, status, NOW, 2)
+    return Pass(exo, status, NOW, 2), health.observe(exo, release, cache, NS, "acme-1")
+
+
+async def _gate(deployments: list[Obj], started_minutes_ago: int) -> tuple[Pass, list[str]]:
+    ctx, observed = _pass(deployments, started_minutes_ago)
     kube = _Kube()
-    observed = health.observe(exo, release, cache, NS, "acme-1")
-    await Rollouts(kube, cache, OperatorSettings()).gate(ctx, observed)  # type: ignore[arg-type]
+    await Rollouts(kube, ObjectCache(), OperatorSettings()).gate(ctx, observed)  # type: ignore[arg-type]
     return ctx, kube.writes
 
 
@@ -122,3 +126,19 @@ async def test_a_deployment_never_created_fails_by_the_clock() -> None:
     progressing = get_condition(ctx.status.conditions, ConditionType.PROGRESSING)
     assert progressing is not None
     assert progressing.message == "not created within 600s: agents"
+
+
+def test_a_rollout_under_way_waits_for_events_with_only_a_rare_safety_check() -> None:
+    """Its Deployments and Pods are watched: no poll every second (300 passes a second in a
+    fleet-wide burst of 1,000)."""
+    ctx, observed = _pass(_all(), started_minutes_ago=1)
+    assert Rollouts.recheck_after(ctx, observed) == PROGRESS_RECHECK_SECONDS == 30.0
+
+
+def test_a_deployment_never_created_is_looked_at_again_when_its_clock_runs_out() -> None:
+    ctx, observed = _pass(_all()[:2], started_minutes_ago=9.75)  # 15 s of 600 left
+    assert Rollouts.recheck_after(ctx, observed) == 16.0
+    ctx, observed = _pass(_all()[:2], started_minutes_ago=1)
+    assert Rollouts.recheck_after(ctx, observed) == PROGRESS_RECHECK_SECONDS
+    ctx, observed = _pass(_all()[:2], started_minutes_ago=30)  # overdue: soon, not at once
+    assert Rollouts.recheck_after(ctx, observed) == 1.0

@@ -13,6 +13,7 @@ from exocorp import names
 from exocorp.k8s import Kube, Obj
 from exocorp.k8s import resources as r
 from exocorp.model import Exocorp
+from exocorp.operator import rollout
 from exocorp.operator.cache import ObjectCache
 from exocorp.operator.reconciler import Reconciler
 from exocorp.operator.settings import OperatorSettings
@@ -142,7 +143,8 @@ async def test_a_provisioned_exocorp_gets_its_finalizer_before_anything_exists(
     operator = reconciler(api_client)
     seed(api_server, operator, exocorp(provisioned=True))
     operator.cache.store("ExocorpRelease", samples.release("1.0.0"))
-    assert await operator.reconcile("acme") == 1.0  # a rollout under way is checked every second
+    # A rollout under way: its progress arrives as events, the re-check is only a safety net.
+    assert await operator.reconcile("acme") == rollout.PROGRESS_RECHECK_SECONDS
     writes = api_server.writes()
     first, *rest = writes
     assert (first.verb, first.plural, first.name, first.subresource) == (
