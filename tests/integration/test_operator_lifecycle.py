@@ -65,8 +65,12 @@ async def test_provision_builds_a_restricted_runtime_and_reaches_running(
     assert base64.b64decode(secret["data"]["ANTHROPIC_API_KEY"]).decode() == CANARY_SECRET
     manifest = await kube.get(r.CONFIGMAPS, "effective-manifest", ns)
     assert json.loads(manifest["data"]["manifest.json"])["release"]["version"] == "1.0.0"
-    claim = await kube.get(r.PVCS, "state", ns)
-    assert claim["status"]["phase"] == "Bound"
+    # The PV controller writes the claim's phase in a second update after binding it, so a pod
+    # can be Running a moment before the claim reads Bound.
+    claim = await eventually(lambda: kube.get(r.PVCS, "state", ns),
+                             lambda c: c["status"].get("phase") == "Bound", within=30,
+                             what="the state claim Bound")
+    assert claim["spec"]["volumeName"]
     route = await kube.get(r.INGRESSES, "routes", ns)
     assert sorted(rule["host"] for rule in route["spec"]["rules"]) == sorted(
         [f"{name}.app.exocorp.localhost", f"{name}.portal.exocorp.localhost"])
