@@ -12,14 +12,17 @@ aiosqlite's worker thread (each a round trip between threads). The same with an
 ``Idempotency-Key`` on every action, and ``GET /healthz`` as the HTTP floor.
 
 ``--profile`` runs the keyed actions again under cProfile and prints the top functions.
+``--others N`` gives the owner N more provisioned exocorps (in the API server and the watch
+cache): what an action costs in a large account.
 
-Run: uv run python bench/action_profile.py [--actions 400] [--profile]
+Run: uv run python bench/action_profile.py [--actions 400] [--others 499] [--profile]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import copy
 import cProfile
 import io
 import json
@@ -43,6 +46,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import in_process
 
+from exocorp.api_gateway.keys import CACHE
+from exocorp.k8s import resources as r
 from exocorp.testing import samples
 from tests.plugins.gateway import FakeKube
 
@@ -106,7 +111,8 @@ class TimedKube(FakeKube):
             self.patch_seconds += time.perf_counter() - t0
 
 
-async def setup(workdir: Path) -> tuple[TestClient[Any, Any], TimedKube, SqlCounts, Any]:
+async def setup(workdir: Path,
+                others: int = 0) -> tuple[TestClient[Any, Any], TimedKube, SqlCounts, Any]:
     kube = TimedKube()
     client, database = await in_process.gateway(workdir, kube)
     response = await client.post("/api/auth/signup", json={
@@ -120,6 +126,12 @@ async def setup(workdir: Path) -> tuple[TestClient[Any, Any], TimedKube, SqlCoun
     assert response.status == 201, await response.text()
     response = await client.post("/api/registry/companies/acme/provision")
     assert response.status == 202, await response.text()
+    acme = await kube.get(r.EXOCORPS, "acme")
+    for i in range(others):  # the account's other exocorps, as the watch would bring them
+        body = copy.deepcopy(acme)
+        body["metadata"] = {"name": f"other-{i:04d}", "labels": acme["metadata"].get("labels")}
+        body.pop("status", None)
+        client.server.app[CACHE].observe_exocorp(await kube.create(r.EXOCORPS, body))
     counts = SqlCounts()
     counts.listen(database.engine.sync_engine)
     return client, kube, counts, database
@@ -201,13 +213,14 @@ def by_package(stats: pstats.Stats, n: int) -> dict[str, float]:
     return {package: round(seconds * 1000 / n, 3) for package, seconds in totals.most_common(25)}
 
 
-async def run(n: int, profile: bool, top: int) -> dict[str, Any]:
+async def run(n: int, profile: bool, top: int, others: int = 0) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
-        client, kube, counts, database = await setup(Path(tmp))
+        client, kube, counts, database = await setup(Path(tmp), others)
         try:
             await floor(client, 50)
             healthz = await floor(client, n)
             out: dict[str, Any] = {
+                "account_exocorps": 1 + others,
                 "healthz_p50_ms": _ms(statistics.median(healthz)),
                 "plain": await scenario(client, kube, counts, n, keyed=False),
                 "keyed": await scenario(client, kube, counts, n, keyed=True),
@@ -234,8 +247,10 @@ def main() -> None:
     parser.add_argument("--actions", type=int, default=400)
     parser.add_argument("--profile", action="store_true", help="cProfile the keyed actions")
     parser.add_argument("--top", type=int, default=40, help="functions shown by --profile")
+    parser.add_argument("--others", type=int, default=0,
+                        help="more provisioned exocorps of the same owner")
     args = parser.parse_args()
-    result = asyncio.run(run(args.actions, args.profile, args.top))
+    result = asyncio.run(run(args.actions, args.profile, args.top, args.others))
     result["command"] = " ".join(["uv run python bench/action_profile.py", *sys.argv[1:]])
     print(json.dumps(result, indent=2))
 

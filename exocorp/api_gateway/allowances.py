@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Hashable, Iterable, Mapping
 
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -63,22 +63,58 @@ def _bounds_anything(caps: ResourceCaps) -> bool:
                                        caps.storage_bytes))
 
 
-def _usage(entries: Iterable[CachedExocorp], releases: list[ExocorpReleaseSpec],
+# An action sums what each of the owner's other exocorps requests and costs: in an account of 500
+# that was 2.5x the action's own work (bench/action_profile.py --others 499). Each cached version
+# keeps its figures for the current release catalog (its generation) and, for the cost, per price.
+_CATALOG = "catalog"
+_FOOTPRINT = "footprint"
+_PRICES_KEPT = 4  # an account's price changes are rare; more than this and the memo starts over
+
+
+def _memo(entry: CachedExocorp, generation: int) -> dict[Hashable, object]:
+    if entry.usage.get(_CATALOG) != generation or len(entry.usage) > 2 + _PRICES_KEPT:
+        entry.usage.clear()
+        entry.usage[_CATALOG] = generation
+    return entry.usage
+
+
+def _footprint(entry: CachedExocorp, catalog: tuple[int, list[ExocorpReleaseSpec]]) -> Footprint:
+    memo = _memo(entry, catalog[0])
+    known = memo.get(_FOOTPRINT)
+    if isinstance(known, Footprint):
+        return known
+    spec = entry.model.spec
+    memo[_FOOTPRINT] = value = footprint(spec, release_of(spec, catalog[1]))
+    return value
+
+
+def _hourly(entry: CachedExocorp, catalog: tuple[int, list[ExocorpReleaseSpec]],
+            rates: Mapping[str, int], key: Hashable) -> int:
+    """``key`` stands for ``rates``: made once per sum, not per exocorp."""
+    memo = _memo(entry, catalog[0])
+    known = memo.get(key)
+    if isinstance(known, int):
+        return known
+    spec = entry.model.spec
+    memo[key] = value = hourly_cost(spec, release_of(spec, catalog[1]), rates)
+    return value
+
+
+def _usage(entries: Iterable[CachedExocorp], catalog: tuple[int, list[ExocorpReleaseSpec]],
            exclude: str | None) -> Footprint:
-    return total(footprint(e.model.spec, release_of(e.model.spec, releases))
-                 for e in entries if e.name != exclude)
+    return total(_footprint(e, catalog) for e in entries if e.name != exclude)
 
 
 def account_usage(app: web.Application, owner: str, exclude: str | None = None) -> Footprint:
     """What ``owner``'s exocorps (but ``exclude``) request now, from the watch cache."""
     cache = app[CACHE]
-    return _usage(cache.exocorps.by_index("owner", owner), cache.release_specs(), exclude)
+    return _usage(cache.exocorps.by_index("owner", owner), cache.catalog(), exclude)
 
 
 def fleet_usage(app: web.Application) -> Footprint:
     """What every exocorp of the platform requests now, from the watch cache."""
     cache = app[CACHE]
-    return _usage(cache.exocorps.values(), cache.release_specs(), None)
+    return _usage(cache.exocorps.values(), cache.catalog(), None)
 
 
 async def allowance_for(app: web.Application, session: AsyncSession, owner: str,
@@ -86,19 +122,19 @@ async def allowance_for(app: web.Application, session: AsyncSession, owner: str,
     """The allowance an action on ``exocorp_id`` (owned by ``owner``, priced by ``rates``) is
     planned with: everything but that exocorp is "the others"."""
     cache = app[CACHE]
-    releases = cache.release_specs()
+    catalog = cache.catalog()
     mine = [e for e in cache.exocorps.by_index("owner", owner) if e.name != exocorp_id]
+    prices = tuple(sorted(rates.items()))
     account, platform = await limits.account_and_platform_limits(session, owner)
     platform_caps = caps_of(platform)
     return Allowance(
         account_caps=caps_of(account),
         platform_caps=platform_caps,
-        account_others=_usage(mine, releases, None),
+        account_others=_usage(mine, catalog, None),
         # Summed over the whole fleet only when a platform cap needs it.
-        platform_others=_usage(cache.exocorps.values(), releases, exocorp_id)
+        platform_others=_usage(cache.exocorps.values(), catalog, exocorp_id)
         if _bounds_anything(platform_caps) else None,
-        account_others_hourly=sum(
-            hourly_cost(e.model.spec, release_of(e.model.spec, releases), rates) for e in mine),
+        account_others_hourly=sum(_hourly(e, catalog, rates, prices) for e in mine),
         min_credit_hours=app[SETTINGS].min_credit_hours)
 
 

@@ -50,6 +50,9 @@ class CachedExocorp:
         default_factory=dict, compare=False, repr=False)
     """The ``actions`` map of the detail answer, per caller: what it was planned from (see
     ``availability.company_actions_json``) and its JSON."""
+    usage: dict[Hashable, object] = field(default_factory=dict, compare=False, repr=False)
+    """What this version requests and costs, per release catalog (and price): see
+    ``allowances``. Every action sums it over the owner's other exocorps."""
 
     @property
     def name(self) -> str:
@@ -200,12 +203,17 @@ class WatchCache:
 
     def release_specs(self) -> list[ExocorpReleaseSpec]:
         """Every valid published release (withdrawn ones included), memoised per change."""
+        return self.catalog()[1]
+
+    def catalog(self) -> tuple[int, list[ExocorpReleaseSpec]]:
+        """:meth:`release_specs` with the generation it was built at: what is worked out from
+        the catalog can be memoised against that number."""
         generation, specs = self._catalog
         if generation != self.releases.generation:
             specs = [release.spec for release in self.releases.values()]
             specs.sort(key=lambda spec: spec.semver, reverse=True)
             self._catalog = (self.releases.generation, specs)
-        return specs
+        return self._catalog
 
     # -- credentials -----------------------------------------------------------------------------
 

@@ -159,7 +159,9 @@ def hourly_cost(spec: ExocorpSpec, release: ExocorpReleaseSpec | None,
 
 
 def total(footprints: Iterable[Footprint]) -> Footprint:
-    out = ZERO
+    cpu = memory = storage = 0  # no Footprint per step: an action sums a whole account's
     for each in footprints:
-        out += each
-    return out
+        cpu += each.cpu_millicores
+        memory += each.memory_bytes
+        storage += each.storage_bytes
+    return Footprint(cpu, memory, storage)

@@ -193,3 +193,24 @@ async def test_limits_take_only_well_formed_quantities(gateway: Gateway) -> None
     response = await admin.put("/api/admin/limits/default", json={"maxCpu": "1500m",
                                                                   "maxMemory": "1.5Gi"})
     assert await response.json() == {"maxCpu": "1500m", "maxMemory": "1536Mi"}
+
+
+async def test_a_price_change_counts_for_the_exocorps_already_running(
+        make_gateway: GatewayFactory) -> None:
+    """What each running exocorp costs is memoised per cached version (an action in an account
+    of 500 summed them all), and per price: a new rate must reach the running ones too."""
+    gateway = await make_gateway(min_credit_hours=HOURS, signup_credit=3 * HOURLY * HOURS)
+    ada, _ = await _owner_with_drafts(gateway, "ada@example.com", ["first", "second"])
+    assert (await _act(ada, "first", "provision"))[0] == 202
+    detail = await (await ada.get("/api/registry/companies/second")).json()
+    assert detail["actions"]["provision"]["allowed"] is True  # 2 of 3 units of credit
+    async with gateway.database.sessionmaker.begin() as s:
+        book = await billing.get_default_price_book(s)
+        assert book is not None
+        await billing.update_price_book_rates(s, book.id, {"*": 2})
+    # At 2 per replica-second both need 4 units; with the first one's cost at the old price,
+    # 1 + 2 = 3 would have passed.
+    status, problem = await _act(ada, "second", "provision")
+    assert (status, problem["code"], problem["required"]) == (
+        402, "insufficient_credit", 4 * HOURLY * HOURS)
+    assert not _provisioned(gateway, "second")
