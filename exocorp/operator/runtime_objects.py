@@ -31,7 +31,7 @@ _EXPECTED_MANAGERS = frozenset({"exocorp", "kube-controller-manager", "kube-sche
                                 "kube-apiserver", "kwok"})
 
 # Where each kind the builders make is applied.
-_RESOURCES = {resource.kind: resource for resource in (
+RESOURCES = {resource.kind: resource for resource in (
     r.NAMESPACES, r.SERVICEACCOUNTS, r.RESOURCEQUOTAS, r.LIMITRANGES, r.NETWORKPOLICIES,
     r.SECRETS, r.CONFIGMAPS, r.PVCS, r.SERVICES, r.DEPLOYMENTS, r.INGRESSES)}
 
@@ -147,9 +147,9 @@ class RuntimeObjects:
 
     async def apply_runtime(self, exo: Exocorp, inputs: builders.RuntimeInputs, ns: str) -> None:
         first, *rest = builders.runtime_objects(exo, inputs)
-        await self._apply(_RESOURCES[first["kind"]], first)
+        await self._apply(RESOURCES[first["kind"]], first)
         # Everything else lives in that namespace and is independent: apply concurrently.
-        await asyncio.gather(*(self._apply(_RESOURCES[body["kind"]], body) for body in rest))
+        await asyncio.gather(*(self._apply(RESOURCES[body["kind"]], body) for body in rest))
         # Components an earlier release had and this one does not; routes while stopped.
         wanted = {c.name for c in inputs.release.components}
         for kind, resource in (("Deployment", r.DEPLOYMENTS), ("Service", r.SERVICES)):
