@@ -167,20 +167,20 @@ class Rollouts:
                       f"revision {rollout.revision} (#{rollout.number}) rolling out")
         return None
 
-    @staticmethod
-    def recheck_after(ctx: Pass, observed: list[health.ComponentHealth]) -> float:
+    def recheck_after(self, ctx: Pass, observed: list[health.ComponentHealth]) -> float:
         """Seconds until a rollout under way is looked at again without an event. Its progress
         arrives as events (the Deployments and Pods are watched), so this is a safety net, not
         a poll: re-checking every progressing exocorp each second cost a fleet-wide burst about
-        300 passes a second. The exception is a Deployment that never appeared, whose deadline
-        is a clock: the re-check falls due when that clock runs out."""
+        300 passes a second. Never later than the resync, and a Deployment that never appeared
+        has a clock for its deadline: the re-check falls due when that clock runs out."""
         rollout = ctx.status.rollout
         assert rollout is not None
+        safety_net = min(PROGRESS_RECHECK_SECONDS, self.settings.resync_seconds)
         if not any(c.missing for c in observed):
-            return PROGRESS_RECHECK_SECONDS
+            return safety_net
         started = parse_time(rollout.started_at) or ctx.now
         left = ctx.exo.spec.progress_deadline_seconds - (ctx.now - started).total_seconds()
-        return min(PROGRESS_RECHECK_SECONDS, max(1.0, left + 1.0))
+        return min(safety_net, max(1.0, left + 1.0))
 
     async def _succeed(self, ctx: Pass) -> None:
         status, rollout = ctx.status, ctx.status.rollout

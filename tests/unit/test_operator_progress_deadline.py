@@ -128,17 +128,25 @@ async def test_a_deployment_never_created_fails_by_the_clock() -> None:
     assert progressing.message == "not created within 600s: agents"
 
 
+def _recheck(ctx: Pass, observed: list[health.ComponentHealth],
+             resync_seconds: float = 300.0) -> float:
+    rollouts = Rollouts(_Kube(), ObjectCache(),  # type: ignore[arg-type]
+                        OperatorSettings(resync_seconds=resync_seconds))
+    return rollouts.recheck_after(ctx, observed)
+
+
 def test_a_rollout_under_way_waits_for_events_with_only_a_rare_safety_check() -> None:
     """Its Deployments and Pods are watched: no poll every second (300 passes a second in a
-    fleet-wide burst of 1,000)."""
+    fleet-wide burst of 1,000). Never later than the resync, though."""
     ctx, observed = _pass(_all(), started_minutes_ago=1)
-    assert Rollouts.recheck_after(ctx, observed) == PROGRESS_RECHECK_SECONDS == 30.0
+    assert _recheck(ctx, observed) == PROGRESS_RECHECK_SECONDS == 30.0
+    assert _recheck(ctx, observed, resync_seconds=2.0) == 2.0
 
 
 def test_a_deployment_never_created_is_looked_at_again_when_its_clock_runs_out() -> None:
     ctx, observed = _pass(_all()[:2], started_minutes_ago=9.75)  # 15 s of 600 left
-    assert Rollouts.recheck_after(ctx, observed) == 16.0
+    assert _recheck(ctx, observed) == 16.0
     ctx, observed = _pass(_all()[:2], started_minutes_ago=1)
-    assert Rollouts.recheck_after(ctx, observed) == PROGRESS_RECHECK_SECONDS
+    assert _recheck(ctx, observed) == PROGRESS_RECHECK_SECONDS
     ctx, observed = _pass(_all()[:2], started_minutes_ago=30)  # overdue: soon, not at once
-    assert Rollouts.recheck_after(ctx, observed) == 1.0
+    assert _recheck(ctx, observed) == 1.0
