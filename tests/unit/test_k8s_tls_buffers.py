@@ -10,16 +10,11 @@ import sys
 import textwrap
 from pathlib import Path
 
+from tests.plugins.offline_kubeconfig import offline_kubeconfig
+
 
 def test_connections_opened_by_a_client_allocate_a_64_kib_tls_buffer(tmp_path: Path) -> None:
-    kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(json.dumps({
-        "apiVersion": "v1", "kind": "Config", "current-context": "c",
-        "clusters": [{"name": "k", "cluster": {"server": "https://127.0.0.1:6443",
-                                               "insecure-skip-tls-verify": True}}],
-        "users": [{"name": "u", "user": {"token": "t0ken"}}],
-        "contexts": [{"name": "c", "context": {"cluster": "k", "user": "u"}}],
-    }))
+    kubeconfig = offline_kubeconfig(tmp_path)
     # A fresh interpreter: the buffer size is the process's, and other tests connect too.
     code = textwrap.dedent(f"""
         import asyncio, asyncio.sslproto, json, ssl

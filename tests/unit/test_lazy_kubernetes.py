@@ -8,6 +8,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+from tests.plugins.offline_kubeconfig import offline_kubeconfig
+
 
 def _run(code: str) -> dict[str, object]:
     out = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], check=True,
@@ -17,14 +19,7 @@ def _run(code: str) -> dict[str, object]:
 
 
 def test_the_operator_and_its_client_import_without_the_generated_classes(tmp_path: Path) -> None:
-    kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(json.dumps({
-        "apiVersion": "v1", "kind": "Config", "current-context": "c",
-        "clusters": [{"name": "k", "cluster": {"server": "https://127.0.0.1:6443",
-                                               "insecure-skip-tls-verify": True}}],
-        "users": [{"name": "u", "user": {"token": "t0ken"}}],
-        "contexts": [{"name": "c", "context": {"cluster": "k", "user": "u"}}],
-    }))
+    kubeconfig = offline_kubeconfig(tmp_path)
     result = _run(f"""
         import asyncio, json, sys
         import exocorp.operator.main  # kopf, our client, the handlers
