@@ -106,6 +106,17 @@ def provisioned(name: str) -> Obj:
     return body
 
 
+def _unowned(body: Obj) -> Obj:
+    """``body`` as no operator would see it: its labels renamed (in templates and selectors
+    alike), else the operator's informers would cache the floor's objects too, and no owner
+    reference (there is no Exocorp: the garbage collector would delete them)."""
+    text = json.dumps(body).replace(f'"{names.LABEL_EXOCORP}"', '"bench.exocorp.io/floor"')
+    text = text.replace(f'"{names.LABEL_MANAGED_BY}"', '"bench.exocorp.io/managed-by"')
+    floor: Obj = json.loads(text)
+    floor["metadata"].pop("ownerReferences", None)
+    return floor
+
+
 async def runtime_floor(kube: Kube, n: int) -> float:
     """Every object of N exocorps' runtimes, built by the operator's own builders and applied
     directly as the operator applies them (the namespace, then the rest at once; as many
@@ -125,10 +136,7 @@ async def runtime_floor(kube: Kube, n: int) -> float:
         exo = Exocorp.model_validate(provisioned(name))
         inputs = builders.RuntimeInputs(release=release, revision=f"{name}-1",
                                         credentials=credentials, settings=settings)
-        objects = builders.runtime_objects(exo, inputs)
-        for body in objects:  # there is no Exocorp to own them (the collector would delete them)
-            body["metadata"].pop("ownerReferences", None)
-        first, *rest = objects
+        first, *rest = [_unowned(body) for body in builders.runtime_objects(exo, inputs)]
         async with workers:
             await kube.apply(RESOURCES[first["kind"]], first)
             await asyncio.gather(*(kube.apply(RESOURCES[b["kind"]], b) for b in rest))
