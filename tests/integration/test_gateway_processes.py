@@ -135,6 +135,12 @@ async def test_two_processes_share_the_port_and_a_killed_one_comes_back(
             assert again[0] == first[0]
             assert "exocorp_gateway_http_requests_total" in await eventually(
                 lambda: scrape(1), within=90, what="process 1's metrics again")
+            # Its metrics come up before its cache has synced; it listens (and, stopped later,
+            # says "shutting down") only once synced. A busy machine takes a while for that.
+            await eventually(
+                lambda: asyncio.to_thread(
+                    lambda: log.read_text().count("gateway process 1 listening")),
+                lambda seen: seen >= 2, within=90, what="process 1 listening again")
             async with http.get(f"{base}/api/auth/me") as response:
                 assert response.status == 200  # the session lives in the database
         proc.send_signal(signal.SIGTERM)
