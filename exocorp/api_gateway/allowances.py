@@ -64,7 +64,7 @@ def _bounds_anything(caps: ResourceCaps) -> bool:
 
 
 # An action sums what each of the owner's other exocorps requests and costs: in an account of 500
-# that was 2.5x the action's own work (bench/action_profile.py --others 499). Each cached version
+# that was 73 % of an action's CPU (bench/action_profile.py --others 499). Each cached version
 # keeps its figures for the current release catalog (its generation) and, for the cost, per price.
 _CATALOG = "catalog"
 _FOOTPRINT = "footprint"
