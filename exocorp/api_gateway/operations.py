@@ -38,7 +38,6 @@ from exocorp.k8s import resources as r
 from exocorp.lifecycle import ActionPlan, ErrorCode, LifecycleError, perform
 from exocorp.model import ActionRequest, Exocorp
 from exocorp.store import drafts, registry
-from exocorp.store.errors import NotFound
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +49,7 @@ __all__ = ["ActionResult", "finish_unfinished_destroys", "run_action", "saved_dr
 
 async def saved_draft(session: AsyncSession, exocorp_id: str) -> dict[str, Any] | None:
     """The exocorp's saved draft (wire form), or None."""
-    try:
-        return (await drafts.get_exocorp_draft(session, exocorp_id)).config
-    except NotFound:
-        return None
+    return await drafts.exocorp_draft_config(session, exocorp_id)
 
 
 @dataclass(frozen=True)

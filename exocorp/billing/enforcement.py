@@ -38,7 +38,7 @@ from exocorp.billing import metrics
 from exocorp.k8s import Kube
 from exocorp.lifecycle import NO_BILLING, BillingStanding, ErrorCode, LifecycleError, perform
 from exocorp.model import BILLING_ACTOR, Action, ActionRequest, Phase
-from exocorp.store import Database, NotFound, audit, billing
+from exocorp.store import Database, audit, billing
 from exocorp.store import metering as repo
 from exocorp.store.clock import Clock, utcnow
 from exocorp.store.schema import AccountState, ActorKind, BillingAccount, Outcome
@@ -63,7 +63,7 @@ SUSPEND_ACTION = "billing.suspend"
 """Audit action of an account suspended by enforcement."""
 
 
-def account_is_active(account: BillingAccount) -> bool:
+def account_is_active(account: BillingAccount | billing.AccountStanding) -> bool:
     """Credit left and not suspended: what resume and provision require."""
     return account.state == AccountState.ACTIVE and account.balance > 0
 
@@ -72,14 +72,12 @@ async def billing_state(session: AsyncSession, user_id: str) -> BillingStanding:
     """A user's billing standing: what the gateway gives the lifecycle for an action on one of
     their exocorps (``Caller.billing``) and for the update handshake. A user without a billing
     account has ``NO_BILLING``."""
-    try:
-        account = await billing.get_account_for_user(session, user_id)
-    except NotFound:
+    account = await billing.account_standing(session, user_id)
+    if account is None:
         return NO_BILLING
-    book = await billing.effective_price_book(session, account)
-    return BillingStanding(active=account_is_active(account), has_price_book=book is not None,
-                           balance=account.balance, currency=account.currency,
-                           rates=dict(book.rates) if book is not None else {})
+    return BillingStanding(active=account_is_active(account),
+                           has_price_book=account.rates is not None, balance=account.balance,
+                           currency=account.currency, rates=account.rates or {})
 
 
 @dataclass

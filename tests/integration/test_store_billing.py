@@ -221,6 +221,33 @@ async def test_account_price_book_overrides_the_default(
     assert first.amount == 60
 
 
+async def test_account_standing_reads_the_effective_book(
+    database: Database, fast_hasher: PasswordHasher
+) -> None:
+    """What an action plans with, in one statement: the same book effective_price_book says."""
+    account_id, _ = await _owner_with_exocorp(database, fast_hasher, credit=700)
+    async with database.sessionmaker() as s:
+        account = await billing.get_account(s, account_id)
+        user_id = account.user_id
+        assert await billing.account_standing(s, "usr_nobody") is None
+        assert await billing.account_standing(s, user_id) == billing.AccountStanding(
+            state=AccountState.ACTIVE, balance=700, currency=account.currency, rates=None)
+    default = await _price_book(database)
+    async with database.sessionmaker.begin() as s:
+        own = await billing.create_price_book(s, name="own", currency="USD", rates={"ceo": 9})
+        await billing.create_price_book(s, name="spare", currency="USD", rates={"ceo": 4})
+    async with database.sessionmaker() as s:
+        standing = await billing.account_standing(s, user_id)
+        assert standing is not None and standing.rates == default.rates
+    async with database.sessionmaker.begin() as s:
+        await billing.assign_price_book(s, account_id, own.id)
+        await billing.set_account_state(s, account_id, AccountState.SUSPENDED)
+    async with database.sessionmaker() as s:
+        assert await billing.account_standing(s, user_id) == billing.AccountStanding(
+            state=AccountState.SUSPENDED, balance=700, currency=account.currency,
+            rates={"ceo": 9})
+
+
 async def test_top_up_with_reference_is_idempotent(
     database: Database, fast_hasher: PasswordHasher, clock: FakeClock
 ) -> None:
