@@ -180,9 +180,10 @@ async def native(kube: Kube, base: str, owners: list[dict[str, Any]], duration: 
 
 
 async def writes(kube: Kube, base: str, owners: list[dict[str, Any]],
-                 duration: float) -> dict[str, Any]:
+                 duration: float, gateway_pid: int) -> dict[str, Any]:
     """A lifecycle action through the gateway against the API server's own PATCH of the same
-    Exocorps, at 1 and 50 clients (Python generator: every request differs)."""
+    Exocorps, at 1 and 50 clients (Python generator: every request differs); the gateway's CPU
+    per action besides."""
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
         tokens = []
         for owner in owners:
@@ -217,7 +218,11 @@ async def writes(kube: Kube, base: str, owners: list[dict[str, Any]],
         out: dict[str, list[dict[str, Any]]] = {"post_action": [], "apiserver_patch": []}
         for c in (1, 50):
             out["apiserver_patch"].append(await run_load(c, duration, patch))
+            cpu0 = tree_cpu_seconds(gateway_pid)
             out["post_action"].append(await run_load(c, duration, action))
+            last = out["post_action"][-1]
+            last["server_cpu_ms_per_request"] = round(
+                1000 * (tree_cpu_seconds(gateway_pid) - cpu0) / max(last["requests"], 1), 3)
             for name, runs in out.items():
                 last = runs[-1]
                 print(f"  {name:<22} c={c:<3} {last['rps']:>8} req/s  p50 {last['p50_ms']:>7} "
@@ -471,7 +476,7 @@ async def bench(workdir: Path, database_url: str, n: int, duration: float,
                 kube, base, owners, duration, gateway.pid)
             if not writes_only:
                 results["native"] = await native(kube, base, owners, duration, gateway.pid)
-            results["writes"] = await writes(kube, base, owners, duration)
+            results["writes"] = await writes(kube, base, owners, duration, gateway.pid)
             results["gateway_rss_after_native_mib"] = round(rss_mib(gateway.pid)[0], 1)
     finally:
         if gateway is not None:
