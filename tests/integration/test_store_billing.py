@@ -238,7 +238,8 @@ async def test_account_standing_reads_the_effective_book(
         await billing.create_price_book(s, name="spare", currency="USD", rates={"ceo": 4})
     async with database.sessionmaker() as s:
         standing = await billing.account_standing(s, user_id)
-        assert standing is not None and standing.rates == default.rates
+        assert standing is not None
+        assert standing.rates == default.rates
     async with database.sessionmaker.begin() as s:
         await billing.assign_price_book(s, account_id, own.id)
         await billing.set_account_state(s, account_id, AccountState.SUSPENDED)
