@@ -13,15 +13,18 @@ aiosqlite's worker thread (each a round trip between threads). The same with an
 
 ``--profile`` runs the keyed actions again under cProfile and prints the top functions.
 ``--others N`` gives the owner N more provisioned exocorps (in the API server and the watch
-cache): what an action costs in a large account.
+cache): what an action costs in a large account. ``--postgresql`` runs the gateway on a
+throwaway PostgreSQL 15 with its production durability settings instead of SQLite.
 
 Run: uv run python bench/action_profile.py [--actions 400] [--others 499] [--profile]
+         [--postgresql]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import copy
 import cProfile
 import io
@@ -49,6 +52,7 @@ import in_process
 from exocorp.api_gateway.keys import CACHE
 from exocorp.k8s import resources as r
 from exocorp.testing import samples
+from exocorp.testing.postgres import DURABLE_POSTGRES, running_postgres
 from tests.plugins.gateway import FakeKube
 
 
@@ -111,10 +115,10 @@ class TimedKube(FakeKube):
             self.patch_seconds += time.perf_counter() - t0
 
 
-async def setup(workdir: Path,
-                others: int = 0) -> tuple[TestClient[Any, Any], TimedKube, SqlCounts, Any]:
+async def setup(workdir: Path, others: int = 0, database_url: str | None = None,
+                ) -> tuple[TestClient[Any, Any], TimedKube, SqlCounts, Any]:
     kube = TimedKube()
-    client, database = await in_process.gateway(workdir, kube)
+    client, database = await in_process.gateway(workdir, kube, database_url)
     response = await client.post("/api/auth/signup", json={
         "email": "ada@example.com", "password": "correct horse battery"})
     assert response.status == 201, await response.text()
@@ -213,9 +217,10 @@ def by_package(stats: pstats.Stats, n: int) -> dict[str, float]:
     return {package: round(seconds * 1000 / n, 3) for package, seconds in totals.most_common(25)}
 
 
-async def run(n: int, profile: bool, top: int, others: int = 0) -> dict[str, Any]:
+async def run(n: int, profile: bool, top: int, others: int = 0,
+              database_url: str | None = None) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
-        client, kube, counts, database = await setup(Path(tmp), others)
+        client, kube, counts, database = await setup(Path(tmp), others, database_url)
         try:
             await floor(client, 50)
             healthz = await floor(client, n)
@@ -249,8 +254,16 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=40, help="functions shown by --profile")
     parser.add_argument("--others", type=int, default=0,
                         help="more provisioned exocorps of the same owner")
+    parser.add_argument("--postgresql", action="store_true",
+                        help="a throwaway PostgreSQL 15 (durable settings) instead of SQLite")
     args = parser.parse_args()
-    result = asyncio.run(run(args.actions, args.profile, args.top, args.others))
+    with contextlib.ExitStack() as stack:
+        url = None
+        if args.postgresql:
+            url = stack.enter_context(running_postgres("exocorp_profile",
+                                                       settings=DURABLE_POSTGRES)).url
+        result = asyncio.run(run(args.actions, args.profile, args.top, args.others, url))
+    result["database"] = "postgresql" if args.postgresql else "sqlite"
     result["command"] = " ".join(["uv run python bench/action_profile.py", *sys.argv[1:]])
     print(json.dumps(result, indent=2))
 

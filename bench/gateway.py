@@ -71,7 +71,7 @@ from exocorp.store import accounts, billing, open_database, registry, upgrade_to
 from exocorp.testing import samples
 from exocorp.testing.controlplane import ControlPlane, free_port
 from exocorp.testing.platform import PLATFORM_NAMESPACE, install_crds
-from exocorp.testing.postgres import running_postgres
+from exocorp.testing.postgres import DURABLE_POSTGRES, running_postgres
 from exocorp.testing.processes import cpu_seconds, spawn
 from exocorp.testing.waiting import eventually
 
@@ -457,7 +457,6 @@ async def measure(kube: Kube, base: str, owners: list[dict[str, Any]], duration:
             "gateway_rss_mib": round(rss_now, 1), "gateway_peak_rss_mib": round(rss_peak, 1)}
 
 
-DURABLE_POSTGRES = {"fsync": "on", "synchronous_commit": "on", "full_page_writes": "on"}
 """PostgreSQL's own defaults, which the test harness turns off for its throwaway servers."""
 
 

@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from exocorp.store import sqlite_driver
+from exocorp.store.postgres_pings import ping_idle_connections
 from exocorp.store.sqlite_writers import SerialWriterSessions
 
 __all__ = [
@@ -102,8 +103,8 @@ def _on_sqlite_begin(connection: Connection) -> None:
 def create_engine(url: str | URL | None = None, **kwargs: Any) -> AsyncEngine:
     """An async engine for ``url`` (default: :func:`database_url_from_env`)."""
     parsed = _normalize_url(url if url is not None else database_url_from_env())
-    if parsed.get_backend_name() == "postgresql":
-        kwargs.setdefault("pool_pre_ping", True)
+    # PostgreSQL: pooled connections are pinged before use unless just used (postgres_pings).
+    pings = parsed.get_backend_name() == "postgresql" and "pool_pre_ping" not in kwargs
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     if parsed.get_backend_name() == "sqlite":
@@ -112,6 +113,8 @@ def create_engine(url: str | URL | None = None, **kwargs: Any) -> AsyncEngine:
     if parsed.get_backend_name() == "sqlite":
         event.listen(engine.sync_engine, "connect", _on_sqlite_connect)
         event.listen(engine.sync_engine, "begin", _on_sqlite_begin)
+    if pings:
+        ping_idle_connections(engine)
     return engine
 
 

@@ -6,7 +6,7 @@ open its connection; SQLite's "database is locked" is one too), any ``DBAPIError
 connection was invalidated, asyncpg's connection errors (``PostgresConnectionError``,
 ``InterfaceError``, the server shutting down or starting up), and ``OSError`` (refused, reset,
 unreachable) and ``TimeoutError`` raised while connecting. The engine pings pooled connections
-before use (``pool_pre_ping``), so once the server is back the next request gets a fresh one.
+before use (``postgres_pings``), so once the server is back the next request gets a fresh one.
 """
 
 from __future__ import annotations

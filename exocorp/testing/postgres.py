@@ -40,6 +40,7 @@ from sqlalchemy.engine import URL, make_url
 
 __all__ = [
     "DEBIAN_BINDIR",
+    "DURABLE_POSTGRES",
     "ENV_BINDIR",
     "ENV_URL",
     "PostgresServer",
@@ -50,6 +51,9 @@ __all__ = [
 ]
 
 POSTGRES_VERSION: Final = 15
+DURABLE_POSTGRES: Final = {"fsync": "on", "synchronous_commit": "on", "full_page_writes": "on"}
+"""``running_postgres(settings=...)`` for benchmarks: production's durability, which the tests'
+throwaway servers turn off for speed."""
 DEBIAN_BINDIR: Final = Path(f"/usr/lib/postgresql/{POSTGRES_VERSION}/bin")
 ENV_BINDIR: Final = "EXOCORP_POSTGRES_BINDIR"
 ENV_URL: Final = "EXOCORP_TEST_POSTGRES_URL"
