@@ -11,12 +11,12 @@
 2. ``errors.error_middleware``: every error becomes problem+json (500s carry a trace id).
 3. :func:`body_limit_middleware`: 413 for a declared body larger than the limit (the app's
    ``client_max_size`` catches chunked ones while they are read).
-4. :func:`csrf_middleware`: cookie-authenticated writes must come from this origin.
-5. :func:`write_invalidation_middleware`: after a write, drop the cached action inputs.
-6. :func:`auth_middleware`: resolves the principal (``auth.resolve_principal``); a session
+4. :func:`write_middleware`: cookie-authenticated writes must come from this origin
+   (:func:`check_origin`); after a write, the cached action inputs are dropped.
+5. :func:`auth_middleware`: resolves the principal (``access.resolve_principal``); a session
    opened with the recovery kit gets 403 ``password_change_required`` beyond the few routes it
    needs to set a new password.
-7. ``idempotency.idempotency_middleware``: ``Idempotency-Key`` on POSTs (scoped by the
+6. ``idempotency.idempotency_middleware``: ``Idempotency-Key`` on POSTs (scoped by the
    principal, so it runs after authentication).
 """
 
@@ -44,13 +44,14 @@ __all__ = [
     "MIDDLEWARES",
     "auth_middleware",
     "body_limit_middleware",
-    "csrf_middleware",
+    "check_origin",
     "edge_middleware",
     "new_request_id",
+    "write_middleware",
 ]
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
-_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})  # they change nothing
 # Probes and scrapes never need a principal (and must not touch the database for one).
 _NO_AUTH_PATHS = frozenset({"/healthz", "/readyz"})
 _UI_ASSETS = "/assets/"  # the dashboard's static files: public, cached for a year
@@ -130,8 +131,7 @@ def _same_origin(request: web.Request, origin: str) -> bool:
     return parts.netloc.lower() == (request.host or "").lower()
 
 
-@web.middleware
-async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+def check_origin(request: web.Request) -> None:
     """Refuse cross-origin browser writes that would ride on the session cookie.
 
     The rule of Go's ``http.CrossOriginProtection``: a write is allowed when the browser says
@@ -140,32 +140,31 @@ async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamR
     header are not from a browser and pass. Requests with an ``Authorization`` header carry no
     ambient credential and are not checked. SameSite=Lax on the cookie is the second layer.
     """
-    if request.method in _SAFE_METHODS or "Authorization" in request.headers:
-        return await handler(request)
+    if "Authorization" in request.headers:
+        return
     fetch_site = request.headers.get("Sec-Fetch-Site")
     origin = request.headers.get("Origin")
     if fetch_site is not None and fetch_site.lower() in ("same-origin", "none"):
-        return await handler(request)
+        return
     if origin is not None and _same_origin(request, origin):
-        return await handler(request)
+        return
     if fetch_site is None and origin is None:
-        return await handler(request)
+        return
     raise forbidden("cross-origin request refused: a write that uses the session cookie must "
                     "come from this site's own pages", code="cross_origin")
 
 
-_READS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
-
-
 @web.middleware
-async def write_invalidation_middleware(request: web.Request,
-                                        handler: Handler) -> web.StreamResponse:
-    """After any write this process serves, drop the cached action inputs (access_cache)."""
+async def write_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """What only writes need: :func:`check_origin` first, and once this process has served the
+    write, dropping the cached action inputs (``access_cache``). Reads pass straight through."""
+    if request.method in _SAFE_METHODS:
+        return await handler(request)
+    check_origin(request)
     try:
         return await handler(request)
     finally:
-        if request.method not in _READS:
-            request.app[ACCESS_CACHE].forget_action_inputs()
+        request.app[ACCESS_CACHE].forget_action_inputs()
 
 
 @web.middleware
@@ -182,8 +181,7 @@ MIDDLEWARES: tuple[Middleware, ...] = (
     edge_middleware,
     error_middleware,
     body_limit_middleware,
-    csrf_middleware,
-    write_invalidation_middleware,
+    write_middleware,
     auth_middleware,
     idempotency_middleware,
 )
