@@ -17,7 +17,7 @@ is the owner's alone *(defined here; see docs/api.md)*.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Final
 
 from aiohttp import web
@@ -79,9 +79,9 @@ async def _from_session(request: web.Request, token: str, via: Via,
                         touch: bool = True) -> Principal:
     app = request.app
     token_hash = hash_token(token)
-    cached = app[ACCESS_CACHE].principal(token_hash)
+    cached = app[ACCESS_CACHE].principal(token_hash, via)
     if cached is not None:
-        return replace(cached, via=via)
+        return cached
     try:
         async with app[DATABASE].sessionmaker.begin() as s:
             found = await sessions.lookup_session(s, token, policy=app[SETTINGS].session_policy,
@@ -208,9 +208,8 @@ async def exocorp_access(request: web.Request, exocorp_id: str, *,
     unknown or destroyed), 403 for a member when ``owner_only``, 403 for a viewer when
     ``write`` (saving the draft, lifecycle actions)."""
     principal = require_user(request)
-    missing = not_found(f"exocorp {exocorp_id!r} not found")
     if not _SLUG.fullmatch(exocorp_id) or len(exocorp_id) > 63:
-        raise missing
+        raise _missing(exocorp_id)
     assert principal.user_id is not None
     if not in_agent_scope(principal, exocorp_id):
         raise forbidden(f"this agent's token does not reach exocorp {exocorp_id!r}: its human "
@@ -224,20 +223,25 @@ async def exocorp_access(request: web.Request, exocorp_id: str, *,
             try:
                 record = await registry.get_exocorp(s, exocorp_id)
             except NotFound:
-                raise missing from None
+                raise _missing(exocorp_id) from None
             found = await registry.get_role(s, exocorp_id=exocorp_id, user_id=principal.user_id)
         if found is None:
-            raise missing
+            raise _missing(exocorp_id)
         role = found
         cache.remember_role(principal.user_id, record, role)
     if record.destroyed_at is not None and request.app[CACHE].exocorp(exocorp_id) is None:
-        raise missing
+        raise _missing(exocorp_id)
     if owner_only and role is not Role.OWNER:
         raise owner_required(exocorp_id)
     if write and role is Role.VIEWER:
         raise forbidden(f"your role in {exocorp_id!r} is viewer (read only); ask its owner for "
                         "the member role", code="viewer_read_only")
     return ExocorpAccess(principal, record, role)
+
+
+def _missing(exocorp_id: str) -> Problem:
+    # Built only when raised: a Problem and its message cost more than the checks themselves.
+    return not_found(f"exocorp {exocorp_id!r} not found")
 
 
 def owner_required(exocorp_id: str) -> Problem:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
 
-from exocorp.api_gateway.principal import Principal
+from exocorp.api_gateway.principal import Principal, Via
 from exocorp.lifecycle import Allowance, BillingStanding
 from exocorp.store.registry import MemberExocorp
 from exocorp.store.schema import ExocorpRecord, Role
@@ -80,8 +80,9 @@ class AccessCache:
     def __init__(self, seconds: float, clock: Callable[[], datetime]) -> None:
         self.ttl = timedelta(seconds=seconds)
         self.enabled = seconds > 0
-        self.principals: _TTLMap[str, Principal] = _TTLMap(clock)
-        """SHA-256 of a session token -> principal."""
+        self.principals: _TTLMap[tuple[str, Via], Principal] = _TTLMap(clock)
+        """(SHA-256 of a session token, how it came) -> principal: one entry per way, so a hit
+        is the answer itself, never a copy with another ``via``."""
         self.access: _TTLMap[tuple[str, str], tuple[ExocorpRecord, Role]] = _TTLMap(clock)
         """(user id, exocorp id) -> registry row and role (members only)."""
         self.fleets: _TTLMap[str, list[MemberExocorp]] = _TTLMap(clock)
@@ -89,16 +90,17 @@ class AccessCache:
         self.action_inputs: _TTLMap[str, ActionInputs] = _TTLMap(clock)
         """exocorp id -> what its action availability read from the database."""
 
-    def principal(self, token_hash: str) -> Principal | None:
-        return self.principals.get(token_hash) if self.enabled else None
+    def principal(self, token_hash: str, via: Via) -> Principal | None:
+        return self.principals.get((token_hash, via)) if self.enabled else None
 
     def remember_principal(self, token_hash: str, principal: Principal,
                            not_after: datetime | None = None) -> None:
         if self.enabled:
-            self.principals.put(token_hash, principal, self.ttl, not_after=not_after)
+            self.principals.put((token_hash, principal.via), principal, self.ttl,
+                                not_after=not_after)
 
     def forget_principal(self, token_hash: str) -> None:
-        self.principals.drop(lambda key: key == token_hash)
+        self.principals.drop(lambda key: key[0] == token_hash)
 
     def role(self, user_id: str, exocorp_id: str) -> tuple[ExocorpRecord, Role] | None:
         return self.access.get((user_id, exocorp_id)) if self.enabled else None

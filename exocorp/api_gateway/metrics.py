@@ -36,14 +36,26 @@ class GatewayMetrics:
         self.streams_open = Gauge(
             "exocorp_gateway_event_streams_open", "Server-sent event streams open now.",
             registry=self.registry)
+        # Each request's children, found once: ``labels()`` costs more than the count itself.
+        # Bounded like the label sets: methods are folded, routes are templates.
+        self._counts: dict[tuple[str, str, int], Counter] = {}
+        self._durations: dict[tuple[str, str], Histogram] = {}
 
     def observe(self, method: str, route: str, status: int, seconds: float | None) -> None:
         """Count a request; ``seconds`` None (an event stream, open for as long as its client
         wants) stays out of the duration histogram, so latency alerts see requests only."""
         method = method if method in _METHODS else "OTHER"
-        self.requests.labels(method=method, route=route, status=str(status)).inc()
+        count = self._counts.get((method, route, status))
+        if count is None:
+            count = self._counts[method, route, status] = self.requests.labels(
+                method=method, route=route, status=str(status))
+        count.inc()
         if seconds is not None:
-            self.duration.labels(method=method, route=route).observe(seconds)
+            duration = self._durations.get((method, route))
+            if duration is None:
+                duration = self._durations[method, route] = self.duration.labels(
+                    method=method, route=route)
+            duration.observe(seconds)
 
     def exposition(self) -> bytes:
         # The metering loop's metrics live on the billing package's registry.

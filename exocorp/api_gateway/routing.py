@@ -209,7 +209,8 @@ def _known_query_only(info: RouteInfo) -> Handler:
 
     @functools.wraps(handler)
     async def checked(request: web.Request) -> web.StreamResponse:
-        unknown = sorted(set(request.query) - allowed)
+        # Most requests have no query string: nothing to parse.
+        unknown = sorted(set(request.query) - allowed) if request.query_string else ()
         if unknown:
             raise bad_request(
                 "unknown query parameter: " + ", ".join(unknown)

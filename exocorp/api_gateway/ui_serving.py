@@ -12,7 +12,7 @@ cookie, the Origin check and ``connect-src 'self'`` need nothing more).
 
 The directory is read at each request, so ``make ui`` while the gateway runs needs no restart.
 Headers every answer carries (the CSP of HTML pages among them) are set by
-``middleware.security_headers_middleware``.
+``middleware.edge_middleware``.
 """
 
 from __future__ import annotations

@@ -112,6 +112,21 @@ async def test_logout_revokes_the_session_on_the_server(gateway: Gateway) -> Non
     assert (await replay.get("/api/auth/me")).status == 401
 
 
+async def test_one_session_as_cookie_and_as_bearer_token_says_how_it_came_and_logs_out_both(
+        gateway: Gateway) -> None:
+    await gateway.signup("ada@example.com")
+    token = _cookie(gateway)
+    bearer = {"Authorization": f"Bearer {token}"}
+    for _ in range(2):  # the second round is answered from the access cache
+        me = await (await gateway.client.get("/api/auth/me")).json()
+        assert me["authenticatedVia"] == "cookie"
+        me = await (await gateway.new_client().get("/api/auth/me", headers=bearer)).json()
+        assert me["authenticatedVia"] == "bearer"
+    assert (await gateway.new_client().post("/api/auth/logout", headers=bearer)).status == 204
+    assert (await gateway.client.get("/api/auth/me")).status == 401
+    assert (await gateway.new_client().get("/api/auth/me", headers=bearer)).status == 401
+
+
 async def test_wrong_password_is_401_and_repeated_failures_429_with_retry_after(
         gateway: Gateway) -> None:
     await gateway.signup("ada@example.com")

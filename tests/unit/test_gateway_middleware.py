@@ -3,8 +3,12 @@ route template, and probes that never need credentials."""
 
 from __future__ import annotations
 
+import os
+import re
+
 import pytest
 
+from exocorp.api_gateway.middleware import new_request_id
 from tests.plugins import gateway as support
 from tests.plugins.gateway import Gateway
 
@@ -19,6 +23,40 @@ async def test_a_sane_request_id_is_kept_and_a_bad_one_replaced(gateway: Gateway
     response = await gateway.client.get("/healthz", headers={"X-Request-Id": "<script>" * 20})
     assert response.headers["X-Request-Id"] != "<script>" * 20
     assert len(response.headers["X-Request-Id"]) == 32
+
+
+def test_new_request_ids_are_unique_and_well_formed() -> None:
+    ids = [new_request_id() for _ in range(10_000)]
+    assert len(set(ids)) == len(ids)
+    assert all(re.fullmatch(r"[0-9a-f]{32}", request_id) for request_id in ids)
+    prefix = ids[0][:16]
+    assert all(request_id.startswith(prefix) for request_id in ids)  # one process, one prefix
+
+
+def test_a_forked_process_makes_request_ids_of_its_own() -> None:
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report one id and leave at once
+        os.write(write, new_request_id().encode())
+        os._exit(0)
+    os.close(write)
+    child = os.read(read, 64).decode()
+    os.close(read)
+    os.waitpid(pid, 0)
+    assert re.fullmatch(r"[0-9a-f]{32}", child)
+    assert child[:16] != new_request_id()[:16]
+
+
+async def test_every_answer_carries_the_security_headers_and_a_request_id(
+        gateway: Gateway) -> None:
+    for path in ("/healthz", "/api/registry/companies/unknown-one", "/no/such/page"):
+        response = await gateway.client.get(path)
+        assert response.headers["X-Content-Type-Options"] == "nosniff", path
+        assert response.headers["Referrer-Policy"] == "same-origin", path
+        assert "Content-Security-Policy" not in response.headers, path
+        assert re.fullmatch(r"[0-9a-f]{32}", response.headers["X-Request-Id"]), path
+    problem = await (await gateway.client.get("/no/such/page")).json()
+    assert re.fullmatch(r"[0-9a-f]{32}", problem["requestId"])
 
 
 async def _fleet(gateway: Gateway) -> list[str]:
