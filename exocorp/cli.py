@@ -281,7 +281,7 @@ def _gateway_settings(args: argparse.Namespace) -> GatewaySettings:
         platform_namespace=args.namespace, cookie_secure=args.cookie_secure,
         session_idle_timeout=timedelta(minutes=args.session_idle_minutes),
         session_absolute_timeout=timedelta(hours=args.session_absolute_hours),
-        auth_cache_seconds=args.auth_cache_seconds,
+        auth_cache_seconds=args.auth_cache_seconds, access_log=args.access_log,
         signup_credit=args.signup_credit, signup_requires_owner=args.signup_requires_owner,
         min_credit_hours=args.min_credit_hours,
         suspension_grace=timedelta(hours=args.suspension_grace_hours),
@@ -389,6 +389,10 @@ def _add_gateway(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     gw.add_argument("--session-absolute-hours", type=float,
                     default=float(_env("SESSION_ABSOLUTE_HOURS",
                                        str(d.session_absolute_timeout.total_seconds() / 3600))))
+    gw.add_argument("--access-log", action=argparse.BooleanOptionalAction,
+                    default=_env_bool("ACCESS_LOG", d.access_log),
+                    help="log a line per request answered, at INFO ($EXOCORP_ACCESS_LOG; costs "
+                         "about as much CPU as a cached read itself)")
     gw.add_argument("--auth-cache-seconds", type=float,
                     default=float(_env("AUTH_CACHE_SECONDS", str(d.auth_cache_seconds))),
                     help="reuse resolved sessions and memberships this long (0: never)")

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aiohttp import web
+from aiohttp.log import access_logger
 
 from exocorp.api_gateway.app import create_app
 from exocorp.api_gateway.metrics import GatewayMetrics, metrics_app
@@ -182,7 +183,8 @@ async def serve(settings: GatewaySettings, *, kubeconfig: str | None = None,
         app = create_app(settings, kube=kube, database=database, cache=cache, metrics=metrics,
                          workers=role.work)
         runner = web.AppRunner(app, handle_signals=False,
-                               shutdown_timeout=settings.shutdown_timeout)
+                               shutdown_timeout=settings.shutdown_timeout,
+                               access_log=access_logger if settings.access_log else None)
         await runner.setup()
         metrics_runner = web.AppRunner(metrics_app(metrics), handle_signals=False,
                                        access_log=None)

@@ -94,6 +94,10 @@ class GatewaySettings:
     accepted for cookie-authenticated writes besides the request's own Host. Empty: Host only."""
     max_body_bytes: int = 64 * 1024
     """Largest request body accepted; larger ones get 413."""
+    access_log: bool = False
+    """One log line per request answered (aiohttp's access log, at INFO). Off by default: it
+    doubled the CPU of a cached read (docs/performance.md), and the request metrics, the audit
+    trail and the request id in every error already say what happened."""
     auth_cache_seconds: float = 5.0
     """How long a resolved session, agent token or membership is reused without asking the
     database (0: always ask). A logout or revocation made through another replica takes up to

@@ -39,7 +39,7 @@ async def test_the_gateway_process_bootstraps_serves_and_stops_on_sigterm(
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "exocorp.cli", "gateway", "--kubeconfig",
             str(cluster.kubeconfig), "--port", str(port), "--metrics-port", str(metrics_port),
-            env=env, stdout=out,
+            "--access-log", env=env, stdout=out,
             stderr=asyncio.subprocess.STDOUT)
     finally:
         out.close()
@@ -76,6 +76,7 @@ async def test_the_gateway_process_bootstraps_serves_and_stops_on_sigterm(
     assert "shutting down" in text
     assert "Traceback" not in text
     assert OWNER_PASSWORD not in text
+    assert '"GET /api/auth/me HTTP/1.1" 200' in text  # --access-log: a line per request
 
 
 async def test_a_missing_password_file_stops_the_gateway_with_a_clear_message(

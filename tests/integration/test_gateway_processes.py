@@ -156,3 +156,4 @@ async def test_two_processes_share_the_port_and_a_killed_one_comes_back(
     assert "gateway process 1 (pid" in text  # the supervisor said it restarted it
     assert "Traceback" not in text
     assert OWNER_PASSWORD not in text
+    assert "GET /api/auth/me" not in text  # no access log unless --access-log

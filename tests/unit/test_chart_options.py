@@ -21,6 +21,7 @@ SETTINGS = {
     "gateway.sessionIdleMinutes": ("gateway", "session_idle_minutes"),
     "gateway.sessionAbsoluteHours": ("gateway", "session_absolute_hours"),
     "gateway.authCacheSeconds": ("gateway", "auth_cache_seconds"),
+    "gateway.accessLog": ("gateway", "access_log"),
     "gateway.loginMaxFailures": ("gateway", "login_max_failures"),
     "gateway.minCreditHours": ("gateway", "min_credit_hours"),
     "gateway.suspensionGraceHours": ("gateway", "suspension_grace_hours"),
@@ -54,12 +55,12 @@ def test_each_setting_reaches_its_process_with_the_cli_default_as_the_chart_defa
         "gateway.authCacheSeconds=0", "gateway.loginMaxFailures=9",
         "gateway.maxBodyBytes=1048576", "gateway.idempotencyStaleSeconds=90",
         "gateway.minCreditHours=1", "gateway.suspensionGraceHours=0",
-        "operator.secretRefreshSeconds=15"])
+        "gateway.accessLog=true", "operator.secretRefreshSeconds=15"])
     gw, op = parsed(changed, "gateway"), parsed(changed, "operator")
     assert (gw.session_idle_minutes, gw.session_absolute_hours, gw.auth_cache_seconds,
             gw.login_max_failures, gw.max_body_bytes, gw.idempotency_stale_seconds) == (
         30, 12, 0, 9, 1048576, 90)
-    assert (gw.min_credit_hours, gw.suspension_grace_hours) == (1, 0)
+    assert (gw.min_credit_hours, gw.suspension_grace_hours, gw.access_log) == (1, 0, True)
     assert op.secret_refresh_seconds == 15
 
 

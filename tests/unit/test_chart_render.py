@@ -250,7 +250,8 @@ def test_gateway_defaults_to_one_replica_on_sqlite_on_a_volume(defaults: list[Ob
                          "--hash-concurrency=0", "--log-level=info", "--agent-token-days=30",
                          "--session-idle-minutes=720",
                          "--session-absolute-hours=168", "--auth-cache-seconds=5",
-                         "--max-body-bytes=65536", "--idempotency-stale-seconds=30"]
+                         "--no-access-log", "--max-body-bytes=65536",
+                         "--idempotency-stale-seconds=30"]
     env = env_of(c)
     assert env["DATABASE_URL"] == "sqlite+aiosqlite:////var/lib/exocorp/exocorp.db"
     assert env["EXOCORP_COOKIE_SECURE"] == "true"
