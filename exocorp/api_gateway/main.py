@@ -28,6 +28,7 @@ from exocorp.api_gateway.settings import GatewaySettings
 from exocorp.api_gateway.watch_cache import WatchCache
 from exocorp.api_gateway.workers import BackgroundWork
 from exocorp.k8s import Kube
+from exocorp.k8s.frozen_heap import keep_frozen
 from exocorp.security import PasswordHasher
 from exocorp.store import Database, accounts, open_database, upgrade_to_head
 from exocorp.store.accounts import NewUser
@@ -176,10 +177,13 @@ async def serve(settings: GatewaySettings, *, kubeconfig: str | None = None,
                        timeout_seconds=settings.watch_timeout_seconds)
     runner: web.AppRunner | None = None
     metrics_runner: web.AppRunner | None = None
+    freezer: asyncio.Task[None] | None = None
     try:
         if role.prepares:
             await _prepare_database(database, owner)
         await cache.start()
+        # Full garbage collections must not walk the cache (k8s.frozen_heap): each process.
+        freezer = asyncio.create_task(keep_frozen(cache.wait_ready), name="frozen-heap")
         app = create_app(settings, kube=kube, database=database, cache=cache, metrics=metrics,
                          workers=role.work)
         runner = web.AppRunner(app, handle_signals=False,
@@ -208,6 +212,10 @@ async def serve(settings: GatewaySettings, *, kubeconfig: str | None = None,
         await stop.wait()
         log.info("shutting down")
     finally:
+        if freezer is not None:
+            freezer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await freezer
         if runner is not None:
             await runner.cleanup()
         if metrics_runner is not None:
