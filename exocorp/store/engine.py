@@ -6,8 +6,7 @@ processes): WAL journal (readers never block the writer), foreign keys on, a bus
 of instant "database is locked" errors, and every transaction opened with ``BEGIN IMMEDIATE``.
 The last point matters: a deferred transaction that reads and then writes can fail outright with
 SQLITE_BUSY when another writer committed in between; taking the write lock up front makes
-concurrent writers queue behind the busy timeout instead (and, within a process, in the event
-loop first: ``sqlite_writers``). Transactions that only read
+concurrent writers queue behind the busy timeout instead. Transactions that only read
 (:attr:`Database.reader`) open with a plain ``BEGIN``: they see one snapshot, and neither wait
 for nor hold up the writers.
 
@@ -34,7 +33,6 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 from exocorp.store import sqlite_driver
 from exocorp.store.postgres_pings import ping_idle_connections
-from exocorp.store.sqlite_writers import SerialWriterSessions
 
 __all__ = [
     "DEFAULT_DATABASE_URL",
@@ -150,8 +148,5 @@ class Database:
 
 def open_database(url: str | URL | None = None, **kwargs: Any) -> Database:
     engine = create_engine(url, **kwargs)
-    writers = (SerialWriterSessions(engine, expire_on_commit=False,
-                                    gate_timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
-               if engine.dialect.name == "sqlite" else make_sessionmaker(engine))
-    return Database(engine=engine, sessionmaker=writers,
+    return Database(engine=engine, sessionmaker=make_sessionmaker(engine),
                     reader=make_sessionmaker(engine.execution_options(**{_READ_ONLY: True})))
