@@ -26,8 +26,8 @@ over a shared core, which never imports a group (only ``app`` and ``main`` wire 
 - ``errors``: ``Problem`` and ``bad_request``/``not_found``/``conflict``/``forbidden``/...
 - ``middleware``, ``idempotency`` (``Idempotency-Key`` on every POST), ``metrics``.
 - ``audited``: ``audited(request, action, exocorp_id=...)``.
-- ``operations``: ``run_action(...)`` (lifecycle actions with the draft and billing standing),
-  ``saved_draft``.
+- ``operations``: ``run_action(...)`` (lifecycle actions with the draft and billing standing);
+  the saved draft itself is ``store.drafts.exocorp_draft_config``.
 - ``schemas``, ``views``: bodies and views shared by several groups.
 - ``watch_cache``: ``WatchCache`` (Exocorps, releases, credential metadata); ``credentials``:
   provider-credential Secrets <-> ``Credential``; ``throttle``: failed-login throttling.

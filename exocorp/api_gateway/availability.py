@@ -21,12 +21,12 @@ from exocorp.api_gateway.access_cache import ActionInputs
 from exocorp.api_gateway.allowances import allowance_for
 from exocorp.api_gateway.errors import Problem
 from exocorp.api_gateway.keys import ACCESS_CACHE, CACHE, CLOCK, DATABASE
-from exocorp.api_gateway.operations import saved_draft
 from exocorp.api_gateway.schemas import ActionAvailability, CompanyActions
 from exocorp.api_gateway.watch_cache import CachedExocorp
 from exocorp.billing.enforcement import billing_state
 from exocorp.lifecycle import ActionContext, action_availability
 from exocorp.model import Action, Exocorp
+from exocorp.store import drafts
 
 __all__ = ["company_actions", "company_actions_json", "with_actions"]
 
@@ -37,7 +37,7 @@ async def _inputs(app: web.Application, name: str, owner_user_id: str) -> Action
     inputs = app[ACCESS_CACHE].inputs(name)
     if inputs is None:
         async with app[DATABASE].sessionmaker.begin() as s:
-            draft = await saved_draft(s, name)
+            draft = await drafts.exocorp_draft_config(s, name)
             standing = await billing_state(s, owner_user_id)
             allowance = await allowance_for(app, s, owner_user_id, name, standing.rates)
         inputs = ActionInputs(draft, standing, allowance)

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from exocorp.api_gateway.allowances import OWNER_LOCKS, allowance_for
 from exocorp.api_gateway.idempotency import claim_of, crash_point
@@ -44,12 +43,7 @@ log = logging.getLogger(__name__)
 _ROUNDS = 3
 """Rounds of ``perform.perform`` (each re-plans on its own write conflicts) before a 409."""
 
-__all__ = ["ActionResult", "finish_unfinished_destroys", "run_action", "saved_draft"]
-
-
-async def saved_draft(session: AsyncSession, exocorp_id: str) -> dict[str, Any] | None:
-    """The exocorp's saved draft (wire form), or None."""
-    return await drafts.exocorp_draft_config(session, exocorp_id)
+__all__ = ["ActionResult", "finish_unfinished_destroys", "run_action"]
 
 
 @dataclass(frozen=True)
@@ -92,7 +86,7 @@ async def _run_action(request: web.Request, principal: Principal, exocorp_id: st
     app = request.app
     claim = claim_of(request)
     async with app[DATABASE].reader.begin() as s:  # reads only: no write lock on SQLite
-        draft = await saved_draft(s, exocorp_id)
+        draft = await drafts.exocorp_draft_config(s, exocorp_id)
         standing = await billing_state(s, owner_user_id)
         allowance = await allowance_for(app, s, owner_user_id, exocorp_id, standing.rates)
     cache = app[CACHE]

@@ -6,7 +6,6 @@ from aiohttp import web
 
 from exocorp.api_gateway.access import require_user, user_fleet
 from exocorp.api_gateway.keys import CACHE, DATABASE
-from exocorp.api_gateway.operations import saved_draft
 from exocorp.api_gateway.registry.routes import provider_needs
 from exocorp.api_gateway.routing import Auth, RouteTable, json_response
 from exocorp.api_gateway.schemas import (
@@ -16,6 +15,7 @@ from exocorp.api_gateway.schemas import (
 )
 from exocorp.api_gateway.views import account_view
 from exocorp.model import Phase, phase_of
+from exocorp.store import drafts
 
 routes = RouteTable("dashboard", "Rollups of your fleet.")
 
@@ -45,7 +45,8 @@ async def dashboard_summary(request: web.Request) -> web.Response:
             total += 1
             phase = phase_of(exocorp)
             by_phase[phase.value] += 1
-            draft = await saved_draft(s, row.exocorp.id) if phase is Phase.DRAFT else None
+            draft = (await drafts.exocorp_draft_config(s, row.exocorp.id)
+                     if phase is Phase.DRAFT else None)
             available = cache.provider_secrets(row.exocorp.owner_user_id)
             _, _, needs, _ = provider_needs(exocorp, draft, releases, available)
             for need in needs:

@@ -37,7 +37,7 @@ from exocorp.api_gateway.errors import (
 )
 from exocorp.api_gateway.idempotency import claim_of, complete_in, crash_point
 from exocorp.api_gateway.keys import ACCESS_CACHE, CACHE, CLOCK, DATABASE, KUBE, SETTINGS
-from exocorp.api_gateway.operations import run_action, saved_draft
+from exocorp.api_gateway.operations import run_action
 from exocorp.api_gateway.principal import Principal
 from exocorp.api_gateway.routing import (
     Auth,
@@ -706,7 +706,7 @@ async def get_bindings(request: web.Request) -> web.Response:
     cache = request.app[CACHE]
     exocorp = _cached(cache, access.record)
     async with request.app[DATABASE].sessionmaker.begin() as s:
-        draft = await saved_draft(s, access.exocorp_id)
+        draft = await drafts.exocorp_draft_config(s, access.exocorp_id)
     owner = access.record.owner_user_id
     source, version, needs, problems = provider_needs(
         exocorp, draft, cache.release_specs(), cache.provider_secrets(owner))
