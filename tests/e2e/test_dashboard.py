@@ -506,8 +506,17 @@ def tab_to(page: Page, selector: str, limit: int = 80) -> None:
     raise AssertionError(f"Tab never reached {selector}")
 
 
+def wait_until(page: Page, predicate: str) -> None:
+    """Wait until `predicate` (an arrow function) holds in the page.
+
+    It must be a function, not an expression: Playwright evals an expression again on every
+    poll, and the dashboard's CSP (no 'unsafe-eval') blocks every eval after the first.
+    """
+    page.wait_for_function(predicate)
+
+
 def focus_in_dialog(page: Page) -> None:
-    page.wait_for_function("!!document.activeElement?.closest('dialog[open]')")
+    wait_until(page, "() => !!document.activeElement?.closest('dialog[open]')")
 
 
 def test_keyboard_only_owner_journey(dashboard_platform: DevPlatform, page: Page) -> None:
@@ -558,7 +567,7 @@ def test_keyboard_only_owner_journey(dashboard_platform: DevPlatform, page: Page
     expect(page.get_by_role("dialog")).to_be_visible()
     page.keyboard.press("Escape")
     expect(page.get_by_role("dialog")).to_have_count(0)
-    page.wait_for_function("document.activeElement?.dataset.action === 'pause'")
+    wait_until(page, "() => document.activeElement?.dataset.action === 'pause'")
     page.keyboard.press("Enter")
     focus_in_dialog(page)
     page.keyboard.type("keyboard pause")  # the reason field has the focus
