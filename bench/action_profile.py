@@ -48,6 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import in_process
+from profile_packages import by_package
 
 from exocorp.api_gateway.keys import CACHE
 from exocorp.k8s import resources as r
@@ -198,23 +199,6 @@ async def scenario(client: TestClient[Any, Any], kube: TimedKube, counts: SqlCou
         "statements_by_kind_per_action": {kind: round(c / n, 2)
                                           for kind, c in counts.kinds.most_common()},
     }
-
-
-def by_package(stats: pstats.Stats, n: int) -> dict[str, float]:
-    """The event loop thread's own time (cProfile's tottime) per action, by top-level package
-    (the standard library by module); waiting in epoll is the loop being idle."""
-    totals: Counter[str] = Counter()
-    for (filename, _line, function), row in stats.stats.items():  # type: ignore[attr-defined]
-        if "site-packages/" in filename:
-            package = filename.split("site-packages/", 1)[1].split("/", 1)[0]
-        elif "/exocorp/" in filename:
-            package = "exocorp." + filename.split("/exocorp/", 1)[1].split("/", 1)[0]
-        elif filename == "~":
-            package = f"builtin {function}"
-        else:
-            package = "stdlib " + Path(filename).stem
-        totals[package] += row[2]
-    return {package: round(seconds * 1000 / n, 3) for package, seconds in totals.most_common(25)}
 
 
 async def run(n: int, profile: bool, top: int, others: int = 0,

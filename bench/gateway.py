@@ -47,10 +47,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import io
 import json
 import os
 import platform
+import pstats
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -75,6 +78,10 @@ from exocorp.testing.platform import PLATFORM_NAMESPACE, install_crds
 from exocorp.testing.postgres import DURABLE_POSTGRES, running_postgres
 from exocorp.testing.processes import cpu_seconds, spawn
 from exocorp.testing.waiting import eventually
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))
+from profile_packages import by_package  # noqa: E402
 
 ACCOUNTS = 20
 PASSWORD = "bench password 123"  # noqa: S105 (a throwaway bench account)
@@ -208,10 +215,13 @@ async def native(kube: Kube, base: str, owners: list[dict[str, Any]], duration: 
 
 
 async def writes(kube: Kube, base: str, owners: list[dict[str, Any]],
-                 duration: float, gateway_pid: int) -> dict[str, Any]:
+                 duration: float, gateway_pid: int,
+                 profile: Path | None = None) -> dict[str, Any]:
     """A lifecycle action through the gateway against the API server's own PATCH of the same
     Exocorps, at 1 and 50 clients (Python generator: every request differs); the gateway's CPU
-    per action besides."""
+    per action besides. With ``profile`` (the gateway runs under bench/profiled.py), the
+    actions at 1 client are profiled, and the gateway's own time per action is reported by
+    package."""
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
         tokens = []
         for owner in owners:
@@ -246,9 +256,28 @@ async def writes(kube: Kube, base: str, owners: list[dict[str, Any]],
         out: dict[str, list[dict[str, Any]]] = {"post_action": [], "apiserver_patch": []}
         for c in (1, 50):
             out["apiserver_patch"].append(await run_load(c, duration, patch))
+            profiling = profile is not None and c == 1
+            if profiling:
+                assert profile is not None
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(profile)
+                os.kill(gateway_pid, signal.SIGUSR2)
             cpu0 = tree_cpu_seconds(gateway_pid)
             out["post_action"].append(await run_load(c, duration, action))
             last = out["post_action"][-1]
+            if profiling:
+                assert profile is not None
+                os.kill(gateway_pid, signal.SIGUSR1)
+                while not os.path.exists(profile):  # noqa: ASYNC110, ASYNC240 (a file)
+                    await asyncio.sleep(0.1)
+                await asyncio.sleep(0.5)  # the file is written in one go; let it finish
+                stats = pstats.Stats(str(profile), stream=io.StringIO())
+                last["profile_ms_per_action_by_package"] = by_package(stats, last["requests"])
+                text = io.StringIO()
+                stats.stream = text  # type: ignore[attr-defined]
+                stats.sort_stats("tottime").print_stats(40)
+                stats.sort_stats("cumulative").print_stats(60)
+                print(text.getvalue(), file=sys.stderr)
             last["server_cpu_ms_per_request"] = round(
                 1000 * (tree_cpu_seconds(gateway_pid) - cpu0) / max(last["requests"], 1), 3)
             for name, runs in out.items():
@@ -467,7 +496,8 @@ async def measure(kube: Kube, base: str, owners: list[dict[str, Any]], duration:
 
 async def bench(workdir: Path, database_url: str, n: int, duration: float,
                 keep_log: str | None, native_only: bool = False,
-                writes_only: bool = False, processes: int = 1) -> dict[str, Any]:
+                writes_only: bool = False, processes: int = 1,
+                profile_actions: Path | None = None) -> dict[str, Any]:
     load_at_start = [round(x, 2) for x in os.getloadavg()]
     plane = ControlPlane(workdir / "cluster", nodes=1, progress=lambda line: None)
     plane.start()
@@ -481,7 +511,10 @@ async def bench(workdir: Path, database_url: str, n: int, duration: float,
             env = {**os.environ, "DATABASE_URL": database_url, "EXOCORP_COOKIE_SECURE": "false",
                    "EXOCORP_LOG_LEVEL": "warning"}
             env["EXOCORP_LOG_LEVEL"] = os.environ.get("BENCH_GATEWAY_LOG_LEVEL", "warning")
-            gateway = spawn("gateway", [sys.executable, "-m", "exocorp.cli", "gateway",
+            profile = profile_actions
+            runner = ([str(BENCH / "profiled.py"), str(profile)]
+                      if profile else ["-m", "exocorp.cli"])
+            gateway = spawn("gateway", [sys.executable, *runner, "gateway",
                                         "--kubeconfig", str(plane.kubeconfig),
                                         "--port", str(port),
                                         "--metrics-port", str(free_port()),
@@ -504,7 +537,8 @@ async def bench(workdir: Path, database_url: str, n: int, duration: float,
             if not writes_only:
                 results["native"] = await native(kube, base, owners, duration, gateway.pid,
                                                  workdir)
-            results["writes"] = await writes(kube, base, owners, duration, gateway.pid)
+            results["writes"] = await writes(kube, base, owners, duration, gateway.pid,
+                                            profile)
             results["gateway_rss_after_native_mib"] = round(rss_mib(gateway.pid)[0], 1)
     finally:
         if gateway is not None:
@@ -543,6 +577,10 @@ def main() -> None:
     parser.add_argument("--keep-log", help="copy the gateway's log here")
     parser.add_argument("--native-only", action="store_true",
                         help="skip the Python-generator read scenarios")
+    parser.add_argument("--profile-actions", metavar="FILE",
+                        help="run the gateway under cProfile (bench/profiled.py), write the "
+                             "profile of the actions at 1 client to FILE (pstats) and report "
+                             "where the gateway's time goes in them, by package (slower)")
     args = parser.parse_args()
     suffix = "".join([f"-{args.database}" if args.database != "sqlite" else "",
                       f"-{args.processes}-processes" if args.processes > 1 else ""])
@@ -562,7 +600,9 @@ def main() -> None:
                         "settings": {"journal_mode": "WAL", "synchronous": "NORMAL"}}
         result = asyncio.run(bench(Path(tmp), database_url, args.exocorps, args.duration,
                                    args.keep_log, args.native_only, args.writes_only,
-                                   args.processes))
+                                   args.processes,
+                                   Path(args.profile_actions).resolve() if args.profile_actions
+                                   else None))
     result = {"database": database, **result,
               "command": " ".join(["uv run python bench/gateway.py", *sys.argv[1:]])}
     Path(out).write_text(json.dumps(result, indent=2) + "\n")

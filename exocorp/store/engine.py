@@ -7,8 +7,10 @@ of instant "database is locked" errors, and every transaction opened with ``BEGI
 The last point matters: a deferred transaction that reads and then writes can fail outright with
 SQLITE_BUSY when another writer committed in between; taking the write lock up front makes
 concurrent writers queue behind the busy timeout instead. Transactions that only read
-(:attr:`Database.reader`) open with a plain ``BEGIN``: they see one snapshot, and neither wait
-for nor hold up the writers.
+(:attr:`Database.reader`) open with a plain ``BEGIN``: they see one snapshot, neither wait for
+nor hold up the writers, and run on the event loop's thread (``sqlite_driver``). On PostgreSQL a
+reader's statements run in autocommit: each is a transaction of its own, with no ``BEGIN`` and
+``COMMIT`` round trips.
 
 Durability: ``synchronous = NORMAL`` with WAL syncs the log at checkpoints, not at every commit.
 A committed transaction survives the process crashing or being killed (the log is in the
@@ -93,7 +95,8 @@ def _on_sqlite_begin(connection: Connection) -> None:
     begin = "BEGIN" if read_only else "BEGIN IMMEDIATE"
     driver = connection.connection.dbapi_connection
     if isinstance(driver, sqlite_driver.OneTripConnection):
-        driver.begin_with_next_statement(begin)  # no thread round trip of its own
+        # No thread round trip of its own; a reader's makes none at all (sqlite_driver).
+        driver.begin_with_next_statement(begin, inline=read_only)
     else:
         connection.exec_driver_sql(begin)
 
@@ -107,6 +110,8 @@ def create_engine(url: str | URL | None = None, **kwargs: Any) -> AsyncEngine:
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     if parsed.get_backend_name() == "sqlite":
         kwargs.setdefault("module", sqlite_driver.DBAPI)  # one thread round trip per statement
+        # Readers run on the event loop's thread, writers in aiosqlite's (sqlite_driver).
+        kwargs["connect_args"] = {"check_same_thread": False, **kwargs.get("connect_args", {})}
     engine = _create_async_engine(parsed, **kwargs)
     if parsed.get_backend_name() == "sqlite":
         event.listen(engine.sync_engine, "connect", _on_sqlite_connect)
@@ -128,10 +133,12 @@ class Database:
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
     reader: async_sessionmaker[AsyncSession]
-    """Sessions for transactions that only read (same pool). On SQLite they do not take the
-    write lock (see the module docstring), so they neither queue behind writers nor hold them
-    up; a write in one fails as SQLite's deferred transactions do. Elsewhere the same as
-    :attr:`sessionmaker`."""
+    """Sessions for a few lookups by key that only read (same pool), such as an action's
+    planning inputs; not for scans. On SQLite they do not take the write lock (see the module
+    docstring), so they neither queue behind writers nor hold them up, see one snapshot and run
+    on the event loop's thread; a write in one fails as SQLite's deferred transactions do. On
+    PostgreSQL each statement is a transaction of its own (autocommit): no snapshot across
+    them."""
 
     @property
     def dialect(self) -> str:
@@ -148,5 +155,8 @@ class Database:
 
 def open_database(url: str | URL | None = None, **kwargs: Any) -> Database:
     engine = create_engine(url, **kwargs)
+    reading = engine.execution_options(**{_READ_ONLY: True})
+    if engine.dialect.name == "postgresql":
+        reading = reading.execution_options(isolation_level="AUTOCOMMIT")
     return Database(engine=engine, sessionmaker=make_sessionmaker(engine),
-                    reader=make_sessionmaker(engine.execution_options(**{_READ_ONLY: True})))
+                    reader=make_sessionmaker(reading))

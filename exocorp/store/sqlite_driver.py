@@ -9,6 +9,13 @@ thread, with the ``BEGIN`` when it is its transaction's first statement
 connection is skipped when its transaction already ended (a commit or rollback, nothing sent
 since): it would do nothing, but still cost a round trip.
 
+A transaction that only reads (``Database.reader``: a few lookups by key) makes no trip at all:
+its statements and its commit run on the event loop's thread. In WAL mode a reader never waits
+for a writer, and such a statement takes tens of microseconds, less than the round trip it
+saves. That needs the sqlite3 connection usable from both threads (``check_same_thread`` off:
+SQLite itself is built serialized) and never used by both at once: a statement runs inline
+only while no call of this connection is queued or running in the worker thread.
+
 Only :mod:`exocorp.store.engine` uses this (``create_engine(..., module=DBAPI)``). It reaches
 into aiosqlite's ``Connection._execute`` (run a function in the worker thread) and ``_conn``
 (the sqlite3 connection), as SQLAlchemy's own adapter does; aiosqlite is pinned in uv.lock and
@@ -121,7 +128,7 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
     """SQLAlchemy's aiosqlite connection with :class:`OneTripCursor` and a rollback that is
     not sent when there is nothing to roll back."""
 
-    __slots__ = ("_begin", "_ended")
+    __slots__ = ("_begin", "_ended", "_idle", "_inline")
     _cursor_cls = OneTripCursor  # type: ignore[assignment]
 
     def __init__(self, dbapi: Any, connection: AsyncIODBAPIConnection) -> None:
@@ -130,34 +137,56 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
         """The last call into the worker thread was a commit or rollback that succeeded."""
         self._begin: str | None = None
         """The statement that opens the transaction, sent with its first statement."""
+        self._inline = False
+        """The open transaction only reads: its statements run on the calling thread."""
+        self._idle = True
+        """No call of ours is queued or running in the worker thread (one that was cancelled
+        while waiting may still be)."""
 
-    def begin_with_next_statement(self, begin: str) -> None:
+    def begin_with_next_statement(self, begin: str, *, inline: bool = False) -> None:
         """Open a transaction with ``begin`` (e.g. ``BEGIN IMMEDIATE``) in the same call into
         the worker thread as its first statement, not a call of its own. Its errors (a busy
-        database) are then the first statement's."""
+        database) are then the first statement's. ``inline``: the transaction only reads; it
+        runs on the calling thread (see the module docstring)."""
         self._begin = begin
+        self._inline = inline
 
     def run(self, operation: str, parameters: Any, many: bool) -> _Outcome:
-        """One statement in one call into the worker thread (a transaction may be open until
-        it ends)."""
+        """One statement in one call into the worker thread, or none for an inline
+        transaction (a transaction may be open until it ends)."""
         self._ended = False
         begin, self._begin = self._begin, None
         connection = cast(aiosqlite.Connection, self._connection)
         try:
-            return cast(_Outcome, await_(connection._execute(  # type: ignore[no-untyped-call]
+            if self._inline and self._idle:
+                return _run(connection._conn, begin, operation, parameters, many)
+            self._idle = False
+            outcome = cast(_Outcome, await_(connection._execute(  # type: ignore[no-untyped-call]
                 _run, connection._conn, begin, operation, parameters, many)))
+            self._idle = True
+            return outcome
         except Exception as error:
             self._handle_exception(error)  # raises it as SQLAlchemy expects
 
     def cursor(self, server_side: bool = False) -> Any:
         self._ended = False  # server-side cursors run statements of their own
+        if server_side:
+            self._idle = False  # in the worker thread, until the next commit or rollback
         return super().cursor(server_side)
 
     def commit(self) -> None:
         self._begin = None
         self._ended = False
-        super().commit()
-        self._ended = True
+        if self._inline and self._idle:
+            try:
+                cast(aiosqlite.Connection, self._connection)._conn.commit()
+            except Exception as error:
+                self._handle_exception(error)
+        else:
+            self._idle = False
+            super().commit()
+        self._inline = False
+        self._idle = self._ended = True  # behind everything queued before it
 
     def rollback(self) -> None:
         # The pool rolls back every connection it takes back. After a commit (or rollback) with
@@ -165,12 +194,13 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
         # rollback would do nothing: skip the round trip. Otherwise (an error, a cancelled
         # call, a transaction left open) it is sent, behind anything still queued.
         self._begin = None  # a transaction that ran no statement: nothing was sent
+        self._inline = False
         if self._ended and self._connection._connection is not None \
                 and not self._connection.in_transaction:
             return
-        self._ended = False
+        self._ended = self._idle = False
         super().rollback()
-        self._ended = True
+        self._idle = self._ended = True  # behind everything queued before it
 
 
 class _OneTripDBAPI(AsyncAdapt_aiosqlite_dbapi):

@@ -4,6 +4,7 @@ nothing of a failed or unfinished transaction survives into the next checkout.""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -145,3 +146,39 @@ async def test_a_failed_commit_is_rolled_back_before_the_connection_is_reused(
                     "INSERT INTO children (parent) VALUES (99)")
     assert trips[-2:] == ["commit", "rollback"]
     assert await bodies(db) == []
+
+
+async def test_a_reading_transaction_runs_on_the_loop_thread(db: Database,
+                                                             trips: list[str]) -> None:
+    """A reader's statements and its commit make no trip into the worker thread (WAL: a
+    reader never waits for a writer); writers still go through the thread."""
+    await write(db, "INSERT INTO notes (body) VALUES ('a')")
+    trips.clear()
+    async with db.reader.begin() as s:
+        count = await s.scalar(text("SELECT count(*) FROM notes"))
+        body = await s.scalar(text("SELECT body FROM notes WHERE id = 1"))
+    assert (count, body) == (1, "a")
+    assert trips == []
+    await write(db, "INSERT INTO notes (body) VALUES ('b')")
+    assert trips == ["_run", "commit"]
+
+
+async def test_a_reader_never_shares_the_connection_with_a_cancelled_statement(
+        db: Database) -> None:
+    """A statement cancelled while it runs in the worker thread: the connection goes back to
+    the pool, and the next reader on it (the only one) reads correctly once it is free."""
+    slow = ("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 3000000) "
+            "SELECT count(*) FROM c")
+    await write(db, "INSERT INTO notes (body) VALUES ('kept')")
+
+    async def long_write() -> None:
+        await write(db, "INSERT INTO notes (body) VALUES ('cancelled')", slow)
+
+    task = asyncio.create_task(long_write())
+    await asyncio.sleep(0.05)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert await bodies(db) == ["kept"]
+    await write(db, "INSERT INTO notes (body) VALUES ('after')")
+    assert await bodies(db) == ["kept", "after"]
