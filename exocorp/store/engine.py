@@ -8,9 +8,7 @@ The last point matters: a deferred transaction that reads and then writes can fa
 SQLITE_BUSY when another writer committed in between; taking the write lock up front makes
 concurrent writers queue behind the busy timeout instead. Transactions that only read
 (:attr:`Database.reader`) open with a plain ``BEGIN``: they see one snapshot, neither wait for
-nor hold up the writers, and run on the event loop's thread (``sqlite_driver``). On PostgreSQL a
-reader's statements run in autocommit: each is a transaction of its own, with no ``BEGIN`` and
-``COMMIT`` round trips.
+nor hold up the writers, and run on the event loop's thread (``sqlite_driver``).
 
 Durability: ``synchronous = NORMAL`` with WAL syncs the log at checkpoints, not at every commit.
 A committed transaction survives the process crashing or being killed (the log is in the
@@ -136,9 +134,8 @@ class Database:
     """Sessions for a few lookups by key that only read (same pool), such as an action's
     planning inputs; not for scans. On SQLite they do not take the write lock (see the module
     docstring), so they neither queue behind writers nor hold them up, see one snapshot and run
-    on the event loop's thread; a write in one fails as SQLite's deferred transactions do. On
-    PostgreSQL each statement is a transaction of its own (autocommit): no snapshot across
-    them."""
+    on the event loop's thread; a write in one fails as SQLite's deferred transactions do.
+    Elsewhere the same as :attr:`sessionmaker`."""
 
     @property
     def dialect(self) -> str:
@@ -155,8 +152,5 @@ class Database:
 
 def open_database(url: str | URL | None = None, **kwargs: Any) -> Database:
     engine = create_engine(url, **kwargs)
-    reading = engine.execution_options(**{_READ_ONLY: True})
-    if engine.dialect.name == "postgresql":
-        reading = reading.execution_options(isolation_level="AUTOCOMMIT")
     return Database(engine=engine, sessionmaker=make_sessionmaker(engine),
-                    reader=make_sessionmaker(reading))
+                    reader=make_sessionmaker(engine.execution_options(**{_READ_ONLY: True})))
