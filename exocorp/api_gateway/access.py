@@ -251,13 +251,13 @@ def owner_required(exocorp_id: str) -> Problem:
 
 async def user_fleet(request: web.Request, user_id: str) -> list[MemberExocorp]:
     """The exocorps ``user_id`` owns or is a member of (destroyed ones included), with roles."""
-    cache = request.app[ACCESS_CACHE]
-    rows = cache.fleet(user_id)
-    if rows is None:
-        async with request.app[DATABASE].sessionmaker.begin() as s:
-            rows = await registry.list_user_exocorps(s, user_id, include_destroyed=True)
-        cache.remember_fleet(user_id, rows)
-    return rows
+    database = request.app[DATABASE]
+
+    async def load() -> list[MemberExocorp]:
+        async with database.sessionmaker.begin() as s:
+            return await registry.list_user_exocorps(s, user_id, include_destroyed=True)
+
+    return await request.app[ACCESS_CACHE].fleet_once(user_id, load)
 
 
 def set_session_cookie(response: web.StreamResponse, request: web.Request, token: str) -> None:

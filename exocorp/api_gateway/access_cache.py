@@ -14,7 +14,8 @@ time: the price of answering reads without a database round trip (see docs/api.m
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Mapping
+import asyncio
+from collections.abc import Awaitable, Callable, Hashable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
@@ -87,6 +88,10 @@ class AccessCache:
         """(user id, exocorp id) -> registry row and role (members only)."""
         self.fleets: _TTLMap[str, list[MemberExocorp]] = _TTLMap(clock)
         """user id -> the exocorps the user owns or is a member of (destroyed ones included)."""
+        self._fleet_loads: dict[str, asyncio.Future[list[MemberExocorp]]] = {}
+        """user id -> the load of that fleet under way (:meth:`fleet_once`)."""
+        self._fleet_changes = 0
+        """Bumped whenever fleets are dropped: a load that started before must not be kept."""
         self.action_inputs: _TTLMap[str, ActionInputs] = _TTLMap(clock)
         """exocorp id -> what its action availability read from the database."""
 
@@ -109,12 +114,44 @@ class AccessCache:
         if self.enabled:
             self.access.put((user_id, record.id), (record, role), self.ttl)
 
-    def fleet(self, user_id: str) -> list[MemberExocorp] | None:
-        return self.fleets.get(user_id) if self.enabled else None
+    async def fleet_once(self, user_id: str,
+                         load: Callable[[], Awaitable[list[MemberExocorp]]],
+                         ) -> list[MemberExocorp]:
+        """The user's fleet: cached, else loaded by ``load``, once for every request that asks
+        meanwhile. A fleet is hundreds of rows in a large account; when its entry expired under
+        load, every request in flight loaded it again (the p99 tail of ``my-companies``). A load
+        that a change overtakes is neither kept nor joined: this process's own clients never
+        see a fleet from before their change."""
+        if not self.enabled:
+            return await load()
+        rows = self.fleets.get(user_id)
+        if rows is not None:
+            return rows
+        future = self._fleet_loads.get(user_id)
+        if future is None:
+            future = asyncio.ensure_future(self._load_fleet(user_id, load, self._fleet_changes))
+            self._fleet_loads[user_id] = future
+        # Shielded: a caller that goes away must not cancel the load the others wait on.
+        return await asyncio.shield(future)
 
-    def remember_fleet(self, user_id: str, rows: list[MemberExocorp]) -> None:
-        if self.enabled:
+    async def _load_fleet(self, user_id: str,
+                          load: Callable[[], Awaitable[list[MemberExocorp]]],
+                          changes: int) -> list[MemberExocorp]:
+        """``changes``: the count of drops when the load was asked for."""
+        try:
+            rows = await load()
+        finally:
+            if self._fleet_loads.get(user_id) is asyncio.current_task():
+                del self._fleet_loads[user_id]
+        if changes == self._fleet_changes:
             self.fleets.put(user_id, rows, self.ttl)
+        return rows
+
+    def _drop_fleets(self, predicate: Callable[[str], bool]) -> None:
+        self._fleet_changes += 1
+        self.fleets.drop(predicate)
+        for user_id in [key for key in self._fleet_loads if predicate(key)]:
+            del self._fleet_loads[user_id]  # later requests load afresh
 
     def inputs(self, exocorp_id: str) -> ActionInputs | None:
         return self.action_inputs.get(exocorp_id) if self.enabled else None
@@ -131,10 +168,10 @@ class AccessCache:
     def forget_exocorp(self, exocorp_id: str) -> None:
         """An exocorp was created or destroyed, or its memberships changed."""
         self.access.drop(lambda key: key[1] == exocorp_id)
-        self.fleets.clear()
+        self._drop_fleets(lambda key: True)
 
     def forget_user(self, user_id: str) -> None:
         """A user's sessions, tokens, role or memberships changed."""
         self.principals.drop(lambda key: True)
         self.access.drop(lambda key: key[0] == user_id)
-        self.fleets.drop(lambda key: key == user_id)
+        self._drop_fleets(lambda key: key == user_id)
