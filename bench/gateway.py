@@ -256,30 +256,20 @@ async def writes(kube: Kube, base: str, owners: list[dict[str, Any]],
         out: dict[str, list[dict[str, Any]]] = {"post_action": [], "apiserver_patch": []}
         for c in (1, 50):
             out["apiserver_patch"].append(await run_load(c, duration, patch))
-            profiling = profile is not None and c == 1
-            if profiling:
-                assert profile is not None
+            profiled = profile if c == 1 else None
+            if profiled is not None:
                 with contextlib.suppress(FileNotFoundError):
-                    os.unlink(profile)
+                    os.unlink(profiled)
                 os.kill(gateway_pid, signal.SIGUSR2)
             cpu0 = tree_cpu_seconds(gateway_pid)
             out["post_action"].append(await run_load(c, duration, action))
             last = out["post_action"][-1]
-            if profiling:
-                assert profile is not None
-                os.kill(gateway_pid, signal.SIGUSR1)
-                while not os.path.exists(profile):  # noqa: ASYNC110, ASYNC240 (a file)
-                    await asyncio.sleep(0.1)
-                await asyncio.sleep(0.5)  # the file is written in one go; let it finish
-                stats = pstats.Stats(str(profile), stream=io.StringIO())
-                last["profile_ms_per_action_by_package"] = by_package(stats, last["requests"])
-                text = io.StringIO()
-                stats.stream = text  # type: ignore[attr-defined]
-                stats.sort_stats("tottime").print_stats(40)
-                stats.sort_stats("cumulative").print_stats(60)
-                print(text.getvalue(), file=sys.stderr)
+            cpu1 = tree_cpu_seconds(gateway_pid)  # before the profile is written
+            if profiled is not None:
+                last["profile_ms_per_action_by_package"] = await _profile_of(
+                    gateway_pid, profiled, last["requests"])
             last["server_cpu_ms_per_request"] = round(
-                1000 * (tree_cpu_seconds(gateway_pid) - cpu0) / max(last["requests"], 1), 3)
+                1000 * (cpu1 - cpu0) / max(last["requests"], 1), 3)
             for name, runs in out.items():
                 last = runs[-1]
                 print(f"  {name:<22} c={c:<3} {last['rps']:>8} req/s  p50 {last['p50_ms']:>7} "
@@ -290,6 +280,20 @@ async def writes(kube: Kube, base: str, owners: list[dict[str, Any]],
         "action_rps_over_patch_rps": round(out["post_action"][i]["rps"]
                                            / out["apiserver_patch"][i]["rps"], 2)}
         for i, c in enumerate((1, 50))}}
+
+
+async def _profile_of(gateway_pid: int, profile: Path, requests: int) -> dict[str, float]:
+    """Stop the gateway's profiler (bench/profiled.py), print its top functions and answer
+    its own time per request by package."""
+    os.kill(gateway_pid, signal.SIGUSR1)
+    while not os.path.exists(profile):  # noqa: ASYNC110, ASYNC240 (renamed into place whole)
+        await asyncio.sleep(0.1)
+    text = io.StringIO()
+    stats = pstats.Stats(str(profile), stream=text)
+    stats.sort_stats("tottime").print_stats(40)
+    stats.sort_stats("cumulative").print_stats(60)
+    print(text.getvalue(), file=sys.stderr)
+    return by_package(stats, requests)
 
 
 def _stamp(w: int, i: int) -> str:

@@ -7,6 +7,7 @@ Used by `bench/gateway.py --profile-actions`: python bench/profiled.py OUT gatew
 from __future__ import annotations
 
 import cProfile
+import os
 import signal
 import sys
 from types import FrameType
@@ -23,7 +24,8 @@ def main() -> None:
     def dump(signum: int, frame: FrameType | None) -> None:
         if profiler:
             profiler[0].disable()
-            profiler.pop().dump_stats(out)
+            profiler.pop().dump_stats(out + ".part")
+            os.replace(out + ".part", out)  # the reader waits for the whole file to appear
 
     signal.signal(signal.SIGUSR2, start)
     signal.signal(signal.SIGUSR1, dump)
