@@ -66,8 +66,12 @@ async def ensure_revision(kube: Kube, namespace: str, exo: Exocorp, content: Rev
             if not err.conflict:
                 raise
             existing = await kube.get(r.CONTROLLERREVISIONS, name, namespace)
-    if existing["metadata"].get("annotations", {}).get(ANNOTATION_ROLLOUT_KEY) == rollout_key:
-        return existing  # made by an earlier pass that did not get to record it
+    if existing["metadata"].get("annotations", {}).get(ANNOTATION_ROLLOUT_KEY) == rollout_key \
+            and int(existing.get("revision", 0)) == top:
+        # Made by an earlier pass that did not get to record it: no rollout can have started
+        # since, so it is still the newest. An older revision with this key is a rollout of the
+        # same content accepted in the same second (keys have one-second stamps): renumber it.
+        return existing
 
     def renumber(rev: Obj) -> None:
         _set_annotations(rev, annotations)

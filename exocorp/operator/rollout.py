@@ -40,7 +40,9 @@ PROGRESS_RECHECK_SECONDS = 30.0
 def rollout_key(exo: Exocorp, content: RevisionContent, current: RolloutStatus | None) -> str:
     """What identifies one rollout: the content and restart stamp, plus the time of the
     accepted rollout action (so a rollback to identical content is still a new rollout).
-    Actions that start no rollout (pause, resume, stop) keep the current key."""
+    Actions that start no rollout (pause, resume, stop) keep the current key. The stamp has
+    one-second precision, so a rollback within the second of the rollout it returns to repeats
+    that rollout's key; ``revisions.ensure_revision`` still gives it a new number."""
     base = builders.stable_hash({"content": content.canonical_json(),
                                  "restartAt": exo.spec.restart_at})
     action = exo.spec.last_action
