@@ -13,11 +13,13 @@ aiosqlite's worker thread (each a round trip between threads). The same with an
 
 ``--profile`` runs the keyed actions again under cProfile and prints the top functions.
 ``--others N`` gives the owner N more provisioned exocorps (in the API server and the watch
-cache): what an action costs in a large account. ``--postgresql`` runs the gateway on a
-throwaway PostgreSQL 15 with its production durability settings instead of SQLite.
+cache): what an action costs in a large account. ``--fleet N`` adds N provisioned exocorps of
+other accounts, and ``--platform-cap`` sets a platform-wide CPU cap (so every action counts what
+the whole fleet requests): what an action costs on a large platform. ``--postgresql`` runs the
+gateway on a throwaway PostgreSQL 15 with its production durability settings instead of SQLite.
 
 Run: uv run python bench/action_profile.py [--actions 400] [--others 499] [--profile]
-         [--postgresql]
+         [--fleet 9500] [--platform-cap] [--postgresql]
 """
 
 from __future__ import annotations
@@ -50,8 +52,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import in_process
 from profile_packages import by_package
 
-from exocorp.api_gateway.keys import CACHE
+from exocorp.api_gateway.keys import CACHE, DATABASE
 from exocorp.k8s import resources as r
+from exocorp.store import limits
 from exocorp.testing import samples
 from exocorp.testing.postgres import DURABLE_POSTGRES, running_postgres
 from tests.plugins.gateway import FakeKube
@@ -116,7 +119,17 @@ class TimedKube(FakeKube):
             self.patch_seconds += time.perf_counter() - t0
 
 
-async def setup(workdir: Path, others: int = 0, database_url: str | None = None,
+@dataclass(frozen=True)
+class Fleet:
+    """Who else is in the cache: ``others`` exocorps of the owner, ``strangers`` of other
+    accounts (owners that do not exist: only the sums see them), and a platform CPU cap."""
+
+    others: int = 0
+    strangers: int = 0
+    platform_cap: bool = False
+
+
+async def setup(workdir: Path, fleet: Fleet, database_url: str | None = None,
                 ) -> tuple[TestClient[Any, Any], TimedKube, SqlCounts, Any]:
     kube = TimedKube()
     client, database = await in_process.gateway(workdir, kube, database_url)
@@ -132,11 +145,18 @@ async def setup(workdir: Path, others: int = 0, database_url: str | None = None,
     response = await client.post("/api/registry/companies/acme/provision")
     assert response.status == 202, await response.text()
     acme = await kube.get(r.EXOCORPS, "acme")
-    for i in range(others):  # the account's other exocorps, as the watch would bring them
+    # The other exocorps, as the watch would bring them.
+    for i in range(fleet.others + fleet.strangers):
         body = copy.deepcopy(acme)
-        body["metadata"] = {"name": f"other-{i:04d}", "labels": acme["metadata"].get("labels")}
+        body["metadata"] = {"name": f"other-{i:05d}", "labels": acme["metadata"].get("labels")}
+        if i >= fleet.others:
+            body["spec"]["owner"] = f"stranger-{i % 500:03d}"
         body.pop("status", None)
         client.server.app[CACHE].observe_exocorp(await kube.create(r.EXOCORPS, body))
+    if fleet.platform_cap:
+        async with client.server.app[DATABASE].sessionmaker.begin() as s:
+            await limits.set_limits(s, limits.PLATFORM_SCOPE,
+                                    limits.Limits(max_cpu_millicores=10**12))
     counts = SqlCounts()
     counts.listen(database.engine.sync_engine)
     return client, kube, counts, database
@@ -201,15 +221,17 @@ async def scenario(client: TestClient[Any, Any], kube: TimedKube, counts: SqlCou
     }
 
 
-async def run(n: int, profile: bool, top: int, others: int = 0,
+async def run(n: int, profile: bool, top: int, fleet: Fleet,
               database_url: str | None = None) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
-        client, kube, counts, database = await setup(Path(tmp), others, database_url)
+        client, kube, counts, database = await setup(Path(tmp), fleet, database_url)
         try:
             await floor(client, 50)
             healthz = await floor(client, n)
             out: dict[str, Any] = {
-                "account_exocorps": 1 + others,
+                "account_exocorps": 1 + fleet.others,
+                "platform_exocorps": 1 + fleet.others + fleet.strangers,
+                "platform_cap": fleet.platform_cap,
                 "healthz_p50_ms": _ms(statistics.median(healthz)),
                 "plain": await scenario(client, kube, counts, n, keyed=False),
                 "keyed": await scenario(client, kube, counts, n, keyed=True),
@@ -238,6 +260,10 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=40, help="functions shown by --profile")
     parser.add_argument("--others", type=int, default=0,
                         help="more provisioned exocorps of the same owner")
+    parser.add_argument("--fleet", type=int, default=0,
+                        help="provisioned exocorps of other accounts")
+    parser.add_argument("--platform-cap", action="store_true",
+                        help="a platform-wide CPU cap: every action sums the whole fleet")
     parser.add_argument("--postgresql", action="store_true",
                         help="a throwaway PostgreSQL 15 (durable settings) instead of SQLite")
     args = parser.parse_args()
@@ -246,7 +272,8 @@ def main() -> None:
         if args.postgresql:
             url = stack.enter_context(running_postgres("exocorp_profile",
                                                        settings=DURABLE_POSTGRES)).url
-        result = asyncio.run(run(args.actions, args.profile, args.top, args.others, url))
+        fleet = Fleet(args.others, args.fleet, args.platform_cap)
+        result = asyncio.run(run(args.actions, args.profile, args.top, fleet, url))
     result["database"] = "postgresql" if args.postgresql else "sqlite"
     result["command"] = " ".join(["uv run python bench/action_profile.py", *sys.argv[1:]])
     print(json.dumps(result, indent=2))

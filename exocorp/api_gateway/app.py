@@ -18,7 +18,7 @@ from exocorp.api_gateway import health
 from exocorp.api_gateway.access_cache import AccessCache
 from exocorp.api_gateway.admin import routes as admin
 from exocorp.api_gateway.agents import routes as agents
-from exocorp.api_gateway.allowances import OWNER_LOCKS, OwnerLocks
+from exocorp.api_gateway.allowances import OWNER_LOCKS, OwnerLocks, install_usage_totals
 from exocorp.api_gateway.audit import routes as audit
 from exocorp.api_gateway.auth import routes as auth
 from exocorp.api_gateway.billing import routes as billing
@@ -115,6 +115,7 @@ def create_app(settings: GatewaySettings, *, kube: Kube, database: Database, cac
     app[OPENAPI_CACHE] = {}
     app[ACCESS_CACHE] = AccessCache(settings.auth_cache_seconds, clock)
     app[OWNER_LOCKS] = OwnerLocks()
+    install_usage_totals(app)
     install_streams(app)
     tables = route_tables()
     app[ROUTE_TABLES] = tables

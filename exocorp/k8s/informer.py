@@ -81,6 +81,17 @@ class Subscription:
         self._pending.clear()
         return keys
 
+    def take(self) -> list[str] | None:
+        """The changed keys so far, without waiting (None: it overflowed; the reader must start
+        over, and the subscription records changes again from now on)."""
+        self._wake.clear()
+        if self.overflowed:
+            self.overflowed = False
+            return None
+        keys = list(self._pending)
+        self._pending.clear()
+        return keys
+
     def close(self) -> None:
         """Stop receiving changes (idempotent)."""
         self._release()
