@@ -1,8 +1,9 @@
 """What an account may still take, as the gateway looks it up for the lifecycle: its limits and
 the platform's (the store), what its other exocorps request and cost (the watch cache, by the
-model's ``footprint`` rules, summed as they change: ``usage_totals``), and the credit requirement (``--min-credit-hours``). Every action
-route plans with :func:`allowance_for` (``operations.run_action``, ``availability``); ``me`` and
-the admin views show :func:`limit_usage`.
+model's ``footprint`` rules, summed as they change: ``usage_totals``), and the credit requirement
+(``--min-credit-hours``). Every action route plans with :func:`allowance_for`
+(``operations.run_action``, ``availability``); ``me`` and the admin views show
+:func:`limit_usage`.
 
 Actions on one owner's exocorps run one at a time in this process (:class:`OwnerLocks`), so two
 concurrent provisions cannot both be checked against a fleet that holds neither. Across replicas

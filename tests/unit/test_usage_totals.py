@@ -6,7 +6,6 @@ catalog; a new price book; more changes than the subscription holds (a relist)."
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -67,9 +66,8 @@ async def cache() -> WatchCache:
 
 
 @pytest.fixture
-def small_subscription(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def small_subscription(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(usage_totals, "_PENDING_LIMIT", 3)
-    yield
 
 
 async def _run(cache: WatchCache, seed: int, steps: int) -> None:
