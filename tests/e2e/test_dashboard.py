@@ -10,6 +10,7 @@ import uuid
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from exocorp.k8s import Kube
 from exocorp.k8s import resources as r
@@ -516,7 +517,19 @@ def wait_until(page: Page, predicate: str) -> None:
 
 
 def focus_in_dialog(page: Page) -> None:
-    wait_until(page, "() => !!document.activeElement?.closest('dialog[open]')")
+    try:
+        wait_until(page, "() => !!document.activeElement?.closest('dialog[open]')")
+    except PlaywrightTimeoutError:
+        # What the page looked like, to tell a dialog that never opened from a lost keypress.
+        state = page.evaluate("""() => ({
+            active: document.activeElement?.outerHTML?.slice(0, 300),
+            dialogs: document.querySelectorAll('dialog').length,
+            buttons: [...document.querySelectorAll('button[data-action]')].map(
+                b => `${b.dataset.action}:${b.disabled ? 'disabled' : 'enabled'}:${b.title}`),
+            phase: document.querySelector('.hero .badge')?.textContent,
+            alerts: [...document.querySelectorAll('[role=alert]')].map(a => a.textContent),
+        })""")
+        raise AssertionError(f"the focus never went into a dialog; the page: {state}") from None
 
 
 def test_keyboard_only_owner_journey(dashboard_platform: DevPlatform, page: Page) -> None:
@@ -573,6 +586,28 @@ def test_keyboard_only_owner_journey(dashboard_platform: DevPlatform, page: Page
     page.keyboard.type("keyboard pause")  # the reason field has the focus
     page.keyboard.press("Enter")
     expect(hero_phase(page)).to_have_text("Paused", timeout=RUNNING_WITHIN)
+
+
+def test_a_dialog_opened_again_at_once_after_escape_stays_open(dashboard_platform: DevPlatform,
+                                                               page: Page) -> None:
+    """Escape, then Enter on the button at once (a quick keyboard user; CI met it on a busy
+    machine): the first dialog's ``close`` event, queued when it was taken down, arrives after
+    the second dialog opened. It must not close the second one."""
+    owner_of_new_company(page, "reopen", "Reopen Corp")
+    opened_again = page.evaluate("""async () => {
+        const settle = () => new Promise((done) => setTimeout(done, 100));
+        const button = document.querySelector('button[data-action=destroy]');
+        button.click();
+        await settle();
+        const first = document.querySelector('dialog[open]');
+        if (!first) return 'the first dialog did not open';
+        first.dispatchEvent(new Event('cancel'));  // what Escape fires
+        await Promise.resolve();  // the dashboard takes the dialog down (its close event queues)
+        button.click();  // the keyboard user's Enter, before that event's turn
+        await settle();
+        return document.querySelector('dialog[open]') ? 'open' : 'closed';
+    }""")
+    assert opened_again == "open"
 
 
 def test_no_serious_accessibility_violation_on_any_page(
