@@ -52,6 +52,7 @@ export function Field({ label, error, hint, id, ...rest }: InputProps) {
 /** A modal built on <dialog>: the browser traps focus and closes it on Escape. */
 export function Modal({ title, onClose, wide = false, children }: { title: string; onClose: () => void; wide?: boolean; children: ComponentChildren }) {
   const ref = useRef<HTMLDialogElement>(null);
+  const gone = useRef(false);
   useLayoutEffect(() => {
     // The dialog is unmounted rather than closed, so the browser's own focus return does not
     // happen: give the focus back to what opened it (keyboard users continue from there).
@@ -59,13 +60,17 @@ export function Modal({ title, onClose, wide = false, children }: { title: strin
     const d = ref.current;
     if (d && !d.open) d.showModal();
     return () => {
+      gone.current = true;
       // Still modal when unmounted from a cancel handler: close first, or the page is inert.
       if (d?.open) d.close();
       if (opener?.isConnected) opener.focus();
     };
   }, []);
+  // The close event of a dialog taken down comes later, as a task of its own: by then the same
+  // button may have opened a new dialog (Escape, then Enter at once), which it must not close.
+  const closed = () => { if (!gone.current) onClose(); };
   return (
-    <dialog ref={ref} class={wide ? "modal modal-wide" : "modal"} aria-label={title} onClose={onClose} onCancel={onClose}>
+    <dialog ref={ref} class={wide ? "modal modal-wide" : "modal"} aria-label={title} onClose={closed} onCancel={closed}>
       <h2>{title}</h2>
       {children}
     </dialog>
