@@ -36,9 +36,12 @@ PostgreSQL 15 from Debian's packages (`exocorp.testing.postgres`, as the integra
 it) with its production durability settings (fsync, synchronous_commit and full_page_writes on,
 unlike the tests' throwaway servers), and the result goes to bench/results/gateway-postgresql.json.
 `--writes-only` skips the read scenarios (the writes are what the database changes).
+`--rounds N` runs each write pair (the PATCH, then the action) N times in turn and reports the
+median of the rounds' ratios, each round's besides: the machine's load drifts over a run, and a
+round's two sides run back to back.
 
 Run: uv run python bench/gateway.py [--duration 8] [--exocorps 1000] [--native-only]
-         [--writes-only] [--database sqlite|postgresql]
+         [--writes-only] [--rounds 3] [--database sqlite|postgresql]
      (writes bench/results/gateway.json, or gateway-postgresql.json)
 """
 
@@ -216,12 +219,14 @@ async def native(kube: Kube, base: str, owners: list[dict[str, Any]], duration: 
 
 async def writes(kube: Kube, base: str, owners: list[dict[str, Any]],
                  duration: float, gateway_pid: int,
-                 profile: Path | None = None) -> dict[str, Any]:
+                 profile: Path | None = None, rounds: int = 1) -> dict[str, Any]:
     """A lifecycle action through the gateway against the API server's own PATCH of the same
     Exocorps, at 1 and 50 clients (Python generator: every request differs); the gateway's CPU
-    per action besides. With ``profile`` (the gateway runs under bench/profiled.py), the
-    actions at 1 client are profiled, and the gateway's own time per action is reported by
-    package."""
+    per action besides. With ``rounds`` > 1 each pair (PATCH, then action) runs that many times
+    in turn and the ratios are the medians of the rounds' (each round's in ``per_round``): a
+    change of the machine's load then moves both sides of a round, not one run. With
+    ``profile`` (the gateway runs under bench/profiled.py), the actions at 1 client of the first
+    round are profiled, and the gateway's own time per action is reported by package."""
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
         tokens = []
         for owner in owners:
@@ -254,9 +259,10 @@ async def writes(kube: Kube, base: str, owners: list[dict[str, Any]],
             return 200
 
         out: dict[str, list[dict[str, Any]]] = {"post_action": [], "apiserver_patch": []}
-        for c in (1, 50):
+        pairs: dict[int, list[tuple[dict[str, Any], dict[str, Any]]]] = {1: [], 50: []}
+        for c, round_ in ((c, n) for c in (1, 50) for n in range(rounds)):
             out["apiserver_patch"].append(await run_load(c, duration, patch))
-            profiled = profile if c == 1 else None
+            profiled = profile if c == 1 and round_ == 0 else None
             if profiled is not None:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(profiled)
@@ -271,15 +277,23 @@ async def writes(kube: Kube, base: str, owners: list[dict[str, Any]],
             last["server_cpu_ms_per_request"] = round(
                 1000 * (cpu1 - cpu0) / max(last["requests"], 1), 3)
             for name, runs in out.items():
+                runs[-1]["round"] = round_
                 last = runs[-1]
                 print(f"  {name:<22} c={c:<3} {last['rps']:>8} req/s  p50 {last['p50_ms']:>7} "
                       f"ms  {last['statuses']}", file=sys.stderr)
-    return {"scenarios": out, "ratios": {str(c): {
-        "action_p50_over_patch_p50": round(out["post_action"][i]["p50_ms"]
-                                           / out["apiserver_patch"][i]["p50_ms"], 2),
-        "action_rps_over_patch_rps": round(out["post_action"][i]["rps"]
-                                           / out["apiserver_patch"][i]["rps"], 2)}
-        for i, c in enumerate((1, 50))}}
+            pairs[c].append((out["apiserver_patch"][-1], out["post_action"][-1]))
+    return {"scenarios": out, "ratios": {str(c): _write_ratios(pairs[c]) for c in pairs}}
+
+
+def _write_ratios(pairs: list[tuple[dict[str, Any], dict[str, Any]]]) -> dict[str, Any]:
+    """The action against the PATCH of each round (p50 over p50, throughput over throughput)
+    and their medians."""
+    per_round = [{"action_p50_over_patch_p50": round(action["p50_ms"] / patch["p50_ms"], 2),
+                  "action_rps_over_patch_rps": round(action["rps"] / patch["rps"], 2)}
+                 for patch, action in pairs]
+    medians: dict[str, Any] = {key: round(statistics.median(r[key] for r in per_round), 2)
+                               for key in per_round[0]}
+    return medians | ({"per_round": per_round} if len(per_round) > 1 else {})
 
 
 async def _profile_of(gateway_pid: int, profile: Path, requests: int) -> dict[str, float]:
@@ -501,7 +515,7 @@ async def measure(kube: Kube, base: str, owners: list[dict[str, Any]], duration:
 async def bench(workdir: Path, database_url: str, n: int, duration: float,
                 keep_log: str | None, native_only: bool = False,
                 writes_only: bool = False, processes: int = 1,
-                profile_actions: Path | None = None) -> dict[str, Any]:
+                profile_actions: Path | None = None, rounds: int = 1) -> dict[str, Any]:
     load_at_start = [round(x, 2) for x in os.getloadavg()]
     plane = ControlPlane(workdir / "cluster", nodes=1, progress=lambda line: None)
     plane.start()
@@ -542,7 +556,7 @@ async def bench(workdir: Path, database_url: str, n: int, duration: float,
                 results["native"] = await native(kube, base, owners, duration, gateway.pid,
                                                  workdir)
             results["writes"] = await writes(kube, base, owners, duration, gateway.pid,
-                                            profile)
+                                            profile, rounds)
             results["gateway_rss_after_native_mib"] = round(rss_mib(gateway.pid)[0], 1)
     finally:
         if gateway is not None:
@@ -579,6 +593,9 @@ def main() -> None:
                         help="gateway processes (`exocorp gateway --processes`); CPU and RSS "
                              "are summed over them")
     parser.add_argument("--keep-log", help="copy the gateway's log here")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="run each write pair (PATCH, action) this many times in turn; "
+                             "the ratios are the medians of the rounds")
     parser.add_argument("--native-only", action="store_true",
                         help="skip the Python-generator read scenarios")
     parser.add_argument("--profile-actions", metavar="FILE",
@@ -606,7 +623,7 @@ def main() -> None:
                                    args.keep_log, args.native_only, args.writes_only,
                                    args.processes,
                                    Path(args.profile_actions).resolve() if args.profile_actions
-                                   else None))
+                                   else None, args.rounds))
     result = {"database": database, **result,
               "command": " ".join(["uv run python bench/gateway.py", *sys.argv[1:]])}
     Path(out).write_text(json.dumps(result, indent=2) + "\n")
