@@ -45,7 +45,7 @@ def _memo(entry: CachedExocorp, generation: int) -> dict[Hashable, object]:
     return entry.usage
 
 
-def footprint_of(entry: CachedExocorp, catalog: Catalog) -> Footprint:
+def _footprint(entry: CachedExocorp, catalog: Catalog) -> Footprint:
     """What this cached version requests, memoised per catalog."""
     memo = _memo(entry, catalog[0])
     known = memo.get(_FOOTPRINT)
@@ -148,7 +148,7 @@ class UsageTotals:
             self._count(entry, catalog)
 
     def _count(self, entry: CachedExocorp, catalog: Catalog) -> None:
-        owner, requests = entry.owner, footprint_of(entry, catalog)
+        owner, requests = entry.owner, _footprint(entry, catalog)
         self._shares[entry.name] = (owner, requests)
         account = self._accounts.setdefault(owner, _Account())
         account.exocorps += 1

@@ -5,6 +5,7 @@ catalog; a new price book; more changes than the subscription holds (a relist)."
 
 from __future__ import annotations
 
+import itertools
 import random
 from typing import Any
 
@@ -76,6 +77,8 @@ async def _run(cache: WatchCache, seed: int, steps: int) -> None:
     totals = UsageTotals(cache.exocorps, cache.catalog)
     versions = ["1.0.0", "1.1.0", "9.9.9"]  # 9.9.9: not published (yet)
     rates = {"*": 2}
+    # Ever newer resource versions (above the in-memory API server's), so every change applies.
+    version = itertools.count(10**6)
     try:
         for step in range(steps):
             roll = rng.random()
@@ -83,12 +86,13 @@ async def _run(cache: WatchCache, seed: int, steps: int) -> None:
             if roll < 0.45 or not names:
                 name = f"x{rng.randrange(40)}"
                 cache.observe_exocorp({**_body(name, rng, versions),
-                                       "metadata": {"name": name, "resourceVersion": str(step)}})
+                                       "metadata": {"name": name,
+                                                    "resourceVersion": str(next(version))}})
             elif roll < 0.65:
                 cache.exocorps.forget(rng.choice(names))
             elif roll < 0.72:
                 release = samples.release("9.9.9") if step % 2 else samples.release("1.2.0")
-                release["metadata"]["resourceVersion"] = str(step)
+                release["metadata"]["resourceVersion"] = str(next(version))
                 release["spec"]["components"][0]["replicas"] = rng.randint(1, 3)
                 cache.releases.observe(await kube.create(r.RELEASES, release)
                                        if cache.releases.get(release["metadata"]["name"]) is None
@@ -96,10 +100,10 @@ async def _run(cache: WatchCache, seed: int, steps: int) -> None:
             elif roll < 0.8:
                 rates = {"*": rng.randint(1, 5), "agents": rng.randint(1, 9)}
             elif roll < 0.85:  # several changes at once (beyond a small subscription's hold)
-                for i in range(5):
+                for _ in range(5):
                     name = f"x{rng.randrange(40)}"
                     cache.observe_exocorp({**_body(name, rng, versions), "metadata": {
-                        "name": name, "resourceVersion": f"{step}{i}"}})
+                        "name": name, "resourceVersion": str(next(version))}})
             _check(cache, totals, rng, rates)
     finally:
         totals.close()
